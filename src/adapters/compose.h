@@ -1,0 +1,24 @@
+/* Adapter points: what happens at the end of each sublayer (after attention's output dense, and
+ * after the FFN's output dense). Without adapters this is LayerNorm(h + x); with an adapter setup
+ * it runs the composition (Stack, Fuse, BatchSplit, Parallel, Average, ...) of bottleneck adapters
+ * exactly as AdapterHub's BottleneckLayer does. The layer code knows nothing about adapter kinds. */
+#ifndef ADAPT_ADAPTERS_COMPOSE_H
+#define ADAPT_ADAPTERS_COMPOSE_H
+#include "model/model.h"
+
+typedef enum point_loc { POINT_ATTENTION_OUTPUT = 0, POINT_OUTPUT = 1 } point_loc;
+
+struct point_cache {
+    float *sum, *mean, *rstd;   /* the final LayerNorm(sum) of this point */
+    void *composition;          /* adapter activations, NULL without adapters */
+};
+
+/* h: sublayer output after its dense layer [N,H]; x: the sublayer input (residual) [N,H].
+ * *out receives the point's output (in the model arena). */
+adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x,
+                                   float **out, point_cache **cache);
+/* Accumulates into d_h and d_x (and the gradients of trainable LayerNorm / adapter tensors). */
+void adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
+                            const point_cache *cache);
+
+#endif

@@ -1,0 +1,22 @@
+/* One function per `adapt` sub-command; each returns the process exit code
+ * (0 ok, 1 error with a message on stderr, 2 usage error). argv[0] is the command name. */
+#ifndef ADAPT_CLI_COMMANDS_H
+#define ADAPT_CLI_COMMANDS_H
+
+typedef int (*adapt_command_fn)(int argc, char **argv);
+
+typedef struct adapt_command {
+    const char *name;
+    adapt_command_fn run;
+    const char *summary;
+} adapt_command;
+
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
+int cmd_tokenizer(int argc, char **argv); /* `adapt tokenizer train ...` */
+
+/* Prints "adapt <cmd>: <adapt_error()>" to stderr and returns 1. */
+int cli_report_error(const char *cmd);
+
+#endif

@@ -1,0 +1,43 @@
+/* adapt — command-line entry point: dispatches to one function per sub-command. */
+#include "cli/commands.h"
+#include "adapt.h"
+#include <stdio.h>
+#include <string.h>
+
+static const adapt_command commands[] = {
+    {"info", cmd_info, "describe a Hugging Face model folder (architecture, sizes, parameters, dtypes)"},
+    {"tokenize", cmd_tokenize, "encode JSON lines from stdin with a tokenizer.json"},
+    {"detokenize", cmd_detokenize, "decode id lists from stdin with a tokenizer.json"},
+    {"tokenizer", cmd_tokenizer, "tokenizer tools: `adapt tokenizer train`"},
+};
+
+int cli_report_error(const char *cmd)
+{
+    fprintf(stderr, "adapt %s: %s\n", cmd, adapt_error());
+    return 1;
+}
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: adapt COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(fp, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(fp, "\n`adapt COMMAND --help` describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "adapt: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,18 @@
+#include "core/error.h"
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char error_message[1024];
+
+const char *adapt_error(void) { return error_message; }
+
+void adapt_clear_error(void) { error_message[0] = 0; }
+
+adapt_status adapt_fail(adapt_status status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(error_message, sizeof error_message, fmt, ap);
+    va_end(ap);
+    return status;
+}

@@ -1,0 +1,60 @@
+#include "model/layers.h"
+#include <math.h>
+
+static const float SQRT_2_OVER_PI = 0.7978845608028654f;
+static const float INV_SQRT_2 = 0.7071067811865476f;
+static const float LEAKY_SLOPE = 0.01f; /* torch.nn.LeakyReLU default */
+
+static inline float act1(float x, activation_kind k)
+{
+    switch (k) {
+    case ACT_GELU: return 0.5f * x * (1.0f + erff(x * INV_SQRT_2));
+    case ACT_GELU_NEW: return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * (x + 0.044715f * x * x * x)));
+    case ACT_RELU: return x > 0 ? x : 0;
+    case ACT_SILU: return x / (1.0f + expf(-x));
+    case ACT_TANH: return tanhf(x);
+    case ACT_LEAKY_RELU: return x > 0 ? x : LEAKY_SLOPE * x;
+    case ACT_IDENTITY: return x;
+    }
+    return x;
+}
+
+static inline float dact1(float x, activation_kind k)
+{
+    switch (k) {
+    case ACT_GELU: {
+        float cdf = 0.5f * (1.0f + erff(x * INV_SQRT_2));
+        float pdf = 0.3989422804014327f * expf(-0.5f * x * x);
+        return cdf + x * pdf;
+    }
+    case ACT_GELU_NEW: {
+        float u = SQRT_2_OVER_PI * (x + 0.044715f * x * x * x), t = tanhf(u);
+        float du = SQRT_2_OVER_PI * (1.0f + 3.0f * 0.044715f * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    case ACT_RELU: return x > 0 ? 1.0f : 0.0f;
+    case ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    case ACT_TANH: {
+        float t = tanhf(x);
+        return 1.0f - t * t;
+    }
+    case ACT_LEAKY_RELU: return x > 0 ? 1.0f : LEAKY_SLOPE;
+    case ACT_IDENTITY: return 1.0f;
+    }
+    return 1.0f;
+}
+
+void activation_forward(float *out, const float *in, size_t n, activation_kind kind)
+{
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) out[i] = act1(in[i], kind);
+}
+
+void activation_backward(float *d_in, const float *d_out, const float *in, size_t n, activation_kind kind)
+{
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) d_in[i] += d_out[i] * dact1(in[i], kind);
+}

@@ -1,0 +1,68 @@
+#include "model/layers.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* Softmax over the unmasked keys of one row; masked keys get probability 0. A row with every key
+ * masked gets the uniform distribution, which is what adding finfo.min to every score gives. */
+static void masked_softmax_row(float *row, const int32_t *mask, int T)
+{
+    float mx = -INFINITY;
+    for (int j = 0; j < T; j++)
+        if (mask[j] && row[j] > mx) mx = row[j];
+    if (mx == -INFINITY) {
+        for (int j = 0; j < T; j++) row[j] = 1.0f / T;
+        return;
+    }
+    double sum = 0;
+    for (int j = 0; j < T; j++) {
+        row[j] = mask[j] ? expf(row[j] - mx) : 0.0f;
+        sum += row[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int j = 0; j < T; j++) row[j] *= inv;
+}
+
+void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const int32_t *mask,
+                       int B, int T, int heads, int head_dim)
+{
+    int H = heads * head_dim;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < heads; h++) {
+            size_t off = (size_t)b * T * H + (size_t)h * head_dim;
+            float *P = probs + ((size_t)b * heads + h) * T * T;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, scale, q + off, H, k + off, H, 0.0f, P, T);
+            for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mask + (size_t)b * T, T);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, 1.0f, P, T, v + off, H, 0.0f, ctx + off, H);
+        }
+}
+
+void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *probs, const float *q,
+                        const float *k, const float *v, int B, int T, int heads, int head_dim)
+{
+    int H = heads * head_dim;
+    float scale = 1.0f / sqrtf((float)head_dim);
+    float *dP = malloc((size_t)T * T * sizeof(float));
+    if (!dP) abort(); /* T*T floats: callers bound T; an allocation failure here is not recoverable mid-step */
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < heads; h++) {
+            size_t off = (size_t)b * T * H + (size_t)h * head_dim;
+            const float *P = probs + ((size_t)b * heads + h) * T * T;
+            /* dV += P^T dC ; dP = dC V^T */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, 1.0f, P, T, d_ctx + off, H, 1.0f, dv + off, H);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, 1.0f, d_ctx + off, H, v + off, H, 0.0f, dP, T);
+            /* softmax backward: dS = P * (dP - sum_j P dP) */
+            for (int i = 0; i < T; i++) {
+                const float *p = P + (size_t)i * T;
+                float *d = dP + (size_t)i * T;
+                double dot = 0;
+                for (int j = 0; j < T; j++) dot += (double)p[j] * d[j];
+                for (int j = 0; j < T; j++) d[j] = p[j] * (d[j] - (float)dot);
+            }
+            /* S = scale * Q K^T: dQ += scale dS K ; dK += scale dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, k + off, H, 1.0f, dq + off, H);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);
+        }
+    free(dP);
+}

@@ -1,0 +1,113 @@
+/* The encoder forward pass: embeddings, then L post-LN layers (self-attention sublayer, FFN
+ * sublayer), each ending in an adapter point. Activations live in the model's arena. */
+#include "adapters/compose.h"
+#include "core/error.h"
+#include "model/layers.h"
+#include <string.h>
+
+static adapt_status validate_batch(const adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
+                                   const int32_t *type_ids)
+{
+    const model_config *c = &m->cfg;
+    if (B <= 0 || T <= 0 || (int64_t)B * T > (1 << 24)) return adapt_fail(ADAPT_ERR_ARG, "batch %d x %d is out of range", B, T);
+    for (int i = 0; i < B * T; i++) {
+        if (ids[i] < 0 || ids[i] >= c->vocab)
+            return adapt_fail(ADAPT_ERR_ARG, "input id %d at position %d is outside the vocabulary (%d)", ids[i], i, c->vocab);
+        if (mask && mask[i] != 0 && mask[i] != 1) return adapt_fail(ADAPT_ERR_ARG, "attention mask value %d is not 0 or 1", mask[i]);
+        if (type_ids && (type_ids[i] < 0 || type_ids[i] >= (c->type_vocab ? c->type_vocab : 1)))
+            return adapt_fail(ADAPT_ERR_ARG, "token type id %d is outside [0, %d)", type_ids[i], c->type_vocab);
+    }
+    return ADAPT_OK;
+}
+
+/* BERT: 0..T-1. RoBERTa / XLM-R: pad + cumulative count of non-pad tokens (pad tokens get pad). */
+static adapt_status position_ids(const adapt_model *m, int B, int T, const int32_t *ids, int32_t *pos)
+{
+    const model_config *c = &m->cfg;
+    for (int b = 0; b < B; b++) {
+        int count = 0;
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t;
+            if (c->family == FAMILY_BERT) pos[i] = t;
+            else pos[i] = ids[i] != c->pad_id ? c->pad_id + ++count : c->pad_id;
+            if (pos[i] >= c->max_positions)
+                return adapt_fail(ADAPT_ERR_ARG, "sequence too long: position %d needs more than max_position_embeddings %d",
+                                  pos[i], c->max_positions);
+        }
+    }
+    return ADAPT_OK;
+}
+
+#define ALLOC(ptr, n)                                                                          \
+    do {                                                                                       \
+        if (!((ptr) = arena_floats(&m->acts, (n)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations"); \
+    } while (0)
+
+static adapt_status layer_forward(adapt_model *m, int l, const float *x, float **out)
+{
+    const model_config *c = &m->cfg;
+    forward_state *fw = &m->fw;
+    encoder_layer *L = &m->layers[l];
+    layer_cache *lc = &fw->layers[l];
+    int N = fw->N, H = c->hidden, I = c->intermediate;
+    size_t NH = (size_t)N * H;
+    ALLOC(lc->q, NH); ALLOC(lc->k, NH); ALLOC(lc->v, NH); ALLOC(lc->ctx, NH); ALLOC(lc->attn_dense, NH);
+    ALLOC(lc->probs, (size_t)fw->B * c->heads * fw->T * fw->T);
+    linear_forward(lc->q, x, L->q_w->data, L->q_b->data, N, H, H);
+    linear_forward(lc->k, x, L->k_w->data, L->k_b->data, N, H, H);
+    linear_forward(lc->v, x, L->v_w->data, L->v_b->data, N, H, H);
+    attention_forward(lc->ctx, lc->probs, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads);
+    linear_forward(lc->attn_dense, lc->ctx, L->attn_out_w->data, L->attn_out_b->data, N, H, H);
+    float *a;
+    TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &a, &lc->attn_point));
+    ALLOC(lc->ffn_pre, (size_t)N * I); ALLOC(lc->ffn_act, (size_t)N * I); ALLOC(lc->ffn_dense, NH);
+    linear_forward(lc->ffn_pre, a, L->inter_w->data, L->inter_b->data, N, H, I);
+    activation_forward(lc->ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
+    linear_forward(lc->ffn_dense, lc->ffn_act, L->out_w->data, L->out_b->data, N, I, H);
+    return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, out, &lc->out_point);
+}
+
+adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids)
+{
+    const model_config *c = &m->cfg;
+    TRY(validate_batch(m, B, T, ids, mask, type_ids));
+    arena_reset(&m->acts);
+    forward_state *fw = &m->fw;
+    memset(fw, 0, sizeof *fw);
+    fw->B = B;
+    fw->T = T;
+    fw->N = B * T;
+    int N = fw->N, H = c->hidden;
+    /* Integer inputs are kept beside the activations for backward. */
+    fw->ids = arena_alloc(&m->acts, N * sizeof(int32_t));
+    fw->pos_ids = arena_alloc(&m->acts, N * sizeof(int32_t));
+    fw->type_ids = arena_alloc(&m->acts, N * sizeof(int32_t));
+    fw->mask = arena_alloc(&m->acts, N * sizeof(int32_t));
+    if (!fw->ids || !fw->pos_ids || !fw->type_ids || !fw->mask) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    memcpy(fw->ids, ids, N * sizeof *ids);
+    for (int i = 0; i < N; i++) {
+        fw->mask[i] = mask ? mask[i] : 1;
+        fw->type_ids[i] = type_ids ? type_ids[i] : 0;
+    }
+    TRY(position_ids(m, B, T, ids, fw->pos_ids));
+    fw->hidden = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(float *));
+    fw->layers = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(layer_cache));
+    if (!fw->hidden || !fw->layers) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    ALLOC(fw->emb_sum, (size_t)N * H); ALLOC(fw->emb_mean, N); ALLOC(fw->emb_rstd, N); ALLOC(fw->hidden[0], (size_t)N * H);
+    embeddings_forward(fw->emb_sum, fw->ids, fw->pos_ids, fw->type_ids, m->word->data, m->pos->data,
+                       m->type ? m->type->data : NULL, N, H);
+    layernorm_forward(fw->hidden[0], fw->emb_mean, fw->emb_rstd, fw->emb_sum, m->emb_ln_w->data, m->emb_ln_b->data, N, H,
+                      c->layer_norm_eps);
+    for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], &fw->hidden[l + 1]));
+    return ADAPT_OK;
+}
+
+adapt_status adapt_model_encode(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
+                                const int32_t *type_ids, float *hidden_out, float *all_hidden)
+{
+    TRY(model_forward(m, B, T, ids, mask, type_ids));
+    size_t NH = (size_t)B * T * m->cfg.hidden;
+    if (hidden_out) memcpy(hidden_out, m->fw.hidden[m->cfg.layers], NH * sizeof(float));
+    for (int l = 0; all_hidden && l <= m->cfg.layers; l++) memcpy(all_hidden + l * NH, m->fw.hidden[l], NH * sizeof(float));
+    return ADAPT_OK;
+}

@@ -1,0 +1,43 @@
+/* The layers of the encoder, each a forward/backward pair over plain contiguous row-major buffers
+ * (llm.c style). N = rows (batch * tokens). Backward functions ACCUMULATE into every gradient they
+ * receive (d_in, dW, db), so residual branches add up; a NULL weight-gradient pointer means the
+ * tensor is frozen and its weight-gradient work is skipped entirely. */
+#ifndef ADAPT_MODEL_LAYERS_H
+#define ADAPT_MODEL_LAYERS_H
+#include "formats/hf_config.h"
+#include <stdint.h>
+
+/* out[N,out_dim] = in[N,in_dim] @ W[out_dim,in_dim]^T + b (b may be NULL). */
+void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_dim, int out_dim);
+void linear_backward(float *d_in, float *dW, float *db, const float *d_out, const float *in, const float *W,
+                     int N, int in_dim, int out_dim);
+
+/* LayerNorm over the last dimension; mean and rstd ([N]) are kept for the backward pass. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
+                       int N, int H, double eps);
+void layernorm_backward(float *d_in, float *dw, float *db, const float *d_out, const float *in, const float *mean,
+                        const float *rstd, const float *w, int N, int H);
+
+/* Elementwise activation (n values); backward needs the forward input. */
+void activation_forward(float *out, const float *in, size_t n, activation_kind kind);
+void activation_backward(float *d_in, const float *d_out, const float *in, size_t n, activation_kind kind);
+
+/* Multi-head self-attention core on projected q, k, v ([B,T,H], head h = columns h*dh..).
+ * mask[B,T] (1 = attend, 0 = padding key). probs [B,heads,T,T] is kept for backward. */
+void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const int32_t *mask,
+                       int B, int T, int heads, int head_dim);
+void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *probs, const float *q,
+                        const float *k, const float *v, int B, int T, int heads, int head_dim);
+
+/* out[N,H] = word[ids] + pos[pos_ids] + type[type_ids] (type table may be NULL). */
+void embeddings_forward(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *type_ids,
+                        const float *word, const float *pos, const float *type, int N, int H);
+/* Sparse: only the rows used by the batch receive gradient. */
+void embeddings_backward(float *d_word, float *d_pos, float *d_type, const float *d_out, const int32_t *ids,
+                         const int32_t *pos_ids, const int32_t *type_ids, int N, int H);
+
+/* Mean cross-entropy over rows whose label != -100; returns the loss, writes d_logits (scaled by
+ * `scale` / number of counted rows) when d_logits != NULL. Returns 0 with no counted rows. */
+double cross_entropy_forward_backward(float *d_logits, const float *logits, const int64_t *labels, int N, int C, float scale);
+
+#endif

@@ -1,0 +1,73 @@
+/* The encoder model: configuration, parameters (in the store, under Hugging Face names with the
+ * bert./roberta. prefix always present), and the activations of the last forward pass. */
+#ifndef ADAPT_MODEL_MODEL_H
+#define ADAPT_MODEL_MODEL_H
+#include "adapt.h"
+#include "core/arena.h"
+#include "core/store.h"
+#include "formats/hf_config.h"
+
+typedef struct encoder_layer {
+    param *q_w, *q_b, *k_w, *k_b, *v_w, *v_b;
+    param *attn_out_w, *attn_out_b, *attn_ln_w, *attn_ln_b;
+    param *inter_w, *inter_b, *out_w, *out_b, *out_ln_w, *out_ln_b;
+} encoder_layer;
+
+typedef struct mlm_head {
+    param *dense_w, *dense_b, *ln_w, *ln_b, *bias;
+    param *decoder;          /* NULL: tied to the word embeddings */
+    activation_kind act;     /* BERT: hidden_act; RoBERTa lm_head: gelu */
+} mlm_head;
+
+/* What one adapter point (a sublayer's output) keeps for backward; see adapters/compose.h. */
+typedef struct point_cache point_cache;
+
+typedef struct layer_cache {
+    float *q, *k, *v, *probs, *ctx, *attn_dense;
+    point_cache *attn_point;
+    float *ffn_pre, *ffn_act, *ffn_dense;
+    point_cache *out_point;
+} layer_cache;
+
+/* Activations of the last forward pass, in the model's arena. */
+typedef struct forward_state {
+    int B, T, N;
+    int32_t *ids, *pos_ids, *type_ids, *mask;
+    float *emb_sum, *emb_mean, *emb_rstd;
+    float **hidden;          /* L+1 buffers [N,H]: embeddings output, then each layer */
+    layer_cache *layers;
+    void *invertible;        /* invertible-adapter cache when a setup has one */
+} forward_state;
+
+struct adapter_setup;
+
+struct adapt_model {
+    model_config cfg;
+    char prefix[16];         /* "bert" or "roberta" */
+    param_store store;
+    param *word, *pos, *type, *emb_ln_w, *emb_ln_b;
+    encoder_layer *layers;
+    param *pooler_w, *pooler_b;   /* NULL when the checkpoint has no pooler */
+    mlm_head mlm;                 /* dense_w NULL when the checkpoint has no MLM head */
+    param *classifier_w, *classifier_b; /* HF static token/sequence classifier, if present */
+    size_t base_tensor_count;
+    struct adapter_setup *setup;  /* active adapter composition, NULL for the plain encoder */
+    arena acts;
+    forward_state fw;
+};
+
+/* Builds an empty model (zero weights) for a configuration: used by loading and pretraining. */
+adapt_status model_create(const model_config *cfg, adapt_model **out);
+/* Adds the pretrained-MLM-head tensors (decoder only when untied) / the BERT pooler. */
+adapt_status model_add_mlm_head(adapt_model *m, bool untied_decoder);
+adapt_status model_add_pooler(adapt_model *m);
+/* Copies a tensor from a file into a store tensor, checking its shape (`what` names the file). */
+/* Fills every store tensor from a checkpoint (`dir` names it in errors). */
+struct tensor_source;
+adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src, const char *dir);
+/* Forward through the embeddings and all layers; activations stay in model->fw. */
+adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids);
+/* MLM logits [N,V] for the last forward pass. */
+adapt_status model_mlm_forward(adapt_model *m, float *logits);
+
+#endif
