@@ -33,6 +33,7 @@ static void check_case(const char *name)
 static void test_c01_bert_forward_mlm(void **state) { (void)state; check_case("c01_bert_forward_mlm"); }
 static void test_c02_xlmr_forward_mlm(void **state) { (void)state; check_case("c02_xlmr_forward_mlm"); }
 static void test_c13_hf_sharded_roberta(void **state) { (void)state; check_case("c13_hf_sharded_roberta"); }
+static void test_c09_full_finetune_tagging(void **state) { (void)state; check_case("c09_full_finetune_tagging"); }
 
 /* A copy of tiny-bert with one attention weight nudged by 1e-2 must fail the comparison. */
 static void test_perturbed_weight_fails(void **state)
@@ -90,6 +91,7 @@ int main(void)
         cmocka_unit_test(test_c01_bert_forward_mlm),
         cmocka_unit_test(test_c02_xlmr_forward_mlm),
         cmocka_unit_test(test_c13_hf_sharded_roberta),
+        cmocka_unit_test(test_c09_full_finetune_tagging),
         cmocka_unit_test(test_perturbed_weight_fails),
     };
     return cmocka_run_group_tests_name("fixture cases", tests, NULL, NULL);

@@ -58,8 +58,8 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     linear_forward(lc->v, x, L->v_w->data, L->v_b->data, N, H, H);
     attention_forward(lc->ctx, lc->probs, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads);
     linear_forward(lc->attn_dense, lc->ctx, L->attn_out_w->data, L->attn_out_b->data, N, H, H);
-    float *a;
-    TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &a, &lc->attn_point));
+    TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &lc->attn_out, &lc->attn_point));
+    const float *a = lc->attn_out;
     ALLOC(lc->ffn_pre, (size_t)N * I); ALLOC(lc->ffn_act, (size_t)N * I); ALLOC(lc->ffn_dense, NH);
     linear_forward(lc->ffn_pre, a, L->inter_w->data, L->inter_b->data, N, H, I);
     activation_forward(lc->ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);

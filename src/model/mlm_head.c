@@ -11,15 +11,36 @@ adapt_status model_mlm_forward(adapt_model *m, float *logits)
     if (!h->dense_w) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "the checkpoint has no masked-LM head");
     forward_state *fw = &m->fw;
     int N = fw->N, H = c->hidden, V = c->vocab;
-    float *pre = arena_floats(&m->acts, (size_t)N * H), *act = arena_floats(&m->acts, (size_t)N * H);
-    float *t = arena_floats(&m->acts, (size_t)N * H);
-    float *mean = arena_floats(&m->acts, N), *rstd = arena_floats(&m->acts, N);
-    if (!pre || !act || !t || !mean || !rstd) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    linear_forward(pre, fw->hidden[c->layers], h->dense_w->data, h->dense_b->data, N, H, H);
-    activation_forward(act, pre, (size_t)N * H, h->act);
-    layernorm_forward(t, mean, rstd, act, h->ln_w->data, h->ln_b->data, N, H, c->layer_norm_eps);
+    fw->mlm_pre = arena_floats(&m->acts, (size_t)N * H);
+    fw->mlm_act = arena_floats(&m->acts, (size_t)N * H);
+    fw->mlm_t = arena_floats(&m->acts, (size_t)N * H);
+    fw->mlm_mean = arena_floats(&m->acts, N);
+    fw->mlm_rstd = arena_floats(&m->acts, N);
+    if (!fw->mlm_pre || !fw->mlm_act || !fw->mlm_t || !fw->mlm_mean || !fw->mlm_rstd)
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    linear_forward(fw->mlm_pre, fw->hidden[c->layers], h->dense_w->data, h->dense_b->data, N, H, H);
+    activation_forward(fw->mlm_act, fw->mlm_pre, (size_t)N * H, h->act);
+    layernorm_forward(fw->mlm_t, fw->mlm_mean, fw->mlm_rstd, fw->mlm_act, h->ln_w->data, h->ln_b->data, N, H, c->layer_norm_eps);
+    fw->mlm_dec_in = fw->mlm_t;
     const float *decoder = h->decoder ? h->decoder->data : m->word->data;
-    linear_forward(logits, t, decoder, h->bias->data, N, H, V);
+    linear_forward(logits, fw->mlm_dec_in, decoder, h->bias->data, N, H, V);
+    return ADAPT_OK;
+}
+
+adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_hidden)
+{
+    const model_config *c = &m->cfg;
+    const mlm_head *h = &m->mlm;
+    forward_state *fw = &m->fw;
+    int N = fw->N, H = c->hidden, V = c->vocab;
+    float *d_t = arena_floats(&m->acts, (size_t)N * H), *d_act = arena_floats(&m->acts, (size_t)N * H);
+    float *d_pre = arena_floats(&m->acts, (size_t)N * H);
+    if (!d_t || !d_act || !d_pre) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    param *decoder = h->decoder ? h->decoder : m->word;
+    linear_backward(d_t, decoder->grad, h->bias->grad, d_logits, fw->mlm_dec_in, decoder->data, N, H, V);
+    layernorm_backward(d_act, h->ln_w->grad, h->ln_b->grad, d_t, fw->mlm_act, fw->mlm_mean, fw->mlm_rstd, h->ln_w->data, N, H);
+    activation_backward(d_pre, d_act, fw->mlm_pre, (size_t)N * H, h->act);
+    linear_backward(d_hidden, h->dense_w->grad, h->dense_b->grad, d_pre, fw->hidden[c->layers], h->dense_w->data, N, H, H);
     return ADAPT_OK;
 }
 

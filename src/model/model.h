@@ -25,6 +25,7 @@ typedef struct point_cache point_cache;
 typedef struct layer_cache {
     float *q, *k, *v, *probs, *ctx, *attn_dense;
     point_cache *attn_point;
+    float *attn_out;         /* output of the attention sublayer = FFN input */
     float *ffn_pre, *ffn_act, *ffn_dense;
     point_cache *out_point;
 } layer_cache;
@@ -37,6 +38,8 @@ typedef struct forward_state {
     float **hidden;          /* L+1 buffers [N,H]: embeddings output, then each layer */
     layer_cache *layers;
     void *invertible;        /* invertible-adapter cache when a setup has one */
+    /* masked-LM head: dense output, activation, LayerNorm output and statistics, decoder input */
+    float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_dec_in;
 } forward_state;
 
 struct adapter_setup;
@@ -67,7 +70,8 @@ struct tensor_source;
 adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src, const char *dir);
 /* Forward through the embeddings and all layers; activations stay in model->fw. */
 adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids);
-/* MLM logits [N,V] for the last forward pass. */
+/* MLM logits [N,V] for the last forward pass, and the way back to d_hidden [N,H] (accumulated). */
 adapt_status model_mlm_forward(adapt_model *m, float *logits);
+adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_hidden);
 
 #endif

@@ -1,0 +1,98 @@
+/* The encoder backward pass, layer by layer in reverse. Gradients flow only as deep as the lowest
+ * trainable tensor: with a frozen base and adapters everywhere that is layer 0, with a head-only
+ * baseline nothing below the head is visited. */
+#include "adapters/compose.h"
+#include "core/error.h"
+#include "model/heads.h"
+#include "model/layers.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -2: nothing trainable in the encoder; -1: embeddings (or an invertible adapter) trainable;
+ * otherwise the lowest layer index with a trainable tensor. */
+static int lowest_trainable_layer(const adapt_model *m)
+{
+    int lowest = -2;
+    size_t plen = strlen(m->prefix);
+    for (size_t i = 0; i < m->store.count; i++) {
+        const param *p = m->store.items[i];
+        if (!p->trainable || strncmp(p->name, m->prefix, plen) || p->name[plen] != '.') continue;
+        const char *rest = p->name + plen + 1;
+        int layer;
+        if (sscanf(rest, "encoder.layer.%d.", &layer) == 1) {
+            if (lowest == -2 || layer < lowest) lowest = layer;
+        } else if (!strncmp(rest, "embeddings.", 11) || !strncmp(rest, "invertible_adapters.", 20)) {
+            lowest = -1;
+        }
+    }
+    return lowest;
+}
+
+#define GRAD(p) ((p)->grad)
+
+static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d_x, bool need_d_x)
+{
+    const model_config *c = &m->cfg;
+    const forward_state *fw = &m->fw;
+    const encoder_layer *L = &m->layers[l];
+    const layer_cache *lc = &fw->layers[l];
+    int N = fw->N, H = c->hidden, I = c->intermediate;
+    size_t NH = (size_t)N * H;
+    const float *x = fw->hidden[l];
+    float *d_ffn_dense = arena_floats(&m->acts, NH), *d_a = arena_floats(&m->acts, NH);
+    float *d_ffn_act = arena_floats(&m->acts, (size_t)N * I), *d_ffn_pre = arena_floats(&m->acts, (size_t)N * I);
+    float *d_attn_dense = arena_floats(&m->acts, NH), *d_ctx = arena_floats(&m->acts, NH);
+    float *dq = arena_floats(&m->acts, NH), *dk = arena_floats(&m->acts, NH), *dv = arena_floats(&m->acts, NH);
+    if (!d_ffn_dense || !d_a || !d_ffn_act || !d_ffn_pre || !d_attn_dense || !d_ctx || !dq || !dk || !dv)
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point);
+    linear_backward(d_ffn_act, GRAD(L->out_w), GRAD(L->out_b), d_ffn_dense, lc->ffn_act, L->out_w->data, N, I, H);
+    activation_backward(d_ffn_pre, d_ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
+    linear_backward(d_a, GRAD(L->inter_w), GRAD(L->inter_b), d_ffn_pre, lc->attn_out, L->inter_w->data, N, H, I);
+    adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point);
+    bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
+                          L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad;
+    if (!need_attention) return ADAPT_OK;
+    linear_backward(d_ctx, GRAD(L->attn_out_w), GRAD(L->attn_out_b), d_attn_dense, lc->ctx, L->attn_out_w->data, N, H, H);
+    attention_backward(dq, dk, dv, d_ctx, lc->probs, lc->q, lc->k, lc->v, fw->B, fw->T, c->heads, H / c->heads);
+    float *dxi = need_d_x ? d_x : NULL;
+    linear_backward(dxi, GRAD(L->q_w), GRAD(L->q_b), dq, x, L->q_w->data, N, H, H);
+    linear_backward(dxi, GRAD(L->k_w), GRAD(L->k_b), dk, x, L->k_w->data, N, H, H);
+    linear_backward(dxi, GRAD(L->v_w), GRAD(L->v_b), dv, x, L->v_w->data, N, H, H);
+    return ADAPT_OK;
+}
+
+/* Embedding LayerNorm and the (sparse) embedding tables. */
+static adapt_status embeddings_backward_all(adapt_model *m, const float *d_h0)
+{
+    forward_state *fw = &m->fw;
+    int N = fw->N, H = m->cfg.hidden;
+    float *d_sum = arena_floats(&m->acts, (size_t)N * H);
+    if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    layernorm_backward(d_sum, m->emb_ln_w->grad, m->emb_ln_b->grad, d_h0, fw->emb_sum, fw->emb_mean, fw->emb_rstd,
+                       m->emb_ln_w->data, N, H);
+    embeddings_backward(m->word->grad, m->pos->grad, m->type ? m->type->grad : NULL, d_sum, fw->ids, fw->pos_ids,
+                        fw->type_ids, N, H);
+    return ADAPT_OK;
+}
+
+adapt_status model_backward(adapt_model *m, float *d_last)
+{
+    const model_config *c = &m->cfg;
+    forward_state *fw = &m->fw;
+    int N = fw->N, H = c->hidden;
+    int lowest = lowest_trainable_layer(m);
+    if (lowest == -2) return ADAPT_OK;
+    float *d_out = d_last;
+    for (int l = c->layers - 1; l >= (lowest < 0 ? 0 : lowest); l--) {
+        float *d_x = arena_floats(&m->acts, (size_t)N * H);
+        if (!d_x) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+        /* d_x is needed below this layer, and also here: the residual path of the attention point
+         * feeds the layer input even when only the lower layers train. */
+        TRY(layer_backward(m, l, d_out, d_x, l > lowest));
+        d_out = d_x;
+    }
+    if (lowest >= 0) return ADAPT_OK;
+    return embeddings_backward_all(m, d_out);
+}

@@ -1,0 +1,38 @@
+/* Prediction heads on top of the encoder, each a forward/backward pair:
+ *   HEAD_TAGGING         AdapterHub tagging head: heads.<name>.1 Linear(H, labels) on every token
+ *   HEAD_CLASSIFICATION  AdapterHub classification head: heads.<name>.1 Linear(H,H) + tanh on
+ *                        token 0, then heads.<name>.4 Linear(H, labels)
+ *   HEAD_TOKEN_CLASSIFIER  Hugging Face static head: classifier Linear(H, labels) on every token
+ *   HEAD_MLM             the checkpoint's pretrained masked-LM head (see model.h)
+ * Logits are [N, labels] per token, or [B, labels] for classification. */
+#ifndef ADAPT_MODEL_HEADS_H
+#define ADAPT_MODEL_HEADS_H
+#include "model/model.h"
+
+typedef enum head_kind { HEAD_TAGGING, HEAD_CLASSIFICATION, HEAD_TOKEN_CLASSIFIER, HEAD_MLM } head_kind;
+
+typedef struct head {
+    head_kind kind;
+    char name[64];
+    int num_labels;
+    param *w1, *b1, *w2, *b2;   /* tagging / token classifier: w1,b1; classification: both */
+    /* forward cache */
+    float *pooled_in, *pooled_pre, *pooled;   /* classification: token 0 rows, dense output, tanh */
+    float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_t_inv;
+} head;
+
+/* Adds the head's tensors to the model store (zero; use head_init_random to initialise) or binds
+ * them when already present (e.g. loaded from model_head.safetensors). */
+adapt_status head_create(adapt_model *m, head *h, head_kind kind, const char *name, int num_labels);
+void head_init_random(head *h, uint64_t *rng_state);
+int head_rows(const adapt_model *m, const head *h); /* N for token heads, B for classification */
+/* Forward from the last hidden state of m->fw; logits: [head_rows, labels] (vocab for MLM). */
+adapt_status head_forward(adapt_model *m, head *h, float *logits);
+/* Accumulates into d_hidden [N,H] and the head's trainable tensors. */
+adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float *d_hidden);
+
+/* Backward through the encoder from d_last [N,H]: accumulates into every trainable tensor; stops
+ * below the lowest layer that holds a trainable tensor. */
+adapt_status model_backward(adapt_model *m, float *d_last);
+
+#endif
