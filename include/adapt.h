@@ -83,6 +83,65 @@ adapt_status adapt_model_encode(adapt_model *model, int B, int T, const int32_t 
 adapt_status adapt_model_mlm_logits(adapt_model *model, int B, int T, const int32_t *ids,
                                     const int32_t *mask, const int32_t *type_ids, float *logits);
 
+/* ---- tokenizers ---- */
+/* Hugging Face `tokenizers` pipelines (tokenizer.json), with identical ids, tokens and offsets.
+ * Texts are UTF-8 with explicit lengths; invalid sequences become U+FFFD, as Rust's lossy
+ * conversion does. One tokenizer must not encode from two threads at once (it caches words). */
+typedef struct adapt_tokenizer adapt_tokenizer;
+
+/* `path`: a tokenizer.json, a folder holding tokenizer.json (else vocab.txt, else *.model),
+ * a BERT vocab.txt, or a SentencePiece .model (converted as transformers converts them). */
+adapt_status adapt_tokenizer_load(const char *path, adapt_tokenizer **out);
+void adapt_tokenizer_free(adapt_tokenizer *tok);
+
+/* One encoded text (or text pair). Offsets are [start, end) in Unicode code points of the
+ * ORIGINAL text of their sequence; word_ids are -1 for special and padding tokens. */
+typedef struct adapt_encoding {
+    size_t length;
+    int32_t *ids;
+    char **tokens;               /* NUL-terminated; a token may itself hold U+0000, hence: */
+    size_t *token_lengths;       /* bytes of each token */
+    int32_t (*offsets)[2];
+    int32_t *type_ids;
+    uint8_t *special_tokens_mask;
+    uint8_t *attention_mask;
+    int32_t *word_ids;
+} adapt_encoding;
+void adapt_encoding_free(adapt_encoding *enc); /* frees the arrays, not the struct */
+
+typedef enum { ADAPT_TRUNCATE_LONGEST_FIRST, ADAPT_TRUNCATE_ONLY_FIRST, ADAPT_TRUNCATE_ONLY_SECOND } adapt_truncation;
+/* max_length 0 turns truncation off (the tokenizer.json settings apply until changed). */
+void adapt_tokenizer_set_truncation(adapt_tokenizer *tok, size_t max_length, adapt_truncation strategy, bool left);
+/* length 0: pad a batch to its longest; multiple: round up to a multiple (0 = none). */
+void adapt_tokenizer_set_padding(adapt_tokenizer *tok, bool enabled, size_t length, size_t multiple, bool left,
+                                 int32_t pad_id, int32_t pad_type_id, const char *pad_token);
+
+/* pair may be NULL. */
+adapt_status adapt_tokenizer_encode(adapt_tokenizer *tok, const char *text, size_t len, const char *pair,
+                                    size_t pair_len, bool add_special_tokens, adapt_encoding *out);
+/* n texts (NUL-terminated), pairs NULL or n entries (each may be NULL); out has n entries. */
+adapt_status adapt_tokenizer_encode_batch(adapt_tokenizer *tok, size_t n, const char *const *texts,
+                                          const char *const *pairs, bool add_special_tokens, adapt_encoding *out);
+/* Decoded text (malloc'd) of the ids; unknown ids are skipped. */
+adapt_status adapt_tokenizer_decode(const adapt_tokenizer *tok, const int32_t *ids, size_t n,
+                                    bool skip_special_tokens, char **out);
+size_t adapt_tokenizer_vocab_size(const adapt_tokenizer *tok);     /* including added tokens */
+int32_t adapt_tokenizer_token_to_id(const adapt_tokenizer *tok, const char *token); /* -1 if none */
+const char *adapt_tokenizer_id_to_token(const adapt_tokenizer *tok, int32_t id);    /* NULL if none */
+
+/* Trains a tokenizer on UTF-8 text files (plain or .xz) and writes `output` (a tokenizer.json):
+ * "bpe" = RoBERTa-style byte-level BPE (<s>,<pad>,</s>,<unk>,<mask>), "wordpiece" = BERT-style
+ * uncased-agnostic WordPiece ([PAD],[UNK],[CLS],[SEP],[MASK]). */
+typedef struct adapt_tokenizer_train_options {
+    const char *type;        /* "bpe" or "wordpiece" */
+    size_t vocab_size;
+    size_t min_frequency;    /* pairs seen fewer times are not merged (default 2 when 0) */
+    bool lowercase;          /* wordpiece only */
+} adapt_tokenizer_train_options;
+adapt_status adapt_tokenizer_train(const adapt_tokenizer_train_options *opt, const char *const *files, size_t n_files,
+                                   const char *output);
+/* ---- tokenizers ---- */
+
 #ifdef __cplusplus
 }
 #endif

@@ -33,7 +33,15 @@ static void check_case(const char *name)
 static void test_c01_bert_forward_mlm(void **state) { (void)state; check_case("c01_bert_forward_mlm"); }
 static void test_c02_xlmr_forward_mlm(void **state) { (void)state; check_case("c02_xlmr_forward_mlm"); }
 static void test_c13_hf_sharded_roberta(void **state) { (void)state; check_case("c13_hf_sharded_roberta"); }
+static void test_c03_seq_bn_tagging(void **state) { (void)state; check_case("c03_seq_bn_tagging"); }
+static void test_c04_double_seq_bn_classification(void **state) { (void)state; check_case("c04_double_seq_bn_classification"); }
+static void test_c05_par_bn_tagging(void **state) { (void)state; check_case("c05_par_bn_tagging"); }
+static void test_c06_madx_lang_adapter_mlm(void **state) { (void)state; check_case("c06_madx_lang_adapter_mlm"); }
+static void test_c07_madx_stack_tagging(void **state) { (void)state; check_case("c07_madx_stack_tagging"); }
+static void test_c08_fusion(void **state) { (void)state; check_case("c08_fusion"); }
 static void test_c09_full_finetune_tagging(void **state) { (void)state; check_case("c09_full_finetune_tagging"); }
+static void test_c11_adamw_steps(void **state) { (void)state; check_case("c11_adamw_steps"); }
+static void test_c12_batch_split(void **state) { (void)state; check_case("c12_batch_split"); }
 
 /* A copy of tiny-bert with one attention weight nudged by 1e-2 must fail the comparison. */
 static void test_perturbed_weight_fails(void **state)
@@ -91,7 +99,15 @@ int main(void)
         cmocka_unit_test(test_c01_bert_forward_mlm),
         cmocka_unit_test(test_c02_xlmr_forward_mlm),
         cmocka_unit_test(test_c13_hf_sharded_roberta),
+        cmocka_unit_test(test_c03_seq_bn_tagging),
+        cmocka_unit_test(test_c04_double_seq_bn_classification),
+        cmocka_unit_test(test_c05_par_bn_tagging),
+        cmocka_unit_test(test_c06_madx_lang_adapter_mlm),
+        cmocka_unit_test(test_c07_madx_stack_tagging),
+        cmocka_unit_test(test_c08_fusion),
         cmocka_unit_test(test_c09_full_finetune_tagging),
+        cmocka_unit_test(test_c11_adamw_steps),
+        cmocka_unit_test(test_c12_batch_split),
         cmocka_unit_test(test_perturbed_weight_fails),
     };
     return cmocka_run_group_tests_name("fixture cases", tests, NULL, NULL);

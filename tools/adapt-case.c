@@ -8,7 +8,11 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "formats/safetensors.h"
+#include "adapters/compose.h"
+#include "adapters/setup.h"
+#include "formats/adapterhub.h"
 #include "formats/param_io.h"
+#include "train/adamw.h"
 #include "model/heads.h"
 #include "model/layers.h"
 #include "model/model.h"
@@ -183,19 +187,58 @@ static size_t case_folders(const char *case_dir, const cJSON *cs, char **out, si
     return n;
 }
 
-/* Loads the head's tensors from the case's folders: model_head.safetensors (AdapterHub) or a
- * classifier.safetensors file; num_labels comes from the tensors. */
-static adapt_status load_head_files(adapt_model *m, char **folders, size_t nf, const char *case_dir, const cJSON *cs)
+/* case.json "setup" (["single", n] | ["stack", [..]] | ["fuse", [..], name] | ["batchsplit", [..], [sizes]])
+ * as a composition string. */
+static adapt_status setup_to_text(const cJSON *t, char *buf, size_t size)
+{
+    if (cJSON_IsString(t)) {
+        snprintf(buf, size, "%s", t->valuestring);
+        return ADAPT_OK;
+    }
+    const cJSON *kind = cJSON_GetArrayItem(t, 0), *kids = cJSON_GetArrayItem(t, 1);
+    if (!cJSON_IsString(kind)) return adapt_fail(ADAPT_ERR_FORMAT, "case.json: malformed setup");
+    if (!strcmp(kind->valuestring, "single") && cJSON_IsString(kids)) {
+        snprintf(buf, size, "%s", kids->valuestring);
+        return ADAPT_OK;
+    }
+    const char *block = !strcmp(kind->valuestring, "stack") ? "Stack" : !strcmp(kind->valuestring, "fuse") ? "Fuse"
+                        : !strcmp(kind->valuestring, "batchsplit") ? "BatchSplit" : NULL;
+    if (!block || !cJSON_IsArray(kids)) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "case.json: setup kind \"%s\"", kind->valuestring);
+    size_t k = (size_t)snprintf(buf, size, "%s(", block);
+    for (const cJSON *c = kids->child; c && k < size; c = c->next) {
+        TRY(setup_to_text(c, buf + k, size - k));
+        k = strlen(buf);
+        if (c->next && k < size) k += (size_t)snprintf(buf + k, size - k, ", ");
+    }
+    if (!strcmp(block, "BatchSplit")) {
+        const cJSON *sizes = cJSON_GetArrayItem(t, 2);
+        k += (size_t)snprintf(buf + k, size > k ? size - k : 0, ", batch_sizes=[");
+        for (const cJSON *c = cJSON_IsArray(sizes) ? sizes->child : NULL; c && k < size; c = c->next)
+            k += (size_t)snprintf(buf + k, size - k, "%s%d", c == sizes->child ? "" : ",", c->valueint);
+        if (k < size) k += (size_t)snprintf(buf + k, size - k, "]");
+    }
+    if (k < size) snprintf(buf + k, size - k, ")");
+    return ADAPT_OK;
+}
+
+/* Loads what the case's folders hold: adapters (adapter_config.json), heads (head_config.json),
+ * fusions (adapter_fusion_config.json, after all adapters), and a classifier.safetensors file. */
+static adapt_status load_case_files(adapt_model *m, char **folders, size_t nf, const char *case_dir, const cJSON *cs)
 {
     for (size_t i = 0; i < nf; i++) {
-        char *p = path_join(folders[i], "model_head.safetensors");
-        if (p && path_exists(p)) {
-            adapt_status s = store_load_safetensors(&m->store, p, NULL, NULL, NULL);
-            free(p);
-            TRY(s);
-        } else {
-            free(p);
-        }
+        char *p = path_join(folders[i], "adapter_config.json");
+        bool is_adapter = p && path_exists(p);
+        free(p);
+        if (is_adapter) TRY(adapterhub_load_adapter(m, folders[i], NULL, NULL, 0));
+    }
+    for (size_t i = 0; i < nf; i++) {
+        char *hp = path_join(folders[i], "head_config.json"), *fp = path_join(folders[i], "adapter_fusion_config.json");
+        bool has_head = hp && path_exists(hp), has_fusion = fp && path_exists(fp);
+        free(hp);
+        free(fp);
+        head h;
+        if (has_head) TRY(adapterhub_load_head(m, folders[i], NULL, &h));
+        if (has_fusion) TRY(adapterhub_load_fusion(m, folders[i]));
     }
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(cs, "files");
     const cJSON *cls = cJSON_GetObjectItemCaseSensitive(files, "classifier");
@@ -236,6 +279,114 @@ static adapt_status add_tensor_output(output_list *out, const char *name, const 
     return ADAPT_OK;
 }
 
+/* The AdapterFusion regulariser of every loaded fusion; adds its gradient when asked. */
+static double fusion_reg_total(adapt_model *m, bool add_grad)
+{
+    double total = 0;
+    for (int f = 0; m->setup && f < m->setup->n_fusions; f++) {
+        const fusion_def *fd = &m->setup->fusions[f];
+        if (!fd->cfg.regularization) continue;
+        for (int l = 0; l < m->cfg.layers; l++) {
+            if (fd->has_attn[l]) total += fusion_regularization(&fd->attn[l], add_grad ? 1.0f : 0.0f);
+            if (fd->has_out[l]) total += fusion_regularization(&fd->out[l], add_grad ? 1.0f : 0.0f);
+        }
+    }
+    return total;
+}
+
+typedef struct step_buffers {
+    float *logits, *d_logits, *d_hidden;
+    int rows, C;
+} step_buffers;
+
+/* Forward, loss and (when train) backward of one batch; returns the mean cross-entropy. */
+static adapt_status forward_backward(adapt_model *m, head *h, const case_inputs *in, step_buffers *b, bool train, double *loss)
+{
+    TRY(model_forward(m, in->B, in->T, in->ids, in->mask, in->type_ids));
+    b->rows = head_rows(m, h);
+    b->C = h->num_labels;
+    free(b->logits);
+    free(b->d_logits);
+    free(b->d_hidden);
+    b->logits = malloc((size_t)b->rows * b->C * sizeof(float));
+    b->d_logits = calloc((size_t)b->rows * b->C, sizeof(float));
+    b->d_hidden = calloc((size_t)m->fw.N * m->cfg.hidden, sizeof(float));
+    if (!b->logits || !b->d_logits || !b->d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    TRY(head_forward(m, h, b->logits));
+    *loss = 0;
+    if (!in->labels) return ADAPT_OK;
+    if (in->label_rows != b->rows) return adapt_fail(ADAPT_ERR_FORMAT, "case: %d labels for %d head outputs", in->label_rows, b->rows);
+    for (int i = 0; i < b->rows; i++)
+        if (in->labels[i] != -100 && (in->labels[i] < 0 || in->labels[i] >= b->C))
+            return adapt_fail(ADAPT_ERR_FORMAT, "label %lld at position %d is outside [0, %d)", (long long)in->labels[i], i, b->C);
+    *loss = cross_entropy_forward_backward(train ? b->d_logits : NULL, b->logits, in->labels, b->rows, b->C, 1.0f);
+    if (!train) return ADAPT_OK;
+    store_zero_grads(&m->store);
+    TRY(head_backward(m, h, b->d_logits, b->d_hidden));
+    TRY(model_backward(m, b->d_hidden));
+    fusion_reg_total(m, true);
+    return ADAPT_OK;
+}
+
+static adapt_status add_fusion_outputs(adapt_model *m, const case_inputs *in, output_list *out)
+{
+    if (!m->setup || !m->setup->n_fusions) return ADAPT_OK;
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int at = 0; at < 2; at++) {
+            int n;
+            const layer_cache *lc = &m->fw.layers[l];
+            const float *probs = adapter_point_fusion_probs(at ? lc->attn_point : lc->out_point, &n);
+            if (!probs) continue;
+            char name[64];
+            snprintf(name, sizeof name, "fusion_probs.%d.%s", l, at ? "attention.output" : "output");
+            int64_t shape[3] = {in->B, in->T, n};
+            float *buf = output_add(out, name, 3, shape);
+            if (!buf) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+            memcpy(buf, probs, (size_t)in->B * in->T * n * sizeof(float));
+        }
+    int64_t one = 1;
+    float *reg = output_add(out, "fusion_reg", 1, &one);
+    if (!reg) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    reg[0] = (float)fusion_reg_total(m, false);
+    return ADAPT_OK;
+}
+
+/* c11: K AdamW steps from the loaded state; records the loss before each step and the
+ * trainable parameters after it. */
+static adapt_status run_adamw(adapt_model *m, head *h, const case_inputs *in, const cJSON *spec, const cJSON *trainable,
+                              step_buffers *b, output_list *out)
+{
+    adamw_config cfg = {1e-3, 0.9, 0.999, 1e-8, 0.01};
+    long long steps = 1;
+    const char *what = "case.json adamw";
+    TRY(json_get_num_opt(spec, "lr", what, &cfg.lr));
+    TRY(json_get_num_opt(spec, "eps", what, &cfg.eps));
+    TRY(json_get_num_opt(spec, "weight_decay", what, &cfg.weight_decay));
+    TRY(json_get_int_opt(spec, "steps", 1, 1000, what, &steps));
+    const cJSON *betas = cJSON_GetObjectItemCaseSensitive(spec, "betas");
+    if (cJSON_IsArray(betas) && cJSON_GetArraySize(betas) == 2) {
+        cfg.beta1 = cJSON_GetArrayItem(betas, 0)->valuedouble;
+        cfg.beta2 = cJSON_GetArrayItem(betas, 1)->valuedouble;
+    }
+    for (long k = 1; k <= steps; k++) {
+        double loss;
+        TRY(forward_backward(m, h, in, b, true, &loss));
+        char name[600];
+        int64_t one = 1;
+        snprintf(name, sizeof name, "step%ld.loss_before", k);
+        float *lb = output_add(out, name, 1, &one);
+        if (!lb) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        lb[0] = (float)loss;
+        TRY(adamw_step(&m->store, &cfg, cfg.lr, k));
+        for (const cJSON *t = trainable->child; t; t = t->next) {
+            const param *p = store_get(&m->store, t->valuestring);
+            snprintf(name, sizeof name, "step%ld.%s", k, t->valuestring);
+            TRY(add_tensor_output(out, name, p, p->data));
+        }
+    }
+    return ADAPT_OK;
+}
+
 /* Runs the case; *complete is cleared when part of it is not supported yet. */
 static adapt_status run_case(const char *case_dir, const cJSON *cs, output_list *out, bool *complete)
 {
@@ -253,52 +404,42 @@ static adapt_status run_case(const char *case_dir, const cJSON *cs, output_list 
     const cJSON *setup = cJSON_GetObjectItemCaseSensitive(cs, "setup");
     const cJSON *lora = cJSON_GetObjectItemCaseSensitive(cs, "lora");
     const cJSON *trainable = cJSON_GetObjectItemCaseSensitive(cs, "trainable");
-    bool plain = (!setup || cJSON_IsNull(setup)) && (!lora || cJSON_IsNull(lora));
+    const cJSON *adamw = cJSON_GetObjectItemCaseSensitive(cs, "adamw");
     head h;
-    float *logits = NULL, *d_logits = NULL, *d_hidden = NULL;
+    step_buffers b = {0};
+    double loss;
     s = load_inputs(case_dir, &in);
-    if (!s && !plain) {
-        *complete = false; /* adapters and LoRA: next milestone */
+    if (!s && lora && !cJSON_IsNull(lora)) {
+        *complete = false; /* LoRA: next milestone */
         goto done;
     }
-    if (!s) s = load_head_files(m, folders, nf, case_dir, cs);
+    if (!s) s = load_case_files(m, folders, nf, case_dir, cs);
+    if (!s && setup && !cJSON_IsNull(setup)) {
+        char text[1024];
+        s = setup_to_text(setup, text, sizeof text);
+        if (!s) s = setup_activate(m, text);
+    }
     if (!s) s = create_case_head(m, cJSON_GetObjectItemCaseSensitive(cs, "head"), &h);
     for (const cJSON *t = cJSON_IsArray(trainable) ? trainable->child : NULL; !s && t; t = t->next) {
         param *p = cJSON_IsString(t) ? store_get(&m->store, t->valuestring) : NULL;
         s = p ? store_set_trainable(p, true) : adapt_fail(ADAPT_ERR_FORMAT, "case: trainable tensor \"%s\" does not exist", cJSON_IsString(t) ? t->valuestring : "?");
     }
-    if (s) goto done;
-    s = model_forward(m, in.B, in.T, in.ids, in.mask, in.type_ids);
+    bool train = cJSON_GetArraySize(trainable) > 0 && in.labels;
+    if (!s) s = forward_backward(m, &h, &in, &b, train, &loss);
     if (!s) s = add_hidden_states(m, &in, out);
-    if (s) goto done;
-    int rows = head_rows(m, &h), C = h.num_labels;
-    logits = malloc((size_t)rows * C * sizeof(float));
-    d_logits = calloc((size_t)rows * C, sizeof(float));
-    d_hidden = calloc((size_t)m->fw.N * m->cfg.hidden, sizeof(float));
-    if (!logits || !d_logits || !d_hidden) {
-        s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    s = head_forward(m, &h, logits);
-    if (!s) s = add_logits_and_loss(&in, out, logits, rows, C);
-    if (s || !in.labels || cJSON_GetArraySize(trainable) == 0) goto done;
-    if (in.label_rows != rows) {
-        s = adapt_fail(ADAPT_ERR_FORMAT, "case: %d labels for %d head outputs", in.label_rows, rows);
-        goto done;
-    }
-    cross_entropy_forward_backward(d_logits, logits, in.labels, rows, C, 1.0f);
-    s = head_backward(m, &h, d_logits, d_hidden);
-    if (!s) s = model_backward(m, d_hidden);
-    for (const cJSON *t = trainable->child; !s && t; t = t->next) {
+    if (!s) s = add_logits_and_loss(&in, out, b.logits, b.rows, b.C);
+    if (!s) s = add_fusion_outputs(m, &in, out);
+    for (const cJSON *t = train ? trainable->child : NULL; !s && t; t = t->next) {
         char name[600];
         snprintf(name, sizeof name, "grad.%s", t->valuestring);
         const param *p = store_get(&m->store, t->valuestring);
         s = add_tensor_output(out, name, p, p->grad);
     }
+    if (!s && train && cJSON_IsObject(adamw)) s = run_adamw(m, &h, &in, adamw, trainable, &b, out);
 done:
-    free(logits);
-    free(d_logits);
-    free(d_hidden);
+    free(b.logits);
+    free(b.d_logits);
+    free(b.d_hidden);
     for (size_t i = 0; i < nf; i++) free(folders[i]);
     free_inputs(&in);
     adapt_model_free(m);

@@ -1,7 +1,339 @@
+/* Adapter points and the composition blocks, following AdapterHub's BottleneckLayer
+ * (bottleneck_layer_forward, compose_stack / compose_fuse / compose_batch_split / compose_average,
+ * Adapter.pre_forward / post_forward).
+ *
+ * The forward pass of one point is a short list of operations (add + LayerNorm, adapter block,
+ * fusion, concatenation, weighted average) over values that each carry their gradient buffer;
+ * backward walks that list in reverse. It is the composition's own record, not a general autograd:
+ * every operation is one of the layer pairs of src/model and src/adapters. */
 #include "adapters/compose.h"
+#include "adapters/setup.h"
 #include "core/error.h"
 #include "model/layers.h"
+#include <string.h>
 
+typedef struct cval {
+    float *v, *g; /* [rows,H] value and gradient */
+    int rows;
+} cval;
+
+typedef enum op_kind { OP_ADD_LN, OP_ADAPTER, OP_FUSION, OP_CONCAT, OP_AVERAGE } op_kind;
+
+typedef struct cop {
+    op_kind kind;
+    struct cop *prev;
+    cval *a, *b, *out, *sum, *up;
+    float *mean, *rstd;                       /* OP_ADD_LN */
+    bn_cache bc;                              /* OP_ADAPTER */
+    const bn_weights *bw;
+    const bn_config *bcfg;
+    fusion_cache fc;                          /* OP_FUSION: a = query, b = residual */
+    const fusion_weights *fw;
+    const fusion_config *fcfg;
+    cval **parts;                             /* OP_FUSION ups, OP_CONCAT / OP_AVERAGE inputs */
+    int nparts;
+    const double *weights;
+} cop;
+
+typedef struct comp_cache {
+    cop *tail;
+    cval *h0, *x0, *out;
+    float *fusion_probs;                      /* [N, n] of the last fusion at this point */
+    int fusion_n;
+} comp_cache;
+
+typedef struct ctx {
+    adapt_model *m;
+    const adapter_setup *s;
+    arena *a;
+    int layer, H;
+    bool attention;
+    param *ln_w, *ln_b;
+    comp_cache *cc;
+    adapt_status status;
+} ctx;
+
+typedef struct cstate {
+    cval *h, *x, *res, *up;
+    const adapter_def *last;
+} cstate;
+
+/* ------------------------------------------------------------------ values and operations */
+static cval *cval_new(ctx *c, int rows)
+{
+    cval *v = arena_alloc(c->a, sizeof *v);
+    if (v) {
+        v->rows = rows;
+        v->v = arena_floats(c->a, (size_t)rows * c->H);
+        v->g = arena_floats(c->a, (size_t)rows * c->H);
+    }
+    if (!v || !v->v || !v->g) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return NULL;
+    }
+    return v;
+}
+
+static cval *cval_wrap(ctx *c, const float *data, int rows)
+{
+    cval *v = cval_new(c, rows);
+    if (v) memcpy(v->v, data, (size_t)rows * c->H * sizeof(float));
+    return v;
+}
+
+static cval *cval_slice(ctx *c, const cval *p, int row0, int rows)
+{
+    cval *v = arena_alloc(c->a, sizeof *v);
+    if (!v) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return NULL;
+    }
+    v->v = p->v + (size_t)row0 * c->H;
+    v->g = p->g + (size_t)row0 * c->H;
+    v->rows = rows;
+    return v;
+}
+
+static cop *op_new(ctx *c, op_kind kind)
+{
+    cop *o = arena_alloc(c->a, sizeof *o);
+    if (!o) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return NULL;
+    }
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->prev = c->cc->tail;
+    c->cc->tail = o;
+    return o;
+}
+
+/* out = LayerNorm_sublayer(a + b); *sum_out (optional) receives the sum as a value of its own. */
+static cval *op_add_ln(ctx *c, cval *a, cval *b, cval **sum_out)
+{
+    if (c->status) return NULL;
+    int rows = a->rows, H = c->H;
+    cop *o = op_new(c, OP_ADD_LN);
+    cval *sum = cval_new(c, rows), *out = cval_new(c, rows);
+    float *mean = arena_floats(c->a, rows), *rstd = arena_floats(c->a, rows);
+    if (c->status || !mean || !rstd) {
+        if (!c->status) c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return NULL;
+    }
+    for (size_t i = 0; i < (size_t)rows * H; i++) sum->v[i] = a->v[i] + b->v[i];
+    layernorm_forward(out->v, mean, rstd, sum->v, c->ln_w->data, c->ln_b->data, rows, H, c->m->cfg.layer_norm_eps);
+    o->a = a, o->b = b, o->sum = sum, o->out = out, o->mean = mean, o->rstd = rstd;
+    if (sum_out) *sum_out = sum;
+    return out;
+}
+
+static const bn_weights *adapter_weights(const ctx *c, const adapter_def *a)
+{
+    if (c->attention ? !a->has_attn[c->layer] : !a->has_out[c->layer]) return NULL;
+    return c->attention ? &a->attn[c->layer] : &a->out[c->layer];
+}
+
+/* One adapter block: returns the output, *up_out the scaled up projection. */
+static cval *op_adapter(ctx *c, const adapter_def *ad, const bn_weights *w, cval *h, cval *res, cval **up_out)
+{
+    if (c->status) return NULL;
+    cop *o = op_new(c, OP_ADAPTER);
+    cval *out = cval_new(c, h->rows), *up = cval_new(c, h->rows);
+    if (c->status) return NULL;
+    bn_adapter_forward(c->a, &o->bc, out->v, up->v, h->v, res->v, w, &ad->cfg, h->rows, c->H,
+                       c->m->training ? &c->m->dropout_rng : NULL);
+    o->a = h, o->b = res, o->out = out, o->up = up, o->bw = w, o->bcfg = &ad->cfg;
+    *up_out = up;
+    return out;
+}
+
+/* ------------------------------------------------------------------ composition */
+/* Adapter.pre_forward: the sublayer's own add & LayerNorm before the adapter, and which value
+ * the adapter's residual is. */
+static void pre_forward(ctx *c, const bn_config *cfg, cstate *st)
+{
+    cval *residual = NULL, *sum = NULL;
+    if (cfg->residual_before_ln == BN_RESIDUAL_BEFORE_LN) residual = st->h;
+    if (cfg->original_ln_before) {
+        st->h = op_add_ln(c, st->h, st->x, &sum);
+        if (cfg->residual_before_ln == BN_RESIDUAL_POST_ADD) residual = sum;
+    }
+    if (cfg->residual_before_ln == BN_RESIDUAL_AFTER_LN || !residual) residual = st->h;
+    st->res = residual;
+}
+
+static void compose(ctx *c, const comp_node *n, cstate *st);
+
+static void compose_single(ctx *c, const adapter_def *ad, cstate *st)
+{
+    const bn_weights *w = adapter_weights(c, ad);
+    if (!w || c->status) return;
+    cval *up;
+    /* A parallel adapter reads the sublayer input and adds onto the sublayer output. */
+    cval *out = ad->cfg.is_parallel ? op_adapter(c, ad, w, st->x, st->h, &up) : op_adapter(c, ad, w, st->h, st->res, &up);
+    if (c->status) return;
+    st->h = out;
+    st->up = up;
+    st->last = ad;
+}
+
+static void compose_stack(ctx *c, const comp_node *n, cstate *st)
+{
+    for (int i = 0; i < n->n && !c->status; i++) {
+        const comp_node *child = n->children[i];
+        if (child->kind != COMP_SINGLE) {
+            compose(c, child, st);
+            continue;
+        }
+        const adapter_def *ad = setup_find_adapter(c->s, child->name);
+        if (!adapter_weights(c, ad)) continue;
+        if (!ad->cfg.is_parallel) pre_forward(c, &ad->cfg, st);
+        else st->res = st->h;
+        compose_single(c, ad, st);
+    }
+}
+
+static void compose_fuse(ctx *c, const comp_node *n, cstate *st)
+{
+    const char *names[FUSION_MAX_ADAPTERS];
+    for (int i = 0; i < n->n; i++) names[i] = n->children[i]->name;
+    const fusion_def *f = setup_find_fusion(c->s, names, n->n);
+    const adapter_def *last = setup_find_adapter(c->s, names[n->n - 1]);
+    if (!adapter_weights(c, last)) return;
+    if (!(c->attention ? f->has_attn[c->layer] : f->has_out[c->layer])) {
+        c->status = adapt_fail(ADAPT_ERR_FORMAT, "fusion \"%s\" has no weights at layer %d", f->name, c->layer);
+        return;
+    }
+    pre_forward(c, &last->cfg, st);
+    cval *query = st->h;
+    cval **ups = arena_alloc(c->a, (size_t)n->n * sizeof *ups);
+    if (!ups) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return;
+    }
+    for (int i = 0; i < n->n && !c->status; i++) {
+        cstate sub = *st;
+        compose_single(c, setup_find_adapter(c->s, names[i]), &sub);
+        ups[i] = sub.up;
+        if (!sub.up && !c->status)
+            c->status = adapt_fail(ADAPT_ERR_ARG, "fusion \"%s\": adapter \"%s\" has no adapter at layer %d", f->name, names[i], c->layer);
+    }
+    if (c->status) return;
+    cop *o = op_new(c, OP_FUSION);
+    cval *out = cval_new(c, st->h->rows);
+    float *probs = arena_floats(c->a, (size_t)st->h->rows * n->n);
+    if (c->status || !probs) {
+        if (!c->status) c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return;
+    }
+    const float *up_values[FUSION_MAX_ADAPTERS];
+    for (int i = 0; i < n->n; i++) up_values[i] = ups[i]->v;
+    const fusion_weights *fw = c->attention ? &f->attn[c->layer] : &f->out[c->layer];
+    fusion_forward(c->a, &o->fc, out->v, probs, query->v, up_values, n->n, st->res->v, fw, &f->cfg, (float)f->temperature,
+                   st->h->rows);
+    o->a = query, o->b = st->res, o->out = out, o->parts = ups, o->nparts = n->n, o->fw = fw, o->fcfg = &f->cfg;
+    c->cc->fusion_probs = probs;
+    c->cc->fusion_n = n->n;
+    st->h = out;
+    st->last = last;
+}
+
+static void compose_batchsplit(ctx *c, const comp_node *n, cstate *st)
+{
+    int T = c->m->fw.T, total = 0;
+    for (int i = 0; i < n->n; i++) total += n->batch_sizes[i];
+    if (total * T != st->h->rows) {
+        c->status = adapt_fail(ADAPT_ERR_ARG, "BatchSplit batch_sizes add up to %d sequences, the batch has %d", total, st->h->rows / T);
+        return;
+    }
+    pre_forward(c, &setup_find_adapter(c->s, comp_first(n))->cfg, st);
+    cval **hp = arena_alloc(c->a, (size_t)n->n * sizeof *hp), **rp = arena_alloc(c->a, (size_t)n->n * sizeof *rp);
+    if (!hp || !rp) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return;
+    }
+    const adapter_def *last = NULL;
+    int row0 = 0;
+    for (int i = 0; i < n->n && !c->status; i++) {
+        int rows = n->batch_sizes[i] * T;
+        cstate sub = {cval_slice(c, st->h, row0, rows), cval_slice(c, st->x, row0, rows), cval_slice(c, st->res, row0, rows), NULL, NULL};
+        if (rows > 0 && !c->status) compose(c, n->children[i], &sub);
+        hp[i] = sub.h;
+        rp[i] = sub.res;
+        if (sub.last) last = sub.last;
+        row0 += rows;
+    }
+    if (c->status) return;
+    /* Concatenate the row groups again (recorded after the children, so backward splits first). */
+    cop *o_h = op_new(c, OP_CONCAT), *o_res = op_new(c, OP_CONCAT);
+    cval *h = cval_new(c, st->h->rows), *res = cval_new(c, st->h->rows);
+    if (c->status) return;
+    for (int i = 0, r = 0; i < n->n; r += hp[i]->rows, i++) {
+        memcpy(h->v + (size_t)r * c->H, hp[i]->v, (size_t)hp[i]->rows * c->H * sizeof(float));
+        memcpy(res->v + (size_t)r * c->H, rp[i]->v, (size_t)rp[i]->rows * c->H * sizeof(float));
+    }
+    o_h->parts = hp, o_h->nparts = n->n, o_h->out = h;
+    o_res->parts = rp, o_res->nparts = n->n, o_res->out = res;
+    st->h = h;
+    st->res = res;
+    if (last) st->last = last;
+}
+
+/* AdapterHub's compose_average: torch.mean(stack(outputs) * weights, 0), i.e. sum_i w_i out_i / n
+ * with the weights normalised to sum 1 (so an extra 1/n factor, kept for compatibility). */
+static void compose_average(ctx *c, const comp_node *n, cstate *st)
+{
+    const adapter_def *first = setup_find_adapter(c->s, comp_first(n));
+    if (!adapter_weights(c, first)) return;
+    pre_forward(c, &first->cfg, st);
+    cval **outs = arena_alloc(c->a, (size_t)n->n * sizeof *outs);
+    if (!outs) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return;
+    }
+    const adapter_def *last = NULL;
+    for (int i = 0; i < n->n && !c->status; i++) {
+        cstate sub = *st;
+        compose_single(c, setup_find_adapter(c->s, n->children[i]->name), &sub);
+        outs[i] = sub.h;
+        if (sub.last) last = sub.last;
+    }
+    if (c->status) return;
+    cop *o = op_new(c, OP_AVERAGE);
+    cval *out = cval_new(c, st->h->rows);
+    if (c->status) return;
+    size_t NH = (size_t)st->h->rows * c->H;
+    for (int i = 0; i < n->n; i++) {
+        float w = (float)(n->weights[i] / n->n);
+        for (size_t k = 0; k < NH; k++) out->v[k] += w * outs[i]->v[k];
+    }
+    o->parts = outs, o->nparts = n->n, o->weights = n->weights, o->out = out;
+    st->h = out;
+    st->last = last;
+}
+
+static void compose(ctx *c, const comp_node *n, cstate *st)
+{
+    if (c->status) return;
+    switch (n->kind) {
+    case COMP_SINGLE: compose_single(c, setup_find_adapter(c->s, n->name), st); return;
+    case COMP_STACK: compose_stack(c, n, st); return;
+    case COMP_FUSE: compose_fuse(c, n, st); return;
+    case COMP_BATCHSPLIT: compose_batchsplit(c, n, st); return;
+    case COMP_AVERAGE: compose_average(c, n, st); return;
+    }
+}
+
+/* Whether any adapter of the composition sits at this point. */
+static bool uses_point(const ctx *c, const comp_node *n)
+{
+    if (n->kind == COMP_SINGLE) return adapter_weights(c, setup_find_adapter(c->s, n->name)) != NULL;
+    for (int i = 0; i < n->n; i++)
+        if (uses_point(c, n->children[i])) return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ the point */
 static void point_ln(const adapt_model *m, int layer, point_loc loc, param **w, param **b)
 {
     const encoder_layer *L = &m->layers[layer];
@@ -14,35 +346,116 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
 {
     int N = m->fw.N, H = m->cfg.hidden;
     arena *a = &m->acts;
-    point_cache *c = arena_alloc(a, sizeof(point_cache));
+    point_cache *pc = arena_alloc(a, sizeof *pc);
+    if (!pc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    memset(pc, 0, sizeof *pc);
+    *cache = pc;
+    ctx c = {.m = m, .s = m->setup, .a = a, .layer = layer, .H = H, .attention = loc == POINT_ATTENTION_OUTPUT};
+    point_ln(m, layer, loc, &c.ln_w, &c.ln_b);
+    if (c.s && c.s->active && uses_point(&c, c.s->active)) {
+        comp_cache *cc = arena_alloc(a, sizeof *cc);
+        if (!cc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+        memset(cc, 0, sizeof *cc);
+        c.cc = cc;
+        cstate st = {cval_wrap(&c, h, N), cval_wrap(&c, x, N), NULL, NULL, NULL};
+        if (c.status) return c.status;
+        cc->h0 = st.h;
+        cc->x0 = st.x;
+        st.res = st.x;
+        const comp_node *root = c.s->active;
+        comp_node wrap = {.kind = COMP_STACK, .n = 1, .children = (comp_node **)&root};
+        compose(&c, root->kind == COMP_SINGLE ? &wrap : root, &st); /* a bare adapter is a Stack of one */
+        if (!c.status) {
+            if (!st.last) cc->out = op_add_ln(&c, cc->h0, cc->x0, NULL);
+            else if (st.last->cfg.original_ln_after) cc->out = op_add_ln(&c, st.h, st.x, NULL);
+            else cc->out = st.h;
+        }
+        if (c.status) return c.status;
+        pc->composition = cc;
+        *out = cc->out->v;
+        return ADAPT_OK;
+    }
+    /* No adapter here: the sublayer's usual LayerNorm(h + x). */
     float *sum = arena_floats(a, (size_t)N * H), *o = arena_floats(a, (size_t)N * H);
     float *mean = arena_floats(a, N), *rstd = arena_floats(a, N);
-    if (!c || !sum || !o || !mean || !rstd) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    if (!sum || !o || !mean || !rstd) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
     for (size_t i = 0; i < (size_t)N * H; i++) sum[i] = h[i] + x[i];
-    param *w, *b;
-    point_ln(m, layer, loc, &w, &b);
-    layernorm_forward(o, mean, rstd, sum, w->data, b->data, N, H, m->cfg.layer_norm_eps);
-    c->sum = sum;
-    c->mean = mean;
-    c->rstd = rstd;
-    c->composition = NULL;
+    layernorm_forward(o, mean, rstd, sum, c.ln_w->data, c.ln_b->data, N, H, m->cfg.layer_norm_eps);
+    pc->sum = sum;
+    pc->mean = mean;
+    pc->rstd = rstd;
     *out = o;
-    *cache = c;
     return ADAPT_OK;
 }
 
+static void op_backward(arena *a, const cop *o, param *ln_w, param *ln_b, int H)
+{
+    switch (o->kind) {
+    case OP_ADD_LN: {
+        int rows = o->out->rows;
+        size_t n = (size_t)rows * H;
+        float *d_sum = arena_floats(a, n);
+        if (!d_sum) return;
+        layernorm_backward(d_sum, ln_w->grad, ln_b->grad, o->out->g, o->sum->v, o->mean, o->rstd, ln_w->data, rows, H);
+        for (size_t i = 0; i < n; i++) {
+            float g = d_sum[i] + o->sum->g[i];
+            o->a->g[i] += g;
+            o->b->g[i] += g;
+        }
+        return;
+    }
+    case OP_ADAPTER:
+        bn_adapter_backward(a, o->a->g, o->b->g, o->out->g, o->up->g, &o->bc, o->bw, o->bcfg, o->out->rows, H);
+        return;
+    case OP_FUSION: {
+        float *d_ups[FUSION_MAX_ADAPTERS];
+        for (int i = 0; i < o->nparts; i++) d_ups[i] = o->parts[i]->g;
+        fusion_backward(a, o->a->g, d_ups, o->b->g, o->out->g, &o->fc, o->fw, o->fcfg, o->out->rows);
+        return;
+    }
+    case OP_CONCAT:
+        for (int i = 0, r = 0; i < o->nparts; r += o->parts[i]->rows, i++)
+            for (size_t k = 0; k < (size_t)o->parts[i]->rows * H; k++) o->parts[i]->g[k] += o->out->g[(size_t)r * H + k];
+        return;
+    case OP_AVERAGE:
+        for (int i = 0; i < o->nparts; i++) {
+            float w = (float)(o->weights[i] / o->nparts);
+            for (size_t k = 0; k < (size_t)o->out->rows * H; k++) o->parts[i]->g[k] += w * o->out->g[k];
+        }
+        return;
+    }
+}
+
 void adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
-                            const point_cache *c)
+                            const point_cache *pc)
 {
     int N = m->fw.N, H = m->cfg.hidden;
+    size_t NH = (size_t)N * H;
     param *w, *b;
     point_ln(m, layer, loc, &w, &b);
-    /* d(sum) goes to both h and x: compute it into d_h, then add it to d_x. */
-    float *d_sum = arena_floats(&m->acts, (size_t)N * H);
+    const comp_cache *cc = pc->composition;
+    if (cc) {
+        for (size_t i = 0; i < NH; i++) cc->out->g[i] += d_out[i];
+        for (const cop *o = cc->tail; o; o = o->prev) op_backward(&m->acts, o, w, b, H);
+        for (size_t i = 0; i < NH; i++) {
+            d_h[i] += cc->h0->g[i];
+            d_x[i] += cc->x0->g[i];
+        }
+        return;
+    }
+    /* d(sum) goes to both h and x. */
+    float *d_sum = arena_floats(&m->acts, NH);
     if (!d_sum) return;
-    layernorm_backward(d_sum, w->grad, b->grad, d_out, c->sum, c->mean, c->rstd, w->data, N, H);
-    for (size_t i = 0; i < (size_t)N * H; i++) {
+    layernorm_backward(d_sum, w->grad, b->grad, d_out, pc->sum, pc->mean, pc->rstd, w->data, N, H);
+    for (size_t i = 0; i < NH; i++) {
         d_h[i] += d_sum[i];
         d_x[i] += d_sum[i];
     }
+}
+
+const float *adapter_point_fusion_probs(const point_cache *pc, int *n)
+{
+    const comp_cache *cc = pc ? pc->composition : NULL;
+    *n = cc ? cc->fusion_n : 0;
+    return cc ? cc->fusion_probs : NULL;
 }

@@ -21,4 +21,7 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
 void adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
                             const point_cache *cache);
 
+/* The AdapterFusion attention weights [N, n] of the last fusion run at this point (NULL if none). */
+const float *adapter_point_fusion_probs(const point_cache *cache, int *n);
+
 #endif

@@ -1,6 +1,7 @@
 /* The encoder forward pass: embeddings, then L post-LN layers (self-attention sublayer, FFN
  * sublayer), each ending in an adapter point. Activations live in the model's arena. */
 #include "adapters/compose.h"
+#include "adapters/setup.h"
 #include "core/error.h"
 #include "model/layers.h"
 #include <string.h>
@@ -93,11 +94,20 @@ adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, con
     fw->hidden = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(float *));
     fw->layers = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(layer_cache));
     if (!fw->hidden || !fw->layers) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    ALLOC(fw->emb_sum, (size_t)N * H); ALLOC(fw->emb_mean, N); ALLOC(fw->emb_rstd, N); ALLOC(fw->hidden[0], (size_t)N * H);
+    ALLOC(fw->emb_sum, (size_t)N * H); ALLOC(fw->emb_mean, N); ALLOC(fw->emb_rstd, N); ALLOC(fw->emb_ln_out, (size_t)N * H);
     embeddings_forward(fw->emb_sum, fw->ids, fw->pos_ids, fw->type_ids, m->word->data, m->pos->data,
                        m->type ? m->type->data : NULL, N, H);
-    layernorm_forward(fw->hidden[0], fw->emb_mean, fw->emb_rstd, fw->emb_sum, m->emb_ln_w->data, m->emb_ln_b->data, N, H,
+    layernorm_forward(fw->emb_ln_out, fw->emb_mean, fw->emb_rstd, fw->emb_sum, m->emb_ln_w->data, m->emb_ln_b->data, N, H,
                       c->layer_norm_eps);
+    fw->hidden[0] = fw->emb_ln_out;
+    const adapter_def *inv = setup_invertible(m);
+    if (inv) { /* MAD-X: the language adapter's invertible adapter on the embedding output */
+        nice_cache *nc = arena_alloc(&m->acts, sizeof *nc);
+        ALLOC(fw->hidden[0], (size_t)N * H);
+        if (!nc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+        nice_forward(&m->acts, nc, fw->hidden[0], fw->emb_ln_out, &inv->inv, false, N);
+        fw->inv_cache = nc;
+    }
     for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], &fw->hidden[l + 1]));
     return ADAPT_OK;
 }

@@ -2,6 +2,7 @@
  * trainable tensor: with a frozen base and adapters everywhere that is layer 0, with a head-only
  * baseline nothing below the head is visited. */
 #include "adapters/compose.h"
+#include "adapters/setup.h"
 #include "core/error.h"
 #include "model/heads.h"
 #include "model/layers.h"
@@ -70,6 +71,15 @@ static adapt_status embeddings_backward_all(adapt_model *m, const float *d_h0)
     int N = fw->N, H = m->cfg.hidden;
     float *d_sum = arena_floats(&m->acts, (size_t)N * H);
     if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    if (fw->inv_cache) {
+        float *d_ln = arena_floats(&m->acts, (size_t)N * H);
+        if (!d_ln) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+        nice_backward(&m->acts, d_ln, d_h0, fw->inv_cache, &setup_invertible(m)->inv, N);
+        d_h0 = d_ln;
+    }
+    bool embeddings_frozen = !m->emb_ln_w->grad && !m->emb_ln_b->grad && !m->word->grad && !m->pos->grad &&
+                             !(m->type && m->type->grad);
+    if (embeddings_frozen) return ADAPT_OK;
     layernorm_backward(d_sum, m->emb_ln_w->grad, m->emb_ln_b->grad, d_h0, fw->emb_sum, fw->emb_mean, fw->emb_rstd,
                        m->emb_ln_w->data, N, H);
     embeddings_backward(m->word->grad, m->pos->grad, m->type ? m->type->grad : NULL, d_sum, fw->ids, fw->pos_ids,

@@ -1,5 +1,6 @@
 /* The checkpoint's pretrained masked-LM head: dense -> activation -> LayerNorm -> decoder (tied to
  * the word embeddings unless the checkpoint stores its own) + bias. */
+#include "adapters/setup.h"
 #include "core/error.h"
 #include "model/layers.h"
 #include "model/model.h"
@@ -22,6 +23,15 @@ adapt_status model_mlm_forward(adapt_model *m, float *logits)
     activation_forward(fw->mlm_act, fw->mlm_pre, (size_t)N * H, h->act);
     layernorm_forward(fw->mlm_t, fw->mlm_mean, fw->mlm_rstd, fw->mlm_act, h->ln_w->data, h->ln_b->data, N, H, c->layer_norm_eps);
     fw->mlm_dec_in = fw->mlm_t;
+    fw->mlm_inv_cache = NULL;
+    const adapter_def *inv = setup_invertible(m);
+    if (inv) { /* MAD-X: the inverse of the embedding-side invertible adapter before the tied decoder */
+        nice_cache *nc = arena_alloc(&m->acts, sizeof *nc);
+        fw->mlm_dec_in = arena_floats(&m->acts, (size_t)N * H);
+        if (!nc || !fw->mlm_dec_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+        nice_forward(&m->acts, nc, fw->mlm_dec_in, fw->mlm_t, &inv->inv, true, N);
+        fw->mlm_inv_cache = nc;
+    }
     const float *decoder = h->decoder ? h->decoder->data : m->word->data;
     linear_forward(logits, fw->mlm_dec_in, decoder, h->bias->data, N, H, V);
     return ADAPT_OK;
@@ -37,7 +47,14 @@ adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_
     float *d_pre = arena_floats(&m->acts, (size_t)N * H);
     if (!d_t || !d_act || !d_pre) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
     param *decoder = h->decoder ? h->decoder : m->word;
-    linear_backward(d_t, decoder->grad, h->bias->grad, d_logits, fw->mlm_dec_in, decoder->data, N, H, V);
+    if (fw->mlm_inv_cache) {
+        float *d_dec_in = arena_floats(&m->acts, (size_t)N * H);
+        if (!d_dec_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+        linear_backward(d_dec_in, decoder->grad, h->bias->grad, d_logits, fw->mlm_dec_in, decoder->data, N, H, V);
+        nice_backward(&m->acts, d_t, d_dec_in, fw->mlm_inv_cache, &setup_invertible(m)->inv, N);
+    } else {
+        linear_backward(d_t, decoder->grad, h->bias->grad, d_logits, fw->mlm_dec_in, decoder->data, N, H, V);
+    }
     layernorm_backward(d_act, h->ln_w->grad, h->ln_b->grad, d_t, fw->mlm_act, fw->mlm_mean, fw->mlm_rstd, h->ln_w->data, N, H);
     activation_backward(d_pre, d_act, fw->mlm_pre, (size_t)N * H, h->act);
     linear_backward(d_hidden, h->dense_w->grad, h->dense_b->grad, d_pre, fw->hidden[c->layers], h->dense_w->data, N, H, H);

@@ -37,7 +37,9 @@ typedef struct forward_state {
     float *emb_sum, *emb_mean, *emb_rstd;
     float **hidden;          /* L+1 buffers [N,H]: embeddings output, then each layer */
     layer_cache *layers;
-    void *invertible;        /* invertible-adapter cache when a setup has one */
+    float *emb_ln_out;       /* embedding LayerNorm output (= hidden[0] without invertible adapter) */
+    void *inv_cache;         /* invertible adapter on the embeddings (a nice_cache) */
+    void *mlm_inv_cache;     /* its inverse before the MLM decoder */
     /* masked-LM head: dense output, activation, LayerNorm output and statistics, decoder input */
     float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_dec_in;
 } forward_state;
@@ -57,6 +59,8 @@ struct adapt_model {
     struct adapter_setup *setup;  /* active adapter composition, NULL for the plain encoder */
     arena acts;
     forward_state fw;
+    bool training;                /* dropout on (hidden, attention, adapters) */
+    uint64_t dropout_rng;
 };
 
 /* Builds an empty model (zero weights) for a configuration: used by loading and pretraining. */

@@ -1,4 +1,5 @@
 /* Creates the parameter tensors of an encoder under Hugging Face names. */
+#include "adapters/setup.h"
 #include "core/error.h"
 #include "model/model.h"
 #include <stdio.h>
@@ -97,6 +98,7 @@ adapt_status model_create(const model_config *cfg, adapt_model **out)
 void adapt_model_free(adapt_model *m)
 {
     if (!m) return;
+    setup_free(m->setup);
     store_free(&m->store);
     arena_free(&m->acts);
     hf_config_free(&m->cfg);

@@ -1,0 +1,29 @@
+/* Helpers shared by the adapter and fusion configs: AdapterHub-style config strings
+ * ("seq_bn[reduction_factor=8,non_linearity=gelu]"), Python-compatible number handling. */
+#ifndef ADAPT_ADAPTERS_CONFIG_STRING_H
+#define ADAPT_ADAPTERS_CONFIG_STRING_H
+#include "adapt.h"
+#include <cjson/cJSON.h>
+
+/* Splits "name[k=v,...]" into the name and an object of overrides (*overrides is NULL when there
+ * is no bracket part; the caller deletes it). Values: numbers, true/false/True/False, null/None,
+ * quoted or bare strings, [lists] and {maps} (single quotes allowed, as in Python literals).
+ * "a|b" (config unions) is refused as unsupported. */
+adapt_status config_string_split(const char *s, char *name, size_t name_size, cJSON **overrides);
+
+/* Replaces (or adds) every key of `overrides` in `obj`. */
+adapt_status config_apply_overrides(cJSON *obj, const cJSON *overrides);
+
+/* Python's float floor division a // b (b > 0): the value int(hidden // rf) starts from. */
+double py_floordiv(double a, double b);
+
+/* A JSON number that Python reads back as a float: 1.0 stays "1.0", not "1" (the adapters
+ * library checks isinstance(scaling, float)). It is a cJSON raw item: it prints as written;
+ * config_number() reads it back. */
+cJSON *config_py_float(double v);
+/* Integral values as ints ("16"), others as floats, the way Python wrote them. */
+cJSON *config_py_number(double v);
+/* A number item, plain or raw (from config_py_float); false when it is neither. */
+bool config_number(const cJSON *item, double *out);
+
+#endif

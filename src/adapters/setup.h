@@ -1,0 +1,87 @@
+/* The adapters, fusions and active composition of a model (AdapterHub's "adapter setup").
+ * Adapters keep their tensors in the model's parameter store under AdapterHub names; this registry
+ * binds them per layer and sublayer, and parses composition strings such as
+ * "Stack(qu, Fuse(sst2, cola, mrpc))". */
+#ifndef ADAPT_ADAPTERS_SETUP_H
+#define ADAPT_ADAPTERS_SETUP_H
+#include "adapters/bn_config.h"
+#include "adapters/bottleneck.h"
+#include "adapters/fusion.h"
+#include "adapters/invertible.h"
+#include "model/model.h"
+
+#define ADAPTER_NAME_MAX 64
+#define FUSION_MAX_ADAPTERS 16
+
+typedef struct adapter_def {
+    char name[ADAPTER_NAME_MAX];
+    bn_config cfg;
+    bn_weights *attn, *out;  /* per layer; valid where has_attn / has_out */
+    bool *has_attn, *has_out;
+    bool has_inv;
+    nice_weights inv;
+} adapter_def;
+
+typedef struct fusion_def {
+    char name[FUSION_MAX_ADAPTERS * (ADAPTER_NAME_MAX + 1)]; /* "a,b,c" as AdapterHub names it */
+    int n;
+    char adapters[FUSION_MAX_ADAPTERS][ADAPTER_NAME_MAX];
+    fusion_config cfg;
+    fusion_weights *attn, *out;
+    bool *has_attn, *has_out;
+    double temperature;
+} fusion_def;
+
+typedef enum comp_kind { COMP_SINGLE, COMP_STACK, COMP_FUSE, COMP_BATCHSPLIT, COMP_AVERAGE } comp_kind;
+
+typedef struct comp_node {
+    comp_kind kind;
+    char name[ADAPTER_NAME_MAX];     /* COMP_SINGLE */
+    int n;
+    struct comp_node **children;
+    int *batch_sizes;                /* COMP_BATCHSPLIT: rows (sequences) per child */
+    double *weights;                 /* COMP_AVERAGE: normalised weights */
+} comp_node;
+
+typedef struct adapter_setup {
+    adapter_def *adapters;
+    int n_adapters, cap_adapters;
+    fusion_def *fusions;
+    int n_fusions, cap_fusions;
+    comp_node *active;               /* NULL: adapters are loaded but not used */
+    uint64_t rng;                    /* weight initialisation */
+} adapter_setup;
+
+/* The model's registry, created on first use. */
+adapt_status model_setup(adapt_model *m, adapter_setup **out);
+void setup_free(adapter_setup *s);
+
+/* Adds an adapter: create = true makes fresh tensors (AdapterHub init), false binds tensors that
+ * are already in the store (loaded from a file). */
+adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create);
+adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, const fusion_config *cfg, bool create);
+/* Removes an adapter (and its tensors) from the model. */
+adapt_status setup_delete_adapter(adapt_model *m, const char *name);
+adapter_def *setup_find_adapter(const adapter_setup *s, const char *name);
+fusion_def *setup_find_fusion(const adapter_setup *s, const char *const *names, int n);
+
+/* Parses and activates a composition ("ner", "Stack(en, ner)", "Fuse(a, b, c)",
+ * "BatchSplit(x, y, batch_sizes=[2, 1])", "Average(a, b, weights=[0.3, 0.7])"). Every adapter
+ * (and fusion) it names must exist. NULL or "" deactivates. */
+adapt_status setup_activate(adapt_model *m, const char *composition);
+adapt_status comp_parse(const char *text, comp_node **out);
+void comp_free(comp_node *n);
+/* Writes the composition back as text. */
+void comp_format(const comp_node *n, char *buf, size_t size);
+/* The first adapter of a composition (the one whose invertible adapter is used). */
+const char *comp_first(const comp_node *n);
+
+/* The adapter whose invertible adapter runs on the embeddings: the first adapter of the active
+ * composition, when it has one (AdapterHub uses only that one). NULL otherwise. */
+const adapter_def *setup_invertible(const adapt_model *m);
+
+/* Marks every tensor of an adapter (or fusion) trainable or frozen. */
+adapt_status setup_set_adapter_trainable(adapt_model *m, const char *name, bool trainable);
+adapt_status setup_set_fusion_trainable(adapt_model *m, fusion_def *f, bool trainable);
+
+#endif

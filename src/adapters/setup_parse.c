@@ -1,0 +1,231 @@
+/* Composition strings, AdapterHub's composition blocks as text:
+ *   node  := NAME | BLOCK "(" arg ("," arg)* ")"
+ *   BLOCK := Stack | Fuse | BatchSplit | Average      (case-insensitive)
+ *   arg   := node | "batch_sizes" "=" list | "weights" "=" list
+ * Nesting follows the library's rules: Fuse takes adapter names only; BatchSplit needs one batch
+ * size per child; Average takes adapter names and optional weights (normalised to sum 1). */
+#include "adapters/setup.h"
+#include "core/error.h"
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define COMP_MAX_DEPTH 16
+#define COMP_MAX_CHILDREN 64
+
+typedef struct parser {
+    const char *text, *p;
+    int depth;
+} parser;
+
+static void skip_space(parser *ps)
+{
+    while (isspace((unsigned char)*ps->p)) ps->p++;
+}
+
+static adapt_status syntax(parser *ps, const char *what)
+{
+    return adapt_fail(ADAPT_ERR_ARG, "setup \"%.200s\": %s at character %d", ps->text, what, (int)(ps->p - ps->text) + 1);
+}
+
+static size_t read_word(parser *ps, char *out, size_t size)
+{
+    skip_space(ps);
+    size_t n = 0;
+    while (*ps->p && (isalnum((unsigned char)*ps->p) || *ps->p == '_' || *ps->p == '-' || (unsigned char)*ps->p >= 0x80)) {
+        if (n + 1 < size) out[n] = *ps->p;
+        n++;
+        ps->p++;
+    }
+    out[n < size ? n : size - 1] = 0;
+    return n;
+}
+
+void comp_free(comp_node *n)
+{
+    if (!n) return;
+    for (int i = 0; i < n->n; i++) comp_free(n->children[i]);
+    free(n->children);
+    free(n->batch_sizes);
+    free(n->weights);
+    free(n);
+}
+
+static adapt_status parse_list(parser *ps, double *vals, int *count)
+{
+    skip_space(ps);
+    if (*ps->p != '[') return syntax(ps, "expected '['");
+    ps->p++;
+    *count = 0;
+    for (;;) {
+        skip_space(ps);
+        if (*ps->p == ']') {
+            ps->p++;
+            return ADAPT_OK;
+        }
+        char *end;
+        double v = strtod(ps->p, &end);
+        if (end == ps->p) return syntax(ps, "expected a number");
+        if (*count == COMP_MAX_CHILDREN) return syntax(ps, "too many values");
+        vals[(*count)++] = v;
+        ps->p = end;
+        skip_space(ps);
+        if (*ps->p == ',') ps->p++;
+        else if (*ps->p != ']') return syntax(ps, "expected ',' or ']'");
+    }
+}
+
+static adapt_status parse_node(parser *ps, comp_node **out);
+
+static adapt_status parse_block(parser *ps, comp_kind kind, comp_node *node)
+{
+    comp_node *children[COMP_MAX_CHILDREN];
+    double sizes[COMP_MAX_CHILDREN], weights[COMP_MAX_CHILDREN];
+    int n = 0, n_sizes = -1, n_weights = -1;
+    adapt_status st = ADAPT_OK;
+    ps->p++; /* '(' */
+    for (;;) {
+        skip_space(ps);
+        const char *save = ps->p;
+        char word[ADAPTER_NAME_MAX];
+        read_word(ps, word, sizeof word);
+        skip_space(ps);
+        if (*ps->p == '=' && (!strcmp(word, "batch_sizes") || !strcmp(word, "weights"))) {
+            ps->p++;
+            bool is_sizes = !strcmp(word, "batch_sizes");
+            st = parse_list(ps, is_sizes ? sizes : weights, is_sizes ? &n_sizes : &n_weights);
+        } else {
+            ps->p = save;
+            if (n == COMP_MAX_CHILDREN) st = syntax(ps, "too many children");
+            else st = parse_node(ps, &children[n]);
+            if (!st) n++;
+        }
+        if (st) break;
+        skip_space(ps);
+        if (*ps->p == ',') {
+            ps->p++;
+            continue;
+        }
+        if (*ps->p == ')') {
+            ps->p++;
+            break;
+        }
+        st = syntax(ps, "expected ',' or ')'");
+        break;
+    }
+    if (!st && n == 0) st = syntax(ps, "a block needs at least one child");
+    if (!st && (kind == COMP_FUSE || kind == COMP_AVERAGE))
+        for (int i = 0; i < n && !st; i++)
+            if (children[i]->kind != COMP_SINGLE) st = syntax(ps, "Fuse and Average take adapter names only");
+    if (!st && kind == COMP_BATCHSPLIT && n_sizes != n) st = syntax(ps, "BatchSplit needs batch_sizes=[...] with one size per child");
+    if (!st && kind != COMP_BATCHSPLIT && n_sizes >= 0) st = syntax(ps, "batch_sizes only applies to BatchSplit");
+    if (!st && kind != COMP_AVERAGE && n_weights >= 0) st = syntax(ps, "weights only applies to Average");
+    if (!st && kind == COMP_AVERAGE && n_weights >= 0 && n_weights != n) st = syntax(ps, "Average needs one weight per adapter");
+    node->children = calloc((size_t)n, sizeof *node->children);
+    if (!st && !node->children) st = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (st) {
+        for (int i = 0; i < n; i++) comp_free(children[i]);
+        return st;
+    }
+    node->n = n;
+    memcpy(node->children, children, (size_t)n * sizeof *children);
+    if (kind == COMP_BATCHSPLIT) {
+        node->batch_sizes = calloc((size_t)n, sizeof(int));
+        if (!node->batch_sizes) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < n; i++) {
+            if (!(sizes[i] >= 0 && sizes[i] <= 1e6) || sizes[i] != (int)sizes[i]) return syntax(ps, "batch sizes must be integers >= 0");
+            node->batch_sizes[i] = (int)sizes[i];
+        }
+    }
+    if (kind == COMP_AVERAGE) {
+        node->weights = calloc((size_t)n, sizeof(double));
+        if (!node->weights) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        double total = 0;
+        for (int i = 0; i < n; i++) total += node->weights[i] = n_weights >= 0 ? weights[i] : 1.0;
+        if (!(total > 0)) return syntax(ps, "Average weights must sum to a positive number");
+        for (int i = 0; i < n; i++) node->weights[i] /= total;
+    }
+    return ADAPT_OK;
+}
+
+static adapt_status parse_node(parser *ps, comp_node **out)
+{
+    *out = NULL;
+    if (++ps->depth > COMP_MAX_DEPTH) return syntax(ps, "nested too deeply");
+    char word[ADAPTER_NAME_MAX];
+    size_t len = read_word(ps, word, sizeof word);
+    if (len == 0) return syntax(ps, "expected an adapter name or a block");
+    if (len >= ADAPTER_NAME_MAX) return syntax(ps, "name too long");
+    comp_node *node = calloc(1, sizeof *node);
+    if (!node) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    skip_space(ps);
+    adapt_status st = ADAPT_OK;
+    if (*ps->p == '(') {
+        static const struct { const char *name; comp_kind kind; } blocks[] = {
+            {"Stack", COMP_STACK}, {"Fuse", COMP_FUSE}, {"BatchSplit", COMP_BATCHSPLIT}, {"Average", COMP_AVERAGE}};
+        int k = -1;
+        for (int i = 0; i < 4; i++)
+            if (!strcasecmp(word, blocks[i].name)) k = i;
+        if (k < 0) {
+            st = !strcasecmp(word, "Parallel") || !strcasecmp(word, "Split")
+                     ? adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup \"%.200s\": the %s block is not supported yet", ps->text, word)
+                     : syntax(ps, "unknown block (Stack, Fuse, BatchSplit, Average)");
+        } else {
+            node->kind = blocks[k].kind;
+            st = parse_block(ps, node->kind, node);
+        }
+    } else {
+        node->kind = COMP_SINGLE;
+        snprintf(node->name, sizeof node->name, "%s", word);
+    }
+    ps->depth--;
+    if (st) {
+        comp_free(node);
+        return st;
+    }
+    *out = node;
+    return ADAPT_OK;
+}
+
+adapt_status comp_parse(const char *text, comp_node **out)
+{
+    parser ps = {text, text, 0};
+    TRY(parse_node(&ps, out));
+    skip_space(&ps);
+    if (*ps.p) {
+        comp_free(*out);
+        *out = NULL;
+        return syntax(&ps, "unexpected text after the setup");
+    }
+    return ADAPT_OK;
+}
+
+const char *comp_first(const comp_node *n)
+{
+    while (n && n->kind != COMP_SINGLE) n = n->n ? n->children[0] : NULL;
+    return n ? n->name : NULL;
+}
+
+void comp_format(const comp_node *n, char *buf, size_t size)
+{
+    static const char *names[] = {"", "Stack", "Fuse", "BatchSplit", "Average"};
+    if (!size) return;
+    if (n->kind == COMP_SINGLE) {
+        snprintf(buf, size, "%s", n->name);
+        return;
+    }
+    size_t k = (size_t)snprintf(buf, size, "%s(", names[n->kind]);
+    for (int i = 0; i < n->n && k < size; i++) {
+        if (i) k += (size_t)snprintf(buf + k, size - k, ", ");
+        if (k < size) comp_format(n->children[i], buf + k, size - k);
+        k = strlen(buf);
+    }
+    if (n->kind == COMP_BATCHSPLIT)
+        for (int i = 0; i < n->n && k < size; i++) {
+            k += (size_t)snprintf(buf + k, size - k, "%s%d", i ? ", " : ", batch_sizes=[", n->batch_sizes[i]);
+            if (i == n->n - 1 && k < size) k += (size_t)snprintf(buf + k, size - k, "]");
+        }
+    if (k < size) snprintf(buf + k, size - k, ")");
+}

@@ -1,0 +1,326 @@
+#include "formats/adapterhub.h"
+#include "adapters/setup.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "formats/param_io.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define ADAPTERS_VERSION "adapters.1.2.0"
+
+const char *adapterhub_model_class(const adapt_model *m)
+{
+    if (!strcmp(m->cfg.model_type, "xlm-roberta")) return "XLMRobertaAdapterModel";
+    return m->cfg.family == FAMILY_BERT ? "BertAdapterModel" : "RobertaAdapterModel";
+}
+
+static adapt_status make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    return ADAPT_OK;
+}
+
+/* Replaces the first occurrence of `from` in s (in place, s has room for `size` bytes). */
+static bool replace_once(char *s, size_t size, const char *from, const char *to)
+{
+    char *at = strstr(s, from);
+    if (!at) return false;
+    size_t lf = strlen(from), lt = strlen(to), tail = strlen(at + lf);
+    if ((size_t)(at - s) + lt + tail + 1 > size) return false;
+    memmove(at + lt, at + lf, tail + 1);
+    memcpy(at, to, lt);
+    return true;
+}
+
+typedef struct rename_ctx {
+    const adapt_model *m;
+    const char *kind;     /* "adapters", "fusion", "heads" */
+    const char *old_name, *new_name;
+    const char *path;
+    adapt_status status;
+} rename_ctx;
+
+/* File name -> store name: legacy segments, the base-model prefix, load_as. Tensors of other
+ * adapters / heads in the file are refused (a file holds exactly one). */
+static bool rename_tensor(const char *file_name, char *out, size_t size, void *vctx)
+{
+    rename_ctx *c = vctx;
+    if (c->status) return false;
+    snprintf(out, size, "%s", file_name);
+    static const char *legacy[][2] = {
+        {".attention_text_task_adapters.", ".adapters."}, {".attention_text_lang_adapters.", ".adapters."},
+        {".layer_text_task_adapters.", ".adapters."},     {".layer_text_lang_adapters.", ".adapters."},
+        {"invertible_lang_adapters.", "invertible_adapters."},
+    };
+    for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) replace_once(out, size, legacy[i][0], legacy[i][1]);
+    if (strcmp(c->kind, "heads")) {
+        size_t pl = strlen(c->m->prefix);
+        if (!(strncmp(out, c->m->prefix, pl) == 0 && out[pl] == '.')) {
+            const char *other = c->m->cfg.family == FAMILY_BERT ? "roberta." : "bert.";
+            if (!strncmp(out, other, strlen(other))) {
+                c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is for another model type than %s", c->path, file_name, c->m->cfg.model_type);
+                return false;
+            }
+            char tmp[512];
+            snprintf(tmp, sizeof tmp, "%s.%s", c->m->prefix, out);
+            snprintf(out, size, "%s", tmp);
+        }
+    }
+    char from[256], to[256], from2[256], to2[256];
+    const char *seg = !strcmp(c->kind, "heads") ? "heads." : !strcmp(c->kind, "fusion") ? ".adapter_fusion_layer." : ".adapters.";
+    snprintf(from, sizeof from, "%s%s.", seg, c->old_name);
+    snprintf(to, sizeof to, "%s%s.", seg, c->new_name);
+    snprintf(from2, sizeof from2, "invertible_adapters.%s.", c->old_name);
+    snprintf(to2, sizeof to2, "invertible_adapters.%s.", c->new_name);
+    bool ok = !strcmp(c->kind, "heads") ? !strncmp(out, from, strlen(from)) && replace_once(out, size, from, to)
+                                        : replace_once(out, size, from, to) || replace_once(out, size, from2, to2);
+    if (!ok) c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not belong to \"%s\"", c->path, file_name, c->old_name);
+    return ok;
+}
+
+static adapt_status check_hidden(const cJSON *root, const char *path, const adapt_model *m)
+{
+    long long hidden = m->cfg.hidden;
+    TRY(json_get_int_opt(root, "hidden_size", 1, 1 << 20, path, &hidden));
+    if (hidden != m->cfg.hidden)
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: saved for hidden_size %lld, the model has %d", path, hidden, m->cfg.hidden);
+    return ADAPT_OK;
+}
+
+static adapt_status load_tensors(adapt_model *m, const char *dir, const char *file, rename_ctx *rc)
+{
+    char *path = path_join(dir, file);
+    if (!path) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    rc->path = path;
+    adapt_status s;
+    if (!path_exists(path)) {
+        char *bin = path_join(dir, "pytorch_adapter.bin");
+        bool legacy = bin && path_exists(bin);
+        free(bin);
+        s = legacy ? adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: only pytorch_adapter.bin is present; convert it to safetensors first", dir)
+                   : adapt_fail(ADAPT_ERR_IO, "%s: missing", path);
+    } else {
+        s = store_load_safetensors(&m->store, path, rename_tensor, rc, NULL);
+        if (!s) s = rc->status;
+    }
+    free(path);
+    return s;
+}
+
+adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char *load_as, char *name_out, size_t name_size)
+{
+    char *cfg_path = path_join(dir, "adapter_config.json");
+    cJSON *root = NULL;
+    adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    const char *saved_name = NULL;
+    bn_config cfg;
+    if (!s) s = json_get_str(root, "name", cfg_path, &saved_name);
+    if (!s) s = check_hidden(root, cfg_path, m);
+    if (!s) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
+        bool has_version = cJSON_GetObjectItemCaseSensitive(root, "version") != NULL;
+        if (cJSON_IsObject(c)) s = bn_config_from_json(c, cfg_path, has_version, &cfg);
+        else if (cJSON_IsString(c)) s = bn_config_parse_string(c->valuestring, &cfg);
+        else s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\"", cfg_path);
+    }
+    const char *name = load_as ? load_as : saved_name;
+    if (!s) {
+        rename_ctx rc = {m, "adapters", saved_name, name, NULL, ADAPT_OK};
+        s = load_tensors(m, dir, "adapter.safetensors", &rc);
+    }
+    if (!s) s = setup_add_adapter(m, name, &cfg, false);
+    if (!s && name_out) snprintf(name_out, name_size, "%s", name);
+    cJSON_Delete(root);
+    free(cfg_path);
+    return s;
+}
+
+/* The metadata keys every AdapterHub config file carries. */
+static void add_common(cJSON *root, const adapt_model *m, const char *name)
+{
+    cJSON_AddNumberToObject(root, "hidden_size", m->cfg.hidden);
+    cJSON_AddStringToObject(root, "model_class", adapterhub_model_class(m));
+    cJSON_AddStringToObject(root, "model_name", "");
+    cJSON_AddStringToObject(root, "model_type", m->cfg.model_type);
+    cJSON_AddStringToObject(root, "name", name);
+    cJSON_AddStringToObject(root, "version", ADAPTERS_VERSION);
+}
+
+static adapt_status write_json(const char *dir, const char *file, cJSON *root)
+{
+    char *path = path_join(dir, file);
+    char *text = cJSON_Print(root);
+    adapt_status s = path && text ? file_write_atomic(path, text, strlen(text)) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(text);
+    free(path);
+    return s;
+}
+
+/* Saves the store tensors whose names contain one of the markers. */
+static adapt_status save_matching(adapt_model *m, const char *dir, const char *file, const char *marker, const char *marker2)
+{
+    size_t n = 0;
+    const char **names = calloc(m->store.count + 1, sizeof *names);
+    if (!names) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->store.count; i++) {
+        const char *t = m->store.items[i]->name;
+        if (strstr(t, marker) || (marker2 && strstr(t, marker2))) names[n++] = t;
+    }
+    char *path = path_join(dir, file);
+    adapt_status s = path ? store_save_safetensors(&m->store, path, names, NULL, n, NULL, 0) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(path);
+    free(names);
+    return s;
+}
+
+adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char *name)
+{
+    adapter_def *a = setup_find_adapter(m->setup, name);
+    if (!a) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
+    TRY(make_dir(dir));
+    cJSON *root = cJSON_CreateObject();
+    cJSON *cfg = bn_config_to_json(&a->cfg);
+    if (!root || !cfg) {
+        cJSON_Delete(root);
+        cJSON_Delete(cfg);
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    cJSON_AddItemToObject(root, "config", cfg);
+    add_common(root, m, name);
+    adapt_status s = write_json(dir, "adapter_config.json", root);
+    cJSON_Delete(root);
+    char marker[ADAPTER_NAME_MAX + 16], marker2[ADAPTER_NAME_MAX + 32];
+    snprintf(marker, sizeof marker, ".adapters.%s.", name);
+    snprintf(marker2, sizeof marker2, "invertible_adapters.%s.", name);
+    if (!s) s = save_matching(m, dir, "adapter.safetensors", marker, marker2);
+    return s;
+}
+
+adapt_status adapterhub_load_head(adapt_model *m, const char *dir, const char *load_as, head *h)
+{
+    char *cfg_path = path_join(dir, "head_config.json");
+    cJSON *root = NULL;
+    adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    const char *saved_name = NULL, *type = NULL;
+    const cJSON *c = root ? cJSON_GetObjectItemCaseSensitive(root, "config") : NULL;
+    long long labels = 0, layers = 1;
+    if (!s) s = json_get_str(root, "name", cfg_path, &saved_name);
+    if (!s) s = check_hidden(root, cfg_path, m);
+    if (!s && !cJSON_IsObject(c)) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\" object", cfg_path);
+    if (!s) s = json_get_str(c, "head_type", cfg_path, &type);
+    if (!s) s = json_get_int(c, "num_labels", 1, 1 << 20, cfg_path, &labels);
+    if (!s) s = json_get_int_opt(c, "layers", 1, 16, cfg_path, &layers);
+    head_kind kind = HEAD_TAGGING;
+    if (!s) {
+        if (!strcmp(type, "tagging") && layers == 1) kind = HEAD_TAGGING;
+        else if (!strcmp(type, "classification") && layers == 2) kind = HEAD_CLASSIFICATION;
+        else s = adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: head_type \"%.40s\" with %lld layers is not supported (tagging/1, classification/2)", cfg_path, type, layers);
+    }
+    const char *name = load_as ? load_as : saved_name;
+    if (!s) {
+        rename_ctx rc = {m, "heads", saved_name, name, NULL, ADAPT_OK};
+        s = load_tensors(m, dir, "model_head.safetensors", &rc);
+    }
+    if (!s) s = head_create(m, h, kind, name, (int)labels);
+    cJSON_Delete(root);
+    free(cfg_path);
+    return s;
+}
+
+adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h, const char *const *labels)
+{
+    if (h->kind != HEAD_TAGGING && h->kind != HEAD_CLASSIFICATION)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "only tagging and classification heads are saved in the AdapterHub layout");
+    TRY(make_dir(dir));
+    cJSON *root = cJSON_CreateObject(), *cfg = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
+    if (!root || !cfg || !l2i) {
+        cJSON_Delete(root);
+        cJSON_Delete(cfg);
+        cJSON_Delete(l2i);
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    bool tagging = h->kind == HEAD_TAGGING;
+    if (tagging) cJSON_AddNullToObject(cfg, "activation_function");
+    else cJSON_AddStringToObject(cfg, "activation_function", "tanh");
+    if (!tagging) cJSON_AddTrueToObject(cfg, "bias");
+    cJSON_AddNullToObject(cfg, "dropout_prob");
+    cJSON_AddStringToObject(cfg, "head_type", tagging ? "tagging" : "classification");
+    for (int i = 0; i < h->num_labels; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "LABEL_%d", i);
+        cJSON_AddNumberToObject(l2i, labels && labels[i] ? labels[i] : buf, i);
+    }
+    cJSON_AddItemToObject(cfg, "label2id", l2i);
+    cJSON_AddNumberToObject(cfg, "layers", tagging ? 1 : 2);
+    cJSON_AddNumberToObject(cfg, "num_labels", h->num_labels);
+    if (!tagging) cJSON_AddFalseToObject(cfg, "use_pooler");
+    cJSON_AddItemToObject(root, "config", cfg);
+    add_common(root, m, h->name);
+    adapt_status s = write_json(dir, "head_config.json", root);
+    cJSON_Delete(root);
+    char marker[96];
+    snprintf(marker, sizeof marker, "heads.%s.", h->name);
+    if (!s) s = save_matching(m, dir, "model_head.safetensors", marker, NULL);
+    return s;
+}
+
+adapt_status adapterhub_load_fusion(adapt_model *m, const char *dir)
+{
+    char *cfg_path = path_join(dir, "adapter_fusion_config.json");
+    cJSON *root = NULL;
+    adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    const char *fname = NULL;
+    fusion_config cfg;
+    const char *names[FUSION_MAX_ADAPTERS];
+    char split[FUSION_MAX_ADAPTERS * (ADAPTER_NAME_MAX + 1)];
+    int n = 0;
+    if (!s) s = json_get_str(root, "name", cfg_path, &fname);
+    if (!s) s = check_hidden(root, cfg_path, m);
+    if (!s) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
+        if (cJSON_IsObject(c)) s = fusion_config_from_json(c, cfg_path, &cfg);
+        else if (cJSON_IsString(c)) s = fusion_config_parse_string(c->valuestring, &cfg);
+        else s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\"", cfg_path);
+    }
+    if (!s) { /* the adapters: "adapter_names", else the fusion name split at commas */
+        snprintf(split, sizeof split, "%s", fname);
+        for (char *tok = strtok(split, ","); tok && n < FUSION_MAX_ADAPTERS; tok = strtok(NULL, ",")) names[n++] = tok;
+        if (n == 0) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: fusion name \"%s\" names no adapters", cfg_path, fname);
+    }
+    if (!s) {
+        rename_ctx rc = {m, "fusion", fname, fname, NULL, ADAPT_OK};
+        s = load_tensors(m, dir, "model_adapter_fusion.safetensors", &rc);
+    }
+    if (!s) s = setup_add_fusion(m, names, n, &cfg, false);
+    cJSON_Delete(root);
+    free(cfg_path);
+    return s;
+}
+
+adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char *const *names, int n)
+{
+    fusion_def *f = setup_find_fusion(m->setup, names, n);
+    if (!f) return adapt_fail(ADAPT_ERR_ARG, "no such fusion");
+    TRY(make_dir(dir));
+    cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray(), *cfg = fusion_config_to_json(&f->cfg);
+    if (!root || !list || !cfg) {
+        cJSON_Delete(root);
+        cJSON_Delete(list);
+        cJSON_Delete(cfg);
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(names[i]));
+    cJSON_AddItemToObject(root, "adapter_names", list);
+    cJSON_AddItemToObject(root, "config", cfg);
+    add_common(root, m, f->name);
+    adapt_status s = write_json(dir, "adapter_fusion_config.json", root);
+    cJSON_Delete(root);
+    char marker[sizeof f->name + 32];
+    snprintf(marker, sizeof marker, ".adapter_fusion_layer.%s.", f->name);
+    if (!s) s = save_matching(m, dir, "model_adapter_fusion.safetensors", marker, NULL);
+    return s;
+}
