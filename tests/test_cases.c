@@ -40,6 +40,7 @@ static void test_c06_madx_lang_adapter_mlm(void **state) { (void)state; check_ca
 static void test_c07_madx_stack_tagging(void **state) { (void)state; check_case("c07_madx_stack_tagging"); }
 static void test_c08_fusion(void **state) { (void)state; check_case("c08_fusion"); }
 static void test_c09_full_finetune_tagging(void **state) { (void)state; check_case("c09_full_finetune_tagging"); }
+static void test_c10_lora_tagging(void **state) { (void)state; check_case("c10_lora_tagging"); }
 static void test_c11_adamw_steps(void **state) { (void)state; check_case("c11_adamw_steps"); }
 static void test_c12_batch_split(void **state) { (void)state; check_case("c12_batch_split"); }
 
@@ -106,6 +107,7 @@ int main(void)
         cmocka_unit_test(test_c07_madx_stack_tagging),
         cmocka_unit_test(test_c08_fusion),
         cmocka_unit_test(test_c09_full_finetune_tagging),
+        cmocka_unit_test(test_c10_lora_tagging),
         cmocka_unit_test(test_c11_adamw_steps),
         cmocka_unit_test(test_c12_batch_split),
         cmocka_unit_test(test_perturbed_weight_fails),

@@ -1,6 +1,7 @@
 /* The encoder forward pass: embeddings, then L post-LN layers (self-attention sublayer, FFN
  * sublayer), each ending in an adapter point. Activations live in the model's arena. */
 #include "adapters/compose.h"
+#include "adapters/lora.h"
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "model/layers.h"
@@ -44,6 +45,14 @@ static adapt_status position_ids(const adapt_model *m, int B, int T, const int32
         if (!((ptr) = arena_floats(&m->acts, (n)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations"); \
     } while (0)
 
+/* The LoRA branch of one linear layer (nothing without LoRA, or once merged into W). */
+static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float *y, const float *x)
+{
+    const lora_state *s = m->lora;
+    if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
+    return lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, &s->pairs[l][which], s->scaling, m->fw.N);
+}
+
 static adapt_status layer_forward(adapt_model *m, int l, const float *x, float **out)
 {
     const model_config *c = &m->cfg;
@@ -57,14 +66,20 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     linear_forward(lc->q, x, L->q_w->data, L->q_b->data, N, H, H);
     linear_forward(lc->k, x, L->k_w->data, L->k_b->data, N, H, H);
     linear_forward(lc->v, x, L->v_w->data, L->v_b->data, N, H, H);
+    TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
+    TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
+    TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
     attention_forward(lc->ctx, lc->probs, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads);
     linear_forward(lc->attn_dense, lc->ctx, L->attn_out_w->data, L->attn_out_b->data, N, H, H);
+    TRY(lora_branch(m, l, LIN_ATTN_OUT, lc->attn_dense, lc->ctx));
     TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &lc->attn_out, &lc->attn_point));
     const float *a = lc->attn_out;
     ALLOC(lc->ffn_pre, (size_t)N * I); ALLOC(lc->ffn_act, (size_t)N * I); ALLOC(lc->ffn_dense, NH);
     linear_forward(lc->ffn_pre, a, L->inter_w->data, L->inter_b->data, N, H, I);
+    TRY(lora_branch(m, l, LIN_INTER, lc->ffn_pre, a));
     activation_forward(lc->ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
     linear_forward(lc->ffn_dense, lc->ffn_act, L->out_w->data, L->out_b->data, N, I, H);
+    TRY(lora_branch(m, l, LIN_OUT, lc->ffn_dense, lc->ffn_act));
     return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, out, &lc->out_point);
 }
 

@@ -28,6 +28,7 @@ typedef struct layer_cache {
     float *attn_out;         /* output of the attention sublayer = FFN input */
     float *ffn_pre, *ffn_act, *ffn_dense;
     point_cache *out_point;
+    float *lora_ax[6];       /* LoRA A x per linear (see adapters/lora.h), NULL without LoRA */
 } layer_cache;
 
 /* Activations of the last forward pass, in the model's arena. */
@@ -45,6 +46,7 @@ typedef struct forward_state {
 } forward_state;
 
 struct adapter_setup;
+struct lora_state;
 
 struct adapt_model {
     model_config cfg;
@@ -57,6 +59,7 @@ struct adapt_model {
     param *classifier_w, *classifier_b; /* HF static token/sequence classifier, if present */
     size_t base_tensor_count;
     struct adapter_setup *setup;  /* active adapter composition, NULL for the plain encoder */
+    struct lora_state *lora;      /* LoRA on the encoder's linear layers, NULL without */
     arena acts;
     forward_state fw;
     bool training;                /* dropout on (hidden, attention, adapters) */

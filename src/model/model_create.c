@@ -1,4 +1,5 @@
 /* Creates the parameter tensors of an encoder under Hugging Face names. */
+#include "adapters/lora.h"
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -99,6 +100,7 @@ void adapt_model_free(adapt_model *m)
 {
     if (!m) return;
     setup_free(m->setup);
+    lora_state_free(m->lora);
     store_free(&m->store);
     arena_free(&m->acts);
     hf_config_free(&m->cfg);

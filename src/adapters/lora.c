@@ -1,0 +1,222 @@
+#include "adapters/lora.h"
+#include "adapters/adapter_params.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "model/layers.h"
+#include <cblas.h>
+#include <math.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const lora_module_names[LIN_COUNT] = {"attention.self.query", "attention.self.key", "attention.self.value",
+                                                  "attention.output.dense", "intermediate.dense", "output.dense"};
+
+adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const char *type = NULL, *bias = "none";
+    TRY(json_get_str(root, "peft_type", what, &type));
+    if (strcmp(type, "LORA")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: peft_type \"%.40s\" is not supported (LORA)", what, type);
+    long long r = 8;
+    TRY(json_get_int_opt(root, "r", 1, 4096, what, &r));
+    cfg->r = (int)r;
+    cfg->alpha = 8;
+    TRY(json_get_num_opt(root, "lora_alpha", what, &cfg->alpha));
+    TRY(json_get_num_opt(root, "lora_dropout", what, &cfg->dropout));
+    TRY(json_get_bool_opt(root, "use_rslora", what, &cfg->use_rslora));
+    TRY(json_get_str_opt(root, "bias", what, &bias));
+    bool fan_in_fan_out = false, dora = false;
+    TRY(json_get_bool_opt(root, "fan_in_fan_out", what, &fan_in_fan_out));
+    TRY(json_get_bool_opt(root, "use_dora", what, &dora));
+    if (strcmp(bias, "none") || fan_in_fan_out || dora)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: bias \"%s\", fan_in_fan_out and use_dora are not supported", what, bias);
+    if (!(cfg->dropout >= 0 && cfg->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: lora_dropout must be in [0, 1)", what);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
+    if (cJSON_IsString(t)) {
+        if (strlen(t->valuestring) >= sizeof cfg->target_regex) return adapt_fail(ADAPT_ERR_FORMAT, "%s: target_modules too long", what);
+        snprintf(cfg->target_regex, sizeof cfg->target_regex, "%s", t->valuestring);
+    } else if (cJSON_IsArray(t)) {
+        for (const cJSON *e = t->child; e; e = e->next) {
+            if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_targets == LORA_MAX_TARGETS)
+                return adapt_fail(ADAPT_ERR_FORMAT, "%s: target_modules must be at most %d module names", what, LORA_MAX_TARGETS);
+            snprintf(cfg->targets[cfg->n_targets++], 64, "%s", e->valuestring);
+        }
+    } else {
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"target_modules\"", what);
+    }
+    const cJSON *save = cJSON_GetObjectItemCaseSensitive(root, "modules_to_save");
+    for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e; e = e->next) {
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_modules_to_save == 8)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: modules_to_save must be at most 8 module names", what);
+        snprintf(cfg->modules_to_save[cfg->n_modules_to_save++], 64, "%s", e->valuestring);
+    }
+    return ADAPT_OK;
+}
+
+cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "base_model_name_or_path", "");
+    cJSON_AddStringToObject(root, "bias", "none");
+    cJSON_AddFalseToObject(root, "fan_in_fan_out");
+    cJSON_AddTrueToObject(root, "inference_mode");
+    cJSON_AddTrueToObject(root, "init_lora_weights");
+    cJSON_AddNumberToObject(root, "lora_alpha", cfg->alpha);
+    cJSON_AddNumberToObject(root, "lora_dropout", cfg->dropout);
+    cJSON *save = cJSON_AddArrayToObject(root, "modules_to_save");
+    for (int i = 0; save && i < cfg->n_modules_to_save; i++) cJSON_AddItemToArray(save, cJSON_CreateString(cfg->modules_to_save[i]));
+    cJSON_AddStringToObject(root, "peft_type", "LORA");
+    cJSON_AddNumberToObject(root, "r", cfg->r);
+    if (cfg->target_regex[0]) {
+        cJSON_AddStringToObject(root, "target_modules", cfg->target_regex);
+    } else {
+        cJSON *t = cJSON_AddArrayToObject(root, "target_modules");
+        for (int i = 0; t && i < cfg->n_targets; i++) cJSON_AddItemToArray(t, cJSON_CreateString(cfg->targets[i]));
+    }
+    cJSON_AddStringToObject(root, "task_type", task_type ? task_type : "TOKEN_CLS");
+    cJSON_AddFalseToObject(root, "use_dora");
+    cJSON_AddBoolToObject(root, "use_rslora", cfg->use_rslora);
+    return root;
+}
+
+/* PEFT: a list entry matches a module whose name is the entry or ends with "." + entry; a string
+ * is a regular expression that must match the whole name. */
+bool lora_targets_module(const lora_config *cfg, const char *name)
+{
+    if (cfg->target_regex[0]) {
+        int err;
+        PCRE2_SIZE off;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR)cfg->target_regex, PCRE2_ZERO_TERMINATED, PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &off, NULL);
+        if (!re) return false;
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+        int rc = md ? pcre2_match(re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) : -1;
+        pcre2_match_data_free(md);
+        pcre2_code_free(re);
+        return rc >= 0;
+    }
+    size_t n = strlen(name);
+    for (int i = 0; i < cfg->n_targets; i++) {
+        size_t k = strlen(cfg->targets[i]);
+        if (!strcmp(name, cfg->targets[i]) || (n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, cfg->targets[i])))
+            return true;
+    }
+    return false;
+}
+
+static param *linear_weight(encoder_layer *L, lora_linear which)
+{
+    switch (which) {
+    case LIN_QUERY: return L->q_w;
+    case LIN_KEY: return L->k_w;
+    case LIN_VALUE: return L->v_w;
+    case LIN_ATTN_OUT: return L->attn_out_w;
+    case LIN_INTER: return L->inter_w;
+    default: return L->out_w;
+    }
+}
+
+void lora_state_free(lora_state *s)
+{
+    if (!s) return;
+    free(s->pairs);
+    free(s->has);
+    free(s);
+}
+
+adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, uint64_t *rng)
+{
+    if (m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model already has LoRA weights");
+    if (cfg->r < 1) return adapt_fail(ADAPT_ERR_ARG, "LoRA rank must be at least 1");
+    lora_state *s = calloc(1, sizeof *s);
+    int L = m->cfg.layers;
+    if (s) {
+        s->pairs = calloc((size_t)L + 1, sizeof *s->pairs);
+        s->has = calloc((size_t)L + 1, sizeof *s->has);
+    }
+    if (!s || !s->pairs || !s->has) {
+        lora_state_free(s);
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    s->cfg = *cfg;
+    s->scaling = (float)(cfg->use_rslora ? cfg->alpha / sqrt((double)cfg->r) : cfg->alpha / cfg->r);
+    adapt_status st = ADAPT_OK;
+    int attached = 0;
+    for (int l = 0; l < L && !st; l++)
+        for (int k = 0; k < LIN_COUNT && !st; k++) {
+            char module[256];
+            snprintf(module, sizeof module, "%s.encoder.layer.%d.%s", m->prefix, l, lora_module_names[k]);
+            if (!lora_targets_module(cfg, module)) continue;
+            param *W = linear_weight(&m->layers[l], (lora_linear)k);
+            int64_t out = W->shape[0], in = W->shape[1];
+            char prefix[300];
+            snprintf(prefix, sizeof prefix, "%s.", module);
+            lora_pair *p = &s->pairs[l][k];
+            if (create) {
+                st = adapter_param_add(&m->store, prefix, "lora_A.weight", cfg->r, in, &p->A);
+                if (!st) st = adapter_param_add(&m->store, prefix, "lora_B.weight", out, cfg->r, &p->B);
+                if (!st) init_kaiming_uniform_sqrt5(p->A->data, cfg->r, in, rng);
+                if (!st) st = store_set_trainable(p->A, true);
+                if (!st) st = store_set_trainable(p->B, true);
+            } else {
+                st = adapter_param_bind(&m->store, prefix, "lora_A.weight", cfg->r, in, &p->A);
+                if (!st) st = adapter_param_bind(&m->store, prefix, "lora_B.weight", out, cfg->r, &p->B);
+            }
+            s->has[l][k] = !st;
+            attached += !st;
+        }
+    if (!st && !attached) st = adapt_fail(ADAPT_ERR_ARG, "LoRA target_modules match no linear layer of the model");
+    if (st) {
+        lora_state_free(s);
+        return st;
+    }
+    m->lora = s;
+    return ADAPT_OK;
+}
+
+adapt_status lora_forward(arena *a, float *y, float **ax_out, const float *x, const lora_pair *p, float s, int N)
+{
+    int r = (int)p->A->shape[0], in = (int)p->A->shape[1], out = (int)p->B->shape[0];
+    float *ax = arena_floats(a, (size_t)N * r);
+    if (!ax) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for LoRA activations");
+    linear_forward(ax, x, p->A->data, NULL, N, in, r);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, r, s, ax, r, p->B->data, r, 1.0f, y, out);
+    *ax_out = ax;
+    return ADAPT_OK;
+}
+
+adapt_status lora_backward(arena *a, float *d_x, const float *dy, const float *ax, const float *x, const lora_pair *p, float s, int N)
+{
+    int r = (int)p->A->shape[0], in = (int)p->A->shape[1], out = (int)p->B->shape[0];
+    float *d_ax = arena_floats(a, (size_t)N * r);
+    if (!d_ax) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for LoRA gradients");
+    /* y += s * ax B^T: d_ax = s dy B, dB += s dy^T ax */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, out, s, dy, out, p->B->data, r, 0.0f, d_ax, r);
+    if (p->B->grad) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, r, N, s, dy, out, ax, r, 1.0f, p->B->grad, r);
+    linear_backward(d_x, p->A->grad, NULL, d_ax, x, p->A->data, N, in, r);
+    return ADAPT_OK;
+}
+
+static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
+{
+    lora_state *s = m->lora;
+    if (!s) return adapt_fail(ADAPT_ERR_ARG, "the model has no LoRA weights");
+    if (s->merged == want_merged) return adapt_fail(ADAPT_ERR_ARG, "the LoRA weights are already %s", want_merged ? "merged" : "unmerged");
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            param *W = linear_weight(&m->layers[l], (lora_linear)k);
+            const lora_pair *p = &s->pairs[l][k];
+            int out = (int)W->shape[0], in = (int)W->shape[1], r = (int)p->A->shape[0];
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, r, sign * s->scaling, p->B->data, r, p->A->data, in,
+                        1.0f, W->data, in);
+        }
+    s->merged = want_merged;
+    return ADAPT_OK;
+}
+
+adapt_status lora_merge(adapt_model *m) { return merge_sign(m, 1.0f, true); }
+adapt_status lora_unmerge(adapt_model *m) { return merge_sign(m, -1.0f, false); }

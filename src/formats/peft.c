@@ -1,0 +1,99 @@
+#include "formats/peft.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "formats/param_io.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PEFT_PREFIX "base_model.model."
+
+typedef struct peft_rename {
+    const adapt_model *m;
+    const char *path;
+    adapt_status status;
+} peft_rename;
+
+/* "base_model.model.bert.encoder..." -> "bert.encoder..."; a base-model PEFT (no "bert." in the
+ * names) gets the prefix added for encoder tensors. */
+static bool rename_peft(const char *file_name, char *out, size_t size, void *vctx)
+{
+    peft_rename *c = vctx;
+    size_t pl = strlen(PEFT_PREFIX);
+    if (strncmp(file_name, PEFT_PREFIX, pl)) {
+        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not start with \"" PEFT_PREFIX "\"", c->path, file_name);
+        return false;
+    }
+    const char *rest = file_name + pl;
+    if (!strncmp(rest, "encoder.", 8) || !strncmp(rest, "embeddings.", 11)) snprintf(out, size, "%s.%s", c->m->prefix, rest);
+    else snprintf(out, size, "%s", rest);
+    /* Older PEFT versions keep the adapter name in the key. */
+    char *dflt = strstr(out, ".default.");
+    if (dflt) memmove(dflt, dflt + 8, strlen(dflt + 8) + 1);
+    return true;
+}
+
+adapt_status peft_load(adapt_model *m, const char *dir)
+{
+    char *cfg_path = path_join(dir, "adapter_config.json"), *st_path = path_join(dir, "adapter_model.safetensors");
+    cJSON *root = NULL;
+    lora_config cfg;
+    adapt_status s = cfg_path && st_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s) s = lora_config_from_json(root, cfg_path, &cfg);
+    if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
+    if (!s) {
+        peft_rename rc = {m, st_path, ADAPT_OK};
+        s = store_load_safetensors(&m->store, st_path, rename_peft, &rc, NULL);
+        if (!s) s = rc.status;
+    }
+    if (!s) s = lora_attach(m, &cfg, false, NULL);
+    cJSON_Delete(root);
+    free(cfg_path);
+    free(st_path);
+    return s;
+}
+
+adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
+{
+    if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no LoRA weights to save");
+    if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    size_t n = 0, cap = m->store.count;
+    const char **names = calloc(cap + 1, sizeof *names);
+    char **file_names = calloc(cap + 1, sizeof *file_names);
+    adapt_status s = names && file_names ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < m->store.count; i++) {
+        const char *t = m->store.items[i]->name;
+        bool keep = strstr(t, ".lora_A.") || strstr(t, ".lora_B.");
+        for (int k = 0; !keep && k < m->lora->cfg.n_modules_to_save; k++) {
+            size_t len = strlen(m->lora->cfg.modules_to_save[k]);
+            keep = !strncmp(t, m->lora->cfg.modules_to_save[k], len) && t[len] == '.';
+        }
+        if (!keep) continue;
+        names[n] = t;
+        file_names[n] = malloc(strlen(t) + sizeof PEFT_PREFIX);
+        if (!file_names[n]) {
+            s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", t);
+        n++;
+    }
+    static const char *const meta[] = {"format", "pt"};
+    char *st_path = path_join(dir, "adapter_model.safetensors"), *cfg_path = path_join(dir, "adapter_config.json");
+    if (!s) s = store_save_safetensors(&m->store, st_path, names, (const char *const *)file_names, n, meta, 1);
+    cJSON *root = s ? NULL : lora_config_to_json(&m->lora->cfg, task_type);
+    char *text = root ? cJSON_Print(root) : NULL;
+    if (!s) s = text ? file_write_atomic(cfg_path, text, strlen(text)) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(text);
+    cJSON_Delete(root);
+    for (size_t i = 0; i < n; i++) free(file_names[i]);
+    free(file_names);
+    free(names);
+    free(st_path);
+    free(cfg_path);
+    return s;
+}
