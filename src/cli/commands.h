@@ -15,6 +15,7 @@ int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv); /* `adapt tokenizer train ...` */
+int cmd_encode_corpus(int argc, char **argv);
 
 /* Prints "adapt <cmd>: <adapt_error()>" to stderr and returns 1. */
 int cli_report_error(const char *cmd);

@@ -9,6 +9,7 @@ static const adapt_command commands[] = {
     {"tokenize", cmd_tokenize, "encode JSON lines from stdin with a tokenizer.json"},
     {"detokenize", cmd_detokenize, "decode id lists from stdin with a tokenizer.json"},
     {"tokenizer", cmd_tokenizer, "tokenizer tools: `adapt tokenizer train`"},
+    {"encode-corpus", cmd_encode_corpus, "tokenize raw text into a uint16 id stream for pretraining"},
 };
 
 int cli_report_error(const char *cmd)
