@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages adapt builds against, only when some are missing.
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

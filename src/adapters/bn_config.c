@@ -2,6 +2,7 @@
 #include "adapters/config_string.h"
 #include "core/error.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,7 @@ static adapt_status read_leave_out(const cJSON *obj, const char *what, bn_config
     c->n_leave_out = 0;
     for (const cJSON *e = v->child; e; e = e->next) {
         double d;
-        if (!config_number(e, &d) || d != (int)d || d < 0)
+        if (!config_number(e, &d) || d < 0 || d > 1000000 || d != floor(d)) /* range first: (int)d is UB past INT_MAX */
             return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must hold layer indices (integers >= 0)", what);
         if (c->n_leave_out == BN_MAX_LAYER_ENTRIES)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: more than %d leave_out entries", what, BN_MAX_LAYER_ENTRIES);
@@ -217,7 +218,7 @@ static adapt_status read_carried(const cJSON *obj, const char *what, bn_config *
     const cJSON *seed = item(obj, "init_weights_seed");
     if (seed) {
         double d;
-        if (!config_number(seed, &d) || d != (double)(long long)d)
+        if (!config_number(seed, &d) || !(d > -9.2e18 && d < 9.2e18) || d != floor(d))
             return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"init_weights_seed\" must be an integer or null", what);
         c->has_init_weights_seed = true;
         c->init_weights_seed = (long long)d;

@@ -16,6 +16,10 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv); /* `adapt tokenizer train ...` */
 int cmd_encode_corpus(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+
+/* Re-executes with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels. */
+void cli_select_blas_kernels(char **argv);
 
 /* Prints "adapt <cmd>: <adapt_error()>" to stderr and returns 1. */
 int cli_report_error(const char *cmd);

@@ -9,6 +9,7 @@ static const adapt_command commands[] = {
     {"tokenize", cmd_tokenize, "encode JSON lines from stdin with a tokenizer.json"},
     {"detokenize", cmd_detokenize, "decode id lists from stdin with a tokenizer.json"},
     {"tokenizer", cmd_tokenizer, "tokenizer tools: `adapt tokenizer train`"},
+    {"train", cmd_train, "fine-tune with an adapter, LoRA or a baseline (NER, GLUE)"},
     {"encode-corpus", cmd_encode_corpus, "tokenize raw text into a uint16 id stream for pretraining"},
 };
 
@@ -28,6 +29,7 @@ static void usage(FILE *fp)
 
 int main(int argc, char **argv)
 {
+    cli_select_blas_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

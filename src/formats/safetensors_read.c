@@ -44,8 +44,9 @@ static adapt_status parse_entry(const char *path, const cJSON *e, const unsigned
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\": \"data_offsets\" must be [begin, end]", path, name);
     double b = cJSON_GetArrayItem(offs, 0)->valuedouble, en = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    if (!cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) || b < 0 || en < b ||
-        b != (double)(uint64_t)b || en != (double)(uint64_t)en)
+    /* Range before the conversions: (uint64_t) of inf or of 2^64 and above is undefined. */
+    if (!cJSON_IsNumber(cJSON_GetArrayItem(offs, 0)) || !cJSON_IsNumber(cJSON_GetArrayItem(offs, 1)) || !(b >= 0) || !(en >= b) ||
+        !(en < 18446744073709551616.0) || b != (double)(uint64_t)b || en != (double)(uint64_t)en)
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\": bad data_offsets", path, name);
     uint64_t begin = (uint64_t)b, end = (uint64_t)en;
     if (end > buf_len)

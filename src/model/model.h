@@ -72,6 +72,9 @@ adapt_status model_create(const model_config *cfg, adapt_model **out);
 adapt_status model_add_mlm_head(adapt_model *m, bool untied_decoder);
 adapt_status model_add_pooler(adapt_model *m);
 /* Copies a tensor from a file into a store tensor, checking its shape (`what` names the file). */
+/* Saves the base model (config.json + model.safetensors, sharded above max_shard_bytes; 0 = one
+ * file) in Hugging Face layout. */
+adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes);
 /* Fills every store tensor from a checkpoint (`dir` names it in errors). */
 struct tensor_source;
 adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src, const char *dir);

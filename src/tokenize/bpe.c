@@ -88,6 +88,7 @@ adapt_status bpe_load(model *m, const cJSON *j, const char *what)
         if (!st) {
             TK_GROW(buf, cap, al + bl + 1);
             memcpy(buf, a, al); memcpy(buf + al, b + plen, bl - plen);
+            buf[al + bl - plen] = 0; /* the message below prints it with %.40s */
             if (!strmap_get(&m->vocab, buf, al + bl - plen, &inew))
                 st = adapt_fail(ADAPT_ERR_FORMAT, "%s: merge %zu result \"%.40s\" is missing from the vocabulary", what, i, buf);
         }
@@ -173,7 +174,7 @@ static size_t merge_word(model *m, const char *text, const uint32_t *char_at, si
         size_t cb = char_at[i], ce = char_at[i + 1];
         size_t pl = (i > 0) ? plen : 0, sl = (i + 1 == nchars) ? slen : 0, need = pl + (ce - cb) + sl;
         if (need > bcap) { bcap = need * 2; buf = buf == stack_buf ? tk_alloc(bcap) : tk_realloc(buf, bcap); }
-        memcpy(buf, m->prefix, pl);
+        if (pl) memcpy(buf, m->prefix, pl);
         memcpy(buf + pl, text + cb, ce - cb);
         if (sl) memcpy(buf + pl + (ce - cb), m->suffix, sl);
         int32_t id;

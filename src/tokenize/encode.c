@@ -56,6 +56,8 @@ static adapt_status truncate_pair(const adapt_tokenizer *t, tk_encoding *a, tk_e
     case TRUNC_LONGEST_FIRST:
         if (!b) { tk_enc_truncate(a, n1 - to_remove, t->trunc_left); return ADAPT_OK; }
         {
+            /* HF's rule: the shorter keeps what it can, the longer the rest; when both must
+             * shrink they get max/2 and max/2 + max%2 (shorter first) */
             bool swap = n1 > n2;
             size_t x = swap ? n2 : n1, y; /* x = the shorter */
             if (x > max) y = x;

@@ -1,0 +1,116 @@
+/* adapt-gpu bench --mode infer|full [--seconds S] [--batch 32] [--seq 128] [--precision bf16]:
+ * BERT-base shapes (hidden 768, 12 layers, 12 heads, FFN 3072, vocab 30522) with random weights.
+ *   infer: encoder forward (BertModel's work);
+ *   full:  forward + token-classification head (9 labels) + cross-entropy + backward + AdamW on
+ *          every tensor (full fine-tuning).
+ * Prints tokens/s and model TFLOP/s (6 * params * tokens for training, 2 * for inference, plus
+ * the attention products). The adapter mode needs adapter kernels on the GPU (not yet). */
+#include "backend/cuda/gpu_host.h"
+#include "core/error.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static adapt_status bert_base(adapt_model **out)
+{
+    model_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.model_type, sizeof c.model_type, "bert");
+    c.family = FAMILY_BERT;
+    c.hidden = 768; c.layers = 12; c.heads = 12; c.intermediate = 3072; c.vocab = 30522;
+    c.max_positions = 512; c.type_vocab = 2; c.pad_id = 0; c.hidden_act = ACT_GELU; c.layer_norm_eps = 1e-12;
+    TRY(model_create(&c, out));
+    int64_t w[2] = {9, 768}, b[1] = {9};
+    param *pw, *pb;
+    TRY(store_add(&(*out)->store, "classifier.weight", 2, w, &pw));
+    TRY(store_add(&(*out)->store, "classifier.bias", 1, b, &pb));
+    gpu_init_roberta(*out, 7);
+    return ADAPT_OK;
+}
+
+int gpu_cmd_bench(int argc, char **argv)
+{
+    const char *mode = "infer";
+    double seconds = 10;
+    int B = 32, T = 128;
+    gpu_precision prec = GPU_BF16;
+    for (int i = 0; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--mode")) mode = argv[i + 1];
+        else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) B = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seq")) T = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision")) prec = !strcmp(argv[i + 1], "fp32") ? GPU_FP32 : !strcmp(argv[i + 1], "tf32") ? GPU_TF32 : GPU_BF16;
+        else {
+            fprintf(stderr, "usage: adapt-gpu bench --mode infer|full [--seconds 10] [--batch 32] [--seq 128] [--precision bf16|tf32|fp32]\n");
+            return 1;
+        }
+    }
+    bool full = !strcmp(mode, "full");
+    if (!full && strcmp(mode, "infer")) {
+        printf("bench %s: not implemented on the GPU yet (adapter kernels are the next step)\n", mode);
+        return 3;
+    }
+    if (B < 1 || T < 1 || T > 512 || seconds <= 0) {
+        fprintf(stderr, "adapt-gpu bench: bad batch / seq / seconds\n");
+        return 1;
+    }
+    adapt_model *m = NULL;
+    gpu_model *g = NULL;
+    int N = B * T;
+    int32_t *ids = malloc((size_t)N * sizeof(int32_t)), *pos = malloc((size_t)N * sizeof(int32_t)), *lab = malloc((size_t)N * sizeof(int32_t));
+    adapt_status s = ids && pos && lab ? bert_base(&m) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    uint64_t r = 88172645463325252ull;
+    for (int i = 0; ids && pos && lab && i < N; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        ids[i] = 1000 + (int32_t)(r % 29000);
+        pos[i] = i % T;
+        lab[i] = (int32_t)((r >> 20) % 9);
+    }
+    for (size_t i = 0; !s && full && i < m->store.count; i++) s = store_set_trainable(m->store.items[i], true);
+    if (!s) {
+        gpu_options o = {.precision = prec, .max_B = B, .max_T = T, .max_head_rows = N, .head = full ? GPU_HEAD_TOKEN : GPU_HEAD_NONE,
+                         .head_w = "classifier.weight", .head_b = "classifier.bias", .train = full, .hidden_dropout = 0.1f,
+                         .attn_dropout = 0.1f};
+        s = gpu_model_create(m, &o, &g);
+    }
+    gpu_batch b = {.B = B, .T = T, .ids = ids, .pos_ids = pos, .n_rows = N, .labels = full ? lab : NULL, .label_scale = 1.0f / N};
+    gpu_adamw opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0};
+    long iters = 0;
+    double t0 = 0, t1 = 0;
+    for (long it = 0; !s; it++) {
+        s = gpu_upload_batch(g, &b);
+        if (!s) s = gpu_forward(g, full, (uint64_t)it);
+        if (!s && full) s = gpu_backward(g);
+        if (!s && full) s = gpu_adamw_step(g, &opt, 1e-5, it + 1);
+        if (!s && it == 4) { /* warm-up done: cuBLAS heuristics, module load */
+            s = gpu_synchronize(g);
+            t0 = gpu_now();
+        }
+        if (!s && it > 4 && (it - 4) % 10 == 0) {
+            s = gpu_synchronize(g);
+            t1 = gpu_now();
+            iters = it - 4;
+            if (t1 - t0 >= seconds) break;
+        }
+    }
+    if (!s) {
+        char dev[256];
+        gpu_describe(dev, sizeof dev);
+        double tok = (double)iters * N / (t1 - t0);
+        double P = 85.0e6, attn = 12.0 * 2 * 2 * (double)T * 768; /* non-embedding params; QK^T and PV per token */
+        double flop_per_tok = full ? 6 * P + 3 * attn : 2 * P + attn;
+        printf("device: %s\n", dev);
+        printf("bench mode=%s precision=%s batch=%dx%d: %.0f tokens/s, %.2f ms/step, %.1f TFLOP/s (model flops)\n", mode,
+               prec == GPU_BF16 ? "bf16" : prec == GPU_TF32 ? "tf32" : "fp32", B, T, tok, 1e3 * (t1 - t0) / iters, tok * flop_per_tok / 1e12);
+    }
+    gpu_model_free(g);
+    adapt_model_free(m);
+    free(ids);
+    free(pos);
+    free(lab);
+    if (s) {
+        fprintf(stderr, "adapt-gpu bench: %s\n", adapt_error());
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,19 @@
+/* Row-major GEMMs through cuBLAS (column-major): C = A B in row-major is C^T = B^T A^T in
+ * column-major, so the operands swap places and keep their own transposition flags. */
+#include "backend/cuda/gpu_common.cuh"
+
+const void *op_of(const gpu_model *g, dbuf d) { return g->bf ? (const void *)d.h : (const void *)d.f; }
+const void *op_of(const gpu_model *g, const dparam &p) { return g->bf ? (const void *)p.wh : (const void *)p.w; }
+
+adapt_status gemm(gpu_model *g, bool ta, bool tb, int M, int N, int K, float alpha, gemm_operand A, gemm_operand B,
+                  float beta, void *C, bool c_bf16, int ldc, long long strideC, int batch)
+{
+    if (!A.p || !B.p || !C) return adapt_fail(ADAPT_ERR_ARG, "CUDA GEMM %dx%dx%d: an operand buffer is missing", M, N, K);
+    cudaDataType_t ab = g->bf ? CUDA_R_16BF : CUDA_R_32F, ct = c_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    /* fp32 mode must stay IEEE fp32 (fixture tolerance 1e-5); TF32 only when asked for. */
+    cublasComputeType_t comp = g->opt.precision == GPU_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    BLAS_TRY(cublasGemmStridedBatchedEx(g->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K,
+                                        &alpha, B.p, ab, B.ld, B.stride, A.p, ab, A.ld, A.stride, &beta, C, ct, ldc, strideC,
+                                        batch, comp, CUBLAS_GEMM_DEFAULT));
+    return ADAPT_OK;
+}

@@ -1,0 +1,26 @@
+/* Host-side pieces of the adapt-gpu tool (plain C, linked with libadapt and the CUDA backend). */
+#ifndef ADAPT_BACKEND_CUDA_GPU_HOST_H
+#define ADAPT_BACKEND_CUDA_GPU_HOST_H
+#include "backend/cuda/gpu.h"
+#include "model/model.h"
+
+int gpu_cmd_case(int argc, char **argv);
+int gpu_cmd_pretrain(int argc, char **argv);
+int gpu_cmd_bench(int argc, char **argv);
+
+/* Position ids as the CPU encoder computes them: BERT 0..T-1; RoBERTa pad + running count of
+ * non-pad tokens, pad for pad tokens. Fails when a position passes max_position_embeddings. */
+adapt_status gpu_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos);
+
+/* Hugging Face RoBERTa initialisation: Linear / Embedding weights N(0, 0.02), biases 0, LayerNorm
+ * 1 / 0, the padding rows of the word and position tables 0. */
+void gpu_init_roberta(adapt_model *m, uint64_t seed);
+
+/* Writes dir/config.json and the weights (Hugging Face RobertaForMaskedLM names; tied decoder not
+ * stored) as shards of at most shard_bytes, with model.safetensors.index.json when more than one. */
+adapt_status gpu_save_hf(const adapt_model *m, const char *dir, adapt_dtype dtype, size_t shard_bytes, const char *metadata_json);
+
+/* Seconds on a monotonic clock. */
+double gpu_now(void);
+
+#endif

@@ -1,0 +1,149 @@
+/* Elementwise and gather kernels: embeddings, bias + activation, GELU backward, column sums (bias
+ * gradients), row gather / scatter for the MLM head, fp32 -> bf16. */
+#include "backend/cuda/gpu_device.cuh"
+
+__global__ void embed_fwd_kernel(float *out, const int32_t *ids, const int32_t *pos, const int32_t *type, const float *word,
+                                 const float *pe, const float *te, int N, int H)
+{
+    size_t n = (size_t)N * H;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / H, c = i % H;
+        float v = word[(size_t)ids[r] * H + c] + pe[(size_t)pos[r] * H + c];
+        if (te) v += te[(size_t)(type ? type[r] : 0) * H + c];
+        out[i] = v;
+    }
+}
+
+void k_embed_fwd(gpu_model *g, float *out, int N, int H)
+{
+    embed_fwd_kernel<<<blocks_for((size_t)N * H, 256, 65536), 256, 0, g->stream>>>(
+        out, g->d_ids, g->d_pos, g->d_type, g->word.w, g->pos.w, g->type.w, N, H);
+}
+
+/* Word and position rows by atomics (few rows collide); the token-type table (one or two rows hit
+ * by every token) is summed per block first, else every token would hit the same addresses. */
+#define EMB_ROWS 64
+__global__ void embed_bwd_kernel(float *dword, float *dpos, float *dtype, int type_rows, const float *d, const int32_t *ids,
+                                 const int32_t *pos, const int32_t *type, int N, int H)
+{
+    int r0 = blockIdx.x * EMB_ROWS, r1 = min(N, r0 + EMB_ROWS);
+    for (int c = threadIdx.x; c < H; c += blockDim.x) {
+        float t0 = 0.0f, t1 = 0.0f;
+        for (int r = r0; r < r1; r++) {
+            float v = d[(size_t)r * H + c];
+            if (dword) atomicAdd(dword + (size_t)ids[r] * H + c, v);
+            if (dpos) atomicAdd(dpos + (size_t)pos[r] * H + c, v);
+            int t = type ? type[r] : 0;
+            if (t == 0) t0 += v;
+            else if (t == 1) t1 += v;
+            else if (dtype) atomicAdd(dtype + (size_t)t * H + c, v);
+        }
+        if (dtype) {
+            atomicAdd(dtype + c, t0);
+            if (type_rows > 1) atomicAdd(dtype + H + c, t1);
+        }
+    }
+}
+
+void k_embed_bwd(gpu_model *g, const float *d_sum, int N, int H)
+{
+    int type_rows = g->type.w ? (int)(g->type.n / (size_t)H) : 0;
+    embed_bwd_kernel<<<(unsigned)((N + EMB_ROWS - 1) / EMB_ROWS), 256, 0, g->stream>>>(
+        g->word.g, g->pos.g, g->type.g, type_rows, d_sum, g->d_ids, g->d_pos, g->d_type, N, H);
+}
+
+__global__ void bias_act_kernel(float *x, const float *bias, dbuf out, int N, int C, int act)
+{
+    size_t n = (size_t)N * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = x[i];
+        if (bias) {
+            v += bias[i % C];
+            x[i] = v;
+        }
+        store2(out, i, act ? gelu_f(v) : v);
+    }
+}
+
+void k_bias_act(gpu_model *g, float *x, const float *bias, dbuf out, int N, int C, int act)
+{
+    bias_act_kernel<<<blocks_for((size_t)N * C, 256, 65536), 256, 0, g->stream>>>(x, bias, out, N, C, act);
+}
+
+__global__ void gelu_bwd_kernel(dbuf d_in, const float *d_out, const float *pre, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        store2(d_in, i, d_out[i] * gelu_grad(pre[i]));
+}
+
+void k_gelu_bwd(gpu_model *g, dbuf d_in, const float *d_out, const float *pre, size_t n)
+{
+    gelu_bwd_kernel<<<blocks_for(n, 256, 65536), 256, 0, g->stream>>>(d_in, d_out, pre, n);
+}
+
+/* Block (32 columns x 8 row lanes) sums a slab of rows, then one atomic per column. */
+__global__ void colsum_kernel(float *out, const void *in, bool in_bf16, int R, int C, int rows_per_block)
+{
+    __shared__ float red[8][33];
+    int c = blockIdx.x * 32 + threadIdx.x;
+    int r0 = blockIdx.y * rows_per_block, r1 = min(R, r0 + rows_per_block);
+    float s = 0.0f;
+    if (c < C)
+        for (int r = r0 + threadIdx.y; r < r1; r += 8) s += load_any(in, in_bf16, (size_t)r * C + c);
+    red[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        for (int k = 1; k < 8; k++) s += red[k][threadIdx.x];
+        atomicAdd(out + c, s);
+    }
+}
+
+void k_colsum(gpu_model *g, float *out, const void *in, bool in_bf16, int R, int C)
+{
+    if (!out) return;
+    int slabs = (R + 255) / 256;
+    if (slabs > 256) slabs = 256;
+    int rows = (R + slabs - 1) / slabs;
+    dim3 grid((unsigned)((C + 31) / 32), (unsigned)slabs), block(32, 8);
+    colsum_kernel<<<grid, block, 0, g->stream>>>(out, in, in_bf16, R, C, rows);
+}
+
+__global__ void gather_kernel(dbuf out, const float *in, const int32_t *rows, int R, int H)
+{
+    size_t n = (size_t)R * H;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / H, c = i % H;
+        store2(out, i, in[(size_t)(rows ? rows[r] : (int32_t)r) * H + c]);
+    }
+}
+
+void k_gather_rows(gpu_model *g, dbuf out, const float *in, const int32_t *rows, int R, int H)
+{
+    gather_kernel<<<blocks_for((size_t)R * H, 256, 65536), 256, 0, g->stream>>>(out, in, rows, R, H);
+}
+
+/* Rows are distinct, so plain adds are safe. */
+__global__ void scatter_kernel(float *out, const float *in, const int32_t *rows, int R, int H)
+{
+    size_t n = (size_t)R * H;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / H, c = i % H;
+        out[(size_t)(rows ? rows[r] : (int32_t)r) * H + c] += in[i];
+    }
+}
+
+void k_scatter_add_rows(gpu_model *g, float *out, const float *in, const int32_t *rows, int R, int H)
+{
+    scatter_kernel<<<blocks_for((size_t)R * H, 256, 65536), 256, 0, g->stream>>>(out, in, rows, R, H);
+}
+
+__global__ void to_bf16_kernel(bf16 *out, const float *in, size_t n)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = __float2bfloat16_rn(in[i]);
+}
+
+void k_to_bf16(gpu_model *g, bf16 *out, const float *in, size_t n)
+{
+    to_bf16_kernel<<<blocks_for(n, 256, 65536), 256, 0, g->stream>>>(out, in, n);
+}

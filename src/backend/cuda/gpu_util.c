@@ -1,0 +1,66 @@
+/* Small host helpers of the GPU tool: positions, the RoBERTa initialisation, a clock. */
+#include "backend/cuda/gpu_host.h"
+#include "core/error.h"
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+adapt_status gpu_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos)
+{
+    for (int b = 0; b < B; b++) {
+        int count = 0;
+        for (int t = 0; t < T; t++) {
+            int i = b * T + t;
+            if (c->family == FAMILY_BERT) pos[i] = t;
+            else pos[i] = ids[i] != c->pad_id ? c->pad_id + ++count : c->pad_id;
+            if (pos[i] >= c->max_positions)
+                return adapt_fail(ADAPT_ERR_ARG, "sequence too long: position %d needs more than max_position_embeddings %d", pos[i],
+                                  c->max_positions);
+        }
+    }
+    return ADAPT_OK;
+}
+
+static uint64_t next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double normal(uint64_t *s)
+{
+    double u1 = ((next_u64(s) >> 11) + 1.0) * (1.0 / 9007199254740993.0), u2 = (next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+void gpu_init_roberta(adapt_model *m, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (size_t i = 0; i < m->store.count; i++) {
+        param *p = m->store.items[i];
+        const char *n = p->name;
+        size_t len = strlen(n);
+        bool is_ln = strstr(n, "LayerNorm.") || strstr(n, "layer_norm.");
+        if (is_ln && len > 7 && !strcmp(n + len - 7, ".weight")) {
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = 1.0f;
+        } else if (p->ndim == 2) {
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(0.02 * normal(&s));
+        } else {
+            memset(p->data, 0, p->numel * sizeof(float));
+        }
+    }
+    /* nn.Embedding(padding_idx=pad): that row starts at zero (word and, in RoBERTa, position) */
+    int pad = m->cfg.pad_id, H = m->cfg.hidden;
+    if (pad >= 0 && pad < m->cfg.vocab) memset(m->word->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
+    if (m->cfg.family == FAMILY_ROBERTA && pad >= 0 && pad < m->cfg.max_positions)
+        memset(m->pos->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
+}
+
+double gpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}

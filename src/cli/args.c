@@ -1,0 +1,30 @@
+#include "cli/args.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+bool arg_long(const char *cmd, const char *opt, const char *value, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = value ? strtol(value, &end, 10) : 0;
+    if (!value || !*value || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "adapt %s: %s needs an integer in [%ld, %ld]\n", cmd, opt, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool arg_double(const char *cmd, const char *opt, const char *value, double lo, double hi, double *out)
+{
+    char *end;
+    double v = value ? strtod(value, &end) : NAN;
+    if (!value || !*value || *end || !isfinite(v) || v < lo || v > hi) {
+        fprintf(stderr, "adapt %s: %s needs a number in [%g, %g]\n", cmd, opt, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}

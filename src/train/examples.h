@@ -1,0 +1,40 @@
+/* Datasets turned into model inputs: token ids per example and the labels aligned to them
+ * (tagging: the first sub-token of each word carries the word's tag, the rest -100), then padded
+ * batches. */
+#ifndef ADAPT_TRAIN_EXAMPLES_H
+#define ADAPT_TRAIN_EXAMPLES_H
+#include "adapt.h"
+#include "data/dataset.h"
+
+typedef struct encoded_example {
+    int32_t *ids, *type_ids;
+    int32_t *labels;        /* tagging: per token (-100 = no label); NULL for sequence tasks */
+    int32_t label;          /* sequence tasks: the class (-1 when unlabelled) */
+    int32_t *word_start;    /* tagging: first token of each word, -1 when truncation cut it */
+    int len, n_words;
+} encoded_example;
+
+typedef struct encoded_set {
+    encoded_example *ex;
+    size_t n;
+    bool tagging;
+    size_t n_tokens;        /* all tokens, for tokens/s */
+} encoded_set;
+
+/* Encodes a tagging or classification dataset with the tokenizer (special tokens added,
+ * truncated to max_len). */
+adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len, encoded_set *out);
+void encoded_set_free(encoded_set *s);
+
+typedef struct batch {
+    int B, T;
+    int32_t *ids, *mask, *type_ids;
+    int64_t *labels;        /* [B*T] tagging / MLM, [B] classification */
+    int label_rows;
+} batch;
+
+/* Pads examples order[0..B) of the set into a batch (T = longest, ids padded with pad_id). */
+adapt_status batch_build(const encoded_set *s, const size_t *order, int B, int32_t pad_id, batch *out);
+void batch_free(batch *b);
+
+#endif

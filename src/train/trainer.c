@@ -1,0 +1,462 @@
+#include "train/trainer.h"
+#include "adapters/lora.h"
+#include "adapters/setup.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/svg.h"
+#include "data/conll.h"
+#include "data/glue.h"
+#include "formats/adapterhub.h"
+#include "formats/peft.h"
+#include "model/heads.h"
+#include "model/layers.h"
+#include "train/adamw.h"
+#include "train/examples.h"
+#include "train/metrics.h"
+#include "train/progress.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void train_options_defaults(train_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->task = "ner";
+    o->method = METHOD_ADAPTER;
+    o->adapter_config = "seq_bn";
+    o->top_k = 2;
+    o->lora_r = 8;
+    o->lora_alpha = 16;
+    o->epochs = 3;
+    o->batch_size = 32;
+    o->max_len = 128;
+    o->grad_accum = 1;
+    o->lr = 1e-4;
+    o->weight_decay = 0.01;
+    o->warmup_ratio = 0.1;
+    o->grad_clip = 1.0;
+    o->seed = 42;
+}
+
+typedef struct run {
+    const train_options *o;
+    adapt_model *m;
+    adapt_tokenizer *tok;
+    head h;
+    const char *name;
+    dataset train_ds, dev_ds;
+    encoded_set train, dev;
+    const glue_task *glue;
+    bool tagging;
+    int32_t pad_id;
+    uint64_t rng;
+    /* curves */
+    double *loss_x, *loss_y, *eval_x, *eval_y;
+    size_t n_loss, n_eval;
+} run;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint64_t next_random(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* ------------------------------------------------------------------ data */
+static adapt_status load_data(run *r)
+{
+    const train_options *o = r->o;
+    if (!strcmp(o->task, "ner")) {
+        r->tagging = true;
+        TRY(conll_read(o->train_file, NULL, &r->train_ds));
+        conll_options dev_opt = {.scheme = CONLL_IOB2, .labels = (const char *const *)r->train_ds.labels.names,
+                                 .n_labels = r->train_ds.labels.n};
+        if (o->dev_file) TRY(conll_read(o->dev_file, &dev_opt, &r->dev_ds));
+    } else {
+        r->glue = glue_task_find(o->task);
+        if (!r->glue) return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, ...)", o->task);
+        TRY(glue_read(o->train_file, r->glue, NULL, &r->train_ds));
+        glue_options dev_opt = {.labels = (const char *const *)r->train_ds.labels.names, .n_labels = r->train_ds.labels.n};
+        if (o->dev_file) TRY(glue_read(o->dev_file, r->glue, &dev_opt, &r->dev_ds));
+    }
+    if (o->max_train_examples > 0 && (size_t)o->max_train_examples < r->train_ds.n) r->train_ds.n = (size_t)o->max_train_examples;
+    TRY(encode_dataset(r->tok, &r->train_ds, o->max_len, &r->train));
+    if (o->dev_file) TRY(encode_dataset(r->tok, &r->dev_ds, o->max_len, &r->dev));
+    return ADAPT_OK;
+}
+
+/* ------------------------------------------------------------------ what trains */
+static adapt_status mark_layers_trainable(adapt_model *m, int first_layer, bool embeddings)
+{
+    size_t pl = strlen(m->prefix);
+    for (size_t i = 0; i < m->base_tensor_count; i++) {
+        param *p = m->store.items[i];
+        int layer = -1;
+        bool in_base = !strncmp(p->name, m->prefix, pl) && p->name[pl] == '.';
+        if (!in_base) continue; /* the pretrained MLM head / pooler stay frozen */
+        if (sscanf(p->name + pl + 1, "encoder.layer.%d.", &layer) == 1 ? layer >= first_layer : embeddings)
+            TRY(store_set_trainable(p, true));
+    }
+    return ADAPT_OK;
+}
+
+static adapt_status load_extra_adapters(run *r)
+{
+    for (int i = 0; i < r->o->n_load; i++) {
+        char spec[1024];
+        snprintf(spec, sizeof spec, "%s", r->o->load_adapters[i]);
+        char *eq = strrchr(spec, '=');
+        if (eq) *eq = 0;
+        TRY(adapterhub_load_adapter(r->m, spec, eq ? eq + 1 : NULL, NULL, 0));
+    }
+    return ADAPT_OK;
+}
+
+static adapt_status setup_method(run *r)
+{
+    const train_options *o = r->o;
+    adapt_model *m = r->m;
+    TRY(load_extra_adapters(r));
+    switch (o->method) {
+    case METHOD_ADAPTER: {
+        bn_config cfg;
+        TRY(bn_config_parse_string(o->adapter_config, &cfg));
+        TRY(setup_add_adapter(m, r->name, &cfg, true));
+        TRY(setup_set_adapter_trainable(m, r->name, true));
+        break;
+    }
+    case METHOD_LORA: {
+        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .n_targets = 2};
+        snprintf(cfg.targets[0], 64, "query");
+        snprintf(cfg.targets[1], 64, "value");
+        TRY(lora_attach(m, &cfg, true, &r->rng));
+        break;
+    }
+    case METHOD_FULL: TRY(mark_layers_trainable(m, 0, true)); break;
+    case METHOD_TOPK: TRY(mark_layers_trainable(m, m->cfg.layers - o->top_k, false)); break;
+    case METHOD_HEAD: break;
+    }
+    const char *setup = o->setup ? o->setup : (o->method == METHOD_ADAPTER ? r->name : NULL);
+    if (setup) TRY(setup_activate(m, setup));
+    int labels = (int)r->train_ds.labels.n;
+    if (labels < 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no labels found", o->train_file);
+    TRY(head_create(m, &r->h, r->tagging ? HEAD_TAGGING : HEAD_CLASSIFICATION, r->name, labels));
+    head_init_random(&r->h, &r->rng);
+    param *ps[4] = {r->h.w1, r->h.b1, r->h.w2, r->h.b2};
+    for (int i = 0; i < 4; i++)
+        if (ps[i]) TRY(store_set_trainable(ps[i], true));
+    return ADAPT_OK;
+}
+
+/* ------------------------------------------------------------------ steps */
+static adapt_status forward_loss(run *r, const batch *b, bool train, double *loss, float **logits_out)
+{
+    adapt_model *m = r->m;
+    m->training = train;
+    TRY(model_forward(m, b->B, b->T, b->ids, b->mask, b->type_ids));
+    int rows = head_rows(m, &r->h), C = r->h.num_labels;
+    float *logits = arena_floats(&m->acts, (size_t)rows * C);
+    float *d_logits = arena_floats(&m->acts, (size_t)rows * C);
+    if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
+    TRY(head_forward(m, &r->h, logits));
+    *loss = cross_entropy_forward_backward(train ? d_logits : NULL, logits, b->labels, rows, C, 1.0f / (float)r->o->grad_accum);
+    if (logits_out) *logits_out = logits;
+    if (!train) return ADAPT_OK;
+    float *d_hidden = arena_floats(&m->acts, (size_t)m->fw.N * m->cfg.hidden);
+    if (!d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    TRY(head_backward(m, &r->h, d_logits, d_hidden));
+    return model_backward(m, d_hidden);
+}
+
+static double clip_gradients(param_store *s, double max_norm)
+{
+    double total = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        const param *p = s->items[i];
+        if (!p->grad) continue;
+        for (size_t k = 0; k < p->numel; k++) total += (double)p->grad[k] * p->grad[k];
+    }
+    double norm = sqrt(total);
+    if (max_norm > 0 && norm > max_norm) {
+        float f = (float)(max_norm / (norm + 1e-6));
+        for (size_t i = 0; i < s->count; i++)
+            if (s->items[i]->grad)
+                for (size_t k = 0; k < s->items[i]->numel; k++) s->items[i]->grad[k] *= f;
+    }
+    return norm;
+}
+
+/* ------------------------------------------------------------------ evaluation */
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/* Dev metric: entity F1 (seqeval default) for NER, the GLUE task's metric otherwise (x100). */
+static adapt_status evaluate(run *r, double *metric, double *mean_loss)
+{
+    const encoded_set *s = &r->dev;
+    const dataset *ds = &r->dev_ds;
+    int C = r->h.num_labels, B = 64;
+    ner_eval ev;
+    ner_eval_init(&ev, NER_MODE_DEFAULT);
+    int32_t *gold = malloc(s->n * sizeof(int32_t) + 4), *pred = malloc(s->n * sizeof(int32_t) + 4);
+    size_t *order = malloc((size_t)B * sizeof(size_t));
+    adapt_status st = gold && pred && order ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    double loss_sum = 0;
+    size_t n_batches = 0;
+    for (size_t start = 0; !st && start < s->n; start += (size_t)B) {
+        int n = (int)(s->n - start < (size_t)B ? s->n - start : (size_t)B);
+        for (int i = 0; i < n; i++) order[i] = start + (size_t)i;
+        batch b;
+        st = batch_build(s, order, n, r->pad_id, &b);
+        double loss;
+        float *logits;
+        if (!st) st = forward_loss(r, &b, false, &loss, &logits);
+        loss_sum += st ? 0 : loss;
+        n_batches++;
+        for (int i = 0; !st && i < n; i++) {
+            const encoded_example *x = &s->ex[start + (size_t)i];
+            if (!s->tagging) {
+                gold[start + (size_t)i] = x->label;
+                pred[start + (size_t)i] = argmax(logits + (size_t)i * C, C);
+                continue;
+            }
+            const data_example *e = &ds->examples[start + (size_t)i];
+            int32_t *wp = malloc((size_t)(x->n_words ? x->n_words : 1) * sizeof(int32_t));
+            if (!wp) {
+                st = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            for (int w = 0; w < x->n_words; w++)
+                wp[w] = x->word_start[w] >= 0 ? argmax(logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C, C) : 0;
+            st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
+            free(wp);
+        }
+        batch_free(&b);
+    }
+    if (!st) {
+        if (s->tagging) *metric = 100 * ner_eval_scores(&ev).f1;
+        else if (!strcmp(r->glue->metric, "mcc")) st = metric_matthews(gold, pred, s->n, C, metric), *metric *= 100;
+        else if (!strcmp(r->glue->metric, "f1")) st = metric_binary_f1(gold, pred, s->n, 1, metric), *metric *= 100;
+        else st = metric_accuracy(gold, pred, s->n, metric), *metric *= 100;
+        *mean_loss = n_batches ? loss_sum / (double)n_batches : 0;
+    }
+    ner_eval_free(&ev);
+    free(gold);
+    free(pred);
+    free(order);
+    return st;
+}
+
+/* ------------------------------------------------------------------ saving */
+static adapt_status make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    return ADAPT_OK;
+}
+
+/* The trained parts, where `adapt predict` finds them: OUT/best/<name>/ (adapter + head, AdapterHub
+ * layout), OUT/best/lora/ (PEFT), OUT/best/model/ (full or partial fine-tuning). */
+static adapt_status save_trained(run *r, const char *dir)
+{
+    TRY(make_dir(dir));
+    char *sub = path_join(dir, r->o->method == METHOD_LORA ? "lora" : r->name);
+    adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
+    if (!s && r->o->method == METHOD_LORA) s = peft_save(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS");
+    if (!s) s = adapterhub_save_head(r->m, r->o->method == METHOD_LORA ? sub : sub, &r->h, (const char *const *)r->train_ds.labels.names);
+    if (!s && (r->o->method == METHOD_FULL || r->o->method == METHOD_TOPK)) {
+        char *md = path_join(dir, "model");
+        s = md ? model_save(r->m, md, (size_t)16 << 20) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        free(md);
+    }
+    free(sub);
+    return s;
+}
+
+static adapt_status write_summary(run *r, double best, long best_step, long steps, double seconds, size_t trained, size_t total)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    static const char *methods[] = {"adapter", "lora", "full", "head", "top-k"};
+    char buf[2048];
+    int n = snprintf(buf, sizeof buf,
+                     "{\n  \"task\": \"%s\",\n  \"method\": \"%s\",\n  \"adapter_config\": \"%s\",\n  \"name\": \"%s\",\n"
+                     "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"best_dev_metric\": %.4f,\n"
+                     "  \"metric\": \"%s\",\n  \"best_step\": %ld,\n  \"trained_parameters\": %zu,\n  \"total_parameters\": %zu,\n"
+                     "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"peak_rss_mb\": %.1f\n}\n",
+                     r->o->task, methods[r->o->method], r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "", r->name,
+                     r->train.n, r->dev.n, steps, best, r->tagging ? "entity_f1" : r->glue->metric, best_step, trained, total,
+                     100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, ru.ru_maxrss / 1024.0);
+    char *path = path_join(r->o->out_dir, "summary.json");
+    adapt_status s = path ? file_write_atomic(path, buf, (size_t)n) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(path);
+    if (s) return s;
+    svg_series series[2] = {{"train loss", r->loss_x, r->loss_y, r->n_loss, false},
+                            {"dev metric", r->eval_x, r->eval_y, r->n_eval, true}};
+    path = path_join(r->o->out_dir, "curve.svg");
+    s = path ? svg_line_chart(path, "training curve", "step", "loss", r->tagging ? "dev entity F1" : "dev metric", series, 2)
+             : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(path);
+    return s;
+}
+
+static adapt_status push_point(double **xs, double **ys, size_t *n, double x, double y)
+{
+    double *nx = realloc(*xs, (*n + 1) * sizeof(double)), *ny = realloc(*ys, (*n + 1) * sizeof(double));
+    if (nx) *xs = nx;
+    if (ny) *ys = ny;
+    if (!nx || !ny) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    (*xs)[*n] = x;
+    (*ys)[*n] = y;
+    (*n)++;
+    return ADAPT_OK;
+}
+
+/* ------------------------------------------------------------------ the loop */
+static adapt_status train_loop(run *r)
+{
+    const train_options *o = r->o;
+    adapt_model *m = r->m;
+    size_t n = r->train.n;
+    int B = o->batch_size;
+    if (n < (size_t)B) B = (int)n;
+    long per_epoch = (long)(n / (size_t)B) / o->grad_accum;
+    long total = o->max_steps > 0 ? o->max_steps : per_epoch * o->epochs;
+    if (total < 1) total = 1;
+    long warmup = (long)(o->warmup_ratio * (double)total), eval_every = o->eval_every > 0 ? o->eval_every : per_epoch;
+    size_t *order = malloc(n * sizeof(size_t));
+    if (!order) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adamw_config opt = {o->lr, 0.9, 0.999, 1e-8, o->weight_decay};
+    size_t trained = store_count_params(&m->store, true), all = store_count_params(&m->store, false);
+    if (!o->quiet)
+        fprintf(stderr, "train: %zu examples, %ld steps of %d x %d, %zu of %zu parameters trainable (%.2f%%)\n", n, total, B,
+                o->grad_accum, trained, all, 100.0 * (double)trained / (double)all);
+    progress pr;
+    progress_init(&pr, total, o->quiet);
+    double best = -INFINITY, t0 = now_seconds();
+    long step = 0, best_step = 0, micro = 0;
+    int bad_evals = 0;
+    adapt_status s = ADAPT_OK;
+    size_t cursor = n;
+    double loss_acc = 0;
+    size_t tokens = 0;
+    store_zero_grads(&m->store);
+    while (!s && step < total) {
+        if (cursor + (size_t)B > n) { /* new epoch: shuffle */
+            for (size_t i = 0; i < n; i++) order[i] = i;
+            for (size_t i = n - 1; i > 0; i--) {
+                size_t j = next_random(&r->rng) % (i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+            cursor = 0;
+        }
+        batch b;
+        s = batch_build(&r->train, order + cursor, B, r->pad_id, &b);
+        cursor += (size_t)B;
+        double loss = 0;
+        if (!s) s = forward_loss(r, &b, true, &loss, NULL);
+        tokens += (size_t)b.B * (size_t)b.T;
+        batch_free(&b);
+        if (s) break;
+        if (!isfinite(loss)) {
+            s = adapt_fail(ADAPT_ERR_NUMERIC, "loss is %g at step %ld: stopping before the weights are corrupted", loss, step + 1);
+            break;
+        }
+        loss_acc += loss;
+        if (++micro % o->grad_accum) continue;
+        clip_gradients(&m->store, o->grad_clip);
+        double lr = step < warmup ? o->lr * (double)(step + 1) / (double)warmup
+                                  : o->lr * fmax(0.0, (double)(total - step) / (double)fmax(1.0, (double)(total - warmup)));
+        s = adamw_step(&m->store, &opt, lr, step + 1);
+        store_zero_grads(&m->store);
+        step++;
+        if (!s) s = push_point(&r->loss_x, &r->loss_y, &r->n_loss, (double)step, loss_acc);
+        progress_update(&pr, step, loss_acc, (double)tokens);
+        loss_acc = 0;
+        bool out_of_time = o->max_seconds > 0 && now_seconds() - t0 > o->max_seconds;
+        if (!s && o->dev_file && (step % eval_every == 0 || step == total || out_of_time)) {
+            double metric = 0, dev_loss = 0;
+            s = evaluate(r, &metric, &dev_loss);
+            if (!s) s = push_point(&r->eval_x, &r->eval_y, &r->n_eval, (double)step, metric);
+            if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", step, dev_loss,
+                                  r->tagging ? "entity F1" : r->glue->metric, metric, metric > best ? " (best)" : "");
+            if (!s && metric > best) {
+                best = metric;
+                best_step = step;
+                bad_evals = 0;
+                char *dir = path_join(o->out_dir, "best");
+                s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+                free(dir);
+            } else if (++bad_evals >= o->patience && o->patience > 0) {
+                progress_note(&pr, "early stop: %d evaluations without improvement", bad_evals);
+                break;
+            }
+        }
+        if (out_of_time) {
+            progress_note(&pr, "time budget of %.0f s reached", o->max_seconds);
+            break;
+        }
+    }
+    progress_finish(&pr);
+    if (!s && !o->dev_file) {
+        char *dir = path_join(o->out_dir, "best");
+        s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        free(dir);
+        best_step = step;
+    }
+    if (!s) s = write_summary(r, best, best_step, step, now_seconds() - t0, trained, all);
+    if (!s && !o->quiet) printf("best dev %s: %.2f at step %ld; results in %s\n", r->tagging ? "entity F1" : (r->glue ? r->glue->metric : "-"), best, best_step, o->out_dir);
+    free(order);
+    return s;
+}
+
+adapt_status trainer_run(const train_options *o)
+{
+    if (!o->model_dir || !o->train_file || !o->out_dir) return adapt_fail(ADAPT_ERR_ARG, "train: --model, --train and --output are required");
+    if (o->batch_size < 1 || o->max_len < 8 || o->grad_accum < 1 || !(o->lr > 0) || o->epochs < 1)
+        return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
+    run r = {.o = o, .rng = o->seed ? o->seed : 42};
+    r.name = o->name ? o->name : o->task;
+    dataset_init(&r.train_ds, DATASET_TAGGING, o->train_file);
+    dataset_init(&r.dev_ds, DATASET_TAGGING, o->dev_file);
+    adapt_status s = make_dir(o->out_dir);
+    if (!s) s = adapt_model_load(o->model_dir, &r.m);
+    if (!s) s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &r.tok);
+    if (!s) {
+        r.m->dropout_rng = r.rng ^ 0xd1b54a32d192ed03ull;
+        r.pad_id = r.m->cfg.pad_id;
+        s = load_data(&r);
+    }
+    if (!s) s = setup_method(&r);
+    if (!s) s = train_loop(&r);
+    encoded_set_free(&r.train);
+    encoded_set_free(&r.dev);
+    dataset_free(&r.train_ds);
+    dataset_free(&r.dev_ds);
+    adapt_tokenizer_free(r.tok);
+    adapt_model_free(r.m);
+    free(r.loss_x);
+    free(r.loss_y);
+    free(r.eval_x);
+    free(r.eval_y);
+    return s;
+}

@@ -1,0 +1,41 @@
+/* Fine-tuning runs: `adapt train` on NER (CoNLL) or GLUE-style classification with a bottleneck
+ * adapter, LoRA, or a baseline (full fine-tuning, head only, top-k layers); evaluation every N
+ * steps on the dev set, the best checkpoint kept, progress lines, a summary JSON and an SVG
+ * training curve in the output folder. */
+#ifndef ADAPT_TRAIN_TRAINER_H
+#define ADAPT_TRAIN_TRAINER_H
+#include "adapt.h"
+
+typedef enum train_method { METHOD_ADAPTER, METHOD_LORA, METHOD_FULL, METHOD_HEAD, METHOD_TOPK } train_method;
+
+#define TRAIN_MAX_LOADED 8
+
+typedef struct train_options {
+    const char *model_dir, *tokenizer;   /* tokenizer: NULL = the model folder */
+    const char *task;                    /* "ner" or a GLUE task name (sst2, cola, mrpc, rte, ...) */
+    const char *train_file, *dev_file;
+    const char *out_dir;
+    train_method method;
+    const char *name;                    /* adapter / head name (default: the task) */
+    const char *adapter_config;          /* e.g. "seq_bn[reduction_factor=16]" */
+    const char *setup;                   /* composition for training (default: the new adapter) */
+    const char *load_adapters[TRAIN_MAX_LOADED]; /* "DIR" or "DIR=NAME", frozen */
+    int n_load;
+    int top_k, lora_r;
+    double lora_alpha;
+    int epochs;
+    long max_steps;                      /* 0: epochs decide */
+    int batch_size, max_len, grad_accum;
+    double lr, weight_decay, warmup_ratio, grad_clip;
+    long eval_every;                     /* steps; 0: once per epoch */
+    int patience;                        /* evaluations without improvement before stopping; 0: never */
+    long max_train_examples;             /* 0: all */
+    double max_seconds;                  /* 0: no limit */
+    uint64_t seed;
+    bool quiet;
+} train_options;
+
+void train_options_defaults(train_options *o);
+adapt_status trainer_run(const train_options *o);
+
+#endif
