@@ -10,6 +10,7 @@
 #     --seeds      rebuild fuzz/corpus/ from ../shared (fuzz/make_seeds.py) before running
 #     TARGET       names without the fuzz_ prefix (default: all of fuzz/fuzz_*.c)
 #
+# Inputs that once crashed a target (fuzz/regressions/<target>/) are replayed before it runs.
 # The seeds in fuzz/corpus/<target> are read-only inputs; what the fuzzer finds goes into
 # build-fuzz/corpus/<target> and is reused by the next run. Each run appends one line per target
 # to build-fuzz/runs.tsv (date, target, seconds, executions, result) for docs/reliability.md.
@@ -65,6 +66,14 @@ run_one() { # target
   local dict=()
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
   local log="$FUZZ_BUILD/logs/$t.log"
+  # The inputs that crashed a target before (fuzz/regressions/<target>) must pass first.
+  if compgen -G "fuzz/regressions/$t/*" >/dev/null; then
+    if ! "$bin" -rss_limit_mb=2048 -timeout=20 fuzz/regressions/"$t"/* >"$log" 2>&1; then
+      printf '%-16s regression input fails again (%s)\n' "$t" "$log"
+      printf '%s\t%s\t0\t0\tregression\n' "$(date -u +%FT%TZ)" "$t" >>"$FUZZ_BUILD/runs.tsv"
+      return 1
+    fi
+  fi
   "$bin" -max_total_time="$TIME" -timeout=20 -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
     -artifact_prefix="$art" "${dict[@]}" "$work" "fuzz/corpus/$t" >"$log" 2>&1
   local rc=$?

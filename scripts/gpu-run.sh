@@ -8,7 +8,8 @@
 # copied into the saved model.
 # Stages, each under its own timeout so that one failure never stops the rest:
 #   1. the tool: unpack gpu-dist/adapt-gpu.xz (made here by `make gpu-dist`), else build with make;
-#   2. fixture cases on the GPU in fp32, compared with expected.safetensors;
+#   2. fixture cases on the GPU in fp32, compared with expected.safetensors, and check-mlm (the
+#      pretraining path against the CPU library on tiny-xlmr);
 #   3. pretraining for PRETRAIN_SECONDS, the model saved into $OUT/model/ (bf16 shards < 16 MB);
 #   4. bench/gpu.sh: adapt vs PyTorch eager, BERT-base B32 x T128, if time is left.
 # Everything is logged to $OUT/run.log; the whole run stays under 9 minutes for SECONDS <= 380.
@@ -63,6 +64,16 @@ for c in c01_bert_forward_mlm c02_xlmr_forward_mlm c09_full_finetune_tagging; do
         SUMMARY+=("$c: $(tail -1 <<<"$res" | sed 's/.*: //')")
     else
         SUMMARY+=("$c: adapt-gpu case failed")
+    fi
+done
+
+# the pretraining path (gathered MLM rows, tied decoder, RoBERTa positions, padding, AdamW)
+# against the CPU library: fp32 strictly, bf16 / tf32 loosely
+for prec in fp32 bf16 tf32; do
+    if [[ -d $FIX/models/tiny-xlmr ]]; then
+        res=$(timeout 60 "$GPU" check-mlm "$FIX/models/tiny-xlmr" --precision $prec 2>&1)
+        echo "$res"
+        SUMMARY+=("check-mlm $prec: $(grep -E '^check-mlm' <<<"$res" | sed 's/^check-mlm //' | tr '\n' ';')")
     fi
 done
 

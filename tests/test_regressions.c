@@ -58,6 +58,32 @@ static void test_safetensors_infinite_offsets(void **state)
     free(tmp);
 }
 
+/* ------------------------------------------------------------------ model folders */
+
+/* fuzz_model_dir: a 4 KB folder whose config.json declares hidden_size 8192, vocab_size 2^20 and
+ * 4 layers made adapt_model_load allocate the whole model (32 GB for the word embeddings alone)
+ * before looking at the checkpoint (ASan: allocator is out of memory). Now the sizes config.json
+ * implies are checked against the bytes the safetensors files hold before anything is allocated. */
+static void test_model_config_larger_than_checkpoint(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    static const char cfg[] =
+        "{\"model_type\": \"bert\", \"hidden_size\": 8192, \"num_attention_heads\": 8, \"num_hidden_layers\": 4,"
+        " \"intermediate_size\": 32768, \"vocab_size\": 1048576, \"max_position_embeddings\": 8}";
+    put_file(tmp, "config.json", cfg, sizeof cfg - 1);
+    put_safetensors(tmp, "{\"bert.embeddings.word_embeddings.weight\":{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[0,4]}}", 4);
+    adapt_model *m = NULL;
+    assert_int_equal(adapt_model_load(tmp, &m), ADAPT_ERR_FORMAT);
+    assert_null(m);
+    assert_non_null(strstr(adapt_error(), "config.json implies"));
+    /* The real tiny model still loads. */
+    assert_int_equal(adapt_model_load(shared_path("fixtures/models/tiny-bert"), &m), ADAPT_OK);
+    adapt_model_free(m);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 /* ------------------------------------------------------------------ tokenizer.json */
 
 /* fuzz_tokenizer: a BPE merge whose result is missing from the vocabulary was reported with
@@ -114,6 +140,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_safetensors_infinite_offsets),
+        cmocka_unit_test(test_model_config_larger_than_checkpoint),
         cmocka_unit_test(test_tokenizer_bpe_missing_merge_result),
         cmocka_unit_test(test_bn_leave_out_huge_index),
     };

@@ -21,7 +21,7 @@ static void usage(FILE *fp)
             "  --epochs N (3)  --max-steps N  --batch-size N (32)  --max-length N (128)  --grad-accum N (1)\n"
             "  --lr X (1e-4)  --weight-decay X (0.01)  --warmup X (0.1)  --grad-clip X (1.0)\n"
             "  --eval-every N (steps; default once per epoch)  --patience N  --max-seconds X\n"
-            "  --max-train-examples N  --seed N  --quiet\n"
+            "  --max-train-examples N  --max-dev-examples N  --seed N  --quiet\n"
             "Writes OUT/best/ (the best checkpoint by the dev metric), OUT/summary.json, OUT/curve.svg.\n");
 }
 
@@ -87,6 +87,7 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--patience")) { if (!arg_long(cmd, a, v, 0, 1000000, &n)) return 2; o.patience = (int)n; }
         else if (!strcmp(a, "--max-seconds")) { if (!arg_double(cmd, a, v, 0, 1e9, &o.max_seconds)) return 2; }
         else if (!strcmp(a, "--max-train-examples")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o.max_train_examples)) return 2; }
+        else if (!strcmp(a, "--max-dev-examples")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o.max_dev_examples)) return 2; }
         else if (!strcmp(a, "--seed")) { if (!arg_long(cmd, a, v, 0, 0x7fffffff, &n)) return 2; o.seed = (uint64_t)n; }
         else {
             fprintf(stderr, "adapt train: unknown option %s\n", a);

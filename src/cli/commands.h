@@ -17,6 +17,9 @@ int cmd_detokenize(int argc, char **argv);
 int cmd_tokenizer(int argc, char **argv); /* `adapt tokenizer train ...` */
 int cmd_encode_corpus(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_init_model(int argc, char **argv);
 
 /* Re-executes with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels. */
 void cli_select_blas_kernels(char **argv);

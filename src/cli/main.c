@@ -10,6 +10,9 @@ static const adapt_command commands[] = {
     {"detokenize", cmd_detokenize, "decode id lists from stdin with a tokenizer.json"},
     {"tokenizer", cmd_tokenizer, "tokenizer tools: `adapt tokenizer train`"},
     {"train", cmd_train, "fine-tune with an adapter, LoRA or a baseline (NER, GLUE)"},
+    {"predict", cmd_predict, "tag CoNLL input with a model, adapters and a head"},
+    {"demo", cmd_demo, "`adapt demo quechua-ner`: zero-shot Quechua NER with the shipped model (MAD-X)"},
+    {"init-model", cmd_init_model, "a randomly initialised model from a config.json (to pretrain from scratch)"},
     {"encode-corpus", cmd_encode_corpus, "tokenize raw text into a uint16 id stream for pretraining"},
 };
 

@@ -4,14 +4,29 @@
 #include "core/error.h"
 #include "model/layers.h"
 #include "model/model.h"
+#include <string.h>
 
-adapt_status model_mlm_forward(adapt_model *m, float *logits)
+adapt_status model_mlm_forward(adapt_model *m, float *logits) { return model_mlm_forward_rows(m, NULL, m->fw.N, logits); }
+
+adapt_status model_mlm_forward_rows(adapt_model *m, const int32_t *rows, int N, float *logits)
 {
     const model_config *c = &m->cfg;
     const mlm_head *h = &m->mlm;
     if (!h->dense_w) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "the checkpoint has no masked-LM head");
     forward_state *fw = &m->fw;
-    int N = fw->N, H = c->hidden, V = c->vocab;
+    int H = c->hidden, V = c->vocab;
+    const float *last = fw->hidden[c->layers];
+    fw->mlm_rows = rows;
+    fw->mlm_n = N;
+    fw->mlm_in = (float *)last;
+    if (rows) {
+        fw->mlm_in = arena_floats(&m->acts, (size_t)N * H);
+        if (!fw->mlm_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+        for (int i = 0; i < N; i++) {
+            if (rows[i] < 0 || rows[i] >= fw->N) return adapt_fail(ADAPT_ERR_ARG, "MLM row %d outside the batch", rows[i]);
+            memcpy(fw->mlm_in + (size_t)i * H, last + (size_t)rows[i] * H, (size_t)H * sizeof(float));
+        }
+    }
     fw->mlm_pre = arena_floats(&m->acts, (size_t)N * H);
     fw->mlm_act = arena_floats(&m->acts, (size_t)N * H);
     fw->mlm_t = arena_floats(&m->acts, (size_t)N * H);
@@ -19,7 +34,7 @@ adapt_status model_mlm_forward(adapt_model *m, float *logits)
     fw->mlm_rstd = arena_floats(&m->acts, N);
     if (!fw->mlm_pre || !fw->mlm_act || !fw->mlm_t || !fw->mlm_mean || !fw->mlm_rstd)
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    linear_forward(fw->mlm_pre, fw->hidden[c->layers], h->dense_w->data, h->dense_b->data, N, H, H);
+    linear_forward(fw->mlm_pre, fw->mlm_in, h->dense_w->data, h->dense_b->data, N, H, H);
     activation_forward(fw->mlm_act, fw->mlm_pre, (size_t)N * H, h->act);
     layernorm_forward(fw->mlm_t, fw->mlm_mean, fw->mlm_rstd, fw->mlm_act, h->ln_w->data, h->ln_b->data, N, H, c->layer_norm_eps);
     fw->mlm_dec_in = fw->mlm_t;
@@ -42,7 +57,7 @@ adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_
     const model_config *c = &m->cfg;
     const mlm_head *h = &m->mlm;
     forward_state *fw = &m->fw;
-    int N = fw->N, H = c->hidden, V = c->vocab;
+    int N = fw->mlm_n, H = c->hidden, V = c->vocab;
     float *d_t = arena_floats(&m->acts, (size_t)N * H), *d_act = arena_floats(&m->acts, (size_t)N * H);
     float *d_pre = arena_floats(&m->acts, (size_t)N * H);
     if (!d_t || !d_act || !d_pre) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
@@ -57,7 +72,15 @@ adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_
     }
     layernorm_backward(d_act, h->ln_w->grad, h->ln_b->grad, d_t, fw->mlm_act, fw->mlm_mean, fw->mlm_rstd, h->ln_w->data, N, H);
     activation_backward(d_pre, d_act, fw->mlm_pre, (size_t)N * H, h->act);
-    linear_backward(d_hidden, h->dense_w->grad, h->dense_b->grad, d_pre, fw->hidden[c->layers], h->dense_w->data, N, H, H);
+    if (!fw->mlm_rows) {
+        linear_backward(d_hidden, h->dense_w->grad, h->dense_b->grad, d_pre, fw->mlm_in, h->dense_w->data, N, H, H);
+        return ADAPT_OK;
+    }
+    float *d_in = arena_floats(&m->acts, (size_t)N * H);
+    if (!d_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    linear_backward(d_in, h->dense_w->grad, h->dense_b->grad, d_pre, fw->mlm_in, h->dense_w->data, N, H, H);
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < H; j++) d_hidden[(size_t)fw->mlm_rows[i] * H + j] += d_in[(size_t)i * H + j];
     return ADAPT_OK;
 }
 

@@ -43,6 +43,9 @@ typedef struct forward_state {
     void *mlm_inv_cache;     /* its inverse before the MLM decoder */
     /* masked-LM head: dense output, activation, LayerNorm output and statistics, decoder input */
     float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_dec_in;
+    float *mlm_in;           /* the head's input rows (all of the last hidden state, or a gather) */
+    const int32_t *mlm_rows; /* positions the head ran on (NULL = every position) */
+    int mlm_n;
 } forward_state;
 
 struct adapter_setup;
@@ -72,6 +75,8 @@ adapt_status model_create(const model_config *cfg, adapt_model **out);
 adapt_status model_add_mlm_head(adapt_model *m, bool untied_decoder);
 adapt_status model_add_pooler(adapt_model *m);
 /* Copies a tensor from a file into a store tensor, checking its shape (`what` names the file). */
+/* Random initialisation (Hugging Face's _init_weights with initializer_range std). */
+void model_init_random(adapt_model *m, double std, uint64_t seed);
 /* Saves the base model (config.json + model.safetensors, sharded above max_shard_bytes; 0 = one
  * file) in Hugging Face layout. */
 adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes);
@@ -82,6 +87,9 @@ adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src,
 adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids);
 /* MLM logits [N,V] for the last forward pass, and the way back to d_hidden [N,H] (accumulated). */
 adapt_status model_mlm_forward(adapt_model *m, float *logits);
+/* The same on n selected positions only (masked-LM training: logits [n,V]); `rows` must stay
+ * valid until the backward pass. */
+adapt_status model_mlm_forward_rows(adapt_model *m, const int32_t *rows, int n, float *logits);
 adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_hidden);
 
 #endif

@@ -79,6 +79,23 @@ static adapt_status add_optional_parts(adapt_model *m, const tensor_source *src)
     return ADAPT_OK;
 }
 
+/* Every base tensor must come from the checkpoint, in a float dtype of 2 bytes or more: a
+ * config.json implying more parameters than the files can hold is refused before the model is
+ * allocated (a 4 KB folder must not make us allocate gigabytes). A lower bound, in doubles. */
+static adapt_status check_config_fits(const model_config *c, const tensor_source *src, const char *dir)
+{
+    double H = c->hidden, I = c->intermediate;
+    double need = ((double)c->vocab + c->max_positions + c->type_vocab + 2) * H +
+                  (double)c->layers * (4 * H * H + 2 * H * I + I + 9 * H);
+    double have = 0;
+    for (size_t i = 0; i < src->nfiles; i++)
+        for (size_t k = 0; k < src->files[i].count; k++) have += (double)src->files[i].tensors[k].nbytes;
+    if (2 * need > have)
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: config.json implies at least %.0f parameters, more than the checkpoint's %.0f bytes hold",
+                          dir, need, have);
+    return ADAPT_OK;
+}
+
 adapt_status adapt_model_load(const char *dir, adapt_model **out)
 {
     *out = NULL;
@@ -88,21 +105,21 @@ adapt_status adapt_model_load(const char *dir, adapt_model **out)
     adapt_status s = hf_config_load(config_path, &cfg);
     free(config_path);
     if (s) return s;
+    tensor_source src;
+    s = tensor_source_open_dir(dir, &src);
+    if (!s) s = check_config_fits(&cfg, &src, dir);
     adapt_model *m = NULL;
-    s = model_create(&cfg, &m);
+    if (!s) s = model_create(&cfg, &m);
     if (s) {
+        if (src.files) tensor_source_close(&src);
         hf_config_free(&cfg);
         return s;
     }
     m->cfg.id2label = cfg.id2label; /* the model owns the labels from here on */
     m->cfg.num_labels = cfg.num_labels;
-    tensor_source src;
-    s = tensor_source_open_dir(dir, &src);
-    if (!s) {
-        s = add_optional_parts(m, &src);
-        if (!s) s = model_load_tensors(m, &src, dir);
-        tensor_source_close(&src);
-    }
+    s = add_optional_parts(m, &src);
+    if (!s) s = model_load_tensors(m, &src, dir);
+    tensor_source_close(&src);
     if (s) {
         adapt_model_free(m);
         return s;

@@ -127,6 +127,17 @@ adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len
     return ADAPT_OK;
 }
 
+void encoded_set_truncate(encoded_set *s, size_t n)
+{
+    for (size_t i = n; i < s->n; i++) {
+        free(s->ex[i].ids);
+        free(s->ex[i].type_ids);
+        free(s->ex[i].labels);
+        free(s->ex[i].word_start);
+    }
+    if (n < s->n) s->n = n;
+}
+
 void encoded_set_free(encoded_set *s)
 {
     for (size_t i = 0; i < s->n; i++) {
@@ -166,7 +177,7 @@ adapt_status batch_build(const encoded_set *s, const size_t *order, int B, int32
             b->ids[k] = x->ids[t];
             b->mask[k] = 1;
             b->type_ids[k] = x->type_ids[t];
-            if (s->tagging) b->labels[k] = x->labels[t];
+            if (s->tagging) b->labels[k] = x->labels ? x->labels[t] : DATA_IGNORE_INDEX;
         }
         if (!s->tagging) b->labels[r] = x->label >= 0 ? x->label : DATA_IGNORE_INDEX;
     }

@@ -25,6 +25,8 @@ typedef struct encoded_set {
  * truncated to max_len). */
 adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len, encoded_set *out);
 void encoded_set_free(encoded_set *s);
+/* Keeps the first n examples. */
+void encoded_set_truncate(encoded_set *s, size_t n);
 
 typedef struct batch {
     int B, T;

@@ -13,6 +13,7 @@
 #include "train/adamw.h"
 #include "train/examples.h"
 #include "train/metrics.h"
+#include "train/mlm_data.h"
 #include "train/progress.h"
 #include <errno.h>
 #include <math.h>
@@ -52,7 +53,8 @@ typedef struct run {
     dataset train_ds, dev_ds;
     encoded_set train, dev;
     const glue_task *glue;
-    bool tagging;
+    bool tagging, mlm;
+    mlm_special sp;
     int32_t pad_id;
     uint64_t rng;
     /* curves */
@@ -76,9 +78,41 @@ static uint64_t next_random(uint64_t *s)
 }
 
 /* ------------------------------------------------------------------ data */
+/* MLM: rows packed from the text files; without --dev the last 2% of the rows are held out. */
+static adapt_status load_mlm_data(run *r)
+{
+    const train_options *o = r->o;
+    r->mlm = true;
+    TRY(mlm_special_ids(r->tok, r->m->cfg.vocab, &r->sp));
+    char list[4096];
+    snprintf(list, sizeof list, "%s", o->train_file);
+    const char *paths[16];
+    int n = 0;
+    for (char *t = strtok(list, ","); t && n < 16; t = strtok(NULL, ",")) paths[n++] = t;
+    size_t max_rows = o->max_train_examples > 0 ? (size_t)o->max_train_examples : 0;
+    TRY(mlm_pack_files(r->tok, paths, n, o->max_len, max_rows, &r->sp, &r->train));
+    r->train.tagging = true;
+    if (o->dev_file) {
+        const char *dev[1] = {o->dev_file};
+        TRY(mlm_pack_files(r->tok, dev, 1, o->max_len, 2000, &r->sp, &r->dev));
+    } else {
+        size_t hold = r->train.n / 50 < 8 ? (r->train.n > 16 ? 8 : 0) : r->train.n / 50;
+        if (hold) {
+            r->dev.ex = malloc(hold * sizeof *r->dev.ex);
+            if (!r->dev.ex) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+            memcpy(r->dev.ex, r->train.ex + r->train.n - hold, hold * sizeof *r->dev.ex);
+            r->dev.n = hold;
+            r->train.n -= hold;
+        }
+    }
+    r->dev.tagging = true;
+    return ADAPT_OK;
+}
+
 static adapt_status load_data(run *r)
 {
     const train_options *o = r->o;
+    if (!strcmp(o->task, "mlm")) return load_mlm_data(r);
     if (!strcmp(o->task, "ner")) {
         r->tagging = true;
         TRY(conll_read(o->train_file, NULL, &r->train_ds));
@@ -95,6 +129,7 @@ static adapt_status load_data(run *r)
     if (o->max_train_examples > 0 && (size_t)o->max_train_examples < r->train_ds.n) r->train_ds.n = (size_t)o->max_train_examples;
     TRY(encode_dataset(r->tok, &r->train_ds, o->max_len, &r->train));
     if (o->dev_file) TRY(encode_dataset(r->tok, &r->dev_ds, o->max_len, &r->dev));
+    if (o->max_dev_examples > 0) encoded_set_truncate(&r->dev, (size_t)o->max_dev_examples);
     return ADAPT_OK;
 }
 
@@ -145,12 +180,23 @@ static adapt_status setup_method(run *r)
         TRY(lora_attach(m, &cfg, true, &r->rng));
         break;
     }
-    case METHOD_FULL: TRY(mark_layers_trainable(m, 0, true)); break;
+    case METHOD_FULL:
+        TRY(mark_layers_trainable(m, 0, true));
+        if (r->mlm && m->mlm.dense_w) { /* pretraining: the MLM head trains too (its decoder is tied) */
+            param *ps[6] = {m->mlm.dense_w, m->mlm.dense_b, m->mlm.ln_w, m->mlm.ln_b, m->mlm.bias, m->mlm.decoder};
+            for (int i = 0; i < 6; i++)
+                if (ps[i]) TRY(store_set_trainable(ps[i], true));
+        }
+        break;
     case METHOD_TOPK: TRY(mark_layers_trainable(m, m->cfg.layers - o->top_k, false)); break;
     case METHOD_HEAD: break;
     }
     const char *setup = o->setup ? o->setup : (o->method == METHOD_ADAPTER ? r->name : NULL);
     if (setup) TRY(setup_activate(m, setup));
+    if (r->mlm) { /* the checkpoint's pretrained MLM head, trained only in full pretraining */
+        TRY(head_create(m, &r->h, HEAD_MLM, "mlm", 0));
+        return ADAPT_OK;
+    }
     int labels = (int)r->train_ds.labels.n;
     if (labels < 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no labels found", o->train_file);
     TRY(head_create(m, &r->h, r->tagging ? HEAD_TAGGING : HEAD_CLASSIFICATION, r->name, labels));
@@ -162,11 +208,36 @@ static adapt_status setup_method(run *r)
 }
 
 /* ------------------------------------------------------------------ steps */
+/* Masked LM: the head runs on the masked positions only. */
+static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double *loss)
+{
+    adapt_model *m = r->m;
+    int n = 0, N = b->B * b->T, V = m->cfg.vocab;
+    int32_t *rows = arena_alloc(&m->acts, (size_t)N * sizeof(int32_t));
+    int64_t *labels = arena_alloc(&m->acts, (size_t)N * sizeof(int64_t));
+    if (!rows || !labels) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < N; i++)
+        if (b->labels[i] != -100) {
+            rows[n] = i;
+            labels[n++] = b->labels[i];
+        }
+    float *logits = arena_floats(&m->acts, (size_t)n * V), *d_logits = arena_floats(&m->acts, (size_t)n * V);
+    if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
+    TRY(model_mlm_forward_rows(m, rows, n, logits));
+    *loss = cross_entropy_forward_backward(train ? d_logits : NULL, logits, labels, n, V, 1.0f / (float)r->o->grad_accum);
+    if (!train) return ADAPT_OK;
+    float *d_hidden = arena_floats(&m->acts, (size_t)N * m->cfg.hidden);
+    if (!d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    TRY(model_mlm_backward(m, d_logits, d_hidden));
+    return model_backward(m, d_hidden);
+}
+
 static adapt_status forward_loss(run *r, const batch *b, bool train, double *loss, float **logits_out)
 {
     adapt_model *m = r->m;
     m->training = train;
     TRY(model_forward(m, b->B, b->T, b->ids, b->mask, b->type_ids));
+    if (r->mlm) return forward_loss_mlm(r, b, train, loss);
     int rows = head_rows(m, &r->h), C = r->h.num_labels;
     float *logits = arena_floats(&m->acts, (size_t)rows * C);
     float *d_logits = arena_floats(&m->acts, (size_t)rows * C);
@@ -209,8 +280,34 @@ static int argmax(const float *v, int n)
 }
 
 /* Dev metric: entity F1 (seqeval default) for NER, the GLUE task's metric otherwise (x100). */
+/* MLM dev loss with the same masks every time (a fixed seed), so evaluations compare. */
+static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
+{
+    uint64_t rng = 1234567;
+    double sum = 0;
+    size_t batches = 0;
+    size_t order[32];
+    for (size_t start = 0; start < r->dev.n; start += 32) {
+        int n = (int)(r->dev.n - start < 32 ? r->dev.n - start : 32);
+        for (int i = 0; i < n; i++) order[i] = start + (size_t)i;
+        batch b;
+        TRY(batch_build(&r->dev, order, n, r->pad_id, &b));
+        mlm_mask_batch(&b, &r->sp, 0.15, &rng);
+        double loss;
+        adapt_status s = forward_loss(r, &b, false, &loss, NULL);
+        batch_free(&b);
+        TRY(s);
+        sum += loss;
+        batches++;
+    }
+    *mean_loss = batches ? sum / (double)batches : 0;
+    *metric = -*mean_loss; /* higher is better for checkpoint selection */
+    return ADAPT_OK;
+}
+
 static adapt_status evaluate(run *r, double *metric, double *mean_loss)
 {
+    if (r->mlm) return evaluate_mlm(r, metric, mean_loss);
     const encoded_set *s = &r->dev;
     const dataset *ds = &r->dev_ds;
     int C = r->h.num_labels, B = 64;
@@ -281,7 +378,7 @@ static adapt_status save_trained(run *r, const char *dir)
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
     if (!s && r->o->method == METHOD_LORA) s = peft_save(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS");
-    if (!s) s = adapterhub_save_head(r->m, r->o->method == METHOD_LORA ? sub : sub, &r->h, (const char *const *)r->train_ds.labels.names);
+    if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, (const char *const *)r->train_ds.labels.names);
     if (!s && (r->o->method == METHOD_FULL || r->o->method == METHOD_TOPK)) {
         char *md = path_join(dir, "model");
         s = md ? model_save(r->m, md, (size_t)16 << 20) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -295,15 +392,17 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
+    char best_text[32] = "null"; /* JSON has no infinity: no evaluation ran */
+    if (isfinite(best)) snprintf(best_text, sizeof best_text, "%.4f", r->mlm ? -best : best);
     static const char *methods[] = {"adapter", "lora", "full", "head", "top-k"};
     char buf[2048];
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"task\": \"%s\",\n  \"method\": \"%s\",\n  \"adapter_config\": \"%s\",\n  \"name\": \"%s\",\n"
-                     "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"best_dev_metric\": %.4f,\n"
+                     "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"best_dev_metric\": %s,\n"
                      "  \"metric\": \"%s\",\n  \"best_step\": %ld,\n  \"trained_parameters\": %zu,\n  \"total_parameters\": %zu,\n"
                      "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"peak_rss_mb\": %.1f\n}\n",
                      r->o->task, methods[r->o->method], r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "", r->name,
-                     r->train.n, r->dev.n, steps, best, r->tagging ? "entity_f1" : r->glue->metric, best_step, trained, total,
+                     r->train.n, r->dev.n, steps, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : r->glue->metric, best_step, trained, total,
                      100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, ru.ru_maxrss / 1024.0);
     char *path = path_join(r->o->out_dir, "summary.json");
     adapt_status s = path ? file_write_atomic(path, buf, (size_t)n) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -312,7 +411,9 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
     svg_series series[2] = {{"train loss", r->loss_x, r->loss_y, r->n_loss, false},
                             {"dev metric", r->eval_x, r->eval_y, r->n_eval, true}};
     path = path_join(r->o->out_dir, "curve.svg");
-    s = path ? svg_line_chart(path, "training curve", "step", "loss", r->tagging ? "dev entity F1" : "dev metric", series, 2)
+    if (r->mlm)
+        for (size_t i = 0; i < r->n_eval; i++) r->eval_y[i] = -r->eval_y[i]; /* plot the dev loss itself */
+    s = path ? svg_line_chart(path, "training curve", "step", "loss", r->mlm ? "dev MLM loss" : r->tagging ? "dev entity F1" : "dev metric", series, 2)
              : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     free(path);
     return s;
@@ -328,6 +429,11 @@ static adapt_status push_point(double **xs, double **ys, size_t *n, double x, do
     (*ys)[*n] = y;
     (*n)++;
     return ADAPT_OK;
+}
+
+static const char *metric_name(const run *r)
+{
+    return r->mlm ? "MLM loss" : r->tagging ? "entity F1" : r->glue->metric;
 }
 
 /* ------------------------------------------------------------------ the loop */
@@ -371,6 +477,7 @@ static adapt_status train_loop(run *r)
         }
         batch b;
         s = batch_build(&r->train, order + cursor, B, r->pad_id, &b);
+        if (!s && r->mlm) mlm_mask_batch(&b, &r->sp, 0.15, &r->rng);
         cursor += (size_t)B;
         double loss = 0;
         if (!s) s = forward_loss(r, &b, true, &loss, NULL);
@@ -393,12 +500,12 @@ static adapt_status train_loop(run *r)
         progress_update(&pr, step, loss_acc, (double)tokens);
         loss_acc = 0;
         bool out_of_time = o->max_seconds > 0 && now_seconds() - t0 > o->max_seconds;
-        if (!s && o->dev_file && (step % eval_every == 0 || step == total || out_of_time)) {
+        if (!s && r->dev.n && (step % eval_every == 0 || step == total || out_of_time)) {
             double metric = 0, dev_loss = 0;
             s = evaluate(r, &metric, &dev_loss);
             if (!s) s = push_point(&r->eval_x, &r->eval_y, &r->n_eval, (double)step, metric);
-            if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", step, dev_loss,
-                                  r->tagging ? "entity F1" : r->glue->metric, metric, metric > best ? " (best)" : "");
+            if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", step, dev_loss, metric_name(r),
+                                  r->mlm ? dev_loss : metric, metric > best ? " (best)" : "");
             if (!s && metric > best) {
                 best = metric;
                 best_step = step;
@@ -417,14 +524,14 @@ static adapt_status train_loop(run *r)
         }
     }
     progress_finish(&pr);
-    if (!s && !o->dev_file) {
+    if (!s && !r->dev.n) {
         char *dir = path_join(o->out_dir, "best");
         s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         free(dir);
         best_step = step;
     }
     if (!s) s = write_summary(r, best, best_step, step, now_seconds() - t0, trained, all);
-    if (!s && !o->quiet) printf("best dev %s: %.2f at step %ld; results in %s\n", r->tagging ? "entity F1" : (r->glue ? r->glue->metric : "-"), best, best_step, o->out_dir);
+    if (!s && !o->quiet) printf("best dev %s: %.4f at step %ld; results in %s\n", metric_name(r), r->mlm ? -best : best, best_step, o->out_dir);
     free(order);
     return s;
 }

@@ -30,6 +30,7 @@ typedef struct train_options {
     long eval_every;                     /* steps; 0: once per epoch */
     int patience;                        /* evaluations without improvement before stopping; 0: never */
     long max_train_examples;             /* 0: all */
+    long max_dev_examples;               /* 0: all (evaluate on the first N only, for speed) */
     double max_seconds;                  /* 0: no limit */
     uint64_t seed;
     bool quiet;

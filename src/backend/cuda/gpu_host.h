@@ -7,6 +7,7 @@
 int gpu_cmd_case(int argc, char **argv);
 int gpu_cmd_pretrain(int argc, char **argv);
 int gpu_cmd_bench(int argc, char **argv);
+int gpu_cmd_check_mlm(int argc, char **argv);
 
 /* Position ids as the CPU encoder computes them: BERT 0..T-1; RoBERTa pad + running count of
  * non-pad tokens, pad for pad tokens. Fails when a position passes max_position_embeddings. */

@@ -257,6 +257,8 @@ extern "C" adapt_status gpu_model_create(adapt_model *m, const gpu_options *opt,
     CUDA_TRY(cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking));
     BLAS_TRY(cublasCreate(&g->blas));
     BLAS_TRY(cublasSetStream(g->blas, g->stream));
+    /* fp32 mode is the correctness mode: no TF32 even if NVIDIA_TF32_OVERRIDE asks for it */
+    if (opt->precision == GPU_FP32) BLAS_TRY(cublasSetMathMode(g->blas, CUBLAS_PEDANTIC_MATH));
     size_t ws = (size_t)64 << 20;
     if (!(g->blas_ws = dalloc(ws))) return adapt_fail(ADAPT_ERR_NOMEM, "CUDA: out of device memory");
     BLAS_TRY(cublasSetWorkspace(g->blas, g->blas_ws, ws));

@@ -110,6 +110,11 @@ adapt_status gpu_save_hf(const adapt_model *m, const char *dir, adapt_dtype dtyp
         s = path ? file_write_atomic(path, index, index_len) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         free(path);
     }
+    if (!s) { /* a layout left by an earlier save with another shard count would shadow this one */
+        char *stale = path_join(dir, shards > 1 ? "model.safetensors" : "model.safetensors.index.json");
+        if (stale) remove(stale);
+        free(stale);
+    }
     free(index);
     free(shard_of);
     free(d);

@@ -1,0 +1,61 @@
+/* AdapterHub folders loaded into a tiny BERT (hidden 32, 2 layers): adapter_config.json +
+ * adapter.safetensors, head_config.json + model_head.safetensors, or adapter_fusion_config.json +
+ * model_adapter_fusion.safetensors (adapters a, b and c exist beforehand). The first byte picks
+ * the kind ((b & 3) % 3), whether a load_as name is given (& 4) and a RoBERTa model (& 8); the rest is the JSON file, FUZZ_SEP,
+ * then the safetensors file. A fresh model per input keeps runs independent. */
+#include "fuzz_common.h"
+#include "adapters/setup.h"
+#include "formats/adapterhub.h"
+
+static adapt_model *tiny_model(bool roberta)
+{
+    model_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    snprintf(cfg.model_type, sizeof cfg.model_type, roberta ? "xlm-roberta" : "bert");
+    cfg.family = roberta ? FAMILY_ROBERTA : FAMILY_BERT;
+    cfg.pad_id = roberta ? 1 : 0;
+    cfg.hidden = 32;
+    cfg.layers = 2;
+    cfg.heads = 4;
+    cfg.intermediate = 64;
+    cfg.vocab = 16;
+    cfg.max_positions = 8;
+    cfg.type_vocab = 2;
+    cfg.hidden_act = ACT_GELU;
+    cfg.layer_norm_eps = 1e-12;
+    adapt_model *m = NULL;
+    if (model_create(&cfg, &m) != ADAPT_OK) abort();
+    return m;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    int kind = (data[0] & 3) % 3;
+    const char *load_as = (data[0] & 4) ? "renamed" : NULL;
+    fuzz_part p[2];
+    size_t n = fuzz_split(data + 1, size - 1, p, 2);
+    static const char *files[3][2] = {{"adapter_config.json", "adapter.safetensors"},
+                                      {"head_config.json", "model_head.safetensors"},
+                                      {"adapter_fusion_config.json", "model_adapter_fusion.safetensors"}};
+    fuzz_clear_dir();
+    for (size_t i = 0; i < n; i++) fuzz_write_file(files[kind][i], p[i].data, p[i].size);
+    adapt_model *m = tiny_model(data[0] & 8);
+    if (kind == 0) {
+        char name[ADAPTER_NAME_MAX + 8];
+        if (fuzz_check(adapterhub_load_adapter(m, fuzz_dir(), load_as, name, sizeof name), "load_adapter") == ADAPT_OK) (void)setup_activate(m, name);
+    } else if (kind == 1) {
+        head h;
+        memset(&h, 0, sizeof h);
+        (void)fuzz_check(adapterhub_load_head(m, fuzz_dir(), load_as, &h), "load_head");
+    } else {
+        bn_config bc;
+        if (bn_config_parse_string("seq_bn", &bc) != ADAPT_OK) abort();
+        static const char *names[] = {"a", "b", "c"};
+        for (int i = 0; i < 3; i++)
+            if (setup_add_adapter(m, names[i], &bc, true) != ADAPT_OK) abort();
+        if (fuzz_check(adapterhub_load_fusion(m, fuzz_dir()), "load_fusion") == ADAPT_OK) (void)setup_activate(m, "Fuse(a, b, c)");
+    }
+    adapt_model_free(m);
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* Adapter and fusion config strings ("seq_bn[reduction_factor=8]", "dynamic[temperature=true]").
+ * The first byte picks the parser. */
+#include "fuzz_common.h"
+#include "adapters/bn_config.h"
+#include "adapters/fusion.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    char *s = fuzz_strndup(data + 1, size - 1);
+    if (data[0] & 1) {
+        fusion_config c;
+        if (fuzz_check(fusion_config_parse_string(s, &c), "fusion_config_parse_string") == ADAPT_OK) {
+            cJSON *j = fusion_config_to_json(&c);
+            cJSON_Delete(j);
+        }
+    } else {
+        bn_config c;
+        if (fuzz_check(bn_config_parse_string(s, &c), "bn_config_parse_string") == ADAPT_OK) {
+            (void)bn_bottleneck_dim(&c, 0, 768);
+            cJSON *j = bn_config_to_json(&c);
+            cJSON_Delete(j);
+        }
+    }
+    free(s);
+    return 0;
+}

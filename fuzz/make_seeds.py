@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Rebuilds fuzz/corpus/ (the committed seed inputs): small copies and cuts of the shared fixtures
+and data, hand-written edge cases, and the model / safetensors seeds of fuzz/seedgen.c (run by
+scripts/fuzz.sh --seeds, which passes the seedgen binary). Keep the total under 2 MB."""
+import json, lzma, os, shutil, subprocess, sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("ADAPT_SHARED", os.path.join(ROOT, "..", "shared"))
+FIX = os.path.join(SHARED, "fixtures")
+DATA = os.path.join(SHARED, "data")
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+SEP = b"\n--ADAPT-FILE--\n"
+
+
+def put(target, name, data, sel=None):
+    d = os.path.join(OUT, target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    if sel is not None:
+        data = bytes([sel]) + data
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def rd(*p):
+    with open(os.path.join(*p), "rb") as f:
+        return f.read()
+
+
+def head_lines(path, n):
+    with open(path, "rb") as f:
+        return b"".join(f.readline() for _ in range(n))
+
+
+def main():
+    if os.path.isdir(OUT):
+        shutil.rmtree(OUT)
+    os.makedirs(OUT)
+    if len(sys.argv) > 1:  # the seedgen binary
+        subprocess.run([sys.argv[1], OUT], check=True)
+    cases = os.path.join(FIX, "cases")
+
+    # safetensors: small fixture files
+    put("safetensors", "c03_model_head.safetensors", rd(cases, "c03_seq_bn_tagging/adapter_ner/model_head.safetensors"))
+    put("safetensors", "c09_classifier.safetensors", rd(cases, "c09_full_finetune_tagging/classifier.safetensors"))
+    put("safetensors", "c05_inputs.safetensors", rd(cases, "c05_par_bn_tagging/inputs.safetensors"))
+    put("safetensors", "empty_header.safetensors", b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+
+    # config.json
+    for m in ("tiny-bert", "tiny-xlmr", "hf-roberta-sharded"):
+        put("hf_config", m + ".json", rd(FIX, "models", m, "config.json"))
+
+    # adapter / fusion config objects and whole AdapterHub folders
+    adapters = [("c03", "c03_seq_bn_tagging/adapter_ner"), ("c04", "c04_double_seq_bn_classification/adapter_cls"),
+                ("c05", "c05_par_bn_tagging/adapter_par"), ("c06", "c06_madx_lang_adapter_mlm/adapter_qu"),
+                ("c07", "c07_madx_stack_tagging/adapter_ner")]
+    for tag, d in adapters:
+        cfg = rd(cases, d, "adapter_config.json")
+        put("adapter_config", tag + "_bn.json", json.dumps(json.loads(cfg)["config"], indent=1), sel=0)
+        st = rd(cases, d, "adapter.safetensors")
+        rob = 8 if b'"roberta.' in st[:4096] else 0
+        put("adapterhub", tag + "_adapter", cfg + SEP + st, sel=0 | rob)
+        if os.path.exists(os.path.join(cases, d, "head_config.json")):
+            put("adapterhub", tag + "_head", rd(cases, d, "head_config.json") + SEP + rd(cases, d, "model_head.safetensors"), sel=1 | rob)
+    put("adapter_config", "legacy_gelu.json", '{"mh_adapter": true, "output_adapter": true, "reduction_factor": {"0": 2, "default": 16},'
+        ' "non_linearity": "gelu", "original_ln_before": false, "original_ln_after": true, "residual_before_ln": "post_add",'
+        ' "adapter_residual_before_ln": false, "ln_before": true, "ln_after": false, "scaling": "channel", "leave_out": [1, 3],'
+        ' "init_weights": "mam", "is_parallel": true, "inv_adapter": "nice", "inv_adapter_reduction_factor": 2}', sel=1)
+    fcfg = rd(cases, "c08_fusion/fusion/adapter_fusion_config.json")
+    put("adapter_config", "c08_fusion.json", json.dumps(json.loads(fcfg)["config"], indent=1), sel=2)
+    put("adapterhub", "c08_fusion", fcfg + SEP + rd(cases, "c08_fusion/fusion/model_adapter_fusion.safetensors"), sel=2)
+
+    # config strings (first byte: 0 = adapter, 1 = fusion)
+    for i, s in enumerate(["seq_bn", "pfeiffer[reduction_factor=8, non_linearity=gelu]", "double_seq_bn_inv",
+                           "par_bn[scaling='channel', leave_out=[0, 1], reduction_factor={'0': 2, 'default': 4}]",
+                           "scaled_parallel[is_parallel=True, inv_adapter=None, dropout=0.1]", "houlsby+inv",
+                           "seq_bn[init_weights=\"mam\", residual_before_ln='post_add']"]):
+        put("config_string", "bn_%d" % i, s, sel=0)
+    for i, s in enumerate(["dynamic", "static", "dynamic[temperature=true, dropout_prob=0.1]", "static[value=True,query_before_ln=False]"]):
+        put("config_string", "fusion_%d" % i, s, sel=1)
+
+    # composition strings
+    for i, s in enumerate(["ner", "Stack(qu, ner)", "Stack(qu, Fuse(sst2, cola, mrpc))", "Fuse(a,b,c)",
+                           "BatchSplit(x, y, batch_sizes=[2, 1])", "Average(a, b, weights=[0.3, 0.7])",
+                           "stack(en, batchsplit(a, Stack(b, c), batch_sizes=[1,3]))", "Parallel(a, b)"]):
+        put("composition", "c%d" % i, s)
+
+    # data readers
+    ner = os.path.join(DATA, "ner", "wikiann-en", "dev.conll")
+    conll = head_lines(ner, 40)
+    put("conll", "wikiann_iob2", conll, sel=0)
+    put("conll", "iob1", b"-DOCSTART- -X- O O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\nGerman JJ I-NP I-MISC\n\nPeter NNP I-NP I-PER\nBlackburn NNP I-NP I-PER\n", sel=1)
+    put("conll", "plain_tokens_only", b"The\tDT\ncat\tNN\n\nsat\tVBD\n", sel=2 | 4)
+    for task in ("CoLA", "MRPC", "RTE", "SST-2"):
+        idx = {"CoLA": 1, "MRPC": 2, "RTE": 3, "SST-2": 0}[task]
+        put("glue", task, head_lines(os.path.join(DATA, "glue", task, "dev.tsv"), 12), sel=idx)
+    put("glue", "stsb", b"index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+        b"0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA man with a hard hat is dancing.\tA man wearing a hard hat is dancing.\t5.000\n", sel=8)
+    put("glue", "tsv_regression", b"text\ttext_pair\tlabel\nfoo\tbar\t0.5\nbaz\tqux\t-1e3\n", sel=9 | 32)
+    put("jsonl", "classification", b'{"text": "great film", "label": "pos"}\n{"text": "bad", "text_pair": "x", "label": "neg"}\n\n', sel=0)
+    put("jsonl", "int_labels", b'{"text": "a", "label": 3}\n{"text": "b", "label": 10}\n', sel=0)
+    put("jsonl", "regression", b'{"text": "a", "label": 0.75}\n{"text": "b", "label": -2}\n', sel=1)
+    put("jsonl", "tagging", b'{"tokens": ["EU", "rejects", "German"], "tags": ["B-ORG", "O", "B-MISC"]}\n'
+        b'{"tokens": ["Peter"], "ner_tags": ["I-PER"]}\n', sel=4)
+    text = head_lines(os.path.join(DATA, "text", "qu.txt"), 20)
+    put("text_reader", "plain_lines", text, sel=0)
+    put("text_reader", "documents", b"\xef\xbb\xbfline one\r\nline two\n\n  \nsecond doc\n", sel=1)
+    put("text_reader", "xz_lines", lzma.compress(text, format=lzma.FORMAT_XZ), sel=0)
+    put("text_reader", "xz_two_streams", lzma.compress(b"a\nb\n") + lzma.compress(b"c\n\nd\n"), sel=1)
+
+    # tokenizers: cut-down copies of the fixtures (small vocabularies keep loading fast)
+    texts = [json.loads(l) for l in rd(FIX, "tokenizers", "texts.jsonl").decode().splitlines()[:3]]
+    texts = [t if isinstance(t, str) else t.get("text", "") for t in texts]
+    sample = (texts[0] if texts else "Hello, world!").encode()
+    for name, keep in (("wordpiece-cased", 300), ("bert-base-uncased", 300), ("bytelevel-bpe", 400), ("unigram-xlmr", 300)):
+        tj = json.loads(rd(FIX, "tokenizers", name, "tokenizer.json"))
+        model = tj["model"]
+        if isinstance(model.get("vocab"), dict):
+            items = sorted(model["vocab"].items(), key=lambda kv: kv[1])
+            if model.get("type") == "BPE":
+                # keep ids < keep plus every token a kept merge produces
+                vocab = dict(items[:keep])
+                merges = []
+                for mg in model.get("merges", []):
+                    a, b = mg.split(" ", 1) if isinstance(mg, str) else mg
+                    if a in vocab and b in vocab and a + b in vocab:
+                        merges.append(mg)
+                model["merges"] = merges
+                model["vocab"] = vocab
+            else:
+                model["vocab"] = dict(items[:keep])
+        elif isinstance(model.get("vocab"), list):
+            model["vocab"] = model["vocab"][:keep]
+            if isinstance(model.get("unk_id"), int) and model["unk_id"] >= keep:
+                model["unk_id"] = 0
+        tj["added_tokens"] = [t for t in tj.get("added_tokens", []) if t["id"] < keep]
+        tj["normalizer"] = drop_precompiled(tj.get("normalizer"))
+        put("tokenizer", name, json.dumps(tj, ensure_ascii=False).encode() + SEP + sample + SEP + b"a pair", sel=0 | 4)
+    vocab = "\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "##s", "sat", "on", "mat", ".", "a", "##b"]) + "\n"
+    put("tokenizer", "vocab_txt", vocab.encode() + SEP + b"The cats sat on the mat." + SEP + b"ab", sel=1 | 4)
+    put("tokenizer", "spm_model", spm_cut(rd(FIX, "tokenizers", "unigram-xlmr", "sentencepiece.bpe.model"), 300) + SEP + sample, sel=2 | 4)
+
+
+def drop_precompiled(norm):
+    """The XLM-R charsmap alone is ~300 kB: seeds use NFKC in its place."""
+    if isinstance(norm, dict):
+        if norm.get("type") == "Precompiled":
+            return {"type": "NFKC"}
+        if norm.get("type") == "Sequence":
+            norm["normalizers"] = [drop_precompiled(n) for n in norm["normalizers"]]
+    return norm
+
+
+def fields(b):
+    """(field number, raw bytes of the whole field) for each field of a protobuf message."""
+    i = 0
+    while i < len(b):
+        start = i
+        key, i = varint(b, i)
+        wt = key & 7
+        if wt == 0:
+            _, i = varint(b, i)
+        elif wt == 1:
+            i += 8
+        elif wt == 5:
+            i += 4
+        elif wt == 2:
+            ln, i = varint(b, i)
+            i += ln
+        else:
+            raise ValueError("wire type %d" % wt)
+        yield key >> 3, key & 7, b[start:i]
+
+
+def enc_varint(v):
+    out = bytearray()
+    while True:
+        c = v & 0x7F
+        v >>= 7
+        out.append(c | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def varint(b, i):
+    v = s = 0
+    while True:
+        c = b[i]; i += 1
+        v |= (c & 0x7F) << s; s += 7
+        if c < 0x80:
+            return v, i
+
+
+def spm_cut(model, keep):
+    """Keeps the first `keep` pieces (field 1) of a SentencePiece ModelProto and the other fields,
+    minus the precompiled charsmap (NormalizerSpec field 2)."""
+    out, n = bytearray(), 0
+    for num, wt, raw in fields(model):
+        if num == 1:
+            n += 1
+            if n > keep:
+                continue
+        if num == 3 and wt == 2:  # normalizer_spec
+            _, i = varint(raw, 0)
+            ln, i = varint(raw, i)
+            body = b"".join(r for f, w, r in fields(raw[i:i + ln]) if f != 2)
+            raw = enc_varint((3 << 3) | 2) + enc_varint(len(body)) + body
+        out += raw
+    return bytes(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+/* adapt-gpu check-mlm MODEL_DIR [--precision fp32|tf32|bf16]: the pretraining path on the GPU
+ * against the CPU library on a small model with an MLM head (e.g. fixtures/models/tiny-xlmr):
+ * every tensor trainable, padded rows, the loss on a subset of rows (gathered before the head on
+ * the GPU, -100 labels elsewhere on the CPU), then the gradients of every tensor, and the
+ * parameters after one AdamW step. Exit 0 when every tensor is within tolerance (fp32: 1e-4 for
+ * gradients, 1e-5 for parameters; tf32 / bf16 are reported with 3e-2). */
+#include "backend/cuda/gpu_host.h"
+#include "core/error.h"
+#include "model/heads.h"
+#include "model/layers.h"
+#include "train/adamw.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct batch {
+    int B, T, N, R;
+    int32_t *ids, *mask, *pos, *rows, *row_labels;
+    int64_t *labels; /* [N], -100 outside rows */
+} batch;
+
+static adapt_status make_batch(const adapt_model *m, batch *b)
+{
+    const model_config *c = &m->cfg;
+    b->B = 3;
+    b->T = c->max_positions - (c->family == FAMILY_ROBERTA ? c->pad_id + 1 : 0);
+    if (b->T > 24) b->T = 24;
+    if (b->T < 4 || c->vocab < 10) return adapt_fail(ADAPT_ERR_ARG, "check-mlm: model too small");
+    b->N = b->B * b->T;
+    b->ids = calloc((size_t)b->N, sizeof(int32_t));
+    b->mask = calloc((size_t)b->N, sizeof(int32_t));
+    b->pos = calloc((size_t)b->N, sizeof(int32_t));
+    b->rows = calloc((size_t)b->N, sizeof(int32_t));
+    b->row_labels = calloc((size_t)b->N, sizeof(int32_t));
+    b->labels = calloc((size_t)b->N, sizeof(int64_t));
+    if (!b->ids || !b->mask || !b->pos || !b->rows || !b->row_labels || !b->labels) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    uint64_t r = 0x853c49e6748fea9bull;
+    for (int i = 0; i < b->N; i++) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        bool pad = i / b->T == b->B - 1 && i % b->T >= b->T - 3; /* the last row ends in padding */
+        b->ids[i] = pad ? c->pad_id : 5 + (int32_t)(r % (uint64_t)(c->vocab - 5));
+        b->mask[i] = !pad;
+        b->labels[i] = -100;
+        if (!pad && i % 3 == 1) {
+            b->rows[b->R] = i;
+            b->row_labels[b->R++] = (int32_t)((r >> 17) % (uint64_t)c->vocab);
+            b->labels[i] = b->row_labels[b->R - 1];
+        }
+    }
+    return gpu_position_ids(c, b->B, b->T, b->ids, b->pos);
+}
+
+/* The CPU library's loss and gradients (into p->grad). */
+static adapt_status cpu_reference(adapt_model *m, const batch *b, double *loss)
+{
+    int V = m->cfg.vocab, H = m->cfg.hidden;
+    TRY(model_forward(m, b->B, b->T, b->ids, b->mask, NULL));
+    float *logits = malloc((size_t)b->N * V * sizeof(float)), *dl = calloc((size_t)b->N * V, sizeof(float));
+    float *dh = calloc((size_t)b->N * H, sizeof(float));
+    adapt_status s = logits && dl && dh ? model_mlm_forward(m, logits) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s) {
+        *loss = cross_entropy_forward_backward(dl, logits, b->labels, b->N, V, 1.0f);
+        store_zero_grads(&m->store);
+        s = model_mlm_backward(m, dl, dh);
+    }
+    if (!s) s = model_backward(m, dh);
+    free(logits);
+    free(dl);
+    free(dh);
+    return s;
+}
+
+static double rel_err(const float *a, const float *e, size_t n, double *ref_norm)
+{
+    double d = 0, r = 0;
+    for (size_t k = 0; k < n; k++) {
+        d += ((double)a[k] - e[k]) * ((double)a[k] - e[k]);
+        r += (double)e[k] * e[k];
+    }
+    *ref_norm = sqrt(r);
+    return sqrt(d);
+}
+
+/* Compares the store's grad (or data) with the saved copies; returns the failures. */
+static int compare(const adapt_model *m, float **saved, bool grads, double rtol, const char *what)
+{
+    int fails = 0;
+    double worst = 0;
+    for (size_t i = 0; i < m->store.count; i++) {
+        const param *p = m->store.items[i];
+        double ref, err = rel_err(grads ? p->grad : p->data, saved[i], p->numel, &ref);
+        double bound = rtol * ref + 1e-6 * sqrt((double)p->numel);
+        if (ref > 1e-6 * sqrt((double)p->numel) && err / ref > worst) worst = err / ref;
+        if (!(err <= bound)) {
+            fails++;
+            printf("  FAIL %s %s: |gpu-cpu| %.3e > %.3e (relative %.2e)\n", what, p->name, err, bound, ref > 0 ? err / ref : err);
+        }
+    }
+    printf("check-mlm %s: %zu/%zu tensors within rtol %g, worst relative error %.2e\n", what, m->store.count - (size_t)fails,
+           m->store.count, rtol, worst);
+    return fails;
+}
+
+int gpu_cmd_check_mlm(int argc, char **argv)
+{
+    gpu_precision prec = GPU_FP32;
+    if (argc == 3 && !strcmp(argv[1], "--precision"))
+        prec = !strcmp(argv[2], "bf16") ? GPU_BF16 : !strcmp(argv[2], "tf32") ? GPU_TF32 : GPU_FP32;
+    else if (argc != 1) {
+        fprintf(stderr, "usage: adapt-gpu check-mlm MODEL_DIR [--precision fp32|tf32|bf16]\n");
+        return 1;
+    }
+    double rtol_g = prec == GPU_FP32 ? 1e-4 : 3e-2, rtol_p = prec == GPU_FP32 ? 1e-5 : 3e-2;
+    adapt_model *m = NULL;
+    gpu_model *g = NULL;
+    batch b = {0};
+    float **saved = NULL;
+    int fails = 0;
+    double cpu_loss = 0, gpu_loss = 0;
+    adapt_status s = adapt_model_load(argv[0], &m);
+    if (!s && !m->mlm.dense_w) s = adapt_fail(ADAPT_ERR_ARG, "%s has no MLM head", argv[0]);
+    for (size_t i = 0; !s && i < m->store.count; i++) s = store_set_trainable(m->store.items[i], true);
+    if (!s) s = make_batch(m, &b);
+    if (!s && !(saved = calloc(m->store.count, sizeof *saved))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < m->store.count; i++)
+        if (!(saved[i] = malloc(m->store.items[i]->numel * sizeof(float)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s) s = cpu_reference(m, &b, &cpu_loss); /* gradients only: the parameters are unchanged */
+    for (size_t i = 0; !s && i < m->store.count; i++) memcpy(saved[i], m->store.items[i]->grad, m->store.items[i]->numel * sizeof(float));
+    if (!s) {
+        printf("check-mlm: cpu loss %.7f on %d of %d positions\n", cpu_loss, b.R, b.N);
+        gpu_options o = {.precision = prec, .max_B = b.B, .max_T = b.T, .max_head_rows = b.R, .head = GPU_HEAD_MLM, .train = true};
+        s = gpu_model_create(m, &o, &g);
+    }
+    if (!s) {
+        gpu_batch gb = {.B = b.B, .T = b.T, .ids = b.ids, .pos_ids = b.pos, .mask = b.mask, .n_rows = b.R, .rows = b.rows,
+                        .labels = b.row_labels, .label_scale = 1.0f / b.R};
+        s = gpu_upload_batch(g, &gb);
+        if (!s) s = gpu_forward(g, false, 0);
+        if (!s) s = gpu_backward(g);
+        if (!s) s = gpu_read_loss(g, &gpu_loss, NULL);
+        if (!s) s = gpu_download_grads(g);
+    }
+    if (!s) {
+        printf("check-mlm loss: gpu %.7f cpu %.7f (relative %.2e)\n", gpu_loss, cpu_loss, fabs(gpu_loss - cpu_loss) / fabs(cpu_loss));
+        fails += fabs(gpu_loss - cpu_loss) > rtol_p * fabs(cpu_loss) + 1e-6;
+        fails += compare(m, saved, true, rtol_g, "gradients");
+    }
+    /* one AdamW step on both sides from the CPU's gradients (grads restored), no clipping */
+    adamw_config ac = {1e-3, 0.9, 0.98, 1e-6, 0.01};
+    gpu_adamw ga = {.beta1 = 0.9, .beta2 = 0.98, .eps = 1e-6, .weight_decay = 0.01, .max_grad_norm = 0};
+    for (size_t i = 0; !s && i < m->store.count; i++) memcpy(m->store.items[i]->grad, saved[i], m->store.items[i]->numel * sizeof(float));
+    if (!s) s = adamw_step(&m->store, &ac, ac.lr, 1);
+    for (size_t i = 0; !s && i < m->store.count; i++) memcpy(saved[i], m->store.items[i]->data, m->store.items[i]->numel * sizeof(float));
+    if (!s) s = gpu_adamw_step(g, &ga, 1e-3, 1);
+    if (!s) s = gpu_download_params(g);
+    if (!s) fails += compare(m, saved, false, rtol_p, "parameters after one AdamW step");
+    gpu_model_free(g);
+    for (size_t i = 0; saved && m && i < m->store.count; i++) free(saved[i]);
+    free(saved);
+    free(b.ids); free(b.mask); free(b.pos); free(b.rows); free(b.row_labels); free(b.labels);
+    adapt_model_free(m);
+    if (s) {
+        fprintf(stderr, "adapt-gpu check-mlm: %s\n", adapt_error());
+        return 1;
+    }
+    return fails ? 2 : 0;
+}

@@ -1,0 +1,44 @@
+/* Random initialisation as Hugging Face's BertPreTrainedModel._init_weights does it: linear and
+ * embedding weights N(0, initializer_range), biases 0, LayerNorm weight 1 / bias 0; the padding
+ * row of the word and position embeddings is zero. */
+#include "core/error.h"
+#include "model/model.h"
+#include <math.h>
+#include <string.h>
+
+static double normal(uint64_t *s)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        u[i] = ((z ^ (z >> 31)) >> 11) * (1.0 / 9007199254740992.0);
+    }
+    return sqrt(-2.0 * log(u[0] + 1e-300)) * cos(6.283185307179586 * u[1]);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+void model_init_random(adapt_model *m, double std, uint64_t seed)
+{
+    uint64_t rng = seed ? seed : 42;
+    for (size_t i = 0; i < m->store.count; i++) {
+        param *p = m->store.items[i];
+        bool norm = strstr(p->name, "LayerNorm") || strstr(p->name, "layer_norm");
+        if (norm && ends_with(p->name, ".weight")) {
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = 1.0f;
+        } else if (ends_with(p->name, ".bias") || norm || p->ndim == 1) {
+            memset(p->data, 0, p->numel * sizeof(float));
+        } else {
+            for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(std * normal(&rng));
+        }
+    }
+    int H = m->cfg.hidden, pad = m->cfg.pad_id;
+    memset(m->word->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
+    if (m->cfg.family == FAMILY_ROBERTA) memset(m->pos->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
+}

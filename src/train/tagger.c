@@ -1,0 +1,154 @@
+#include "train/tagger.h"
+#include "adapters/setup.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "data/conll.h"
+#include "formats/adapterhub.h"
+#include "train/examples.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Label names in id order from head_config.json's label2id. */
+static adapt_status read_labels(const char *dir, tagger *t)
+{
+    char *path = path_join(dir, "head_config.json");
+    cJSON *root = NULL;
+    adapt_status s = path ? json_load_file(path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    const cJSON *l2i = root ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "config"), "label2id") : NULL;
+    t->labels = calloc((size_t)t->n_labels, sizeof(char *));
+    if (!s && !t->labels) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (const cJSON *e = cJSON_IsObject(l2i) ? l2i->child : NULL; !s && e; e = e->next) {
+        if (!cJSON_IsNumber(e) || e->valueint < 0 || e->valueint >= t->n_labels || t->labels[e->valueint])
+            s = adapt_fail(ADAPT_ERR_FORMAT, "%s: label2id entry \"%s\" is invalid", path, e->string);
+        else
+            t->labels[e->valueint] = strdup(e->string);
+    }
+    for (int i = 0; !s && i < t->n_labels; i++)
+        if (!t->labels[i]) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: label2id has no label for id %d", path, i);
+    cJSON_Delete(root);
+    free(path);
+    return s;
+}
+
+adapt_status tagger_open(const tagger_options *o, tagger *t)
+{
+    memset(t, 0, sizeof *t);
+    t->max_len = o->max_len > 0 ? o->max_len : 128;
+    t->batch_size = o->batch_size > 0 ? o->batch_size : 32;
+    TRY(adapt_model_load(o->model_dir, &t->m));
+    adapt_status s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &t->tok);
+    char last_name[64] = "", last_dir[1024] = "";
+    for (int i = 0; !s && i < o->n_adapters; i++) {
+        char spec[1024];
+        snprintf(spec, sizeof spec, "%s", o->adapters[i]);
+        char *eq = strrchr(spec, '=');
+        if (eq) *eq = 0;
+        s = adapterhub_load_adapter(t->m, spec, eq ? eq + 1 : NULL, last_name, sizeof last_name);
+        snprintf(last_dir, sizeof last_dir, "%s", spec);
+    }
+    const char *head_dir = o->head_dir ? o->head_dir : last_dir;
+    if (!s && !*head_dir) s = adapt_fail(ADAPT_ERR_ARG, "no head: give a head folder or an adapter folder holding one");
+    if (!s) s = adapterhub_load_head(t->m, head_dir, NULL, &t->h);
+    if (!s && t->h.kind != HEAD_TAGGING) s = adapt_fail(ADAPT_ERR_ARG, "%s: not a tagging head", head_dir);
+    if (!s) {
+        t->n_labels = t->h.num_labels;
+        s = read_labels(head_dir, t);
+    }
+    if (!s) s = setup_activate(t->m, o->setup ? o->setup : last_name);
+    if (s) tagger_close(t);
+    return s;
+}
+
+void tagger_close(tagger *t)
+{
+    for (int i = 0; t->labels && i < t->n_labels; i++) free(t->labels[i]);
+    free(t->labels);
+    adapt_tokenizer_free(t->tok);
+    adapt_model_free(t->m);
+    memset(t, 0, sizeof *t);
+}
+
+static int argmax(const float *v, int n)
+{
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags)
+{
+    /* The sentences as an unlabelled tagging dataset, encoded as training data is. */
+    dataset ds;
+    dataset_init(&ds, DATASET_TAGGING, "(input)");
+    adapt_status s = ADAPT_OK;
+    for (size_t i = 0; !s && i < n; i++) {
+        data_example *e = dataset_push(&ds);
+        if (!e) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        else {
+            e->tokens = words[i];
+            e->n_tokens = n_words[i];
+        }
+    }
+    encoded_set enc = {0};
+    if (!s) s = encode_dataset(t->tok, &ds, t->max_len, &enc);
+    size_t *order = malloc((size_t)t->batch_size * sizeof(size_t));
+    if (!s && !order) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    int C = t->n_labels;
+    for (size_t start = 0; !s && start < n; start += (size_t)t->batch_size) {
+        int B = (int)(n - start < (size_t)t->batch_size ? n - start : (size_t)t->batch_size);
+        for (int i = 0; i < B; i++) order[i] = start + (size_t)i;
+        batch b;
+        s = batch_build(&enc, order, B, t->m->cfg.pad_id, &b);
+        if (!s) s = model_forward(t->m, b.B, b.T, b.ids, b.mask, b.type_ids);
+        float *logits = s ? NULL : arena_floats(&t->m->acts, (size_t)b.B * b.T * C);
+        if (!s && !logits) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        if (!s) s = head_forward(t->m, &t->h, logits);
+        for (int i = 0; !s && i < B; i++) {
+            const encoded_example *x = &enc.ex[start + (size_t)i];
+            for (int w = 0; w < x->n_words; w++)
+                tags[start + (size_t)i][w] = x->word_start[w] >= 0 ? argmax(logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C, C) : 0;
+        }
+        batch_free(&b);
+    }
+    free(order);
+    encoded_set_free(&enc);
+    ds.n = 0; /* the words belong to the caller */
+    dataset_free(&ds);
+    return s;
+}
+
+/* Tags every sentence of a CoNLL file and writes token<TAB>tag lines. */
+adapt_status tagger_tag_conll(tagger *t, const char *input, const char *output)
+{
+    dataset ds;
+    conll_options opt = {.scheme = CONLL_PLAIN, .tokens_only = true};
+    adapt_status s = conll_read(input, &opt, &ds);
+    int32_t **tags = s ? NULL : calloc(ds.n + 1, sizeof *tags);
+    const char *const **words = s ? NULL : calloc(ds.n + 1, sizeof *words);
+    size_t *n_words = s ? NULL : calloc(ds.n + 1, sizeof *n_words);
+    if (!s && (!tags || !words || !n_words)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < ds.n; i++) {
+        words[i] = ds.examples[i].tokens;
+        n_words[i] = ds.examples[i].n_tokens;
+        tags[i] = calloc(n_words[i] + 1, sizeof(int32_t));
+        if (!tags[i]) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    if (!s) s = tagger_tag(t, ds.n, words, n_words, tags);
+    FILE *fp = s ? NULL : fopen(output, "w");
+    if (!s && !fp) s = adapt_fail(ADAPT_ERR_IO, "%s: cannot write", output);
+    for (size_t i = 0; !s && i < ds.n; i++) {
+        for (size_t w = 0; w < n_words[i]; w++) fprintf(fp, "%s\t%s\n", words[i][w], t->labels[tags[i][w]]);
+        fprintf(fp, "\n");
+    }
+    if (fp && fclose(fp) && !s) s = adapt_fail(ADAPT_ERR_IO, "%s: write failed", output);
+    for (size_t i = 0; tags && i < ds.n; i++) free(tags[i]);
+    free(tags);
+    free(words);
+    free(n_words);
+    dataset_free(&ds);
+    return s;
+}
+

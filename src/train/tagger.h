@@ -1,0 +1,35 @@
+/* Inference with a trained tagging setup: a model, its tokenizer, adapters (AdapterHub folders),
+ * a composition and a tagging head. Words in, one tag per word out, in batches. */
+#ifndef ADAPT_TRAIN_TAGGER_H
+#define ADAPT_TRAIN_TAGGER_H
+#include "adapt.h"
+#include "model/heads.h"
+
+#define TAGGER_MAX_ADAPTERS 8
+
+typedef struct tagger_options {
+    const char *model_dir, *tokenizer;       /* tokenizer NULL: the model folder */
+    const char *adapters[TAGGER_MAX_ADAPTERS]; /* "DIR" or "DIR=NAME" */
+    int n_adapters;
+    const char *head_dir;                    /* folder with head_config.json (NULL: the last adapter's) */
+    const char *setup;                       /* composition (NULL: the last adapter alone) */
+    int max_len, batch_size;
+} tagger_options;
+
+typedef struct tagger {
+    adapt_model *m;
+    adapt_tokenizer *tok;
+    head h;
+    char **labels;                           /* head labels (from head_config.json label2id) */
+    int n_labels, max_len, batch_size;
+} tagger;
+
+adapt_status tagger_open(const tagger_options *o, tagger *t);
+void tagger_close(tagger *t);
+/* Tags n sentences: words[s][w] (n_words[s] each); tags[s][w] receives label indices. */
+adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags);
+
+/* Tags column 1 of a CoNLL file (other columns ignored) into token<TAB>tag lines. */
+adapt_status tagger_tag_conll(tagger *t, const char *input, const char *output);
+
+#endif

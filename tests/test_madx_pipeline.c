@@ -1,0 +1,109 @@
+/* The MAD-X pipeline end to end on a tiny model and tiny data, through the command line:
+ * tokenizer training, a random model, English and Quechua language adapters (MLM, invertible
+ * adapters), an NER task adapter trained in Stack(en, ner), zero-shot tagging with Stack(qu, ner),
+ * and the demo command on the result. */
+#include "adapters/setup.h"
+#include "formats/adapterhub.h"
+#include "testutil.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *tmp;
+
+static const char *at(const char *rel)
+{
+    static char buf[16][4400];
+    static int k;
+    char *p = buf[k++ & 15];
+    snprintf(p, 4400, "%s/%s", tmp, rel);
+    return p;
+}
+
+static int adapt(const char *args)
+{
+    return run_command("cd '%s' && '%s/%s' %s > last.log 2>&1", tmp, getenv("PWD") ? getenv("PWD") : ".", build_path("adapt"), args);
+}
+
+static size_t count_lines(const char *path, bool non_empty_only)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    char line[4096];
+    size_t n = 0;
+    while (fgets(line, sizeof line, fp))
+        if (!non_empty_only || line[0] != '\n') n++;
+    fclose(fp);
+    return n;
+}
+
+static void test_pipeline(void **state)
+{
+    (void)state;
+    tmp = make_temp_dir();
+    /* tiny data: 300 lines of English and Quechua text, 60 + 30 WikiANN sentences */
+    assert_int_equal(run_command("head -n 300 '%s' > '%s' && head -n 300 '%s' > '%s'", shared_path("data/text/en.txt"), at("en.txt"),
+                                 shared_path("data/text/qu.txt"), at("qu.txt")), 0);
+    assert_int_equal(run_command("awk 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} NR<=60' '%s' > '%s' && awk 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} NR<=30' '%s' > '%s'",
+                                 shared_path("data/ner/wikiann-en/train.conll"), at("train.conll"),
+                                 shared_path("data/ner/wikiann-en/dev.conll"), at("dev.conll")), 0);
+    assert_int_equal(adapt("tokenizer train --type bpe --vocab-size 400 --output tok en.txt qu.txt"), 0);
+    const char *cfg = "{\"model_type\": \"roberta\", \"architectures\": [\"RobertaForMaskedLM\"], \"hidden_size\": 32, "
+                      "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"intermediate_size\": 64, \"vocab_size\": 400, "
+                      "\"max_position_embeddings\": 66, \"type_vocab_size\": 1, \"pad_token_id\": 1, \"layer_norm_eps\": 1e-5, "
+                      "\"hidden_act\": \"gelu\"}";
+    write_file(at("config.json"), cfg, strlen(cfg));
+    assert_int_equal(adapt("init-model --config config.json --tokenizer tok/tokenizer.json --output base"), 0);
+    const char *lang = "--task mlm --model base --adapter-config 'seq_bn_inv[reduction_factor=2]' --max-steps 6 --batch-size 4 "
+                       "--max-length 32 --lr 1e-3 --eval-every 3 --quiet";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "train %s --train en.txt --output lang-en --name en", lang);
+    assert_int_equal(adapt(cmd), 0);
+    snprintf(cmd, sizeof cmd, "train %s --train qu.txt --output lang-qu --name qu", lang);
+    assert_int_equal(adapt(cmd), 0);
+    assert_int_equal(run_command("grep -q '\"metric\": \"mlm_loss\"' '%s'", at("lang-qu/summary.json")), 0);
+    assert_int_equal(adapt("train --task ner --model base --train train.conll --dev dev.conll --output ner --name ner "
+                           "--load-adapter lang-en/best/en --setup 'Stack(en, ner)' --max-steps 12 --batch-size 4 --max-length 48 "
+                           "--lr 5e-3 --eval-every 6 --quiet"),
+                     0);
+    assert_int_equal(run_command("test -s '%s' && test -s '%s' && test -s '%s'", at("ner/best/ner/adapter.safetensors"),
+                                 at("ner/best/ner/head_config.json"), at("ner/curve.svg")), 0);
+    /* Only the task adapter and head trained: the English adapter is not in the task's folder. */
+    assert_int_equal(run_command("grep -q 'adapters.en' '%s'", at("ner/best/ner/adapter.safetensors")), 1);
+
+    /* zero-shot: swap the Quechua language adapter in */
+    assert_int_equal(adapt("predict --model base --load-adapter lang-en/best/en --load-adapter lang-qu/best/qu "
+                           "--load-adapter ner/best/ner --setup 'Stack(qu, ner)' --input dev.conll --output pred.conll"),
+                     0);
+    assert_int_equal(count_lines(at("pred.conll"), true), count_lines(at("dev.conll"), true));
+    assert_int_equal(count_lines(at("pred.conll"), false), count_lines(at("dev.conll"), false));
+    assert_int_equal(run_command("awk -F'\\t' 'NF && (NF != 2 || $2 !~ /^(O|[BI]-(PER|ORG|LOC))$/) {bad=1} END {exit bad}' '%s'", at("pred.conll")), 0);
+
+    /* Stack(qu, ner) runs Quechua's invertible adapter on the embeddings */
+    adapt_model *m;
+    assert_int_equal(adapt_model_load(at("base"), &m), ADAPT_OK);
+    assert_int_equal(adapterhub_load_adapter(m, at("lang-qu/best/qu"), NULL, NULL, 0), ADAPT_OK);
+    assert_int_equal(adapterhub_load_adapter(m, at("ner/best/ner"), NULL, NULL, 0), ADAPT_OK);
+    assert_int_equal(setup_activate(m, "Stack(qu, ner)"), ADAPT_OK);
+    assert_non_null(setup_invertible(m));
+    assert_string_equal(setup_invertible(m)->name, "qu");
+    assert_int_equal(setup_activate(m, "Stack(ner, qu)"), ADAPT_OK);
+    assert_null(setup_invertible(m)); /* the task adapter has none */
+    adapt_model_free(m);
+
+    /* the demo on this home folder */
+    assert_int_equal(run_command("cd '%s' && mkdir -p home/models/adapters home/models/demo && cp -r base home/models/default && "
+                                 "cp -r lang-en/best/en lang-qu/best/qu ner/best/ner home/models/adapters/ && "
+                                 "printf 'Javier Sologuren 1920 watapi Limapi paqarisqa.\\n' > home/models/demo/quechua.txt", tmp), 0);
+    assert_int_equal(run_command("cd '%s' && ADAPT_HOME='%s' '%s/%s' demo quechua-ner > demo.out 2>&1", tmp, at("home"),
+                                 getenv("PWD") ? getenv("PWD") : ".", build_path("adapt")), 0);
+    assert_int_equal(run_command("grep -q 'Sologuren' '%s' && grep -q 'Stack(qu, ner)' '%s'", at("demo.out"), at("demo.out")), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_pipeline)};
+    return cmocka_run_group_tests_name("MAD-X pipeline", tests, NULL, NULL);
+}
