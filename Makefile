@@ -50,11 +50,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON) $(BUILD)/libadapt.a
 # `make test` and `make demo` install missing Debian packages first, then build in a fresh make
 # (pkg-config above must see the packages).
 test: deps
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory -j$$(nproc) all
 	BUILD=$(BUILD) bash scripts/run-tests.sh
 
 demo: deps
-	$(MAKE) --no-print-directory all
+	$(MAKE) --no-print-directory -j$$(nproc) $(BUILD)/adapt
 	bash scripts/demo.sh $(BUILD)
 
 deps:

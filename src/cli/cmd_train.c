@@ -12,11 +12,16 @@ static void usage(FILE *fp)
             "usage: adapt train --model DIR --train FILE [--dev FILE] --output DIR [options]\n"
             "  --task ner|sst2|cola|mrpc|rte|...   (default ner: CoNLL token<TAB>tag files)\n"
             "  --tokenizer PATH          tokenizer.json or folder (default: the model folder)\n"
-            "  --method adapter|lora|full|head|topk   (default adapter)\n"
+            "  --method adapter|lora|full|head|topk|fusion   (default adapter)\n"
+            "  --fusion a,b,c            train an AdapterFusion over adapters loaded with --load-adapter (frozen);\n"
+            "                            sets --method fusion; saved with the head in OUT/best/NAME/\n"
+            "  --fusion-config STR       dynamic (default), static, \"dynamic[temperature=true]\"\n"
+            "  --fusion-train-adapters   unfreeze the fused adapters too (saved in OUT/best/<adapter>/)\n"
             "  --adapter-config STR      e.g. seq_bn, double_seq_bn, \"seq_bn[reduction_factor=16]\"\n"
             "  --name NAME               adapter and head name (default: the task)\n"
             "  --load-adapter DIR[=NAME] load a frozen AdapterHub adapter (repeatable)\n"
-            "  --setup STR               composition to train in, e.g. \"Stack(en, ner)\"\n"
+            "  --setup STR               composition to train in, e.g. \"Stack(en, ner)\"; several separated\n"
+            "                            by ';' are used in turn, one step each (evaluation uses the first)\n"
             "  --top-k N  --lora-r N  --lora-alpha X\n"
             "  --epochs N (3)  --max-steps N  --batch-size N (32)  --max-length N (128)  --grad-accum N (1)\n"
             "  --lr X (1e-4)  --weight-decay X (0.01)  --warmup X (0.1)  --grad-clip X (1.0)\n"
@@ -41,6 +46,10 @@ int cmd_train(int argc, char **argv)
             o.quiet = true;
             continue;
         }
+        if (!strcmp(a, "--fusion-train-adapters")) {
+            o.fusion_train_adapters = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "adapt train: %s needs a value\n", a);
             return 2;
@@ -55,6 +64,8 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--name")) o.name = v;
         else if (!strcmp(a, "--adapter-config")) o.adapter_config = v;
         else if (!strcmp(a, "--setup")) o.setup = v;
+        else if (!strcmp(a, "--fusion")) o.fusion = v, o.method = METHOD_FUSION;
+        else if (!strcmp(a, "--fusion-config")) o.fusion_config = v;
         else if (!strcmp(a, "--load-adapter")) {
             if (o.n_load == TRAIN_MAX_LOADED) {
                 fprintf(stderr, "adapt train: at most %d --load-adapter\n", TRAIN_MAX_LOADED);
@@ -62,12 +73,12 @@ int cmd_train(int argc, char **argv)
             }
             o.load_adapters[o.n_load++] = v;
         } else if (!strcmp(a, "--method")) {
-            static const char *names[] = {"adapter", "lora", "full", "head", "topk"};
+            static const char *names[] = {"adapter", "lora", "full", "head", "topk", "fusion"};
             int k = -1;
-            for (int j = 0; j < 5; j++)
+            for (int j = 0; j < 6; j++)
                 if (!strcmp(v, names[j])) k = j;
             if (k < 0) {
-                fprintf(stderr, "adapt train: --method must be adapter, lora, full, head or topk\n");
+                fprintf(stderr, "adapt train: --method must be adapter, lora, full, head, topk or fusion\n");
                 return 2;
             }
             o.method = (train_method)k;

@@ -20,6 +20,10 @@ int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_init_model(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_adapters(int argc, char **argv); /* `adapt adapters list|average|rename` */
+int cmd_eval(int argc, char **argv);
+int cmd_fusion_attention(int argc, char **argv);
 
 /* Re-executes with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels. */
 void cli_select_blas_kernels(char **argv);

@@ -11,9 +11,13 @@ static const adapt_command commands[] = {
     {"tokenizer", cmd_tokenizer, "tokenizer tools: `adapt tokenizer train`"},
     {"train", cmd_train, "fine-tune with an adapter, LoRA or a baseline (NER, GLUE)"},
     {"predict", cmd_predict, "tag CoNLL input with a model, adapters and a head"},
+    {"eval", cmd_eval, "score a trained setup on a labelled CoNLL or GLUE dev file (entity F1, accuracy, MCC, F1)"},
     {"demo", cmd_demo, "`adapt demo quechua-ner`: zero-shot Quechua NER with the shipped model (MAD-X)"},
     {"init-model", cmd_init_model, "a randomly initialised model from a config.json (to pretrain from scratch)"},
+    {"bench", cmd_bench, "throughput of inference / adapter training / full fine-tuning on a preset shape"},
     {"encode-corpus", cmd_encode_corpus, "tokenize raw text into a uint16 id stream for pretraining"},
+    {"adapters", cmd_adapters, "adapter folders: list (config, parameters, head), average, rename"},
+    {"fusion-attention", cmd_fusion_attention, "AdapterFusion weights per layer over a dataset: JSON + SVG heatmap"},
 };
 
 int cli_report_error(const char *cmd)

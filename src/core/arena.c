@@ -55,7 +55,18 @@ void arena_reset(arena *a)
 
 float *arena_floats(arena *a, size_t n) { return arena_alloc(a, n * sizeof(float)); }
 
+static void *bump(arena *a, size_t bytes);
+
 void *arena_alloc(arena *a, size_t bytes)
+{
+    void *p = bump(a, bytes);
+    if (p) memset(p, 0, ((bytes ? bytes : 1) + 63) & ~(size_t)63);
+    return p;
+}
+
+float *arena_floats_raw(arena *a, size_t n) { return bump(a, n * sizeof(float)); }
+
+static void *bump(arena *a, size_t bytes)
 {
     bytes = ((bytes ? bytes : 1) + 63) & ~(size_t)63;
     arena_chunk *c = a->chunks;
@@ -71,6 +82,18 @@ void *arena_alloc(arena *a, size_t bytes)
     c->used += bytes;
     a->used_total += bytes;
     if (a->used_total > a->peak) a->peak = a->used_total;
-    memset(p, 0, bytes);
     return p;
+}
+
+arena_mark_t arena_mark(const arena *a)
+{
+    arena_mark_t m = {a->chunks, a->chunks ? a->chunks->used : 0, a->used_total};
+    return m;
+}
+
+void arena_release(arena *a, arena_mark_t m)
+{
+    if (!m.chunk || a->chunks != m.chunk) return; /* a new chunk was needed: keep it all until reset */
+    a->chunks->used = m.used;
+    a->used_total = m.used_total;
 }

@@ -85,6 +85,11 @@ adapt_status hf_config_from_json(const cJSON *root, const char *what, model_conf
     TRY(json_get_num_opt(root, "layer_norm_eps", what, &cfg->layer_norm_eps));
     if (!(cfg->layer_norm_eps > 0 && cfg->layer_norm_eps < 1))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: layer_norm_eps %g must be in (0, 1)", what, cfg->layer_norm_eps);
+    cfg->hidden_dropout = cfg->attn_dropout = 0.1; /* transformers' defaults */
+    TRY(json_get_num_opt(root, "hidden_dropout_prob", what, &cfg->hidden_dropout));
+    TRY(json_get_num_opt(root, "attention_probs_dropout_prob", what, &cfg->attn_dropout));
+    if (!(cfg->hidden_dropout >= 0 && cfg->hidden_dropout < 1 && cfg->attn_dropout >= 0 && cfg->attn_dropout < 1))
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: dropout probabilities must be in [0, 1)", what);
     const char *act = "gelu";
     TRY(json_get_str_opt(root, "hidden_act", what, &act));
     if (!activation_parse(act, &cfg->hidden_act))

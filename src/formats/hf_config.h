@@ -22,6 +22,7 @@ typedef struct model_config {
     int hidden, layers, heads, intermediate, vocab, max_positions, type_vocab, pad_id;
     activation_kind hidden_act;
     double layer_norm_eps;
+    double hidden_dropout, attn_dropout; /* hidden_dropout_prob, attention_probs_dropout_prob (training) */
     int num_labels;         /* from id2label / num_labels, for *ForTokenClassification etc. */
     char **id2label;        /* num_labels entries (or NULL) */
 } model_config;

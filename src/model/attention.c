@@ -1,7 +1,12 @@
+/* Self-attention core. Each (sequence, head) pair is independent, so the pairs are spread over the
+ * OpenMP threads and every thread runs its small GEMMs single-threaded (OpenBLAS's OpenMP build
+ * does not fork again inside a parallel region): one head's Q K^T, softmax and P V stay in that
+ * core's cache, instead of a serial loop of per-head GEMMs too small to thread well. */
 #include "model/layers.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Softmax over the unmasked keys of one row; masked keys get probability 0. A row with every key
  * masked gets the uniform distribution, which is what adding finfo.min to every score gives. */
@@ -23,35 +28,67 @@ static void masked_softmax_row(float *row, const int32_t *mask, int T)
     for (int j = 0; j < T; j++) row[j] *= inv;
 }
 
+/* Per-thread scratch of n floats (NULL when n == 0); T*T floats can be too big for a stack. */
+static float *scratch(size_t n)
+{
+    if (!n) return NULL;
+    float *p = malloc(n * sizeof(float));
+    if (!p) abort(); /* T*T floats: callers bound T; an allocation failure here is not recoverable mid-step */
+    return p;
+}
+
 void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const int32_t *mask,
-                       int B, int T, int heads, int head_dim)
+                       int B, int T, int heads, int head_dim, float p_drop, uint64_t drop_key)
 {
     int H = heads * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < heads; h++) {
+    size_t TT = (size_t)T * T;
+    #pragma omp parallel
+    {
+        float *Pd = scratch(p_drop > 0 ? TT : 0);
+        #pragma omp for schedule(static)
+        for (int bh = 0; bh < B * heads; bh++) {
+            int b = bh / heads, h = bh % heads;
             size_t off = (size_t)b * T * H + (size_t)h * head_dim;
-            float *P = probs + ((size_t)b * heads + h) * T * T;
+            float *P = probs + (size_t)bh * TT;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, scale, q + off, H, k + off, H, 0.0f, P, T);
             for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mask + (size_t)b * T, T);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, 1.0f, P, T, v + off, H, 0.0f, ctx + off, H);
+            const float *use = P; /* probs keeps the softmax itself; backward recomputes the mask */
+            if (Pd) {
+                memcpy(Pd, P, TT * sizeof(float));
+                dropout_apply(Pd, TT, (size_t)bh * TT, p_drop, drop_key);
+                use = Pd;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, 1.0f, use, T, v + off, H, 0.0f, ctx + off, H);
         }
+        free(Pd);
+    }
 }
 
 void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *probs, const float *q,
-                        const float *k, const float *v, int B, int T, int heads, int head_dim)
+                        const float *k, const float *v, int B, int T, int heads, int head_dim, float p_drop,
+                        uint64_t drop_key)
 {
     int H = heads * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
-    float *dP = malloc((size_t)T * T * sizeof(float));
-    if (!dP) abort(); /* T*T floats: callers bound T; an allocation failure here is not recoverable mid-step */
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < heads; h++) {
+    size_t TT = (size_t)T * T;
+    #pragma omp parallel
+    {
+        float *dP = scratch(TT), *Pd = scratch(p_drop > 0 ? TT : 0);
+        #pragma omp for schedule(static)
+        for (int bh = 0; bh < B * heads; bh++) {
+            int b = bh / heads, h = bh % heads;
             size_t off = (size_t)b * T * H + (size_t)h * head_dim;
-            const float *P = probs + ((size_t)b * heads + h) * T * T;
-            /* dV += P^T dC ; dP = dC V^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, 1.0f, P, T, d_ctx + off, H, 1.0f, dv + off, H);
+            const float *P = probs + (size_t)bh * TT, *use = P;
+            if (Pd) {
+                memcpy(Pd, P, TT * sizeof(float));
+                dropout_apply(Pd, TT, (size_t)bh * TT, p_drop, drop_key);
+                use = Pd;
+            }
+            /* dV += Pd^T dC ; dPd = dC V^T ; dP = dPd * mask */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, 1.0f, use, T, d_ctx + off, H, 1.0f, dv + off, H);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, 1.0f, d_ctx + off, H, v + off, H, 0.0f, dP, T);
+            if (Pd) dropout_apply(dP, TT, (size_t)bh * TT, p_drop, drop_key);
             /* softmax backward: dS = P * (dP - sum_j P dP) */
             for (int i = 0; i < T; i++) {
                 const float *p = P + (size_t)i * T;
@@ -64,5 +101,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, k + off, H, 1.0f, dq + off, H);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);
         }
-    free(dP);
+        free(dP);
+        free(Pd);
+    }
 }

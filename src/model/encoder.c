@@ -53,6 +53,20 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
     return lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, &s->pairs[l][which], s->scaling, m->fw.N);
 }
 
+/* Forward buffers that no backward reads live in one scratch per pass instead of one per layer:
+ * the dense outputs before their adapter point (the point keeps what it needs), the attention
+ * context when the output projection is frozen, the FFN activation when the FFN's output
+ * projection is frozen (their input gradients need only the weights). */
+#define ALLOC_RAW(ptr, n)                                                                      \
+    do {                                                                                       \
+        if (!((ptr) = arena_floats_raw(&m->acts, (n)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations"); \
+    } while (0)
+
+static bool lora_on(const adapt_model *m, int l, lora_linear which)
+{
+    return m->lora && !m->lora->merged && m->lora->has[l][which];
+}
+
 static adapt_status layer_forward(adapt_model *m, int l, const float *x, float **out)
 {
     const model_config *c = &m->cfg;
@@ -61,25 +75,38 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     layer_cache *lc = &fw->layers[l];
     int N = fw->N, H = c->hidden, I = c->intermediate;
     size_t NH = (size_t)N * H;
-    ALLOC(lc->q, NH); ALLOC(lc->k, NH); ALLOC(lc->v, NH); ALLOC(lc->ctx, NH); ALLOC(lc->attn_dense, NH);
-    ALLOC(lc->probs, (size_t)fw->B * c->heads * fw->T * fw->T);
+    if (!fw->scratch_ni) {
+        ALLOC_RAW(fw->scratch_nh[0], NH); ALLOC_RAW(fw->scratch_nh[1], NH); ALLOC_RAW(fw->scratch_ni, (size_t)N * I);
+    }
+    ALLOC_RAW(lc->q, NH); ALLOC_RAW(lc->k, NH); ALLOC_RAW(lc->v, NH);
+    ALLOC_RAW(lc->probs, (size_t)fw->B * c->heads * fw->T * fw->T);
+    if (L->attn_out_w->grad || lora_on(m, l, LIN_ATTN_OUT)) ALLOC_RAW(lc->ctx, NH);
+    else lc->ctx = fw->scratch_nh[0];
+    lc->attn_dense = fw->scratch_nh[1];
     linear_forward(lc->q, x, L->q_w->data, L->q_b->data, N, H, H);
     linear_forward(lc->k, x, L->k_w->data, L->k_b->data, N, H, H);
     linear_forward(lc->v, x, L->v_w->data, L->v_b->data, N, H, H);
     TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
     TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
     TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
-    attention_forward(lc->ctx, lc->probs, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads);
+    attention_forward(lc->ctx, lc->probs, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, fw->p_attn,
+                      dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     linear_forward(lc->attn_dense, lc->ctx, L->attn_out_w->data, L->attn_out_b->data, N, H, H);
     TRY(lora_branch(m, l, LIN_ATTN_OUT, lc->attn_dense, lc->ctx));
+    /* BertSelfOutput: dense, dropout, then the adapter point (add & LayerNorm) */
+    dropout_forward(lc->attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
     TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &lc->attn_out, &lc->attn_point));
     const float *a = lc->attn_out;
-    ALLOC(lc->ffn_pre, (size_t)N * I); ALLOC(lc->ffn_act, (size_t)N * I); ALLOC(lc->ffn_dense, NH);
+    ALLOC_RAW(lc->ffn_pre, (size_t)N * I);
+    if (L->out_w->grad || lora_on(m, l, LIN_OUT)) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
+    else lc->ffn_act = fw->scratch_ni;
+    lc->ffn_dense = fw->scratch_nh[1];
     linear_forward(lc->ffn_pre, a, L->inter_w->data, L->inter_b->data, N, H, I);
     TRY(lora_branch(m, l, LIN_INTER, lc->ffn_pre, a));
     activation_forward(lc->ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
     linear_forward(lc->ffn_dense, lc->ffn_act, L->out_w->data, L->out_b->data, N, I, H);
     TRY(lora_branch(m, l, LIN_OUT, lc->ffn_dense, lc->ffn_act));
+    dropout_forward(lc->ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, out, &lc->out_point);
 }
 
@@ -93,6 +120,12 @@ adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, con
     fw->B = B;
     fw->T = T;
     fw->N = B * T;
+    if (m->training) { /* one seed per pass from the model's dropout stream */
+        uint64_t z = (m->dropout_rng += 0x9E3779B97F4A7C15ull);
+        fw->drop_seed = dropout_key(z, 0x5eedu);
+        fw->p_hidden = (float)c->hidden_dropout;
+        fw->p_attn = (float)c->attn_dropout;
+    }
     int N = fw->N, H = c->hidden;
     /* Integer inputs are kept beside the activations for backward. */
     fw->ids = arena_alloc(&m->acts, N * sizeof(int32_t));
@@ -114,6 +147,8 @@ adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, con
                        m->type ? m->type->data : NULL, N, H);
     layernorm_forward(fw->emb_ln_out, fw->emb_mean, fw->emb_rstd, fw->emb_sum, m->emb_ln_w->data, m->emb_ln_b->data, N, H,
                       c->layer_norm_eps);
+    /* The embeddings end in dropout; LayerNorm's backward does not need its output, so in place. */
+    dropout_forward(fw->emb_ln_out, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_EMB));
     fw->hidden[0] = fw->emb_ln_out;
     const adapter_def *inv = setup_invertible(m);
     if (inv) { /* MAD-X: the language adapter's invertible adapter on the embedding output */

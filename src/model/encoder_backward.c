@@ -63,6 +63,7 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     if (!d_ffn_dense || !d_a || !d_ffn_act || !d_ffn_pre || !d_attn_dense || !d_ctx || !dq || !dk || !dv)
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point);
+    dropout_backward(d_ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     linear_backward(d_ffn_act, GRAD(L->out_w), GRAD(L->out_b), d_ffn_dense, lc->ffn_act, L->out_w->data, N, I, H);
     TRY(lora_branch_backward(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act));
     activation_backward(d_ffn_pre, d_ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
@@ -72,9 +73,11 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
                           L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l);
     if (!need_attention) return ADAPT_OK;
+    dropout_backward(d_attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
     linear_backward(d_ctx, GRAD(L->attn_out_w), GRAD(L->attn_out_b), d_attn_dense, lc->ctx, L->attn_out_w->data, N, H, H);
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
-    attention_backward(dq, dk, dv, d_ctx, lc->probs, lc->q, lc->k, lc->v, fw->B, fw->T, c->heads, H / c->heads);
+    attention_backward(dq, dk, dv, d_ctx, lc->probs, lc->q, lc->k, lc->v, fw->B, fw->T, c->heads, H / c->heads,
+                       fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     float *dxi = need_d_x ? d_x : NULL;
     linear_backward(dxi, GRAD(L->q_w), GRAD(L->q_b), dq, x, L->q_w->data, N, H, H);
     linear_backward(dxi, GRAD(L->k_w), GRAD(L->k_b), dk, x, L->k_w->data, N, H, H);
@@ -86,7 +89,7 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
 }
 
 /* Embedding LayerNorm and the (sparse) embedding tables. */
-static adapt_status embeddings_backward_all(adapt_model *m, const float *d_h0)
+static adapt_status embeddings_backward_all(adapt_model *m, float *d_h0)
 {
     forward_state *fw = &m->fw;
     int N = fw->N, H = m->cfg.hidden;
@@ -101,6 +104,7 @@ static adapt_status embeddings_backward_all(adapt_model *m, const float *d_h0)
     bool embeddings_frozen = !m->emb_ln_w->grad && !m->emb_ln_b->grad && !m->word->grad && !m->pos->grad &&
                              !(m->type && m->type->grad);
     if (embeddings_frozen) return ADAPT_OK;
+    dropout_backward(d_h0, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_EMB));
     layernorm_backward(d_sum, m->emb_ln_w->grad, m->emb_ln_b->grad, d_h0, fw->emb_sum, fw->emb_mean, fw->emb_rstd,
                        m->emb_ln_w->data, N, H);
     embeddings_backward(m->word->grad, m->pos->grad, m->type ? m->type->grad : NULL, d_sum, fw->ids, fw->pos_ids,
@@ -121,7 +125,10 @@ adapt_status model_backward(adapt_model *m, float *d_last)
         if (!d_x) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
         /* d_x is needed below this layer, and also here: the residual path of the attention point
          * feeds the layer input even when only the lower layers train. */
+        /* The layer's scratch gradients are dead once d_x is out: one region serves every layer. */
+        arena_mark_t mark = arena_mark(&m->acts);
         TRY(layer_backward(m, l, d_out, d_x, l > lowest));
+        arena_release(&m->acts, mark);
         d_out = d_x;
     }
     if (lowest >= 0) return ADAPT_OK;

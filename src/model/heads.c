@@ -90,18 +90,34 @@ adapt_status head_forward(adapt_model *m, head *h, float *logits)
     case HEAD_MLM:
         return model_mlm_forward(m, logits);
     case HEAD_TAGGING:
-    case HEAD_TOKEN_CLASSIFIER:
-        linear_forward(logits, last_hidden(m), h->w1->data, h->b1->data, N, H, C);
+    case HEAD_TOKEN_CLASSIFIER: {
+        const float *in = last_hidden(m);
+        h->drop_in = NULL;
+        if (fw->p_hidden > 0) {
+            if (!(h->drop_in = arena_floats(&m->acts, (size_t)N * H))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+            memcpy(h->drop_in, in, (size_t)N * H * sizeof(float));
+            dropout_forward(h->drop_in, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
+            in = h->drop_in;
+        }
+        linear_forward(logits, in, h->w1->data, h->b1->data, N, H, C);
         return ADAPT_OK;
+    }
     case HEAD_CLASSIFICATION:
         h->pooled_in = arena_floats(&m->acts, (size_t)B * H);
         h->pooled_pre = arena_floats(&m->acts, (size_t)B * H);
         h->pooled = arena_floats(&m->acts, (size_t)B * H);
         if (!h->pooled_in || !h->pooled_pre || !h->pooled) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
         for (int b = 0; b < B; b++) memcpy(h->pooled_in + (size_t)b * H, last_hidden(m) + (size_t)b * T * H, H * sizeof(float));
+        dropout_forward(h->pooled_in, (size_t)B * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
         linear_forward(h->pooled_pre, h->pooled_in, h->w1->data, h->b1->data, B, H, H);
         activation_forward(h->pooled, h->pooled_pre, (size_t)B * H, ACT_TANH);
-        linear_forward(logits, h->pooled, h->w2->data, h->b2->data, B, H, C);
+        h->pooled_drop = h->pooled;
+        if (fw->p_hidden > 0) {
+            if (!(h->pooled_drop = arena_floats(&m->acts, (size_t)B * H))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+            memcpy(h->pooled_drop, h->pooled, (size_t)B * H * sizeof(float));
+            dropout_forward(h->pooled_drop, (size_t)B * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(1)));
+        }
+        linear_forward(logits, h->pooled_drop, h->w2->data, h->b2->data, B, H, C);
         return ADAPT_OK;
     }
     return adapt_fail(ADAPT_ERR_ARG, "unknown head kind");
@@ -115,16 +131,27 @@ adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float
     case HEAD_MLM:
         return model_mlm_backward(m, d_logits, d_hidden);
     case HEAD_TAGGING:
-    case HEAD_TOKEN_CLASSIFIER:
-        linear_backward(d_hidden, h->w1->grad, h->b1->grad, d_logits, last_hidden(m), h->w1->data, N, H, C);
+    case HEAD_TOKEN_CLASSIFIER: {
+        if (!h->drop_in) {
+            linear_backward(d_hidden, h->w1->grad, h->b1->grad, d_logits, last_hidden(m), h->w1->data, N, H, C);
+            return ADAPT_OK;
+        }
+        float *d_in = arena_floats(&m->acts, (size_t)N * H);
+        if (!d_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+        linear_backward(d_in, h->w1->grad, h->b1->grad, d_logits, h->drop_in, h->w1->data, N, H, C);
+        dropout_backward(d_in, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
+        for (size_t i = 0; i < (size_t)N * H; i++) d_hidden[i] += d_in[i];
         return ADAPT_OK;
+    }
     case HEAD_CLASSIFICATION: {
         float *d_pooled = arena_floats(&m->acts, (size_t)B * H), *d_pre = arena_floats(&m->acts, (size_t)B * H);
         float *d_in = arena_floats(&m->acts, (size_t)B * H);
         if (!d_pooled || !d_pre || !d_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-        linear_backward(d_pooled, h->w2->grad, h->b2->grad, d_logits, h->pooled, h->w2->data, B, H, C);
+        linear_backward(d_pooled, h->w2->grad, h->b2->grad, d_logits, h->pooled_drop, h->w2->data, B, H, C);
+        dropout_backward(d_pooled, (size_t)B * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(1)));
         activation_backward(d_pre, d_pooled, h->pooled_pre, (size_t)B * H, ACT_TANH);
         linear_backward(d_in, h->w1->grad, h->b1->grad, d_pre, h->pooled_in, h->w1->data, B, H, H);
+        dropout_backward(d_in, (size_t)B * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
         for (int b = 0; b < B; b++)
             for (int j = 0; j < H; j++) d_hidden[(size_t)b * T * H + j] += d_in[(size_t)b * H + j];
         return ADAPT_OK;

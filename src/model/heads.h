@@ -4,7 +4,9 @@
  *                        token 0, then heads.<name>.4 Linear(H, labels)
  *   HEAD_TOKEN_CLASSIFIER  Hugging Face static head: classifier Linear(H, labels) on every token
  *   HEAD_MLM             the checkpoint's pretrained masked-LM head (see model.h)
- * Logits are [N, labels] per token, or [B, labels] for classification. */
+ * Logits are [N, labels] per token, or [B, labels] for classification. In training mode the
+ * AdapterHub heads drop their inputs (the Dropout at index 0, and 3 for classification) with the
+ * model's hidden dropout; the static HF classifier does the same (BertForTokenClassification). */
 #ifndef ADAPT_MODEL_HEADS_H
 #define ADAPT_MODEL_HEADS_H
 #include "model/model.h"
@@ -18,6 +20,8 @@ typedef struct head {
     param *w1, *b1, *w2, *b2;   /* tagging / token classifier: w1,b1; classification: both */
     /* forward cache */
     float *pooled_in, *pooled_pre, *pooled;   /* classification: token 0 rows, dense output, tanh */
+    float *pooled_drop;                       /* classification: tanh output after dropout (training) */
+    float *drop_in;                           /* token heads: the input after dropout (training), else NULL */
     float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_t_inv;
 } head;
 

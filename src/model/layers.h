@@ -5,6 +5,7 @@
 #ifndef ADAPT_MODEL_LAYERS_H
 #define ADAPT_MODEL_LAYERS_H
 #include "formats/hf_config.h"
+#include <stddef.h>
 #include <stdint.h>
 
 /* out[N,out_dim] = in[N,in_dim] @ W[out_dim,in_dim]^T + b (b may be NULL). */
@@ -23,11 +24,23 @@ void activation_forward(float *out, const float *in, size_t n, activation_kind k
 void activation_backward(float *d_in, const float *d_out, const float *in, size_t n, activation_kind kind);
 
 /* Multi-head self-attention core on projected q, k, v ([B,T,H], head h = columns h*dh..).
- * mask[B,T] (1 = attend, 0 = padding key). probs [B,heads,T,T] is kept for backward. */
+ * mask[B,T] (1 = attend, 0 = padding key). probs [B,heads,T,T] (the softmax, before dropout) is
+ * kept for backward. p_drop > 0 drops attention probabilities (training) with the mask of
+ * dropout_apply(probs, B*heads*T*T, 0, p_drop, drop_key); backward takes the same two values. */
 void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const int32_t *mask,
-                       int B, int T, int heads, int head_dim);
+                       int B, int T, int heads, int head_dim, float p_drop, uint64_t drop_key);
 void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *probs, const float *q,
-                        const float *k, const float *v, int B, int T, int heads, int head_dim);
+                        const float *k, const float *v, int B, int T, int heads, int head_dim, float p_drop,
+                        uint64_t drop_key);
+
+/* Inverted dropout (kept values scaled by 1/(1-p)) with a mask recomputed from a hash of
+ * (key, element index) instead of stored: forward and backward multiply by the same mask.
+ * dropout_key derives a site's key from the step seed and a site number. dropout_apply is the
+ * single-threaded core on elements offset..offset+n-1 of a site; the pair below threads it. */
+uint64_t dropout_key(uint64_t seed, uint32_t site);
+void dropout_apply(float *x, size_t n, size_t offset, float p, uint64_t key);
+void dropout_forward(float *x, size_t n, float p, uint64_t key);
+void dropout_backward(float *d, size_t n, float p, uint64_t key);
 
 /* out[N,H] = word[ids] + pos[pos_ids] + type[type_ids] (type table may be NULL). */
 void embeddings_forward(float *out, const int32_t *ids, const int32_t *pos_ids, const int32_t *type_ids,

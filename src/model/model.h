@@ -34,6 +34,10 @@ typedef struct layer_cache {
 /* Activations of the last forward pass, in the model's arena. */
 typedef struct forward_state {
     int B, T, N;
+    /* Dropout of this pass: probabilities (0 in evaluation) and the seed its site keys derive from
+     * (see dropout_key in layers.h); backward recomputes the masks from them. */
+    float p_hidden, p_attn;
+    uint64_t drop_seed;
     int32_t *ids, *pos_ids, *type_ids, *mask;
     float *emb_sum, *emb_mean, *emb_rstd;
     float **hidden;          /* L+1 buffers [N,H]: embeddings output, then each layer */
@@ -44,9 +48,19 @@ typedef struct forward_state {
     /* masked-LM head: dense output, activation, LayerNorm output and statistics, decoder input */
     float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_dec_in;
     float *mlm_in;           /* the head's input rows (all of the last hidden state, or a gather) */
+    /* Shared by every layer for what backward does not read (see layer_forward). */
+    float *scratch_nh[2], *scratch_ni;
     const int32_t *mlm_rows; /* positions the head ran on (NULL = every position) */
     int mlm_n;
 } forward_state;
+
+/* Dropout sites: the embedding output, then three per layer (attention probabilities, attention
+ * output, FFN output), then the head's input(s). */
+#define DROP_SITE_EMB 0u
+#define DROP_SITE_PROBS(l) (1u + 3u * (uint32_t)(l))
+#define DROP_SITE_ATTN_OUT(l) (2u + 3u * (uint32_t)(l))
+#define DROP_SITE_FFN_OUT(l) (3u + 3u * (uint32_t)(l))
+#define DROP_SITE_HEAD(k) (0x40000000u + (uint32_t)(k))
 
 struct adapter_setup;
 struct lora_state;

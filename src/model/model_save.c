@@ -28,13 +28,13 @@ static cJSON *config_json(const adapt_model *m, const char *architecture)
     if (!root) return NULL;
     cJSON *arch = cJSON_AddArrayToObject(root, "architectures");
     cJSON_AddItemToArray(arch, cJSON_CreateString(architecture));
-    cJSON_AddNumberToObject(root, "attention_probs_dropout_prob", 0.1);
+    cJSON_AddNumberToObject(root, "attention_probs_dropout_prob", c->attn_dropout);
     if (c->family == FAMILY_ROBERTA) {
         cJSON_AddNumberToObject(root, "bos_token_id", 0);
         cJSON_AddNumberToObject(root, "eos_token_id", 2);
     }
     cJSON_AddStringToObject(root, "hidden_act", activation_name(c->hidden_act));
-    cJSON_AddNumberToObject(root, "hidden_dropout_prob", 0.1);
+    cJSON_AddNumberToObject(root, "hidden_dropout_prob", c->hidden_dropout);
     cJSON_AddNumberToObject(root, "hidden_size", c->hidden);
     cJSON_AddNumberToObject(root, "initializer_range", 0.02);
     cJSON_AddNumberToObject(root, "intermediate_size", c->intermediate);

@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "adapters/fusion_train.h"
 #include "adapters/lora.h"
 #include "adapters/setup.h"
 #include "core/error.h"
@@ -57,6 +58,11 @@ typedef struct run {
     mlm_special sp;
     int32_t pad_id;
     uint64_t rng;
+    /* METHOD_FUSION: the fused adapters and the composition "Fuse(a, b, c)" */
+    char fusion_buf[FUSION_MAX_ADAPTERS][ADAPTER_NAME_MAX];
+    const char *fusion_names[FUSION_MAX_ADAPTERS];
+    int n_fusion;
+    char fuse[FUSION_MAX_ADAPTERS * (ADAPTER_NAME_MAX + 2) + 8];
     /* curves */
     double *loss_x, *loss_y, *eval_x, *eval_y;
     size_t n_loss, n_eval;
@@ -160,6 +166,45 @@ static adapt_status load_extra_adapters(run *r)
     return ADAPT_OK;
 }
 
+/* --setup may list several compositions separated by ';': training cycles through them one step
+ * at a time (e.g. a task adapter trained over two language adapters, so that it does not
+ * depend on one of them); evaluation and the saved setup use the first. */
+static adapt_status use_setup(run *r, long step)
+{
+    const char *list = r->o->setup ? r->o->setup : r->name;
+    int n = 1;
+    for (const char *p = list; *p; p++) n += *p == ';';
+    int k = (int)(step % n);
+    const char *start = list;
+    for (int i = 0; i < k; i++) start = strchr(start, ';') + 1;
+    const char *end = strchr(start, ';');
+    char one[1024];
+    snprintf(one, sizeof one, "%.*s", (int)(end ? (size_t)(end - start) : strlen(start)), start);
+    return setup_activate(r->m, one);
+}
+
+static bool several_setups(const run *r) { return r->o->setup && strchr(r->o->setup, ';'); }
+
+/* AdapterFusion training (Pfeiffer et al. 2021): a new fusion over adapters loaded with
+ * --load-adapter; only the fusion (and the head) train unless the adapters are unfrozen. */
+static adapt_status setup_fusion(run *r)
+{
+    const train_options *o = r->o;
+    if (!o->fusion) return adapt_fail(ADAPT_ERR_ARG, "train: --method fusion needs --fusion a,b,c");
+    TRY(fusion_names_parse(o->fusion, r->fusion_buf, r->fusion_names, &r->n_fusion));
+    fusion_config cfg;
+    TRY(fusion_config_parse_string(o->fusion_config ? o->fusion_config : "dynamic", &cfg));
+    TRY(setup_add_fusion(r->m, r->fusion_names, r->n_fusion, &cfg, true));
+    TRY(setup_set_fusion_trainable(r->m, setup_find_fusion(r->m->setup, r->fusion_names, r->n_fusion), true));
+    snprintf(r->fuse, sizeof r->fuse, "Fuse(");
+    for (int i = 0; i < r->n_fusion; i++) {
+        if (o->fusion_train_adapters) TRY(setup_set_adapter_trainable(r->m, r->fusion_names[i], true));
+        strncat(r->fuse, r->fusion_names[i], sizeof r->fuse - strlen(r->fuse) - 1);
+        strncat(r->fuse, i + 1 < r->n_fusion ? ", " : ")", sizeof r->fuse - strlen(r->fuse) - 1);
+    }
+    return ADAPT_OK;
+}
+
 static adapt_status setup_method(run *r)
 {
     const train_options *o = r->o;
@@ -190,9 +235,11 @@ static adapt_status setup_method(run *r)
         break;
     case METHOD_TOPK: TRY(mark_layers_trainable(m, m->cfg.layers - o->top_k, false)); break;
     case METHOD_HEAD: break;
+    case METHOD_FUSION: TRY(setup_fusion(r)); break;
     }
     const char *setup = o->setup ? o->setup : (o->method == METHOD_ADAPTER ? r->name : NULL);
-    if (setup) TRY(setup_activate(m, setup));
+    if (setup) TRY(use_setup(r, 0));
+    else if (o->method == METHOD_FUSION) TRY(setup_activate(m, r->fuse)); /* Fuse(a, b, c) */
     if (r->mlm) { /* the checkpoint's pretrained MLM head, trained only in full pretraining */
         TRY(head_create(m, &r->h, HEAD_MLM, "mlm", 0));
         return ADAPT_OK;
@@ -237,6 +284,7 @@ static adapt_status forward_loss(run *r, const batch *b, bool train, double *los
     adapt_model *m = r->m;
     m->training = train;
     TRY(model_forward(m, b->B, b->T, b->ids, b->mask, b->type_ids));
+    setup_fusion_step_temperature(m); /* as BertFusion.forward lowers T on every call */
     if (r->mlm) return forward_loss_mlm(r, b, train, loss);
     int rows = head_rows(m, &r->h), C = r->h.num_labels;
     float *logits = arena_floats(&m->acts, (size_t)rows * C);
@@ -369,6 +417,20 @@ static adapt_status make_dir(const char *dir)
     return ADAPT_OK;
 }
 
+/* A trained fusion goes where AdapterHub's save_adapter_fusion(with_head=True) puts it: the
+ * fusion files and the head in one folder (OUT/best/<name>/); unfrozen adapters beside it. */
+static adapt_status save_fusion(run *r, const char *dir, const char *sub)
+{
+    TRY(adapterhub_save_fusion(r->m, sub, r->fusion_names, r->n_fusion));
+    for (int i = 0; r->o->fusion_train_adapters && i < r->n_fusion; i++) {
+        char *ad = path_join(dir, r->fusion_names[i]);
+        adapt_status s = ad ? adapterhub_save_adapter(r->m, ad, r->fusion_names[i]) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        free(ad);
+        TRY(s);
+    }
+    return ADAPT_OK;
+}
+
 /* The trained parts, where `adapt predict` finds them: OUT/best/<name>/ (adapter + head, AdapterHub
  * layout), OUT/best/lora/ (PEFT), OUT/best/model/ (full or partial fine-tuning). */
 static adapt_status save_trained(run *r, const char *dir)
@@ -376,6 +438,7 @@ static adapt_status save_trained(run *r, const char *dir)
     TRY(make_dir(dir));
     char *sub = path_join(dir, r->o->method == METHOD_LORA ? "lora" : r->name);
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s && r->o->method == METHOD_FUSION) s = save_fusion(r, dir, sub);
     if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
     if (!s && r->o->method == METHOD_LORA) s = peft_save(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS");
     if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, (const char *const *)r->train_ds.labels.names);
@@ -394,7 +457,7 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
     getrusage(RUSAGE_SELF, &ru);
     char best_text[32] = "null"; /* JSON has no infinity: no evaluation ran */
     if (isfinite(best)) snprintf(best_text, sizeof best_text, "%.4f", r->mlm ? -best : best);
-    static const char *methods[] = {"adapter", "lora", "full", "head", "top-k"};
+    static const char *methods[] = {"adapter", "lora", "full", "head", "top-k", "fusion"};
     char buf[2048];
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"task\": \"%s\",\n  \"method\": \"%s\",\n  \"adapter_config\": \"%s\",\n  \"name\": \"%s\",\n"
@@ -475,8 +538,9 @@ static adapt_status train_loop(run *r)
             }
             cursor = 0;
         }
-        batch b;
-        s = batch_build(&r->train, order + cursor, B, r->pad_id, &b);
+        batch b = {0};
+        if (several_setups(r)) s = use_setup(r, micro);
+        if (!s) s = batch_build(&r->train, order + cursor, B, r->pad_id, &b);
         if (!s && r->mlm) mlm_mask_batch(&b, &r->sp, 0.15, &r->rng);
         cursor += (size_t)B;
         double loss = 0;
@@ -490,6 +554,9 @@ static adapt_status train_loop(run *r)
         }
         loss_acc += loss;
         if (++micro % o->grad_accum) continue;
+        /* 0.01 ||I - W_v||^2 once per optimizer step, before clipping (the library adds its gradient
+         * in on_step_end, i.e. one step late; the same term, applied without the lag) */
+        setup_fusion_regularization(m, 1.0f);
         clip_gradients(&m->store, o->grad_clip);
         double lr = step < warmup ? o->lr * (double)(step + 1) / (double)warmup
                                   : o->lr * fmax(0.0, (double)(total - step) / (double)fmax(1.0, (double)(total - warmup)));
@@ -502,7 +569,8 @@ static adapt_status train_loop(run *r)
         bool out_of_time = o->max_seconds > 0 && now_seconds() - t0 > o->max_seconds;
         if (!s && r->dev.n && (step % eval_every == 0 || step == total || out_of_time)) {
             double metric = 0, dev_loss = 0;
-            s = evaluate(r, &metric, &dev_loss);
+            if (several_setups(r)) s = use_setup(r, 0);
+            if (!s) s = evaluate(r, &metric, &dev_loss);
             if (!s) s = push_point(&r->eval_x, &r->eval_y, &r->n_eval, (double)step, metric);
             if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", step, dev_loss, metric_name(r),
                                   r->mlm ? dev_loss : metric, metric > best ? " (best)" : "");
@@ -543,8 +611,8 @@ adapt_status trainer_run(const train_options *o)
         return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
     run r = {.o = o, .rng = o->seed ? o->seed : 42};
     r.name = o->name ? o->name : o->task;
-    dataset_init(&r.train_ds, DATASET_TAGGING, o->train_file);
-    dataset_init(&r.dev_ds, DATASET_TAGGING, o->dev_file);
+    dataset_init(&r.train_ds, DATASET_TAGGING, NULL); /* the readers re-initialise with the path */
+    dataset_init(&r.dev_ds, DATASET_TAGGING, NULL);
     adapt_status s = make_dir(o->out_dir);
     if (!s) s = adapt_model_load(o->model_dir, &r.m);
     if (!s) s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &r.tok);

@@ -6,7 +6,8 @@
 #define ADAPT_TRAIN_TRAINER_H
 #include "adapt.h"
 
-typedef enum train_method { METHOD_ADAPTER, METHOD_LORA, METHOD_FULL, METHOD_HEAD, METHOD_TOPK } train_method;
+/* METHOD_FUSION: an AdapterFusion over loaded adapters (frozen unless fusion_train_adapters). */
+typedef enum train_method { METHOD_ADAPTER, METHOD_LORA, METHOD_FULL, METHOD_HEAD, METHOD_TOPK, METHOD_FUSION } train_method;
 
 #define TRAIN_MAX_LOADED 8
 
@@ -34,6 +35,9 @@ typedef struct train_options {
     double max_seconds;                  /* 0: no limit */
     uint64_t seed;
     bool quiet;
+    const char *fusion;                  /* METHOD_FUSION: "a,b,c", adapters given with load_adapters */
+    const char *fusion_config;           /* "dynamic" (default), "static", "dynamic[temperature=true]" */
+    bool fusion_train_adapters;          /* unfreeze the fused adapters too (saved beside the fusion) */
 } train_options;
 
 void train_options_defaults(train_options *o);

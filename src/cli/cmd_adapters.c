@@ -1,0 +1,295 @@
+/* adapt adapters — list, average and rename AdapterHub adapter folders.
+ * Deleting needs no command: an adapter is a folder of its own (setup_delete_adapter removes one
+ * from a loaded model). */
+#include "adapters/ops.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "formats/adapterhub.h"
+#include "formats/head_labels.h"
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: adapt adapters list MODEL_DIR ADAPTER_DIR...\n"
+                "       adapt adapters average --model DIR --output OUT_DIR --name NAME [--no-head] DIR[=WEIGHT]...\n"
+                "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
+                "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head.\n"
+                "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
+                "  equal); heads are averaged too when every folder has one with the same labels (--no-head: not).\n"
+                "rename: the adapter (and its head) saved under a new name.\n");
+}
+
+static bool has_head(const char *dir)
+{
+    char *p = path_join(dir, "head_config.json");
+    bool yes = p && path_exists(p);
+    free(p);
+    return yes;
+}
+
+/* Removes a loaded head's tensors, so the next folder may load one under the same name. */
+static void drop_head(adapt_model *m, const head *h)
+{
+    const param *ps[4] = {h->w1, h->b1, h->w2, h->b2};
+    char names[4][160];
+    int k = 0;
+    for (int i = 0; i < 4; i++)
+        if (ps[i]) snprintf(names[k++], sizeof names[0], "%s", ps[i]->name);
+    for (int i = 0; i < k; i++) store_remove(&m->store, names[i]);
+}
+
+/* A fusion folder: its adapters and config flags, read from adapter_fusion_config.json alone
+ * (its tensors need the adapters loaded). */
+static adapt_status list_fusion(const char *dir, const char *cfg_path)
+{
+    cJSON *root = NULL;
+    TRY(json_load_file(cfg_path, &root));
+    const char *name = NULL;
+    adapt_status s = json_get_str(root, "name", cfg_path, &name);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
+    fusion_config fc;
+    if (!s) s = cJSON_IsObject(c) ? fusion_config_from_json(c, cfg_path, &fc) : adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\"", cfg_path);
+    if (!s) {
+        printf("Fuse(%s)  (%s)\n  fusion:      key %s, query %s, value %s, temperature %s, regularization %s\n", name, dir,
+               fc.key ? "on" : "off", fc.query ? "on" : "off", fc.value ? "on" : "off", fc.temperature ? "on" : "off",
+               fc.regularization ? "on" : "off");
+        printf("  head:        %s\n", has_head(dir) ? "yes" : "none");
+    }
+    cJSON_Delete(root);
+    return s;
+}
+
+static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
+{
+    char name[ADAPTER_NAME_MAX], text[1024];
+    char *fusion_cfg = path_join(dir, "adapter_fusion_config.json"), *adapter_cfg = path_join(dir, "adapter_config.json");
+    bool fusion_only = fusion_cfg && adapter_cfg && path_exists(fusion_cfg) && !path_exists(adapter_cfg);
+    adapt_status fs = fusion_only ? list_fusion(dir, fusion_cfg) : ADAPT_OK;
+    free(fusion_cfg);
+    free(adapter_cfg);
+    if (fusion_only) return fs;
+    TRY(adapterhub_load_adapter(m, dir, NULL, name, sizeof name));
+    const adapter_def *a = setup_find_adapter(m->setup, name);
+    size_t n = adapter_param_count(m, name);
+    printf("%s  (%s)\n", name, dir);
+    adapter_config_summary(&a->cfg, m->cfg.hidden, text, sizeof text);
+    printf("  config:      %s\n", text);
+    adapter_locations_summary(m, a, text, sizeof text);
+    printf("  locations:   %s\n", text);
+    printf("  parameters:  %zu (%.3f%% of the base model's %zu)\n", n, base ? 100.0 * (double)n / (double)base : 0.0, base);
+    printf("  invertible:  %s\n", a->has_inv ? "yes (NICE)" : "no");
+    adapt_status s = ADAPT_OK;
+    if (has_head(dir)) {
+        head h;
+        char **labels = NULL, type[64];
+        int nl = 0;
+        s = adapterhub_load_head(m, dir, NULL, &h);
+        if (!s) s = head_labels_read(dir, &labels, &nl, type, sizeof type);
+        if (!s) {
+            size_t hp = 0;
+            const param *ps[4] = {h.w1, h.b1, h.w2, h.b2};
+            for (int i = 0; i < 4; i++) hp += ps[i] ? ps[i]->numel : 0;
+            printf("  head:        %s \"%s\", %zu parameters, %d labels:", type, h.name, hp, nl);
+            for (int i = 0; i < nl && i < 32; i++) printf(" %s", labels[i]);
+            printf("%s\n", nl > 32 ? " ..." : "");
+            drop_head(m, &h);
+        }
+        head_labels_free(labels, nl);
+    } else {
+        printf("  head:        none\n");
+    }
+    setup_delete_adapter(m, name);
+    return s;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    if (argc < 3) {
+        usage(stderr);
+        return 2;
+    }
+    adapt_model *m = NULL;
+    if (adapt_model_load(argv[1], &m)) return cli_report_error("adapters list");
+    size_t base = model_base_param_count(m);
+    adapt_status s = ADAPT_OK;
+    for (int i = 2; !s && i < argc; i++) {
+        if (i > 2) printf("\n");
+        s = list_one(m, argv[i], base);
+    }
+    adapt_model_free(m);
+    return s ? cli_report_error("adapters list") : 0;
+}
+
+/* "DIR=WEIGHT" -> dir (in place) and weight; a plain DIR has weight 1. */
+static bool split_weight(char *spec, double *w)
+{
+    *w = 1.0;
+    char *eq = strrchr(spec, '=');
+    if (!eq) return true;
+    char *end;
+    errno = 0;
+    double v = strtod(eq + 1, &end);
+    if (eq[1] == 0 || *end || errno || !isfinite(v)) return false;
+    *eq = 0;
+    *w = v;
+    return true;
+}
+
+/* The name a source loads under: its saved name, or "<name>_<i>" when an earlier source took it
+ * (several seeds of one task adapter share a name), so errors name the adapters people know. */
+static adapt_status source_name(const adapt_model *m, const char *dir, int i, char *out, size_t size)
+{
+    char *path = path_join(dir, "adapter_config.json");
+    cJSON *root = NULL;
+    const char *saved = NULL;
+    adapt_status s = path ? json_load_file(path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s) s = json_get_str(root, "name", path, &saved);
+    if (!s && strlen(saved) + 8 >= size) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: adapter name too long", path);
+    if (!s) {
+        snprintf(out, size, "%s", saved);
+        char suffix[8];
+        snprintf(suffix, sizeof suffix, "_%d", (i + 1) % 1000);
+        if (setup_find_adapter(m->setup, out)) snprintf(out, size, "%.*s%s", (int)(size - sizeof suffix), saved, suffix);
+    }
+    cJSON_Delete(root);
+    free(path);
+    return s;
+}
+
+/* Loads every source adapter (and head) under a private name, averages, saves. */
+static adapt_status average_run(const char *model_dir, const char *out, const char *name, bool with_head, char **dirs,
+                                const double *w, int n)
+{
+    adapt_model *m = NULL;
+    TRY(adapt_model_load(model_dir, &m));
+    char names[FUSION_MAX_ADAPTERS][ADAPTER_NAME_MAX];
+    const char *np[FUSION_MAX_ADAPTERS];
+    head heads[FUSION_MAX_ADAPTERS];
+    const head *hp[FUSION_MAX_ADAPTERS];
+    char **labels = NULL;
+    int n_labels = 0;
+    adapt_status s = ADAPT_OK;
+    for (int i = 0; !s && i < n; i++) {
+        s = source_name(m, dirs[i], i, names[i], sizeof names[i]);
+        np[i] = names[i];
+        hp[i] = &heads[i];
+        s = adapterhub_load_adapter(m, dirs[i], names[i], NULL, 0);
+        if (!s && with_head && !has_head(dirs[i])) with_head = false;
+    }
+    for (int i = 0; !s && with_head && i < n; i++) { /* heads only when all agree on their labels */
+        char **l = NULL;
+        int nl = 0;
+        s = adapterhub_load_head(m, dirs[i], names[i], &heads[i]);
+        if (!s) s = head_labels_read(dirs[i], &l, &nl, NULL, 0);
+        bool same = !s && (i == 0 || nl == n_labels);
+        for (int k = 0; same && i > 0 && k < nl; k++) same = !strcmp(l[k], labels[k]);
+        if (!s && !same) s = adapt_fail(ADAPT_ERR_ARG, "%s: the head's labels differ from %s's (use --no-head)", dirs[i], dirs[0]);
+        if (i == 0 && !s) labels = l, n_labels = nl;
+        else head_labels_free(l, nl);
+    }
+    if (!s) s = adapters_average(m, name, np, w, n);
+    if (!s) s = adapterhub_save_adapter(m, out, name);
+    head avg;
+    if (!s && with_head) s = heads_average(m, &avg, name, hp, w, n);
+    if (!s && with_head) s = adapterhub_save_head(m, out, &avg, (const char *const *)labels);
+    if (!s) printf("averaged %d adapters%s into \"%s\" in %s\n", n, with_head ? " and heads" : "", name, out);
+    head_labels_free(labels, n_labels);
+    adapt_model_free(m);
+    return s;
+}
+
+static int cmd_average(int argc, char **argv)
+{
+    const char *model = NULL, *out = NULL, *name = NULL;
+    bool with_head = true;
+    char *dirs[FUSION_MAX_ADAPTERS];
+    double w[FUSION_MAX_ADAPTERS];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--no-head")) with_head = false;
+        else if ((!strcmp(a, "--model") || !strcmp(a, "--output") || !strcmp(a, "--name")) && i + 1 < argc) {
+            const char **dst = a[2] == 'm' ? &model : a[2] == 'o' ? &out : &name;
+            *dst = argv[++i];
+        } else if (a[0] == '-' && a[1] == '-') {
+            fprintf(stderr, "adapt adapters average: unknown option %s (or it needs a value)\n", a);
+            return 2;
+        } else if (n == FUSION_MAX_ADAPTERS) {
+            fprintf(stderr, "adapt adapters average: at most %d adapters\n", FUSION_MAX_ADAPTERS);
+            return 2;
+        } else {
+            dirs[n] = argv[i];
+            if (!split_weight(dirs[n], &w[n])) {
+                fprintf(stderr, "adapt adapters average: \"%s\": the weight after '=' must be a finite number\n", a);
+                return 2;
+            }
+            n++;
+        }
+    }
+    if (!model || !out || !name || n < 1) {
+        usage(stderr);
+        return 2;
+    }
+    return average_run(model, out, name, with_head, dirs, w, n) ? cli_report_error("adapters average") : 0;
+}
+
+static adapt_status rename_run(const char *model_dir, const char *src, const char *new_name, const char *out)
+{
+    adapt_model *m = NULL;
+    TRY(adapt_model_load(model_dir, &m));
+    adapt_status s = adapterhub_load_adapter(m, src, new_name, NULL, 0);
+    if (!s) s = adapterhub_save_adapter(m, out, new_name);
+    if (!s && has_head(src)) {
+        head h;
+        char **labels = NULL;
+        int nl = 0;
+        s = adapterhub_load_head(m, src, new_name, &h);
+        if (!s) s = head_labels_read(src, &labels, &nl, NULL, 0);
+        if (!s) s = adapterhub_save_head(m, out, &h, (const char *const *)labels);
+        head_labels_free(labels, nl);
+    }
+    if (!s) printf("saved %s as \"%s\" in %s\n", src, new_name, out);
+    adapt_model_free(m);
+    return s;
+}
+
+static int cmd_rename(int argc, char **argv)
+{
+    const char *model = NULL, *pos[3];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1] == '-') {
+            fprintf(stderr, "adapt adapters rename: unknown option %s\n", argv[i]);
+            return 2;
+        } else if (n < 3) pos[n++] = argv[i];
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model || n != 3) {
+        usage(stderr);
+        return 2;
+    }
+    return rename_run(model, pos[0], pos[1], pos[2]) ? cli_report_error("adapters rename") : 0;
+}
+
+int cmd_adapters(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "list")) return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "average")) return cmd_average(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "rename")) return cmd_rename(argc - 1, argv + 1);
+    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename)\n", argv[1]);
+    return 2;
+}

@@ -1,0 +1,133 @@
+/* adapt eval — score a trained setup on a labelled CoNLL (entity F1) or GLUE TSV (accuracy, MCC,
+ * F1) file. */
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include <cjson/cJSON.h>
+#include "train/evaluate.h"
+#include "train/infer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: adapt eval --model DIR --data FILE [options]\n"
+                "  --task ner|sst2|cola|mrpc|rte|...  (default: ner for a tagging head, else from the data's folder name)\n"
+                "  --load-adapter DIR[=NAME]  AdapterHub adapter folder (repeatable)\n"
+                "  --fusion DIR               AdapterFusion folder (repeatable; its adapters loaded first)\n"
+                "  --lora DIR                 PEFT LoRA folder\n"
+                "  --head DIR                 head folder (default: the last fusion's, else the last adapter's)\n"
+                "  --setup STR                composition (default: Fuse(...) of the last fusion, else the last adapter)\n"
+                "  --strict                   entity F1 in seqeval's strict IOB2 mode (default: seqeval's default)\n"
+                "  --json FILE                also write the scores as JSON\n"
+                "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)  --max-examples N\n");
+}
+
+typedef struct eval_args {
+    infer_options io;
+    const char *task, *data, *json;
+    long max_examples;
+    bool strict;
+} eval_args;
+
+/* Returns 0 on success, 2 on a usage error (message printed). */
+static int parse(int argc, char **argv, eval_args *a)
+{
+    const char *cmd = "eval";
+    for (int i = 1; i < argc; i++) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long n;
+        if (!strcmp(k, "--strict")) {
+            a->strict = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "adapt eval: %s needs a value\n", k);
+            return 2;
+        }
+        i++;
+        if (!strcmp(k, "--model")) a->io.model_dir = v;
+        else if (!strcmp(k, "--tokenizer")) a->io.tokenizer = v;
+        else if (!strcmp(k, "--head")) a->io.head_dir = v;
+        else if (!strcmp(k, "--setup")) a->io.setup = v;
+        else if (!strcmp(k, "--lora")) a->io.lora_dir = v;
+        else if (!strcmp(k, "--task")) a->task = v;
+        else if (!strcmp(k, "--data")) a->data = v;
+        else if (!strcmp(k, "--json")) a->json = v;
+        else if (!strcmp(k, "--load-adapter") && a->io.n_adapters < INFER_MAX_ADAPTERS) a->io.adapters[a->io.n_adapters++] = v;
+        else if (!strcmp(k, "--fusion") && a->io.n_fusions < INFER_MAX_FUSIONS) a->io.fusions[a->io.n_fusions++] = v;
+        else if (!strcmp(k, "--max-length")) { if (!arg_long(cmd, k, v, 8, 65536, &n)) return 2; a->io.max_len = (int)n; }
+        else if (!strcmp(k, "--batch-size")) { if (!arg_long(cmd, k, v, 1, 65536, &n)) return 2; a->io.batch_size = (int)n; }
+        else if (!strcmp(k, "--max-examples")) { if (!arg_long(cmd, k, v, 1, 1000000000, &a->max_examples)) return 2; }
+        else {
+            fprintf(stderr, "adapt eval: unknown option %s (or too many of it)\n", k);
+            return 2;
+        }
+    }
+    if (!a->io.model_dir || !a->data) {
+        usage(stderr);
+        return 2;
+    }
+    return 0;
+}
+
+static adapt_status write_json(const char *path, const char *task, const char *data, const eval_result *r, bool tagging)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    cJSON_AddStringToObject(o, "task", task);
+    cJSON_AddStringToObject(o, "data", data);
+    cJSON_AddNumberToObject(o, "examples", (double)r->n_examples);
+    cJSON_AddStringToObject(o, "metric", r->metric_name);
+    cJSON_AddNumberToObject(o, "value", r->metric);
+    const char *keys[4] = {"accuracy", "mcc", "f1", "macro_f1"}, *tkeys[4] = {"precision", "recall", "f1", "token_accuracy"};
+    double vals[4] = {r->accuracy, r->mcc, r->f1, r->macro_f1}, tvals[4] = {r->entity.precision, r->entity.recall, r->entity.f1, r->token_accuracy};
+    for (int i = 0; i < 4; i++) cJSON_AddNumberToObject(o, tagging ? tkeys[i] : keys[i], tagging ? tvals[i] : vals[i]);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    adapt_status s = text ? file_write_atomic(path, text, strlen(text)) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(text);
+    return s;
+}
+
+static adapt_status run_eval(const eval_args *a)
+{
+    tagger t;
+    TRY(infer_open(&a->io, &t));
+    bool tagging = t.h.kind == HEAD_TAGGING || t.h.kind == HEAD_TOKEN_CLASSIFIER;
+    const char *task = a->task ? a->task : tagging ? "ner" : NULL;
+    const glue_task *g = NULL;
+    adapt_status s = ADAPT_OK;
+    if (task && strcmp(task, "ner")) {
+        if (!(g = glue_task_find(task))) s = adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, ...)", task);
+    } else if (!task) {
+        if ((g = glue_task_from_path(a->data))) task = g->name;
+        else s = adapt_fail(ADAPT_ERR_ARG, "%s: give --task (the folder name is not a GLUE task)", a->data);
+    }
+    eval_result r;
+    size_t maxn = a->max_examples > 0 ? (size_t)a->max_examples : 0;
+    if (!s) s = g ? eval_classification_file(&t, g, a->data, maxn, &r) : eval_tagging_file(&t, a->data, a->strict ? NER_MODE_STRICT : NER_MODE_DEFAULT, maxn, &r);
+    if (!s) {
+        printf("%s on %s (%zu examples): %s %.2f\n", task, a->data, r.n_examples, r.metric_name, r.metric);
+        if (g) printf("  accuracy %.4f  mcc %.4f  f1 %.4f  macro_f1 %.4f\n", r.accuracy, r.mcc, r.f1, r.macro_f1);
+        else printf("  precision %.4f  recall %.4f  f1 %.4f  token accuracy %.4f\n", r.entity.precision, r.entity.recall, r.entity.f1, r.token_accuracy);
+    }
+    if (!s && a->json) s = write_json(a->json, task, a->data, &r, !g);
+    tagger_close(&t);
+    return s;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
+    eval_args a = {0};
+    int rc = parse(argc, argv, &a);
+    if (rc) return rc;
+    return run_eval(&a) ? cli_report_error("eval") : 0;
+}
