@@ -6,6 +6,7 @@
 
 static const adapt_command commands[] = {
     {"info", cmd_info, "describe a Hugging Face model folder (architecture, sizes, parameters, dtypes)"},
+    {"fill-mask", cmd_fill_mask, "the model's masked-LM predictions for <mask> tokens in a text"},
     {"tokenize", cmd_tokenize, "encode JSON lines from stdin with a tokenizer.json"},
     {"detokenize", cmd_detokenize, "decode id lists from stdin with a tokenizer.json"},
     {"tokenizer", cmd_tokenizer, "tokenizer tools: `adapt tokenizer train`"},
