@@ -12,12 +12,14 @@
 #include "model/layers.h"
 #include <string.h>
 
+#define COMP_SPLIT_MAX 64 /* children of one block, as the parser allows */
+
 typedef struct cval {
     float *v, *g; /* [rows,H] value and gradient */
     int rows;
 } cval;
 
-typedef enum op_kind { OP_ADD_LN, OP_ADAPTER, OP_FUSION, OP_CONCAT, OP_AVERAGE } op_kind;
+typedef enum op_kind { OP_ADD_LN, OP_ADAPTER, OP_FUSION, OP_CONCAT, OP_AVERAGE, OP_GATHER, OP_SCATTER } op_kind;
 
 typedef struct cop {
     op_kind kind;
@@ -33,6 +35,8 @@ typedef struct cop {
     cval **parts;                             /* OP_FUSION ups, OP_CONCAT / OP_AVERAGE inputs */
     int nparts;
     const double *weights;
+    const int *map;                           /* OP_GATHER: out row i = a row map[i] */
+    int **maps;                               /* OP_SCATTER: out row maps[k][j] = parts[k] row j */
 } cop;
 
 typedef struct comp_cache {
@@ -47,6 +51,7 @@ typedef struct ctx {
     const adapter_setup *s;
     arena *a;
     int layer, H;
+    int T;                                    /* tokens per sequence of the current rows (Split narrows it) */
     bool attention;
     param *ln_w, *ln_b;
     comp_cache *cc;
@@ -238,24 +243,25 @@ static void compose_fuse(ctx *c, const comp_node *n, cstate *st)
     st->last = last;
 }
 
-static void compose_batchsplit(ctx *c, const comp_node *n, cstate *st)
+static void *arena_or_fail(ctx *c, size_t bytes)
 {
-    int T = c->m->fw.T, total = 0;
-    for (int i = 0; i < n->n; i++) total += n->batch_sizes[i];
-    if (total * T != st->h->rows) {
-        c->status = adapt_fail(ADAPT_ERR_ARG, "BatchSplit batch_sizes add up to %d sequences, the batch has %d", total, st->h->rows / T);
-        return;
-    }
+    void *p = arena_alloc(c->a, bytes);
+    if (!p && !c->status) c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+    return p;
+}
+
+/* Row groups of whole sequences, one per child (BatchSplit; Parallel with equal groups), each
+ * through its child, then concatenated again (hidden states and residuals, as pad_and_concat). */
+static void compose_row_groups(ctx *c, const comp_node *n, const int *batch_sizes, cstate *st)
+{
+    int T = c->T;
     pre_forward(c, &setup_find_adapter(c->s, comp_first(n))->cfg, st);
-    cval **hp = arena_alloc(c->a, (size_t)n->n * sizeof *hp), **rp = arena_alloc(c->a, (size_t)n->n * sizeof *rp);
-    if (!hp || !rp) {
-        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
-        return;
-    }
+    cval **hp = arena_or_fail(c, (size_t)n->n * sizeof *hp), **rp = arena_or_fail(c, (size_t)n->n * sizeof *rp);
+    if (c->status) return;
     const adapter_def *last = NULL;
     int row0 = 0;
     for (int i = 0; i < n->n && !c->status; i++) {
-        int rows = n->batch_sizes[i] * T;
+        int rows = batch_sizes[i] * T;
         cstate sub = {cval_slice(c, st->h, row0, rows), cval_slice(c, st->x, row0, rows), cval_slice(c, st->res, row0, rows), NULL, NULL};
         if (rows > 0 && !c->status) compose(c, n->children[i], &sub);
         hp[i] = sub.h;
@@ -276,6 +282,102 @@ static void compose_batchsplit(ctx *c, const comp_node *n, cstate *st)
     o_res->parts = rp, o_res->nparts = n->n, o_res->out = res;
     st->h = h;
     st->res = res;
+    if (last) st->last = last;
+}
+
+static void compose_batchsplit(ctx *c, const comp_node *n, cstate *st)
+{
+    int T = c->T, total = 0;
+    for (int i = 0; i < n->n; i++) total += n->batch_sizes[i];
+    if (total * T != st->h->rows) {
+        c->status = adapt_fail(ADAPT_ERR_ARG, "BatchSplit batch_sizes add up to %d sequences, the batch has %d", total, st->h->rows / T);
+        return;
+    }
+    compose_row_groups(c, n, n->batch_sizes, st);
+}
+
+/* AdapterHub's compose_parallel: the batch was replicated once per channel before the encoder
+ * (model_forward_channels), so here it is a BatchSplit into n equal groups: channel i is rows
+ * [i*B, (i+1)*B). */
+static void compose_parallel(ctx *c, const comp_node *n, cstate *st)
+{
+    int seqs = st->h->rows / c->T;
+    if (seqs % n->n) {
+        c->status = adapt_fail(ADAPT_ERR_ARG, "Parallel with %d channels: the batch of %d sequences was not replicated per channel "
+                                              "(use model_forward_channels)", n->n, seqs);
+        return;
+    }
+    int *sizes = arena_or_fail(c, (size_t)n->n * sizeof *sizes);
+    if (c->status) return;
+    for (int i = 0; i < n->n; i++) sizes[i] = seqs / n->n;
+    compose_row_groups(c, n, sizes, st);
+}
+
+/* Rows of `in` picked by map into a value of their own (backward adds the gradients back). */
+static cval *op_gather(ctx *c, cval *in, const int *map, int rows)
+{
+    if (c->status) return NULL;
+    cop *o = op_new(c, OP_GATHER);
+    cval *out = cval_new(c, rows);
+    if (c->status) return NULL;
+    for (int i = 0; i < rows; i++) memcpy(out->v + (size_t)i * c->H, in->v + (size_t)map[i] * c->H, (size_t)c->H * sizeof(float));
+    o->a = in, o->out = out, o->map = map;
+    return out;
+}
+
+/* AdapterHub's compose_split (adapters 1.x): tokens [s_i, s_i + k_i) of every sequence through
+ * child i, concatenated again along the sequence. Only the hidden states are put back together;
+ * the residual stays the block's own (state._replace(hidden_states=..., last=...)). */
+static void compose_split(ctx *c, const comp_node *n, cstate *st)
+{
+    int T = c->T, seqs = st->h->rows / T;
+    int lens[COMP_SPLIT_MAX];
+    if (n->n_splits == 1 && n->n == 2) { /* legacy split_index */
+        if (n->splits[0] > T) {
+            c->status = adapt_fail(ADAPT_ERR_ARG, "Split index %d is beyond the sequence length %d", n->splits[0], T);
+            return;
+        }
+        lens[0] = n->splits[0];
+        lens[1] = T - n->splits[0];
+    } else {
+        int total = 0;
+        for (int i = 0; i < n->n; i++) total += lens[i] = n->splits[i];
+        if (total != T) {
+            c->status = adapt_fail(ADAPT_ERR_ARG, "Split: the sequence length %d is not the sum of the splits (%d)", T, total);
+            return;
+        }
+    }
+    pre_forward(c, &setup_find_adapter(c->s, comp_first(n))->cfg, st);
+    cval **parts = arena_or_fail(c, (size_t)n->n * sizeof *parts);
+    int **maps = arena_or_fail(c, (size_t)n->n * sizeof *maps);
+    if (c->status) return;
+    const adapter_def *last = NULL;
+    int used = 0, t0 = 0;
+    for (int i = 0; i < n->n && !c->status; t0 += lens[i], i++) {
+        if (!lens[i]) continue;
+        int rows = seqs * lens[i];
+        int *map = arena_or_fail(c, (size_t)rows * sizeof *map);
+        if (c->status) return;
+        for (int b = 0, k = 0; b < seqs; b++)
+            for (int t = 0; t < lens[i]; t++) map[k++] = b * T + t0 + t;
+        cstate sub = {op_gather(c, st->h, map, rows), op_gather(c, st->x, map, rows), op_gather(c, st->res, map, rows), NULL, NULL};
+        if (c->status) return;
+        c->T = lens[i];
+        compose(c, n->children[i], &sub);
+        c->T = T;
+        parts[used] = sub.h;
+        maps[used++] = map;
+        if (sub.last) last = sub.last;
+    }
+    if (c->status) return;
+    cop *o = op_new(c, OP_SCATTER);
+    cval *h = cval_new(c, st->h->rows);
+    if (c->status) return;
+    for (int k = 0; k < used; k++)
+        for (int j = 0; j < parts[k]->rows; j++)
+            memcpy(h->v + (size_t)maps[k][j] * c->H, parts[k]->v + (size_t)j * c->H, (size_t)c->H * sizeof(float));
+    o->parts = parts, o->maps = maps, o->nparts = used, o->out = h;
+    st->h = h;
     if (last) st->last = last;
 }
 
@@ -321,6 +423,8 @@ static void compose(ctx *c, const comp_node *n, cstate *st)
     case COMP_FUSE: compose_fuse(c, n, st); return;
     case COMP_BATCHSPLIT: compose_batchsplit(c, n, st); return;
     case COMP_AVERAGE: compose_average(c, n, st); return;
+    case COMP_PARALLEL: compose_parallel(c, n, st); return;
+    case COMP_SPLIT: compose_split(c, n, st); return;
     }
 }
 
@@ -350,7 +454,7 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
     if (!pc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
     memset(pc, 0, sizeof *pc);
     *cache = pc;
-    ctx c = {.m = m, .s = m->setup, .a = a, .layer = layer, .H = H, .attention = loc == POINT_ATTENTION_OUTPUT};
+    ctx c = {.m = m, .s = m->setup, .a = a, .layer = layer, .H = H, .T = m->fw.T, .attention = loc == POINT_ATTENTION_OUTPUT};
     point_ln(m, layer, loc, &c.ln_w, &c.ln_b);
     if (c.s && c.s->active && uses_point(&c, c.s->active)) {
         comp_cache *cc = arena_alloc(a, sizeof *cc);
@@ -422,6 +526,21 @@ static void op_backward(arena *a, const cop *o, param *ln_w, param *ln_b, int H)
             float w = (float)(o->weights[i] / o->nparts);
             for (size_t k = 0; k < (size_t)o->out->rows * H; k++) o->parts[i]->g[k] += w * o->out->g[k];
         }
+        return;
+    case OP_GATHER:
+        for (int i = 0; i < o->out->rows; i++) {
+            float *dst = o->a->g + (size_t)o->map[i] * H;
+            const float *src = o->out->g + (size_t)i * H;
+            for (int k = 0; k < H; k++) dst[k] += src[k];
+        }
+        return;
+    case OP_SCATTER:
+        for (int p = 0; p < o->nparts; p++)
+            for (int j = 0; j < o->parts[p]->rows; j++) {
+                float *dst = o->parts[p]->g + (size_t)j * H;
+                const float *src = o->out->g + (size_t)o->maps[p][j] * H;
+                for (int k = 0; k < H; k++) dst[k] += src[k];
+            }
         return;
     }
 }

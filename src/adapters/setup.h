@@ -32,7 +32,7 @@ typedef struct fusion_def {
     double temperature;
 } fusion_def;
 
-typedef enum comp_kind { COMP_SINGLE, COMP_STACK, COMP_FUSE, COMP_BATCHSPLIT, COMP_AVERAGE } comp_kind;
+typedef enum comp_kind { COMP_SINGLE, COMP_STACK, COMP_FUSE, COMP_BATCHSPLIT, COMP_AVERAGE, COMP_PARALLEL, COMP_SPLIT } comp_kind;
 
 typedef struct comp_node {
     comp_kind kind;
@@ -41,6 +41,9 @@ typedef struct comp_node {
     struct comp_node **children;
     int *batch_sizes;                /* COMP_BATCHSPLIT: rows (sequences) per child */
     double *weights;                 /* COMP_AVERAGE: normalised weights */
+    int *splits;                     /* COMP_SPLIT: tokens per child (n values), or n_splits == 1 with
+                                      * two children: the legacy split index (first k tokens, then the rest) */
+    int n_splits;
 } comp_node;
 
 typedef struct adapter_setup {
@@ -66,13 +69,18 @@ adapter_def *setup_find_adapter(const adapter_setup *s, const char *name);
 fusion_def *setup_find_fusion(const adapter_setup *s, const char *const *names, int n);
 
 /* Parses and activates a composition ("ner", "Stack(en, ner)", "Fuse(a, b, c)",
- * "BatchSplit(x, y, batch_sizes=[2, 1])", "Average(a, b, weights=[0.3, 0.7])"). Every adapter
+ * "BatchSplit(x, y, batch_sizes=[2, 1])", "Average(a, b, weights=[0.3, 0.7])", "Parallel(a, b)",
+ * "Split(a, b, splits=[3, 5])"). Every adapter
  * (and fusion) it names must exist. NULL or "" deactivates. */
 adapt_status setup_activate(adapt_model *m, const char *composition);
 adapt_status comp_parse(const char *text, comp_node **out);
 void comp_free(comp_node *n);
 /* Writes the composition back as text. */
 void comp_format(const comp_node *n, char *buf, size_t size);
+/* The number of channels of the composition's Parallel block (at the root or inside the root's
+ * Stacks, where the library allows it), 1 without one. With n > 1 the model replicates the input
+ * batch n times (see model_forward_channels): rows [c*B, (c+1)*B) are channel c. */
+int comp_parallel_channels(const comp_node *n);
 /* The first adapter of a composition (the one whose invertible adapter is used). */
 const char *comp_first(const comp_node *n);
 

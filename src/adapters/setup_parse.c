@@ -1,9 +1,14 @@
 /* Composition strings, AdapterHub's composition blocks as text:
  *   node  := NAME | BLOCK "(" arg ("," arg)* ")"
- *   BLOCK := Stack | Fuse | BatchSplit | Average      (case-insensitive)
- *   arg   := node | "batch_sizes" "=" list | "weights" "=" list
+ *   BLOCK := Stack | Fuse | BatchSplit | Average | Parallel | Split     (case-insensitive)
+ *   arg   := node | "batch_sizes" "=" list | "weights" "=" list | "splits" "=" (list | INT)
  * Nesting follows the library's rules: Fuse takes adapter names only; BatchSplit needs one batch
- * size per child; Average takes adapter names and optional weights (normalised to sum 1). */
+ * size per child; Average takes adapter names and optional weights (normalised to sum 1);
+ * Parallel takes names, Stack, BatchSplit and Average and sits at the top or inside top-level
+ * Stacks (the batch is replicated once, before the encoder); Split takes names, Split, Stack,
+ * BatchSplit and Average, with splits=[k1, ..., kn] tokens per child (adapters 1.x: they must add
+ * up to the sequence length), splits=k (k tokens per child) or, for two children, splits=[k]
+ * (adapter-transformers' split_index: the first k tokens, then the rest). */
 #include "adapters/setup.h"
 #include "core/error.h"
 #include <ctype.h>
@@ -50,12 +55,22 @@ void comp_free(comp_node *n)
     free(n->children);
     free(n->batch_sizes);
     free(n->weights);
+    free(n->splits);
     free(n);
 }
 
-static adapt_status parse_list(parser *ps, double *vals, int *count)
+static adapt_status parse_list(parser *ps, double *vals, int *count, bool scalar_ok)
 {
     skip_space(ps);
+    if (scalar_ok && *ps->p != '[') { /* splits=k */
+        char *end;
+        double v = strtod(ps->p, &end);
+        if (end == ps->p) return syntax(ps, "expected a number or '['");
+        ps->p = end;
+        vals[0] = v;
+        *count = -2; /* one scalar */
+        return ADAPT_OK;
+    }
     if (*ps->p != '[') return syntax(ps, "expected '['");
     ps->p++;
     *count = 0;
@@ -82,8 +97,8 @@ static adapt_status parse_node(parser *ps, comp_node **out);
 static adapt_status parse_block(parser *ps, comp_kind kind, comp_node *node)
 {
     comp_node *children[COMP_MAX_CHILDREN];
-    double sizes[COMP_MAX_CHILDREN], weights[COMP_MAX_CHILDREN];
-    int n = 0, n_sizes = -1, n_weights = -1;
+    double sizes[COMP_MAX_CHILDREN], weights[COMP_MAX_CHILDREN], splits[COMP_MAX_CHILDREN];
+    int n = 0, n_sizes = -1, n_weights = -1, n_splits = -1;
     adapt_status st = ADAPT_OK;
     ps->p++; /* '(' */
     for (;;) {
@@ -95,7 +110,10 @@ static adapt_status parse_block(parser *ps, comp_kind kind, comp_node *node)
         if (*ps->p == '=' && (!strcmp(word, "batch_sizes") || !strcmp(word, "weights"))) {
             ps->p++;
             bool is_sizes = !strcmp(word, "batch_sizes");
-            st = parse_list(ps, is_sizes ? sizes : weights, is_sizes ? &n_sizes : &n_weights);
+            st = parse_list(ps, is_sizes ? sizes : weights, is_sizes ? &n_sizes : &n_weights, false);
+        } else if (*ps->p == '=' && !strcmp(word, "splits")) {
+            ps->p++;
+            st = parse_list(ps, splits, &n_splits, true);
         } else {
             ps->p = save;
             if (n == COMP_MAX_CHILDREN) st = syntax(ps, "too many children");
@@ -123,6 +141,25 @@ static adapt_status parse_block(parser *ps, comp_kind kind, comp_node *node)
     if (!st && kind != COMP_BATCHSPLIT && n_sizes >= 0) st = syntax(ps, "batch_sizes only applies to BatchSplit");
     if (!st && kind != COMP_AVERAGE && n_weights >= 0) st = syntax(ps, "weights only applies to Average");
     if (!st && kind == COMP_AVERAGE && n_weights >= 0 && n_weights != n) st = syntax(ps, "Average needs one weight per adapter");
+    if (!st && kind != COMP_SPLIT && n_splits != -1) st = syntax(ps, "splits only applies to Split");
+    if (!st && kind == COMP_SPLIT) {
+        if (n_splits == -1) st = syntax(ps, "Split needs splits=[...] (tokens per child)");
+        else if (n_splits == -2) { /* splits=k: k tokens per child */
+            for (int i = 1; i < n; i++) splits[i] = splits[0];
+            n_splits = n;
+        } else if (n_splits != n && !(n_splits == 1 && n == 2))
+            st = syntax(ps, "Split needs one split per child (or, with two children, one split index)");
+        for (int i = 0; i < n_splits && !st; i++)
+            if (!(splits[i] >= 0 && splits[i] <= 1e6) || splits[i] != (int)splits[i]) st = syntax(ps, "splits must be integers >= 0");
+    }
+    for (int i = 0; i < n && !st; i++) {
+        comp_kind ck = children[i]->kind;
+        if (kind == COMP_PARALLEL && !(ck == COMP_SINGLE || ck == COMP_STACK || ck == COMP_BATCHSPLIT || ck == COMP_AVERAGE))
+            st = syntax(ps, "Parallel takes adapter names, Stack, BatchSplit and Average");
+        if (kind == COMP_SPLIT && !(ck == COMP_SINGLE || ck == COMP_STACK || ck == COMP_BATCHSPLIT || ck == COMP_AVERAGE || ck == COMP_SPLIT))
+            st = syntax(ps, "Split takes adapter names, Split, Stack, BatchSplit and Average");
+    }
+    if (!st && n > FUSION_MAX_ADAPTERS && (kind == COMP_PARALLEL)) st = syntax(ps, "too many Parallel channels");
     node->children = calloc((size_t)n, sizeof *node->children);
     if (!st && !node->children) st = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (st) {
@@ -147,6 +184,12 @@ static adapt_status parse_block(parser *ps, comp_kind kind, comp_node *node)
         if (!(total > 0)) return syntax(ps, "Average weights must sum to a positive number");
         for (int i = 0; i < n; i++) node->weights[i] /= total;
     }
+    if (kind == COMP_SPLIT) {
+        node->splits = calloc((size_t)n_splits, sizeof(int));
+        if (!node->splits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < n_splits; i++) node->splits[i] = (int)splits[i];
+        node->n_splits = n_splits;
+    }
     return ADAPT_OK;
 }
 
@@ -164,14 +207,13 @@ static adapt_status parse_node(parser *ps, comp_node **out)
     adapt_status st = ADAPT_OK;
     if (*ps->p == '(') {
         static const struct { const char *name; comp_kind kind; } blocks[] = {
-            {"Stack", COMP_STACK}, {"Fuse", COMP_FUSE}, {"BatchSplit", COMP_BATCHSPLIT}, {"Average", COMP_AVERAGE}};
+            {"Stack", COMP_STACK}, {"Fuse", COMP_FUSE}, {"BatchSplit", COMP_BATCHSPLIT}, {"Average", COMP_AVERAGE},
+            {"Parallel", COMP_PARALLEL}, {"Split", COMP_SPLIT}};
         int k = -1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < (int)(sizeof blocks / sizeof *blocks); i++)
             if (!strcasecmp(word, blocks[i].name)) k = i;
         if (k < 0) {
-            st = !strcasecmp(word, "Parallel") || !strcasecmp(word, "Split")
-                     ? adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup \"%.200s\": the %s block is not supported yet", ps->text, word)
-                     : syntax(ps, "unknown block (Stack, Fuse, BatchSplit, Average)");
+            st = syntax(ps, "unknown block (Stack, Fuse, BatchSplit, Average, Parallel, Split)");
         } else {
             node->kind = blocks[k].kind;
             st = parse_block(ps, node->kind, node);
@@ -189,10 +231,38 @@ static adapt_status parse_node(parser *ps, comp_node **out)
     return ADAPT_OK;
 }
 
+/* Parallel replicates the batch once for the whole model: it may sit at the top or inside
+ * top-level Stacks only (the library's nesting rules allow it in Stack, and a Stack under another
+ * block would replicate part of a batch). */
+static bool parallel_misplaced(const comp_node *n, bool top)
+{
+    if (n->kind == COMP_PARALLEL && !top) return true;
+    for (int i = 0; i < n->n; i++)
+        if (parallel_misplaced(n->children[i], top && n->kind == COMP_STACK)) return true;
+    return false;
+}
+
+int comp_parallel_channels(const comp_node *n)
+{
+    if (!n) return 1;
+    if (n->kind == COMP_PARALLEL) return n->n;
+    if (n->kind == COMP_STACK)
+        for (int i = 0; i < n->n; i++) {
+            int c = comp_parallel_channels(n->children[i]);
+            if (c > 1) return c;
+        }
+    return 1;
+}
+
 adapt_status comp_parse(const char *text, comp_node **out)
 {
     parser ps = {text, text, 0};
     TRY(parse_node(&ps, out));
+    if (parallel_misplaced(*out, true)) {
+        comp_free(*out);
+        *out = NULL;
+        return adapt_fail(ADAPT_ERR_ARG, "setup \"%.200s\": Parallel may only be the top block or sit inside top-level Stacks", text);
+    }
     skip_space(&ps);
     if (*ps.p) {
         comp_free(*out);
@@ -210,7 +280,7 @@ const char *comp_first(const comp_node *n)
 
 void comp_format(const comp_node *n, char *buf, size_t size)
 {
-    static const char *names[] = {"", "Stack", "Fuse", "BatchSplit", "Average"};
+    static const char *names[] = {"", "Stack", "Fuse", "BatchSplit", "Average", "Parallel", "Split"};
     if (!size) return;
     if (n->kind == COMP_SINGLE) {
         snprintf(buf, size, "%s", n->name);
@@ -226,6 +296,11 @@ void comp_format(const comp_node *n, char *buf, size_t size)
         for (int i = 0; i < n->n && k < size; i++) {
             k += (size_t)snprintf(buf + k, size - k, "%s%d", i ? ", " : ", batch_sizes=[", n->batch_sizes[i]);
             if (i == n->n - 1 && k < size) k += (size_t)snprintf(buf + k, size - k, "]");
+        }
+    if (n->kind == COMP_SPLIT)
+        for (int i = 0; i < n->n_splits && k < size; i++) {
+            k += (size_t)snprintf(buf + k, size - k, "%s%d", i ? ", " : ", splits=[", n->splits[i]);
+            if (i == n->n_splits - 1 && k < size) k += (size_t)snprintf(buf + k, size - k, "]");
         }
     if (k < size) snprintf(buf + k, size - k, ")");
 }

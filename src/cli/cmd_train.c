@@ -27,7 +27,14 @@ static void usage(FILE *fp)
             "  --lr X (1e-4)  --weight-decay X (0.01)  --warmup X (0.1)  --grad-clip X (1.0)\n"
             "  --eval-every N (steps; default once per epoch)  --patience N  --max-seconds X\n"
             "  --max-train-examples N  --max-dev-examples N  --seed N  --quiet\n"
-            "Writes OUT/best/ (the best checkpoint by the dev metric), OUT/summary.json, OUT/curve.svg.\n");
+            "  --checkpoint-every N      write OUT/checkpoint/ (trainable tensors, AdamW moments, RNG and data\n"
+            "                            position) atomically every N optimizer steps\n"
+            "  --resume                  continue from OUT/checkpoint/ if there is one (same options): the losses\n"
+            "                            match an uninterrupted run bit for bit\n"
+            "  --check-checkpoint        with --resume: load OUT/checkpoint/, report its step, do not train\n"
+            "  --on-nan abort|skip       NaN/Inf loss or gradient: stop with an error (default) or drop the step\n"
+            "Writes OUT/best/ (the best checkpoint by the dev metric), OUT/summary.json, OUT/curve.svg and\n"
+            "OUT/losses.tsv (step, loss of each optimizer step at full precision).\n");
 }
 
 int cmd_train(int argc, char **argv)
@@ -44,6 +51,11 @@ int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--quiet")) {
             o.quiet = true;
+            continue;
+        }
+        if (!strcmp(a, "--resume") || !strcmp(a, "--check-checkpoint")) {
+            o.resume = true;
+            o.check_checkpoint |= !strcmp(a, "--check-checkpoint");
             continue;
         }
         if (!strcmp(a, "--fusion-train-adapters")) {
@@ -99,6 +111,14 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--max-seconds")) { if (!arg_double(cmd, a, v, 0, 1e9, &o.max_seconds)) return 2; }
         else if (!strcmp(a, "--max-train-examples")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o.max_train_examples)) return 2; }
         else if (!strcmp(a, "--max-dev-examples")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o.max_dev_examples)) return 2; }
+        else if (!strcmp(a, "--checkpoint-every")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o.checkpoint_every)) return 2; }
+        else if (!strcmp(a, "--on-nan")) {
+            if (strcmp(v, "abort") && strcmp(v, "skip")) {
+                fprintf(stderr, "adapt train: --on-nan must be abort or skip\n");
+                return 2;
+            }
+            o.on_nan_skip = !strcmp(v, "skip");
+        }
         else if (!strcmp(a, "--seed")) { if (!arg_long(cmd, a, v, 0, 0x7fffffff, &n)) return 2; o.seed = (uint64_t)n; }
         else {
             fprintf(stderr, "adapt train: unknown option %s\n", a);

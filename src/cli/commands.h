@@ -25,6 +25,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_adapters(int argc, char **argv); /* `adapt adapters list|average|rename` */
 int cmd_eval(int argc, char **argv);
 int cmd_fusion_attention(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Re-executes with OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels. */
 void cli_select_blas_kernels(char **argv);

@@ -110,16 +110,27 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, out, &lc->out_point);
 }
 
-adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids)
+static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids,
+                            bool allow_parallel, int *channels_out)
 {
     const model_config *c = &m->cfg;
     TRY(validate_batch(m, B, T, ids, mask, type_ids));
+    int channels = m->setup ? comp_parallel_channels(m->setup->active) : 1;
+    if (channels > 1 && !allow_parallel)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "the active setup has a Parallel block (%d channels): this command handles one "
+                                                 "output per sequence (the library API model_forward_channels gives one per channel)",
+                          channels);
+    if ((int64_t)B * T * channels > (1 << 24)) return adapt_fail(ADAPT_ERR_ARG, "batch %d x %d x %d channels is out of range", B, T, channels);
+    if (channels_out) *channels_out = channels;
     arena_reset(&m->acts);
     forward_state *fw = &m->fw;
     memset(fw, 0, sizeof *fw);
-    fw->B = B;
+    fw->channels = channels;
+    fw->B_in = B;
+    fw->B = B * channels;
     fw->T = T;
-    fw->N = B * T;
+    fw->N = fw->B * T;
+    int N_in = B * T;
     if (m->training) { /* one seed per pass from the model's dropout stream */
         uint64_t z = (m->dropout_rng += 0x9E3779B97F4A7C15ull);
         fw->drop_seed = dropout_key(z, 0x5eedu);
@@ -133,12 +144,12 @@ adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, con
     fw->type_ids = arena_alloc(&m->acts, N * sizeof(int32_t));
     fw->mask = arena_alloc(&m->acts, N * sizeof(int32_t));
     if (!fw->ids || !fw->pos_ids || !fw->type_ids || !fw->mask) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    memcpy(fw->ids, ids, N * sizeof *ids);
-    for (int i = 0; i < N; i++) {
-        fw->mask[i] = mask ? mask[i] : 1;
-        fw->type_ids[i] = type_ids ? type_ids[i] : 0;
+    for (int i = 0; i < N; i++) { /* channel-major replicas of the caller's batch */
+        fw->ids[i] = ids[i % N_in];
+        fw->mask[i] = mask ? mask[i % N_in] : 1;
+        fw->type_ids[i] = type_ids ? type_ids[i % N_in] : 0;
     }
-    TRY(position_ids(m, B, T, ids, fw->pos_ids));
+    TRY(position_ids(m, fw->B, T, fw->ids, fw->pos_ids));
     fw->hidden = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(float *));
     fw->layers = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(layer_cache));
     if (!fw->hidden || !fw->layers) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
@@ -160,6 +171,17 @@ adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, con
     }
     for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], &fw->hidden[l + 1]));
     return ADAPT_OK;
+}
+
+adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids)
+{
+    return forward(m, B, T, ids, mask, type_ids, false, NULL);
+}
+
+adapt_status model_forward_channels(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
+                                    const int32_t *type_ids, int *channels)
+{
+    return forward(m, B, T, ids, mask, type_ids, true, channels);
 }
 
 adapt_status adapt_model_encode(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,

@@ -159,3 +159,45 @@ adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float
     }
     return adapt_fail(ADAPT_ERR_ARG, "unknown head kind");
 }
+
+/* Narrows m->fw to one channel's rows for the head, and back. */
+typedef struct fw_view {
+    int B, N;
+    float *last;
+} fw_view;
+
+static adapt_status narrow(adapt_model *m, int channel, fw_view *saved)
+{
+    forward_state *fw = &m->fw;
+    int ch = fw->channels > 0 ? fw->channels : 1;
+    if (channel < 0 || channel >= ch) return adapt_fail(ADAPT_ERR_ARG, "channel %d is outside the %d Parallel channels", channel, ch);
+    saved->B = fw->B, saved->N = fw->N, saved->last = fw->hidden[m->cfg.layers];
+    fw->B = fw->B / ch;
+    fw->N = fw->B * fw->T;
+    fw->hidden[m->cfg.layers] += (size_t)channel * fw->N * m->cfg.hidden;
+    return ADAPT_OK;
+}
+
+static void widen(adapt_model *m, const fw_view *saved)
+{
+    m->fw.B = saved->B, m->fw.N = saved->N, m->fw.hidden[m->cfg.layers] = saved->last;
+}
+
+adapt_status head_forward_channel(adapt_model *m, head *h, int channel, float *logits)
+{
+    fw_view v = {0, 0, NULL};
+    TRY(narrow(m, channel, &v));
+    adapt_status st = head_forward(m, h, logits);
+    widen(m, &v);
+    return st;
+}
+
+adapt_status head_backward_channel(adapt_model *m, head *h, int channel, const float *d_logits, float *d_hidden)
+{
+    fw_view v = {0, 0, NULL};
+    TRY(narrow(m, channel, &v));
+    size_t off = (size_t)channel * m->fw.N * m->cfg.hidden;
+    adapt_status st = head_backward(m, h, d_logits, d_hidden + off);
+    widen(m, &v);
+    return st;
+}

@@ -35,6 +35,12 @@ adapt_status head_forward(adapt_model *m, head *h, float *logits);
 /* Accumulates into d_hidden [N,H] and the head's trainable tensors. */
 adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float *d_hidden);
 
+/* A head per Parallel channel (after model_forward_channels): the head runs on channel c's rows
+ * only; logits are [head_rows / channels, labels], d_hidden is the whole [N,H] gradient. One
+ * channel's forward must be followed by its backward before the next channel's forward. */
+adapt_status head_forward_channel(adapt_model *m, head *h, int channel, float *logits);
+adapt_status head_backward_channel(adapt_model *m, head *h, int channel, const float *d_logits, float *d_hidden);
+
 /* Backward through the encoder from d_last [N,H]: accumulates into every trainable tensor; stops
  * below the lowest layer that holds a trainable tensor. */
 adapt_status model_backward(adapt_model *m, float *d_last);

@@ -33,7 +33,8 @@ typedef struct layer_cache {
 
 /* Activations of the last forward pass, in the model's arena. */
 typedef struct forward_state {
-    int B, T, N;
+    int B, T, N;             /* B = channels * the caller's batch (a Parallel setup replicates it) */
+    int channels, B_in;      /* Parallel channels (1 without) and the caller's batch size */
     /* Dropout of this pass: probabilities (0 in evaluation) and the seed its site keys derive from
      * (see dropout_key in layers.h); backward recomputes the masks from them. */
     float p_hidden, p_attn;
@@ -99,6 +100,13 @@ struct tensor_source;
 adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src, const char *dir);
 /* Forward through the embeddings and all layers; activations stay in model->fw. */
 adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids);
+/* The same for a setup with a Parallel block (AdapterHub's adjust_tensors_for_parallel): the
+ * batch is replicated once per channel before the embeddings, so everything downstream sees
+ * channels * B sequences; rows [c*B*T, (c+1)*B*T) of the hidden states are channel c (see
+ * head_forward_channel). *channels receives the count (1 without Parallel, when this equals
+ * model_forward). model_forward itself refuses Parallel setups: its callers size outputs by B. */
+adapt_status model_forward_channels(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
+                                    const int32_t *type_ids, int *channels);
 /* MLM logits [N,V] for the last forward pass, and the way back to d_hidden [N,H] (accumulated). */
 adapt_status model_mlm_forward(adapt_model *m, float *logits);
 /* The same on n selected positions only (masked-LM training: logits [n,V]); `rows` must stay

@@ -16,6 +16,7 @@
 #include "train/metrics.h"
 #include "train/mlm_data.h"
 #include "train/progress.h"
+#include "train/resume.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -309,6 +310,7 @@ static double clip_gradients(param_store *s, double max_norm)
         for (size_t k = 0; k < p->numel; k++) total += (double)p->grad[k] * p->grad[k];
     }
     double norm = sqrt(total);
+    if (!isfinite(norm)) return norm; /* a numerical fault: the caller skips or aborts the step */
     if (max_norm > 0 && norm > max_norm) {
         float f = (float)(max_norm / (norm + 1e-6));
         for (size_t i = 0; i < s->count; i++)
@@ -451,7 +453,8 @@ static adapt_status save_trained(run *r, const char *dir)
     return s;
 }
 
-static adapt_status write_summary(run *r, double best, long best_step, long steps, double seconds, size_t trained, size_t total)
+static adapt_status write_summary(run *r, double best, long best_step, long steps, long skipped, double seconds, size_t trained,
+                                  size_t total)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -461,11 +464,11 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
     char buf[2048];
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"task\": \"%s\",\n  \"method\": \"%s\",\n  \"adapter_config\": \"%s\",\n  \"name\": \"%s\",\n"
-                     "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"best_dev_metric\": %s,\n"
+                     "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"skipped_steps\": %ld,\n  \"best_dev_metric\": %s,\n"
                      "  \"metric\": \"%s\",\n  \"best_step\": %ld,\n  \"trained_parameters\": %zu,\n  \"total_parameters\": %zu,\n"
                      "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"peak_rss_mb\": %.1f\n}\n",
                      r->o->task, methods[r->o->method], r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "", r->name,
-                     r->train.n, r->dev.n, steps, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : r->glue->metric, best_step, trained, total,
+                     r->train.n, r->dev.n, steps, skipped, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : r->glue->metric, best_step, trained, total,
                      100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, ru.ru_maxrss / 1024.0);
     char *path = path_join(r->o->out_dir, "summary.json");
     adapt_status s = path ? file_write_atomic(path, buf, (size_t)n) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -500,6 +503,137 @@ static const char *metric_name(const run *r)
 }
 
 /* ------------------------------------------------------------------ the loop */
+static void shuffle(size_t *order, size_t n, uint64_t *rng)
+{
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = n - 1; n && i > 0; i--) {
+        size_t j = next_random(rng) % (i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+/* The options a checkpoint must have been written with (the run would differ otherwise). */
+static void options_fingerprint(const run *r, long total, char *buf, size_t size)
+{
+    const train_options *o = r->o;
+    snprintf(buf, size,
+             "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
+             "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
+             "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d",
+             o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
+             o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
+             o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
+             o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load);
+}
+
+/* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
+ * step N NaN: a test hook for the --on-nan policy (documented in docs/reliability.md). */
+static long inject_nan_step(bool *in_loss)
+{
+    const char *e = getenv("ADAPT_TEST_INJECT_NAN");
+    *in_loss = false;
+    if (!e || !*e) return 0;
+    char *end;
+    long v = strtol(e, &end, 10);
+    *in_loss = !strcmp(end, ":loss");
+    return v > 0 ? v : 0;
+}
+
+static void poison_gradient(param_store *s)
+{
+    for (size_t i = 0; i < s->count; i++)
+        if (s->items[i]->trainable && s->items[i]->grad) {
+            s->items[i]->grad[0] = NAN;
+            return;
+        }
+}
+
+static adapt_status write_losses(const char *path, const double *losses, size_t n)
+{
+    size_t cap = n * 40 + 1, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) len += (size_t)snprintf(buf + len, cap - len, "%zu\t%.17g\n", i + 1, losses[i]);
+    adapt_status s = file_write_atomic(path, buf, len);
+    free(buf);
+    return s;
+}
+
+typedef struct loop_state {
+    long step, micro, best_step, skipped, total;
+    int bad_evals;
+    uint64_t epoch_rng;
+    size_t cursor;
+    double best, tokens, *losses;
+    size_t n_losses, cap_losses;
+    char fingerprint[2048];
+} loop_state;
+
+static adapt_status checkpoint(run *r, const loop_state *ls, double elapsed)
+{
+    train_state st = {.step = ls->step, .micro = ls->micro, .best_step = ls->best_step, .skipped = ls->skipped,
+                      .bad_evals = ls->bad_evals, .rng = r->rng, .epoch_rng = ls->epoch_rng, .dropout_rng = r->m->dropout_rng,
+                      .cursor = ls->cursor, .n_train = r->train.n, .best = ls->best, .elapsed = elapsed, .tokens = ls->tokens,
+                      .losses = ls->losses, .n_losses = ls->n_losses, .eval_x = r->eval_x, .eval_y = r->eval_y, .n_eval = r->n_eval};
+    for (int i = 0; r->m->setup && i < r->m->setup->n_fusions && i < CKPT_MAX_TEMPS; i++) st.temps[st.n_temps++] = r->m->setup->fusions[i].temperature;
+    snprintf(st.fingerprint, sizeof st.fingerprint, "%s", ls->fingerprint);
+    return ckpt_save(r->o->out_dir, &r->m->store, &st);
+}
+
+/* --resume: everything the loop needs to continue exactly where the checkpoint was written. */
+static adapt_status restore(run *r, loop_state *ls, size_t *order, double *elapsed, bool *found)
+{
+    train_state st = {0};
+    TRY(ckpt_load(r->o->out_dir, &r->m->store, &st, found));
+    if (!*found) return ADAPT_OK;
+    int fusions = r->m->setup ? r->m->setup->n_fusions : 0;
+    adapt_status s = ADAPT_OK;
+    if (strcmp(st.fingerprint, ls->fingerprint))
+        s = adapt_fail(ADAPT_ERR_ARG, "%s/checkpoint was written by a run with other options:\n  checkpoint: %s\n  this run:   %s",
+                       r->o->out_dir, st.fingerprint, ls->fingerprint);
+    else if (st.n_train != r->train.n || st.cursor > r->train.n || st.step > ls->total || st.n_temps != (fusions < CKPT_MAX_TEMPS ? fusions : CKPT_MAX_TEMPS))
+        s = adapt_fail(ADAPT_ERR_FORMAT, "%s/checkpoint does not fit this run's data or setup", r->o->out_dir);
+    if (s) {
+        train_state_free(&st);
+        return s;
+    }
+    ls->step = st.step, ls->micro = st.micro, ls->best_step = st.best_step, ls->skipped = st.skipped;
+    ls->bad_evals = st.bad_evals, ls->epoch_rng = st.epoch_rng, ls->cursor = st.cursor, ls->best = st.best, ls->tokens = st.tokens;
+    r->rng = st.rng;
+    r->m->dropout_rng = st.dropout_rng;
+    for (int i = 0; i < st.n_temps; i++) r->m->setup->fusions[i].temperature = st.temps[i];
+    uint64_t t = st.epoch_rng;
+    shuffle(order, r->train.n, &t); /* this epoch's order */
+    *elapsed = st.elapsed;
+    free(ls->losses);
+    ls->losses = st.losses, ls->n_losses = ls->cap_losses = st.n_losses;
+    st.losses = NULL;
+    free(r->eval_x), free(r->eval_y);
+    r->eval_x = st.eval_x, r->eval_y = st.eval_y, r->n_eval = st.n_eval;
+    st.eval_x = st.eval_y = NULL;
+    for (size_t i = 0; !s && i < ls->n_losses; i++)
+        if (isfinite(ls->losses[i])) s = push_point(&r->loss_x, &r->loss_y, &r->n_loss, (double)(i + 1), ls->losses[i]);
+    train_state_free(&st);
+    return s;
+}
+
+static adapt_status record_loss(loop_state *ls, FILE *fp, double loss)
+{
+    if (ls->n_losses == ls->cap_losses) {
+        size_t cap = ls->cap_losses ? 2 * ls->cap_losses : 256;
+        double *v = realloc(ls->losses, cap * sizeof *v);
+        if (!v) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        ls->losses = v, ls->cap_losses = cap;
+    }
+    ls->losses[ls->n_losses++] = loss;
+    if (fp) {
+        fprintf(fp, "%ld\t%.17g\n", ls->step, loss);
+        fflush(fp);
+    }
+    return ADAPT_OK;
+}
+
 static adapt_status train_loop(run *r)
 {
     const train_options *o = r->o;
@@ -507,100 +641,146 @@ static adapt_status train_loop(run *r)
     size_t n = r->train.n;
     int B = o->batch_size;
     if (n < (size_t)B) B = (int)n;
+    if (B < 1) return adapt_fail(ADAPT_ERR_ARG, "train: no training examples");
     long per_epoch = (long)(n / (size_t)B) / o->grad_accum;
     long total = o->max_steps > 0 ? o->max_steps : per_epoch * o->epochs;
     if (total < 1) total = 1;
     long warmup = (long)(o->warmup_ratio * (double)total), eval_every = o->eval_every > 0 ? o->eval_every : per_epoch;
+    if (eval_every < 1) eval_every = 1;
     size_t *order = malloc(n * sizeof(size_t));
     if (!order) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     adamw_config opt = {o->lr, 0.9, 0.999, 1e-8, o->weight_decay};
     size_t trained = store_count_params(&m->store, true), all = store_count_params(&m->store, false);
-    if (!o->quiet)
+    loop_state ls = {.total = total, .best = -INFINITY, .cursor = n, .epoch_rng = r->rng};
+    options_fingerprint(r, total, ls.fingerprint, sizeof ls.fingerprint);
+    double elapsed = 0;
+    bool resumed = false;
+    adapt_status s = ADAPT_OK;
+    if (o->resume) s = restore(r, &ls, order, &elapsed, &resumed);
+    if (!s && o->check_checkpoint) {
+        if (!resumed) s = adapt_fail(ADAPT_ERR_IO, "%s/checkpoint: no checkpoint", o->out_dir);
+        else printf("checkpoint OK: step %ld of %ld, epoch position %zu of %zu\n", ls.step, total, ls.cursor, n);
+        free(order);
+        free(ls.losses);
+        return s;
+    }
+    char *losses_path = path_join(o->out_dir, "losses.tsv");
+    FILE *losses_fp = NULL;
+    if (!s && !losses_path) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    /* the log restarts at the checkpoint: lines written after it by the killed run are dropped */
+    if (!s) s = write_losses(losses_path, ls.losses, ls.n_losses);
+    if (!s && !(losses_fp = fopen(losses_path, "a"))) s = adapt_fail(ADAPT_ERR_IO, "%s: cannot open: %s", losses_path, strerror(errno));
+    bool inject_in_loss;
+    long inject = inject_nan_step(&inject_in_loss);
+    if (!s && !o->quiet) {
         fprintf(stderr, "train: %zu examples, %ld steps of %d x %d, %zu of %zu parameters trainable (%.2f%%)\n", n, total, B,
                 o->grad_accum, trained, all, 100.0 * (double)trained / (double)all);
+        if (resumed) fprintf(stderr, "train: resumed from %s/checkpoint at step %ld\n", o->out_dir, ls.step);
+    }
     progress pr;
     progress_init(&pr, total, o->quiet);
-    double best = -INFINITY, t0 = now_seconds();
-    long step = 0, best_step = 0, micro = 0;
-    int bad_evals = 0;
-    adapt_status s = ADAPT_OK;
-    size_t cursor = n;
+    double t0 = now_seconds() - elapsed;
     double loss_acc = 0;
-    size_t tokens = 0;
-    store_zero_grads(&m->store);
-    while (!s && step < total) {
-        if (cursor + (size_t)B > n) { /* new epoch: shuffle */
-            for (size_t i = 0; i < n; i++) order[i] = i;
-            for (size_t i = n - 1; i > 0; i--) {
-                size_t j = next_random(&r->rng) % (i + 1), t = order[i];
-                order[i] = order[j];
-                order[j] = t;
-            }
-            cursor = 0;
+    const char *fault = NULL; /* what went non-finite in this optimizer step */
+    double fault_value = 0;
+    store_zero_grads(&m->store); /* checkpoints are written at step boundaries, with zero gradients */
+    /* a checkpoint of a run that stopped early: it stays stopped */
+    bool stopped = resumed && o->patience > 0 && ls.bad_evals >= o->patience;
+    while (!s && !stopped && ls.step < total) {
+        if (ls.cursor + (size_t)B > n) { /* new epoch: shuffle */
+            ls.epoch_rng = r->rng;
+            shuffle(order, n, &r->rng);
+            ls.cursor = 0;
         }
         batch b = {0};
-        if (several_setups(r)) s = use_setup(r, micro);
-        if (!s) s = batch_build(&r->train, order + cursor, B, r->pad_id, &b);
+        if (several_setups(r)) s = use_setup(r, ls.micro);
+        if (!s) s = batch_build(&r->train, order + ls.cursor, B, r->pad_id, &b);
         if (!s && r->mlm) mlm_mask_batch(&b, &r->sp, 0.15, &r->rng);
-        cursor += (size_t)B;
+        ls.cursor += (size_t)B;
         double loss = 0;
         if (!s) s = forward_loss(r, &b, true, &loss, NULL);
-        tokens += (size_t)b.B * (size_t)b.T;
+        ls.tokens += (double)b.B * (double)b.T;
         batch_free(&b);
         if (s) break;
-        if (!isfinite(loss)) {
-            s = adapt_fail(ADAPT_ERR_NUMERIC, "loss is %g at step %ld: stopping before the weights are corrupted", loss, step + 1);
+        if (inject == ls.step + 1 && inject_in_loss) loss = NAN;
+        if (!isfinite(loss) && !fault) fault = "loss", fault_value = loss;
+        if (fault && !o->on_nan_skip) {
+            s = adapt_fail(ADAPT_ERR_NUMERIC, "numerical fault at step %ld: the loss is %g; stopped before the weights are "
+                           "corrupted (--on-nan abort)%s", ls.step + 1, fault_value,
+                           o->checkpoint_every > 0 ? "; the last checkpoint is kept" : "");
             break;
         }
         loss_acc += loss;
-        if (++micro % o->grad_accum) continue;
+        if (++ls.micro % o->grad_accum) continue;
         /* 0.01 ||I - W_v||^2 once per optimizer step, before clipping (the library adds its gradient
          * in on_step_end, i.e. one step late; the same term, applied without the lag) */
         setup_fusion_regularization(m, 1.0f);
-        clip_gradients(&m->store, o->grad_clip);
-        double lr = step < warmup ? o->lr * (double)(step + 1) / (double)warmup
-                                  : o->lr * fmax(0.0, (double)(total - step) / (double)fmax(1.0, (double)(total - warmup)));
-        s = adamw_step(&m->store, &opt, lr, step + 1);
+        if (inject == ls.step + 1 && !inject_in_loss) poison_gradient(&m->store);
+        double norm = clip_gradients(&m->store, o->grad_clip);
+        if (!isfinite(norm) && !fault) fault = "gradient norm", fault_value = norm;
+        if (fault && !o->on_nan_skip) {
+            s = adapt_fail(ADAPT_ERR_NUMERIC, "numerical fault at step %ld: the %s is %g; stopped before the weights are "
+                           "corrupted (--on-nan abort)%s", ls.step + 1, fault, fault_value,
+                           o->checkpoint_every > 0 ? "; the last checkpoint is kept" : "");
+            break;
+        }
+        double lr = ls.step < warmup ? o->lr * (double)(ls.step + 1) / (double)warmup
+                                     : o->lr * fmax(0.0, (double)(total - ls.step) / (double)fmax(1.0, (double)(total - warmup)));
+        if (fault) { /* --on-nan skip: no update; the step still counts (the schedule and the data move on) */
+            progress_note(&pr, "step %ld skipped: the %s is %g (--on-nan skip)", ls.step + 1, fault, fault_value);
+            ls.skipped++;
+        } else {
+            s = adamw_step(&m->store, &opt, lr, ls.step + 1 - ls.skipped);
+        }
         store_zero_grads(&m->store);
-        step++;
-        if (!s) s = push_point(&r->loss_x, &r->loss_y, &r->n_loss, (double)step, loss_acc);
-        progress_update(&pr, step, loss_acc, (double)tokens);
+        ls.step++;
+        if (!s) s = record_loss(&ls, losses_fp, loss_acc);
+        if (!s && !fault) s = push_point(&r->loss_x, &r->loss_y, &r->n_loss, (double)ls.step, loss_acc);
+        progress_update(&pr, ls.step, loss_acc, ls.tokens);
         loss_acc = 0;
-        bool out_of_time = o->max_seconds > 0 && now_seconds() - t0 > o->max_seconds;
-        if (!s && r->dev.n && (step % eval_every == 0 || step == total || out_of_time)) {
+        fault = NULL;
+        bool out_of_time = o->max_seconds > 0 && now_seconds() - t0 > o->max_seconds, stop = false;
+        if (!s && r->dev.n && (ls.step % eval_every == 0 || ls.step == total || out_of_time)) {
             double metric = 0, dev_loss = 0;
             if (several_setups(r)) s = use_setup(r, 0);
             if (!s) s = evaluate(r, &metric, &dev_loss);
-            if (!s) s = push_point(&r->eval_x, &r->eval_y, &r->n_eval, (double)step, metric);
-            if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", step, dev_loss, metric_name(r),
-                                  r->mlm ? dev_loss : metric, metric > best ? " (best)" : "");
-            if (!s && metric > best) {
-                best = metric;
-                best_step = step;
-                bad_evals = 0;
+            if (!s) s = push_point(&r->eval_x, &r->eval_y, &r->n_eval, (double)ls.step, metric);
+            if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", ls.step, dev_loss, metric_name(r),
+                                  r->mlm ? dev_loss : metric, metric > ls.best ? " (best)" : "");
+            if (!s && metric > ls.best) {
+                ls.best = metric;
+                ls.best_step = ls.step;
+                ls.bad_evals = 0;
                 char *dir = path_join(o->out_dir, "best");
                 s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
                 free(dir);
-            } else if (++bad_evals >= o->patience && o->patience > 0) {
-                progress_note(&pr, "early stop: %d evaluations without improvement", bad_evals);
-                break;
+            } else if (!s && ++ls.bad_evals >= o->patience && o->patience > 0) {
+                progress_note(&pr, "early stop: %d evaluations without improvement", ls.bad_evals);
+                stop = true;
             }
         }
+        if (!s && o->checkpoint_every > 0 && ls.step % o->checkpoint_every == 0) s = checkpoint(r, &ls, now_seconds() - t0);
+        if (stop) break;
         if (out_of_time) {
             progress_note(&pr, "time budget of %.0f s reached", o->max_seconds);
             break;
         }
     }
     progress_finish(&pr);
+    if (losses_fp) fclose(losses_fp);
+    free(losses_path);
     if (!s && !r->dev.n) {
         char *dir = path_join(o->out_dir, "best");
         s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         free(dir);
-        best_step = step;
+        ls.best_step = ls.step;
     }
-    if (!s) s = write_summary(r, best, best_step, step, now_seconds() - t0, trained, all);
-    if (!s && !o->quiet) printf("best dev %s: %.4f at step %ld; results in %s\n", metric_name(r), r->mlm ? -best : best, best_step, o->out_dir);
+    if (!s) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, now_seconds() - t0, trained, all);
+    if (!s && ls.skipped && !o->quiet) fprintf(stderr, "train: %ld steps skipped for NaN/Inf (--on-nan skip)\n", ls.skipped);
+    if (!s && !o->quiet)
+        printf("best dev %s: %.4f at step %ld; results in %s\n", metric_name(r), r->mlm ? -ls.best : ls.best, ls.best_step, o->out_dir);
     free(order);
+    free(ls.losses);
     return s;
 }
 

@@ -38,6 +38,10 @@ typedef struct train_options {
     const char *fusion;                  /* METHOD_FUSION: "a,b,c", adapters given with load_adapters */
     const char *fusion_config;           /* "dynamic" (default), "static", "dynamic[temperature=true]" */
     bool fusion_train_adapters;          /* unfreeze the fused adapters too (saved beside the fusion) */
+    long checkpoint_every;               /* optimizer steps between OUT/checkpoint/ writes; 0: none */
+    bool resume;                         /* continue from OUT/checkpoint/ when it exists */
+    bool check_checkpoint;               /* with resume: load OUT/checkpoint/, report, do not train */
+    bool on_nan_skip;                    /* NaN/Inf loss or gradient: drop the step (default: abort) */
 } train_options;
 
 void train_options_defaults(train_options *o);
