@@ -91,6 +91,15 @@ static void test_pipeline(void **state)
     assert_null(setup_invertible(m)); /* the task adapter has none */
     adapt_model_free(m);
 
+    /* LoRA on the same data: merged-weight inference gives the same predictions as unmerged */
+    assert_int_equal(adapt("train --task ner --model base --train train.conll --dev dev.conll --output lora --name ner --method lora "
+                           "--lora-r 4 --lora-alpha 8 --max-steps 8 --batch-size 4 --max-length 48 --lr 5e-2 --eval-every 8 --quiet"),
+                     0);
+    assert_int_equal(adapt("predict --model base --lora lora/best/lora --input dev.conll --output lora-unmerged.conll"), 0);
+    assert_int_equal(adapt("predict --model base --lora lora/best/lora --merge --input dev.conll --output lora-merged.conll"), 0);
+    assert_int_equal(run_command("cmp -s '%s' '%s'", at("lora-unmerged.conll"), at("lora-merged.conll")), 0);
+    assert_int_equal(count_lines(at("lora-merged.conll"), true), count_lines(at("dev.conll"), true));
+
     /* the demo on this home folder */
     assert_int_equal(run_command("cd '%s' && mkdir -p home/models/adapters home/models/demo && cp -r base home/models/default && "
                                  "cp -r lang-en/best/en lang-qu/best/qu ner/best/ner home/models/adapters/ && "

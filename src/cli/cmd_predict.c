@@ -12,6 +12,8 @@ static void usage(FILE *fp)
                 "  --load-adapter DIR[=NAME]  AdapterHub adapter folder (repeatable; the last one's head is used)\n"
                 "  --head DIR                 head folder (head_config.json + model_head.safetensors)\n"
                 "  --setup STR                composition, e.g. \"Stack(qu, ner)\" (default: the last adapter)\n"
+                "  --lora DIR                 PEFT LoRA folder (its head is read from the same folder)\n"
+                "  --merge                    merge the LoRA weights into the base model first\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)\n"
                 "Reads column 1 of the input (other columns ignored, blank lines between sentences) and writes\n"
                 "token<TAB>tag lines.\n");
@@ -27,6 +29,10 @@ int cmd_predict(int argc, char **argv)
             usage(stdout);
             return 0;
         }
+        if (!strcmp(a, "--merge")) {
+            o.merge_lora = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "adapt predict: %s needs a value\n", a);
             return 2;
@@ -35,6 +41,7 @@ int cmd_predict(int argc, char **argv)
         if (!strcmp(a, "--model")) o.model_dir = v;
         else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
         else if (!strcmp(a, "--head")) o.head_dir = v;
+        else if (!strcmp(a, "--lora")) o.lora_dir = v;
         else if (!strcmp(a, "--setup")) o.setup = v;
         else if (!strcmp(a, "--input")) input = v;
         else if (!strcmp(a, "--output")) output = v;

@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "data/conll.h"
 #include "formats/adapterhub.h"
+#include "formats/peft.h"
 #include "train/examples.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,11 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
         s = adapterhub_load_adapter(t->m, spec, eq ? eq + 1 : NULL, last_name, sizeof last_name);
         snprintf(last_dir, sizeof last_dir, "%s", spec);
     }
+    if (!s && o->lora_dir) {
+        s = peft_load(t->m, o->lora_dir);
+        if (!s && o->merge_lora) s = lora_merge(t->m);
+        if (!*last_dir) snprintf(last_dir, sizeof last_dir, "%s", o->lora_dir); /* the trainer saves the head beside it */
+    }
     const char *head_dir = o->head_dir ? o->head_dir : last_dir;
     if (!s && !*head_dir) s = adapt_fail(ADAPT_ERR_ARG, "no head: give a head folder or an adapter folder holding one");
     if (!s) s = adapterhub_load_head(t->m, head_dir, NULL, &t->h);
@@ -56,7 +62,7 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
         t->n_labels = t->h.num_labels;
         s = read_labels(head_dir, t);
     }
-    if (!s) s = setup_activate(t->m, o->setup ? o->setup : last_name);
+    if (!s && (o->setup || *last_name)) s = setup_activate(t->m, o->setup ? o->setup : last_name);
     if (s) tagger_close(t);
     return s;
 }

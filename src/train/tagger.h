@@ -12,6 +12,8 @@ typedef struct tagger_options {
     const char *adapters[TAGGER_MAX_ADAPTERS]; /* "DIR" or "DIR=NAME" */
     int n_adapters;
     const char *head_dir;                    /* folder with head_config.json (NULL: the last adapter's) */
+    const char *lora_dir;                    /* PEFT LoRA folder (NULL: none) */
+    bool merge_lora;                         /* merge LoRA into the base weights before tagging */
     const char *setup;                       /* composition (NULL: the last adapter alone) */
     int max_len, batch_size;
 } tagger_options;
