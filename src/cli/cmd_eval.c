@@ -2,6 +2,7 @@
  * F1) file. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/infer_args.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include <cjson/cJSON.h>
@@ -38,7 +39,7 @@ static int parse(int argc, char **argv, eval_args *a)
     const char *cmd = "eval";
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
+        int handled;
         if (!strcmp(k, "--strict")) {
             a->strict = true;
             continue;
@@ -48,21 +49,12 @@ static int parse(int argc, char **argv, eval_args *a)
             return 2;
         }
         i++;
-        if (!strcmp(k, "--model")) a->io.model_dir = v;
-        else if (!strcmp(k, "--tokenizer")) a->io.tokenizer = v;
-        else if (!strcmp(k, "--head")) a->io.head_dir = v;
-        else if (!strcmp(k, "--setup")) a->io.setup = v;
-        else if (!strcmp(k, "--lora")) a->io.lora_dir = v;
-        else if (!strcmp(k, "--task")) a->task = v;
+        if (!strcmp(k, "--task")) a->task = v;
         else if (!strcmp(k, "--data")) a->data = v;
         else if (!strcmp(k, "--json")) a->json = v;
-        else if (!strcmp(k, "--load-adapter") && a->io.n_adapters < INFER_MAX_ADAPTERS) a->io.adapters[a->io.n_adapters++] = v;
-        else if (!strcmp(k, "--fusion") && a->io.n_fusions < INFER_MAX_FUSIONS) a->io.fusions[a->io.n_fusions++] = v;
-        else if (!strcmp(k, "--max-length")) { if (!arg_long(cmd, k, v, 8, 65536, &n)) return 2; a->io.max_len = (int)n; }
-        else if (!strcmp(k, "--batch-size")) { if (!arg_long(cmd, k, v, 1, 65536, &n)) return 2; a->io.batch_size = (int)n; }
-        else if (!strcmp(k, "--max-examples")) { if (!arg_long(cmd, k, v, 1, 1000000000, &a->max_examples)) return 2; }
-        else {
-            fprintf(stderr, "adapt eval: unknown option %s (or too many of it)\n", k);
+        else if ((handled = parse_infer_option(cmd, k, v, &a->io, &a->max_examples)) < 0) return 2;
+        else if (!handled) {
+            fprintf(stderr, "adapt %s: unknown option %s\n", cmd, k);
             return 2;
         }
     }

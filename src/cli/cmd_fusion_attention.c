@@ -2,6 +2,7 @@
  * heatmap), or combine several such runs into one heatmap with a row per target task. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/infer_args.h"
 #include "core/error.h"
 #include "data/conll.h"
 #include "data/glue.h"
@@ -35,7 +36,7 @@ static int parse(int argc, char **argv, fa_args *a)
     const char *cmd = "fusion-attention";
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n;
+        int handled;
         if (!strcmp(k, "--combine")) { /* every following non-option argument is a run */
             while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) && a->n_combine < 64) a->combine[a->n_combine++] = argv[++i];
             continue;
@@ -45,20 +46,12 @@ static int parse(int argc, char **argv, fa_args *a)
             return 2;
         }
         i++;
-        if (!strcmp(k, "--model")) a->io.model_dir = v;
-        else if (!strcmp(k, "--tokenizer")) a->io.tokenizer = v;
-        else if (!strcmp(k, "--head")) a->io.head_dir = v;
-        else if (!strcmp(k, "--setup")) a->io.setup = v;
-        else if (!strcmp(k, "--task")) a->task = v;
+        if (!strcmp(k, "--task")) a->task = v;
         else if (!strcmp(k, "--data")) a->data = v;
         else if (!strcmp(k, "--output")) a->output = v;
-        else if (!strcmp(k, "--load-adapter") && a->io.n_adapters < INFER_MAX_ADAPTERS) a->io.adapters[a->io.n_adapters++] = v;
-        else if (!strcmp(k, "--fusion") && a->io.n_fusions < INFER_MAX_FUSIONS) a->io.fusions[a->io.n_fusions++] = v;
-        else if (!strcmp(k, "--max-length")) { if (!arg_long(cmd, k, v, 8, 65536, &n)) return 2; a->io.max_len = (int)n; }
-        else if (!strcmp(k, "--batch-size")) { if (!arg_long(cmd, k, v, 1, 65536, &n)) return 2; a->io.batch_size = (int)n; }
-        else if (!strcmp(k, "--max-examples")) { if (!arg_long(cmd, k, v, 1, 1000000000, &a->max_examples)) return 2; }
-        else {
-            fprintf(stderr, "adapt fusion-attention: unknown option %s (or too many of it)\n", k);
+        else if ((handled = parse_infer_option(cmd, k, v, &a->io, &a->max_examples)) < 0) return 2;
+        else if (!handled) {
+            fprintf(stderr, "adapt %s: unknown option %s\n", cmd, k);
             return 2;
         }
     }
