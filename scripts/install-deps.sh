@@ -2,6 +2,8 @@
 # Installs the Debian 12 packages adapt builds against, only when some are missing.
 set -eu
 PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils"
+# --fuzz: also clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh; CI's fuzz smoke)
+[ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
