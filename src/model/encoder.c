@@ -22,10 +22,8 @@ static adapt_status validate_batch(const adapt_model *m, int B, int T, const int
     return ADAPT_OK;
 }
 
-/* BERT: 0..T-1. RoBERTa / XLM-R: pad + cumulative count of non-pad tokens (pad tokens get pad). */
-static adapt_status position_ids(const adapt_model *m, int B, int T, const int32_t *ids, int32_t *pos)
+adapt_status model_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos)
 {
-    const model_config *c = &m->cfg;
     for (int b = 0; b < B; b++) {
         int count = 0;
         for (int t = 0; t < T; t++) {
@@ -149,7 +147,7 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
         fw->mask[i] = mask ? mask[i % N_in] : 1;
         fw->type_ids[i] = type_ids ? type_ids[i % N_in] : 0;
     }
-    TRY(position_ids(m, fw->B, T, fw->ids, fw->pos_ids));
+    TRY(model_position_ids(&m->cfg, fw->B, T, fw->ids, fw->pos_ids));
     fw->hidden = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(float *));
     fw->layers = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(layer_cache));
     if (!fw->hidden || !fw->layers) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");

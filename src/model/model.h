@@ -98,6 +98,9 @@ adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes)
 /* Fills every store tensor from a checkpoint (`dir` names it in errors). */
 struct tensor_source;
 adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src, const char *dir);
+/* Position ids as transformers computes them: BERT 0..T-1; RoBERTa / XLM-R pad + the running count
+ * of non-pad tokens (pad tokens get pad). Fails when a position passes max_position_embeddings. */
+adapt_status model_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos);
 /* Forward through the embeddings and all layers; activations stay in model->fw. */
 adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids);
 /* The same for a setup with a Parallel block (AdapterHub's adjust_tensors_for_parallel): the

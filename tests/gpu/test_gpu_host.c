@@ -32,7 +32,7 @@ int main(void)
     CHECK(m->word->data[1 * 64 + 5] == 0.0f && m->pos->data[1 * 64 + 7] == 0.0f, "padding rows must start at zero");
 
     int32_t ids[8] = {0, 7, 8, 2, 1, 1, 1, 1}, pos[8];
-    CHECK(!gpu_position_ids(&m->cfg, 2, 4, ids, pos), "positions: %s", adapt_error());
+    CHECK(!model_position_ids(&m->cfg, 2, 4, ids, pos), "positions: %s", adapt_error());
     int want[8] = {2, 3, 4, 5, 1, 1, 1, 1};
     for (int i = 0; i < 8; i++) CHECK(pos[i] == want[i], "position %d is %d, want %d", i, pos[i], want[i]);
 

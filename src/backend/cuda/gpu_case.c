@@ -152,7 +152,7 @@ static adapt_status run(const char *case_dir, const cJSON *cs, outputs *out)
     int N = in.B * in.T, H = m->cfg.hidden, C = 0;
     if (!s) {
         pos = malloc((size_t)N * sizeof *pos);
-        s = pos ? gpu_position_ids(&m->cfg, in.B, in.T, in.ids, pos) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        s = pos ? model_position_ids(&m->cfg, in.B, in.T, in.ids, pos) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
     if (!s) {
         gpu_options o = {.precision = GPU_FP32, .max_B = in.B, .max_T = in.T, .max_head_rows = N, .train = train,

@@ -48,7 +48,7 @@ static adapt_status make_batch(const adapt_model *m, batch *b)
             b->labels[i] = b->row_labels[b->R - 1];
         }
     }
-    return gpu_position_ids(c, b->B, b->T, b->ids, b->pos);
+    return model_position_ids(c, b->B, b->T, b->ids, b->pos);
 }
 
 /* The CPU library's loss and gradients (into p->grad). */

@@ -9,10 +9,6 @@ int gpu_cmd_pretrain(int argc, char **argv);
 int gpu_cmd_bench(int argc, char **argv);
 int gpu_cmd_check_mlm(int argc, char **argv);
 
-/* Position ids as the CPU encoder computes them: BERT 0..T-1; RoBERTa pad + running count of
- * non-pad tokens, pad for pad tokens. Fails when a position passes max_position_embeddings. */
-adapt_status gpu_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos);
-
 /* Hugging Face RoBERTa initialisation: Linear / Embedding weights N(0, 0.02), biases 0, LayerNorm
  * 1 / 0, the padding rows of the word and position tables 0. */
 void gpu_init_roberta(adapt_model *m, uint64_t seed);

@@ -92,7 +92,7 @@ static void make_batch(const pt_args *a, const corpus *c, int vocab, uint64_t *r
 
 static adapt_status upload(gpu_model *g, const pt_args *a, const model_config *cfg, batch_buf *b)
 {
-    TRY(gpu_position_ids(cfg, a->batch, a->seq, b->ids, b->pos));
+    TRY(model_position_ids(cfg, a->batch, a->seq, b->ids, b->pos));
     if (!b->n_rows) { /* practically impossible; keep the step well-defined */
         b->rows[0] = 1;
         b->labels[0] = b->ids[1] > a->mask_id ? b->ids[1] : a->mask_id + 1;

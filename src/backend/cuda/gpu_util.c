@@ -1,25 +1,9 @@
-/* Small host helpers of the GPU tool: positions, the RoBERTa initialisation, a clock. */
+/* Small host helpers of the GPU tool: the RoBERTa initialisation, a clock. */
 #include "backend/cuda/gpu_host.h"
 #include "core/error.h"
 #include <math.h>
 #include <string.h>
 #include <time.h>
-
-adapt_status gpu_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos)
-{
-    for (int b = 0; b < B; b++) {
-        int count = 0;
-        for (int t = 0; t < T; t++) {
-            int i = b * T + t;
-            if (c->family == FAMILY_BERT) pos[i] = t;
-            else pos[i] = ids[i] != c->pad_id ? c->pad_id + ++count : c->pad_id;
-            if (pos[i] >= c->max_positions)
-                return adapt_fail(ADAPT_ERR_ARG, "sequence too long: position %d needs more than max_position_embeddings %d", pos[i],
-                                  c->max_positions);
-        }
-    }
-    return ADAPT_OK;
-}
 
 static uint64_t next_u64(uint64_t *s)
 {
