@@ -137,8 +137,7 @@ void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const 
     int m = w->bottleneck;
     memset(c, 0, sizeof *c);
     c->N = N;
-    c->x = need(a, NH); /* a copy, so the caller may overwrite h (out may alias it) */
-    memcpy(c->x, h, NH * sizeof(float));
+    c->x = h; /* the caller keeps h unchanged until backward */
     const float *z = c->x;
     if (cfg->ln_before) {
         c->z = need(a, NH);
@@ -152,12 +151,14 @@ void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const 
     linear_forward(c->pre, z, w->down_w->data, w->down_b->data, N, H, m);
     c->act = need(a, (size_t)N * m);
     activation_forward(c->act, c->pre, (size_t)N * m, cfg->non_linearity);
-    c->up_raw = need(a, NH);
-    linear_forward(c->up_raw, c->act, w->up_w->data, w->up_b->data, N, m, H);
-
-    float *o = need(a, NH);
+    /* The scaled up projection o is built in `out` unless ln_after needs it kept as its input; the
+     * unscaled one is kept only for the gradient of a learned scale. */
+    float *o = cfg->ln_after || out == residual ? need(a, NH) : out;
+    float *up_raw = cfg->scaling_kind != BN_SCALING_FIXED ? need(a, NH) : o;
+    linear_forward(up_raw, c->act, w->up_w->data, w->up_b->data, N, m, H);
+    if (up_raw != o) c->up_raw = up_raw;
     for (int i = 0; i < N; i++)
-        for (int j = 0; j < H; j++) o[(size_t)i * H + j] = c->up_raw[(size_t)i * H + j] * scale_at(w, cfg, j);
+        for (int j = 0; j < H; j++) o[(size_t)i * H + j] = up_raw[(size_t)i * H + j] * scale_at(w, cfg, j);
     if (up_out) memcpy(up_out, o, NH * sizeof(float));
     if (rng && cfg->dropout > 0) {
         float keep = (float)(1.0 / (1.0 - cfg->dropout));
@@ -179,9 +180,9 @@ void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const 
                           ADAPTER_LN_EPS);
         o = t;
     }
-    if (res_before_ln) memcpy(out, o, NH * sizeof(float));
-    else
-        for (size_t i = 0; i < NH; i++) out[i] = o[i] + residual[i];
+    if (!res_before_ln)
+        for (size_t i = 0; i < NH; i++) o[i] += residual[i];
+    if (o != out) memcpy(out, o, NH * sizeof(float));
 }
 
 /* ------------------------------------------------------------------ backward */

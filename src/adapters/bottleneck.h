@@ -38,11 +38,11 @@ typedef struct bn_weights {
 
 /* What backward needs; every buffer comes from the forward arena (keep it until backward). */
 typedef struct bn_cache {
-    float *x;                   /* [N,H] copy of the adapter input h */
+    const float *x;             /* [N,H] the adapter input h (the caller's buffer) */
     float *z, *nb_mean, *nb_rstd; /* ln_before: normalised input and its statistics */
     float *pre;                 /* [N,m] down projection before the activation */
     float *act;                 /* [N,m] after the activation */
-    float *up_raw;              /* [N,H] up projection before scaling */
+    float *up_raw;              /* [N,H] up projection before scaling (learned / channel scaling only) */
     float *na_in, *na_mean, *na_rstd; /* ln_after: its input and statistics */
     float *drop_mask;           /* [N,H] 0 or 1/(1-p) when dropout ran, else NULL */
     int N;
@@ -60,7 +60,8 @@ adapt_status bn_adapter_bind(param_store *s, const char *prefix, const bn_config
 
 /* out[N,H] = the block output; up_out[N,H] (may be NULL) = the scaled up projection.
  * rng != NULL turns on training-mode dropout with p = cfg->dropout (NULL: evaluation).
- * out may alias h or residual. Aborts if the arena cannot grow (out of memory). */
+ * h must stay unchanged until backward (it is not copied) and out must not alias it; out may
+ * alias residual. Aborts if the arena cannot grow (out of memory). */
 void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const float *h, const float *residual,
                         const bn_weights *w, const bn_config *cfg, int N, int H, uint64_t *rng);
 

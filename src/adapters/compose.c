@@ -14,9 +14,14 @@
 
 #define COMP_SPLIT_MAX 64 /* children of one block, as the parser allows */
 
+/* A value [rows,H] and its gradient. The gradient buffer is allocated only in backward (see
+ * cval_grad): an inference pass never needs it, and a training pass needs it only for the point
+ * being differentiated, in scratch that model_backward releases after each layer. */
 typedef struct cval {
-    float *v, *g; /* [rows,H] value and gradient */
+    float *v, *g;
     int rows;
+    struct cval *parent;  /* a slice's gradient is rows of its parent's, from row0 on */
+    int row0;
 } cval;
 
 typedef enum op_kind { OP_ADD_LN, OP_ADAPTER, OP_FUSION, OP_CONCAT, OP_AVERAGE, OP_GATHER, OP_SCATTER } op_kind;
@@ -70,9 +75,10 @@ static cval *cval_new(ctx *c, int rows)
     if (v) {
         v->rows = rows;
         v->v = arena_floats(c->a, (size_t)rows * c->H);
-        v->g = arena_floats(c->a, (size_t)rows * c->H);
+        v->g = NULL;
+        v->parent = NULL;
     }
-    if (!v || !v->v || !v->g) {
+    if (!v || !v->v) {
         c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
         return NULL;
     }
@@ -86,7 +92,20 @@ static cval *cval_wrap(ctx *c, const float *data, int rows)
     return v;
 }
 
-static cval *cval_slice(ctx *c, const cval *p, int row0, int rows)
+/* The caller's buffer as a value, without a copy: for inputs that outlive the backward pass. */
+static cval *cval_ref(ctx *c, const float *data, int rows)
+{
+    cval *v = arena_alloc(c->a, sizeof *v);
+    if (!v) {
+        c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
+        return NULL;
+    }
+    v->v = (float *)data; /* no operation writes its inputs' values */
+    v->rows = rows;
+    return v;
+}
+
+static cval *cval_slice(ctx *c, cval *p, int row0, int rows)
 {
     cval *v = arena_alloc(c->a, sizeof *v);
     if (!v) {
@@ -94,8 +113,10 @@ static cval *cval_slice(ctx *c, const cval *p, int row0, int rows)
         return NULL;
     }
     v->v = p->v + (size_t)row0 * c->H;
-    v->g = p->g + (size_t)row0 * c->H;
+    v->g = NULL;
     v->rows = rows;
+    v->parent = (cval *)p;
+    v->row0 = row0;
     return v;
 }
 
@@ -461,7 +482,9 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
         if (!cc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
         memset(cc, 0, sizeof *cc);
         c.cc = cc;
-        cstate st = {cval_wrap(&c, h, N), cval_wrap(&c, x, N), NULL, NULL, NULL};
+        /* h (the dense output) lives in per-pass scratch that the next layer overwrites, so it is
+         * copied; x (the sublayer input) stays until backward. */
+        cstate st = {cval_wrap(&c, h, N), cval_ref(&c, x, N), NULL, NULL, NULL};
         if (c.status) return c.status;
         cc->h0 = st.h;
         cc->x0 = st.x;
@@ -492,48 +515,74 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
     return ADAPT_OK;
 }
 
-static void op_backward(arena *a, const cop *o, param *ln_w, param *ln_b, int H)
+/* The gradient buffer of a value, zeroed on first use (gradients accumulate into it). */
+static float *cval_grad(arena *a, cval *v, int H)
 {
+    if (!v->g) {
+        if (v->parent) {
+            float *pg = cval_grad(a, v->parent, H);
+            v->g = pg ? pg + (size_t)v->row0 * H : NULL;
+        } else {
+            v->g = arena_floats(a, (size_t)v->rows * H);
+        }
+    }
+    return v->g;
+}
+
+/* Allocates every gradient buffer an operation touches before it runs. */
+static bool op_grads(arena *a, const cop *o, int H)
+{
+    cval *vals[] = {o->a, o->b, o->out, o->sum, o->up};
+    for (size_t i = 0; i < sizeof vals / sizeof *vals; i++)
+        if (vals[i] && !cval_grad(a, vals[i], H)) return false;
+    for (int i = 0; i < o->nparts; i++)
+        if (!cval_grad(a, o->parts[i], H)) return false;
+    return true;
+}
+
+static adapt_status op_backward(arena *a, const cop *o, param *ln_w, param *ln_b, int H)
+{
+    if (!op_grads(a, o, H)) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
     switch (o->kind) {
     case OP_ADD_LN: {
         int rows = o->out->rows;
         size_t n = (size_t)rows * H;
         float *d_sum = arena_floats(a, n);
-        if (!d_sum) return;
+        if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
         layernorm_backward(d_sum, ln_w->grad, ln_b->grad, o->out->g, o->sum->v, o->mean, o->rstd, ln_w->data, rows, H);
         for (size_t i = 0; i < n; i++) {
             float g = d_sum[i] + o->sum->g[i];
             o->a->g[i] += g;
             o->b->g[i] += g;
         }
-        return;
+        break;
     }
     case OP_ADAPTER:
         bn_adapter_backward(a, o->a->g, o->b->g, o->out->g, o->up->g, &o->bc, o->bw, o->bcfg, o->out->rows, H);
-        return;
+        break;
     case OP_FUSION: {
         float *d_ups[FUSION_MAX_ADAPTERS];
         for (int i = 0; i < o->nparts; i++) d_ups[i] = o->parts[i]->g;
         fusion_backward(a, o->a->g, d_ups, o->b->g, o->out->g, &o->fc, o->fw, o->fcfg, o->out->rows);
-        return;
+        break;
     }
     case OP_CONCAT:
         for (int i = 0, r = 0; i < o->nparts; r += o->parts[i]->rows, i++)
             for (size_t k = 0; k < (size_t)o->parts[i]->rows * H; k++) o->parts[i]->g[k] += o->out->g[(size_t)r * H + k];
-        return;
+        break;
     case OP_AVERAGE:
         for (int i = 0; i < o->nparts; i++) {
             float w = (float)(o->weights[i] / o->nparts);
             for (size_t k = 0; k < (size_t)o->out->rows * H; k++) o->parts[i]->g[k] += w * o->out->g[k];
         }
-        return;
+        break;
     case OP_GATHER:
         for (int i = 0; i < o->out->rows; i++) {
             float *dst = o->a->g + (size_t)o->map[i] * H;
             const float *src = o->out->g + (size_t)i * H;
             for (int k = 0; k < H; k++) dst[k] += src[k];
         }
-        return;
+        break;
     case OP_SCATTER:
         for (int p = 0; p < o->nparts; p++)
             for (int j = 0; j < o->parts[p]->rows; j++) {
@@ -541,12 +590,13 @@ static void op_backward(arena *a, const cop *o, param *ln_w, param *ln_b, int H)
                 const float *src = o->out->g + (size_t)o->maps[p][j] * H;
                 for (int k = 0; k < H; k++) dst[k] += src[k];
             }
-        return;
+        break;
     }
+    return ADAPT_OK;
 }
 
-void adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
-                            const point_cache *pc)
+adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
+                                    const point_cache *pc)
 {
     int N = m->fw.N, H = m->cfg.hidden;
     size_t NH = (size_t)N * H;
@@ -554,22 +604,27 @@ void adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h
     point_ln(m, layer, loc, &w, &b);
     const comp_cache *cc = pc->composition;
     if (cc) {
-        for (size_t i = 0; i < NH; i++) cc->out->g[i] += d_out[i];
-        for (const cop *o = cc->tail; o; o = o->prev) op_backward(&m->acts, o, w, b, H);
+        float *d_point_out = cval_grad(&m->acts, cc->out, H);
+        if (!d_point_out) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
+        for (size_t i = 0; i < NH; i++) d_point_out[i] += d_out[i];
+        for (const cop *o = cc->tail; o; o = o->prev) TRY(op_backward(&m->acts, o, w, b, H));
+        const float *d_h0 = cval_grad(&m->acts, cc->h0, H), *d_x0 = cval_grad(&m->acts, cc->x0, H);
+        if (!d_h0 || !d_x0) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
         for (size_t i = 0; i < NH; i++) {
-            d_h[i] += cc->h0->g[i];
-            d_x[i] += cc->x0->g[i];
+            d_h[i] += d_h0[i];
+            d_x[i] += d_x0[i];
         }
-        return;
+        return ADAPT_OK;
     }
     /* d(sum) goes to both h and x. */
     float *d_sum = arena_floats(&m->acts, NH);
-    if (!d_sum) return;
+    if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     layernorm_backward(d_sum, w->grad, b->grad, d_out, pc->sum, pc->mean, pc->rstd, w->data, N, H);
     for (size_t i = 0; i < NH; i++) {
         d_h[i] += d_sum[i];
         d_x[i] += d_sum[i];
     }
+    return ADAPT_OK;
 }
 
 const float *adapter_point_fusion_probs(const point_cache *pc, int *n)

@@ -13,12 +13,13 @@ struct point_cache {
     void *composition;          /* adapter activations, NULL without adapters */
 };
 
-/* h: sublayer output after its dense layer [N,H]; x: the sublayer input (residual) [N,H].
+/* h: sublayer output after its dense layer [N,H] (copied: the caller may reuse it); x: the
+ * sublayer input (residual) [N,H], read again by backward, so unchanged until then.
  * *out receives the point's output (in the model arena). */
 adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x,
                                    float **out, point_cache **cache);
 /* Accumulates into d_h and d_x (and the gradients of trainable LayerNorm / adapter tensors). */
-void adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
+adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
                             const point_cache *cache);
 
 /* The AdapterFusion attention weights [N, n] of the last fusion run at this point (NULL if none). */

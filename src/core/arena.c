@@ -43,11 +43,10 @@ void arena_free(arena *a)
 
 void arena_reset(arena *a)
 {
-    if (a->chunks && a->chunks->next) { /* fold into one block big enough for the whole step */
-        size_t total = 0;
-        for (arena_chunk *c = a->chunks; c; c = c->next) total += c->size;
+    if (a->chunks && a->chunks->next) { /* fold into one block as big as the step's peak */
+        size_t size = a->chunks->size > a->peak ? a->chunks->size : a->peak;
         free_chunks(a->chunks);
-        a->chunks = chunk_new(total);
+        a->chunks = chunk_new(size);
     }
     if (a->chunks) a->chunks->used = 0;
     a->used_total = 0;
@@ -93,7 +92,14 @@ arena_mark_t arena_mark(const arena *a)
 
 void arena_release(arena *a, arena_mark_t m)
 {
-    if (!m.chunk || a->chunks != m.chunk) return; /* a new chunk was needed: keep it all until reset */
-    a->chunks->used = m.used;
+    /* Chunks added since the mark hold only what was allocated after it: hand them back too, so
+     * a step that is still growing the arena does not keep every scope's scratch until reset. */
+    while (a->chunks && a->chunks != m.chunk) {
+        arena_chunk *newer = a->chunks;
+        a->chunks = newer->next;
+        newer->next = NULL;
+        free_chunks(newer);
+    }
+    if (a->chunks) a->chunks->used = m.used;
     a->used_total = m.used_total;
 }

@@ -22,9 +22,9 @@ void *arena_alloc(arena *a, size_t bytes);
 float *arena_floats(arena *a, size_t n);
 /* The same without the zero fill, for buffers the caller overwrites completely. */
 float *arena_floats_raw(arena *a, size_t n);
-/* Scoped scratch: everything allocated after arena_mark is handed back by arena_release (when it
- * all came from the block the mark was taken in, i.e. always once the arena has folded), so a
- * loop whose iterations need the same scratch reuses one region instead of growing the step. */
+/* Scoped scratch: everything allocated after arena_mark is handed back by arena_release (chunks
+ * added since the mark are freed), so a loop whose iterations need the same scratch reuses one
+ * region instead of growing the step. */
 typedef struct arena_mark_t {
     void *chunk;
     size_t used, used_total;

@@ -55,13 +55,22 @@ static void gelu_forward(float *out, const float *in, size_t n)
     for (size_t i = 0; i < n; i++) out[i] = 0.5f * in[i] * (1.0f + erf_fast(in[i] * INV_SQRT_2));
 }
 
+static inline float gelu_derivative(float x)
+{
+    float cdf = 0.5f * (1.0f + erf_fast(x * INV_SQRT_2));
+    return cdf + x * 0.3989422804014327f * exp_nonpositive(-0.5f * x * x);
+}
+
 static void gelu_backward(float *d_in, const float *d_out, const float *in, size_t n)
 {
     #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < n; i++) {
-        float x = in[i], cdf = 0.5f * (1.0f + erf_fast(x * INV_SQRT_2));
-        d_in[i] += d_out[i] * (cdf + x * 0.3989422804014327f * exp_nonpositive(-0.5f * x * x));
-    }
+    for (size_t i = 0; i < n; i++) d_in[i] += d_out[i] * gelu_derivative(in[i]);
+}
+
+static void gelu_backward_in_place(float *d, const float *in, size_t n)
+{
+    #pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) d[i] *= gelu_derivative(in[i]);
 }
 
 #pragma GCC pop_options
@@ -120,4 +129,11 @@ void activation_backward(float *d_in, const float *d_out, const float *in, size_
     if (kind == ACT_GELU) return gelu_backward(d_in, d_out, in, n);
     #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) d_in[i] += d_out[i] * dact1(in[i], kind);
+}
+
+void activation_backward_in_place(float *d, const float *in, size_t n, activation_kind kind)
+{
+    if (kind == ACT_GELU) return gelu_backward_in_place(d, in, n);
+    #pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) d[i] *= dact1(in[i], kind);
 }

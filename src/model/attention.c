@@ -1,7 +1,10 @@
 /* Self-attention core. Each (sequence, head) pair is independent, so the pairs are spread over the
  * OpenMP threads and every thread runs its small GEMMs single-threaded (OpenBLAS's OpenMP build
  * does not fork again inside a parallel region): one head's Q K^T, softmax and P V stay in that
- * core's cache, instead of a serial loop of per-head GEMMs too small to thread well. */
+ * core's cache, instead of a serial loop of per-head GEMMs too small to thread well.
+ * The probabilities are not kept: backward recomputes them from q and k (one T x T x head_dim
+ * product per head, ~1% of a layer's work), as flash attention does, which saves B*heads*T*T
+ * floats per layer (75 MB for BERT-base at 8 x 128). */
 #include "model/layers.h"
 #include <cblas.h>
 #include <math.h>
@@ -37,49 +40,50 @@ static float *scratch(size_t n)
     return p;
 }
 
-void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const int32_t *mask,
-                       int B, int T, int heads, int head_dim, float p_drop, uint64_t drop_key)
+/* P = softmax(scale Q K^T) with the padding mask, for one (sequence, head). */
+static void head_probs(float *P, const float *q, const float *k, const int32_t *mask, int T, int head_dim, int H, float scale)
+{
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, scale, q, H, k, H, 0.0f, P, T);
+    for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mask, T);
+}
+
+void attention_forward(float *ctx, const float *q, const float *k, const float *v, const int32_t *mask, int B, int T,
+                       int heads, int head_dim, float p_drop, uint64_t drop_key)
 {
     int H = heads * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
     size_t TT = (size_t)T * T;
     #pragma omp parallel
     {
-        float *Pd = scratch(p_drop > 0 ? TT : 0);
+        float *P = scratch(TT);
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * heads; bh++) {
             int b = bh / heads, h = bh % heads;
             size_t off = (size_t)b * T * H + (size_t)h * head_dim;
-            float *P = probs + (size_t)bh * TT;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, scale, q + off, H, k + off, H, 0.0f, P, T);
-            for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mask + (size_t)b * T, T);
-            const float *use = P; /* probs keeps the softmax itself; backward recomputes the mask */
-            if (Pd) {
-                memcpy(Pd, P, TT * sizeof(float));
-                dropout_apply(Pd, TT, (size_t)bh * TT, p_drop, drop_key);
-                use = Pd;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, 1.0f, use, T, v + off, H, 0.0f, ctx + off, H);
+            head_probs(P, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
+            if (p_drop > 0) dropout_apply(P, TT, (size_t)bh * TT, p_drop, drop_key);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, 1.0f, P, T, v + off, H, 0.0f, ctx + off, H);
         }
-        free(Pd);
+        free(P);
     }
 }
 
-void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *probs, const float *q,
-                        const float *k, const float *v, int B, int T, int heads, int head_dim, float p_drop,
-                        uint64_t drop_key)
+void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *q, const float *k, const float *v,
+                        const int32_t *mask, int B, int T, int heads, int head_dim, float p_drop, uint64_t drop_key)
 {
     int H = heads * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
     size_t TT = (size_t)T * T;
     #pragma omp parallel
     {
-        float *dP = scratch(TT), *Pd = scratch(p_drop > 0 ? TT : 0);
+        float *P = scratch(TT), *dP = scratch(TT), *Pd = scratch(p_drop > 0 ? TT : 0);
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * heads; bh++) {
             int b = bh / heads, h = bh % heads;
             size_t off = (size_t)b * T * H + (size_t)h * head_dim;
-            const float *P = probs + (size_t)bh * TT, *use = P;
+            /* The same products and softmax as forward, so P is bit-identical to what forward used. */
+            head_probs(P, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
+            const float *use = P;
             if (Pd) {
                 memcpy(Pd, P, TT * sizeof(float));
                 dropout_apply(Pd, TT, (size_t)bh * TT, p_drop, drop_key);
@@ -101,6 +105,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, k + off, H, 1.0f, dq + off, H);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);
         }
+        free(P);
         free(dP);
         free(Pd);
     }

@@ -73,13 +73,14 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     layer_cache *lc = &fw->layers[l];
     int N = fw->N, H = c->hidden, I = c->intermediate;
     size_t NH = (size_t)N * H;
-    if (!fw->scratch_ni) {
-        ALLOC_RAW(fw->scratch_nh[0], NH); ALLOC_RAW(fw->scratch_nh[1], NH); ALLOC_RAW(fw->scratch_ni, (size_t)N * I);
+    if (fw->no_grad) { /* nothing is kept for backward: every layer reuses one set of buffers */
+        const layer_cache *shared = &fw->inference_scratch;
+        lc->q = shared->q, lc->k = shared->k, lc->v = shared->v, lc->ctx = shared->ctx;
+    } else {
+        ALLOC_RAW(lc->q, NH); ALLOC_RAW(lc->k, NH); ALLOC_RAW(lc->v, NH);
+        if (L->attn_out_w->grad || lora_on(m, l, LIN_ATTN_OUT)) ALLOC_RAW(lc->ctx, NH);
+        else lc->ctx = fw->scratch_nh[0];
     }
-    ALLOC_RAW(lc->q, NH); ALLOC_RAW(lc->k, NH); ALLOC_RAW(lc->v, NH);
-    ALLOC_RAW(lc->probs, (size_t)fw->B * c->heads * fw->T * fw->T);
-    if (L->attn_out_w->grad || lora_on(m, l, LIN_ATTN_OUT)) ALLOC_RAW(lc->ctx, NH);
-    else lc->ctx = fw->scratch_nh[0];
     lc->attn_dense = fw->scratch_nh[1];
     linear_forward(lc->q, x, L->q_w->data, L->q_b->data, N, H, H);
     linear_forward(lc->k, x, L->k_w->data, L->k_b->data, N, H, H);
@@ -87,7 +88,7 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
     TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
     TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
-    attention_forward(lc->ctx, lc->probs, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, fw->p_attn,
+    attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, fw->p_attn,
                       dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     linear_forward(lc->attn_dense, lc->ctx, L->attn_out_w->data, L->attn_out_b->data, N, H, H);
     TRY(lora_branch(m, l, LIN_ATTN_OUT, lc->attn_dense, lc->ctx));
@@ -95,8 +96,9 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     dropout_forward(lc->attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
     TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &lc->attn_out, &lc->attn_point));
     const float *a = lc->attn_out;
-    ALLOC_RAW(lc->ffn_pre, (size_t)N * I);
-    if (L->out_w->grad || lora_on(m, l, LIN_OUT)) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
+    if (fw->no_grad) lc->ffn_pre = fw->inference_scratch.ffn_pre;
+    else ALLOC_RAW(lc->ffn_pre, (size_t)N * I);
+    if (!fw->no_grad && (L->out_w->grad || lora_on(m, l, LIN_OUT))) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
     else lc->ffn_act = fw->scratch_ni;
     lc->ffn_dense = fw->scratch_nh[1];
     linear_forward(lc->ffn_pre, a, L->inter_w->data, L->inter_b->data, N, H, I);
@@ -109,7 +111,7 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
 }
 
 static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids,
-                            bool allow_parallel, int *channels_out)
+                            bool allow_parallel, bool no_grad, int *channels_out)
 {
     const model_config *c = &m->cfg;
     TRY(validate_batch(m, B, T, ids, mask, type_ids));
@@ -124,6 +126,7 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
     forward_state *fw = &m->fw;
     memset(fw, 0, sizeof *fw);
     fw->channels = channels;
+    fw->no_grad = no_grad;
     fw->B_in = B;
     fw->B = B * channels;
     fw->T = T;
@@ -167,25 +170,50 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
         nice_forward(&m->acts, nc, fw->hidden[0], fw->emb_ln_out, &inv->inv, false, N);
         fw->inv_cache = nc;
     }
-    for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], &fw->hidden[l + 1]));
+    size_t NH = (size_t)N * H, NI = (size_t)N * c->intermediate;
+    ALLOC_RAW(fw->scratch_nh[0], NH); ALLOC_RAW(fw->scratch_nh[1], NH); ALLOC_RAW(fw->scratch_ni, NI);
+    if (!no_grad) {
+        for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], &fw->hidden[l + 1]));
+        return ADAPT_OK;
+    }
+    layer_cache *shared = &fw->inference_scratch;
+    ALLOC_RAW(shared->q, NH); ALLOC_RAW(shared->k, NH); ALLOC_RAW(shared->v, NH); ALLOC_RAW(shared->ctx, NH);
+    ALLOC_RAW(shared->ffn_pre, NI);
+    /* Inference: each layer's own allocations (adapter points, LoRA) are dead once its output is
+     * copied out, so one region serves every layer and the pass needs a layer's worth of memory. */
+    for (int l = 0; l < c->layers; l++) {
+        ALLOC_RAW(fw->hidden[l + 1], NH);
+        arena_mark_t mark = arena_mark(&m->acts);
+        float *out;
+        TRY(layer_forward(m, l, fw->hidden[l], &out));
+        memcpy(fw->hidden[l + 1], out, NH * sizeof(float));
+        arena_release(&m->acts, mark);
+        memset(&fw->layers[l], 0, sizeof fw->layers[l]); /* its caches are gone */
+    }
     return ADAPT_OK;
 }
 
 adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids)
 {
-    return forward(m, B, T, ids, mask, type_ids, false, NULL);
+    return forward(m, B, T, ids, mask, type_ids, false, false, NULL);
+}
+
+adapt_status model_forward_inference(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
+                                     const int32_t *type_ids)
+{
+    return forward(m, B, T, ids, mask, type_ids, false, true, NULL);
 }
 
 adapt_status model_forward_channels(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
                                     const int32_t *type_ids, int *channels)
 {
-    return forward(m, B, T, ids, mask, type_ids, true, channels);
+    return forward(m, B, T, ids, mask, type_ids, true, false, channels);
 }
 
 adapt_status adapt_model_encode(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
                                 const int32_t *type_ids, float *hidden_out, float *all_hidden)
 {
-    TRY(model_forward(m, B, T, ids, mask, type_ids));
+    TRY(model_forward_inference(m, B, T, ids, mask, type_ids));
     size_t NH = (size_t)B * T * m->cfg.hidden;
     if (hidden_out) memcpy(hidden_out, m->fw.hidden[m->cfg.layers], NH * sizeof(float));
     for (int l = 0; all_hidden && l <= m->cfg.layers; l++) memcpy(all_hidden + l * NH, m->fw.hidden[l], NH * sizeof(float));

@@ -57,26 +57,27 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     size_t NH = (size_t)N * H;
     const float *x = fw->hidden[l];
     float *d_ffn_dense = arena_floats(&m->acts, NH), *d_a = arena_floats(&m->acts, NH);
-    float *d_ffn_act = arena_floats(&m->acts, (size_t)N * I), *d_ffn_pre = arena_floats(&m->acts, (size_t)N * I);
+    /* The activation's backward is elementwise, so d_ffn_pre overwrites d_ffn_act in place. */
+    float *d_ffn_act = arena_floats(&m->acts, (size_t)N * I), *d_ffn_pre = d_ffn_act;
     float *d_attn_dense = arena_floats(&m->acts, NH), *d_ctx = arena_floats(&m->acts, NH);
     float *dq = arena_floats(&m->acts, NH), *dk = arena_floats(&m->acts, NH), *dv = arena_floats(&m->acts, NH);
-    if (!d_ffn_dense || !d_a || !d_ffn_act || !d_ffn_pre || !d_attn_dense || !d_ctx || !dq || !dk || !dv)
+    if (!d_ffn_dense || !d_a || !d_ffn_act || !d_attn_dense || !d_ctx || !dq || !dk || !dv)
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
-    adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point);
+    TRY(adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point));
     dropout_backward(d_ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     linear_backward(d_ffn_act, GRAD(L->out_w), GRAD(L->out_b), d_ffn_dense, lc->ffn_act, L->out_w->data, N, I, H);
     TRY(lora_branch_backward(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act));
-    activation_backward(d_ffn_pre, d_ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
+    activation_backward_in_place(d_ffn_pre, lc->ffn_pre, (size_t)N * I, c->hidden_act);
     linear_backward(d_a, GRAD(L->inter_w), GRAD(L->inter_b), d_ffn_pre, lc->attn_out, L->inter_w->data, N, H, I);
     TRY(lora_branch_backward(m, l, LIN_INTER, d_a, d_ffn_pre, lc->attn_out));
-    adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point);
+    TRY(adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point));
     bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
                           L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l);
     if (!need_attention) return ADAPT_OK;
     dropout_backward(d_attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
     linear_backward(d_ctx, GRAD(L->attn_out_w), GRAD(L->attn_out_b), d_attn_dense, lc->ctx, L->attn_out_w->data, N, H, H);
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
-    attention_backward(dq, dk, dv, d_ctx, lc->probs, lc->q, lc->k, lc->v, fw->B, fw->T, c->heads, H / c->heads,
+    attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads,
                        fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     float *dxi = need_d_x ? d_x : NULL;
     linear_backward(dxi, GRAD(L->q_w), GRAD(L->q_b), dq, x, L->q_w->data, N, H, H);
@@ -117,6 +118,7 @@ adapt_status model_backward(adapt_model *m, float *d_last)
     const model_config *c = &m->cfg;
     forward_state *fw = &m->fw;
     int N = fw->N, H = c->hidden;
+    if (fw->no_grad) return adapt_fail(ADAPT_ERR_ARG, "model_backward after model_forward_inference: that pass kept no activations");
     int lowest = lowest_trainable_layer(m);
     if (lowest == -2) return ADAPT_OK;
     float *d_out = d_last;

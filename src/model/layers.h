@@ -22,16 +22,17 @@ void layernorm_backward(float *d_in, float *dw, float *db, const float *d_out, c
 /* Elementwise activation (n values); backward needs the forward input. */
 void activation_forward(float *out, const float *in, size_t n, activation_kind kind);
 void activation_backward(float *d_in, const float *d_out, const float *in, size_t n, activation_kind kind);
+/* d = d * f'(in): the gradient through the activation, overwriting the output's gradient. */
+void activation_backward_in_place(float *d, const float *in, size_t n, activation_kind kind);
 
 /* Multi-head self-attention core on projected q, k, v ([B,T,H], head h = columns h*dh..).
- * mask[B,T] (1 = attend, 0 = padding key). probs [B,heads,T,T] (the softmax, before dropout) is
- * kept for backward. p_drop > 0 drops attention probabilities (training) with the mask of
- * dropout_apply(probs, B*heads*T*T, 0, p_drop, drop_key); backward takes the same two values. */
-void attention_forward(float *ctx, float *probs, const float *q, const float *k, const float *v, const int32_t *mask,
-                       int B, int T, int heads, int head_dim, float p_drop, uint64_t drop_key);
-void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *probs, const float *q,
-                        const float *k, const float *v, int B, int T, int heads, int head_dim, float p_drop,
-                        uint64_t drop_key);
+ * mask[B,T] (1 = attend, 0 = padding key). p_drop > 0 drops attention probabilities (training)
+ * with the mask of dropout_apply(probs [B,heads,T,T], B*heads*T*T, 0, p_drop, drop_key); backward
+ * takes the same values and recomputes the probabilities from q and k. */
+void attention_forward(float *ctx, const float *q, const float *k, const float *v, const int32_t *mask, int B, int T,
+                       int heads, int head_dim, float p_drop, uint64_t drop_key);
+void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *q, const float *k, const float *v,
+                        const int32_t *mask, int B, int T, int heads, int head_dim, float p_drop, uint64_t drop_key);
 
 /* Inverted dropout (kept values scaled by 1/(1-p)) with a mask recomputed from a hash of
  * (key, element index) instead of stored: forward and backward multiply by the same mask.

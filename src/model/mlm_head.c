@@ -87,6 +87,6 @@ adapt_status model_mlm_backward(adapt_model *m, const float *d_logits, float *d_
 adapt_status adapt_model_mlm_logits(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
                                     const int32_t *type_ids, float *logits)
 {
-    TRY(model_forward(m, B, T, ids, mask, type_ids));
+    TRY(model_forward_inference(m, B, T, ids, mask, type_ids));
     return model_mlm_forward(m, logits);
 }

@@ -23,7 +23,7 @@ typedef struct mlm_head {
 typedef struct point_cache point_cache;
 
 typedef struct layer_cache {
-    float *q, *k, *v, *probs, *ctx, *attn_dense;
+    float *q, *k, *v, *ctx, *attn_dense;
     point_cache *attn_point;
     float *attn_out;         /* output of the attention sublayer = FFN input */
     float *ffn_pre, *ffn_act, *ffn_dense;
@@ -51,6 +51,8 @@ typedef struct forward_state {
     float *mlm_in;           /* the head's input rows (all of the last hidden state, or a gather) */
     /* Shared by every layer for what backward does not read (see layer_forward). */
     float *scratch_nh[2], *scratch_ni;
+    bool no_grad;            /* an inference pass: layer caches were reused, backward is refused */
+    layer_cache inference_scratch; /* the buffers every layer of an inference pass shares */
     const int32_t *mlm_rows; /* positions the head ran on (NULL = every position) */
     int mlm_n;
 } forward_state;
@@ -103,6 +105,10 @@ adapt_status model_load_tensors(adapt_model *m, const struct tensor_source *src,
 adapt_status model_position_ids(const model_config *c, int B, int T, const int32_t *ids, int32_t *pos);
 /* Forward through the embeddings and all layers; activations stay in model->fw. */
 adapt_status model_forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids);
+/* The same for inference only: layers share their buffers (a layer's worth of activation memory
+ * instead of all of them); the hidden states stay in model->fw, model_backward is refused. */
+adapt_status model_forward_inference(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask,
+                                     const int32_t *type_ids);
 /* The same for a setup with a Parallel block (AdapterHub's adjust_tensors_for_parallel): the
  * batch is replicated once per channel before the embeddings, so everything downstream sees
  * channels * B sequences; rows [c*B*T, (c+1)*B*T) of the hidden states are channel c (see

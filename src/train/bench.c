@@ -100,7 +100,7 @@ static adapt_status one_step(adapt_model *m, head *h, const bench_options *o, be
 {
     int B = o->batch, T = o->seq, N = B * T;
     m->training = o->mode != BENCH_INFER;
-    TRY(model_forward(m, B, T, b->ids, NULL, NULL));
+    TRY(m->training ? model_forward(m, B, T, b->ids, NULL, NULL) : model_forward_inference(m, B, T, b->ids, NULL, NULL));
     TRY(head_forward(m, h, b->logits));
     if (!m->training) return ADAPT_OK;
     memset(b->d_logits, 0, (size_t)N * BENCH_LABELS * sizeof(float));

@@ -65,7 +65,7 @@ adapt_status classify_encoded(tagger *t, const encoded_set *enc, int32_t *pred)
         s = batch_build(enc, order, B, t->m->cfg.pad_id, &b);
         if (s) break;
         t->m->training = false;
-        s = model_forward(t->m, b.B, b.T, b.ids, b.mask, b.type_ids);
+        s = model_forward_inference(t->m, b.B, b.T, b.ids, b.mask, b.type_ids);
         float *logits = s ? NULL : arena_floats(&t->m->acts, (size_t)B * C);
         if (!s && !logits) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         if (!s) s = head_forward(t->m, &t->h, logits);

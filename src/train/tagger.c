@@ -108,7 +108,7 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
         for (int i = 0; i < B; i++) order[i] = start + (size_t)i;
         batch b;
         s = batch_build(&enc, order, B, t->m->cfg.pad_id, &b);
-        if (!s) s = model_forward(t->m, b.B, b.T, b.ids, b.mask, b.type_ids);
+        if (!s) s = model_forward_inference(t->m, b.B, b.T, b.ids, b.mask, b.type_ids);
         float *logits = s ? NULL : arena_floats(&t->m->acts, (size_t)b.B * b.T * C);
         if (!s && !logits) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         if (!s) s = head_forward(t->m, &t->h, logits);
