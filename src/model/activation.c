@@ -1,3 +1,4 @@
+#include "model/fast_math.h"
 #include "model/layers.h"
 #include <math.h>
 #include <stdint.h>
@@ -6,49 +7,7 @@ static const float SQRT_2_OVER_PI = 0.7978845608028654f;
 static const float INV_SQRT_2 = 0.7071067811865476f;
 static const float LEAKY_SLOPE = 0.01f; /* torch.nn.LeakyReLU default */
 
-/* GELU is most of the elementwise time of a BERT step, and libm's erff/expf are scalar calls.
- * These two vectorise (AVX2/AVX-512 through `omp simd`): erf as the odd/even rational
- * approximation Eigen and XLA use (absolute error < 5e-7 on [-4, 4], +-1 beyond), exp by
- * Cody-Waite reduction and a degree-6 polynomial (~1 ulp) for the Gaussian density. */
-/* Lets fminf/fmaxf be single min/max instructions (and so vectorise); a NaN input still comes
- * out NaN through the final products with x. */
-#pragma GCC push_options
-#pragma GCC optimize("finite-math-only", "no-trapping-math")
-static inline float erf_fast(float x)
-{
-    x = fminf(fmaxf(x, -4.0f), 4.0f); /* not ?: (control flow stops the vectoriser at -O2) */
-    float x2 = x * x;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return x * p / q;
-}
-
-static inline float exp_nonpositive(float x) /* x <= 0 */
-{
-    x = fmaxf(x, -87.0f);
-    float n = (float)(int32_t)(x * 1.44269504088896341f - 0.5f); /* x <= 0: truncation rounds */
-    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union { int32_t i; float f; } s = {.i = ((int32_t)n + 127) << 23};
-    return p * s.f;
-}
-
+FAST_MATH_BEGIN
 static void gelu_forward(float *out, const float *in, size_t n)
 {
     #pragma omp parallel for simd schedule(static)
@@ -73,7 +32,7 @@ static void gelu_backward_in_place(float *d, const float *in, size_t n)
     for (size_t i = 0; i < n; i++) d[i] *= gelu_derivative(in[i]);
 }
 
-#pragma GCC pop_options
+FAST_MATH_END
 
 static inline float act1(float x, activation_kind k)
 {

@@ -11,26 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Softmax over the unmasked keys of one row; masked keys get probability 0. A row with every key
- * masked gets the uniform distribution, which is what adding finfo.min to every score gives. */
-static void masked_softmax_row(float *row, const int32_t *mask, int T)
-{
-    float mx = -INFINITY;
-    for (int j = 0; j < T; j++)
-        if (mask[j] && row[j] > mx) mx = row[j];
-    if (mx == -INFINITY) {
-        for (int j = 0; j < T; j++) row[j] = 1.0f / T;
-        return;
-    }
-    double sum = 0;
-    for (int j = 0; j < T; j++) {
-        row[j] = mask[j] ? expf(row[j] - mx) : 0.0f;
-        sum += row[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int j = 0; j < T; j++) row[j] *= inv;
-}
-
 /* Per-thread scratch of n floats (NULL when n == 0); T*T floats can be too big for a stack. */
 static float *scratch(size_t n)
 {
@@ -93,14 +73,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, 1.0f, use, T, d_ctx + off, H, 1.0f, dv + off, H);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, 1.0f, d_ctx + off, H, v + off, H, 0.0f, dP, T);
             if (Pd) dropout_apply(dP, TT, (size_t)bh * TT, p_drop, drop_key);
-            /* softmax backward: dS = P * (dP - sum_j P dP) */
-            for (int i = 0; i < T; i++) {
-                const float *p = P + (size_t)i * T;
-                float *d = dP + (size_t)i * T;
-                double dot = 0;
-                for (int j = 0; j < T; j++) dot += (double)p[j] * d[j];
-                for (int j = 0; j < T; j++) d[j] = p[j] * (d[j] - (float)dot);
-            }
+            for (int i = 0; i < T; i++) softmax_backward_row(dP + (size_t)i * T, P + (size_t)i * T, T);
             /* S = scale * Q K^T: dQ += scale dS K ; dK += scale dS^T Q */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, k + off, H, 1.0f, dq + off, H);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);

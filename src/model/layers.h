@@ -25,6 +25,11 @@ void activation_backward(float *d_in, const float *d_out, const float *in, size_
 /* d = d * f'(in): the gradient through the activation, overwriting the output's gradient. */
 void activation_backward_in_place(float *d, const float *in, size_t n, activation_kind kind);
 
+/* Softmax of one row of T scores over the keys with mask[j] = 1 (masked keys get 0; a row with
+ * every key masked gets 1/T each), in place; and its backward d = p * (d - <p, d>), in place. */
+void masked_softmax_row(float *row, const int32_t *mask, int T);
+void softmax_backward_row(float *d, const float *p, int T);
+
 /* Multi-head self-attention core on projected q, k, v ([B,T,H], head h = columns h*dh..).
  * mask[B,T] (1 = attend, 0 = padding key). p_drop > 0 drops attention probabilities (training)
  * with the mask of dropout_apply(probs [B,heads,T,T], B*heads*T*T, 0, p_drop, drop_key); backward
