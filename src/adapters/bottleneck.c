@@ -169,8 +169,10 @@ void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const 
         }
     }
     bool res_before_ln = cfg->adapter_residual_before_ln && !cfg->is_parallel;
-    if (res_before_ln)
+    if (res_before_ln) {
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) o[i] += residual[i];
+    }
     if (cfg->ln_after) {
         c->na_in = o;
         c->na_mean = need(a, (size_t)N);
@@ -180,8 +182,10 @@ void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const 
                           ADAPTER_LN_EPS);
         o = t;
     }
-    if (!res_before_ln)
+    if (!res_before_ln) {
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) o[i] += residual[i];
+    }
     if (o != out) memcpy(out, o, NH * sizeof(float));
 }
 
@@ -206,12 +210,16 @@ void bn_adapter_backward(arena *a, float *d_h, float *d_residual, const float *d
         }
         if (d_residual) {
             const float *d_r = res_before_ln ? d_o : d_out;
+            #pragma omp parallel for simd schedule(static)
             for (size_t i = 0; i < NH; i++) d_residual[i] += d_r[i];
         }
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) d_u[i] = c->drop_mask ? d_o[i] * c->drop_mask[i] : d_o[i];
     }
-    if (d_up)
+    if (d_up) {
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) d_u[i] += d_up[i];
+    }
 
     /* up = up_raw * s: scale gradients, then d_up_raw in place. */
     float *g_scale = grad_of(w->scale);

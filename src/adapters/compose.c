@@ -146,6 +146,7 @@ static cval *op_add_ln(ctx *c, cval *a, cval *b, cval **sum_out)
         if (!c->status) c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
         return NULL;
     }
+    #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < (size_t)rows * H; i++) sum->v[i] = a->v[i] + b->v[i];
     layernorm_forward(out->v, mean, rstd, sum->v, c->ln_w->data, c->ln_b->data, rows, H, c->m->cfg.layer_norm_eps);
     o->a = a, o->b = b, o->sum = sum, o->out = out, o->mean = mean, o->rstd = rstd;
@@ -506,6 +507,7 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
     float *sum = arena_floats(a, (size_t)N * H), *o = arena_floats(a, (size_t)N * H);
     float *mean = arena_floats(a, N), *rstd = arena_floats(a, N);
     if (!sum || !o || !mean || !rstd) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < (size_t)N * H; i++) sum[i] = h[i] + x[i];
     layernorm_forward(o, mean, rstd, sum, c.ln_w->data, c.ln_b->data, N, H, m->cfg.layer_norm_eps);
     pc->sum = sum;
@@ -550,6 +552,7 @@ static adapt_status op_backward(arena *a, const cop *o, param *ln_w, param *ln_b
         float *d_sum = arena_floats(a, n);
         if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
         layernorm_backward(d_sum, ln_w->grad, ln_b->grad, o->out->g, o->sum->v, o->mean, o->rstd, ln_w->data, rows, H);
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float g = d_sum[i] + o->sum->g[i];
             o->a->g[i] += g;
@@ -606,10 +609,12 @@ adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, fl
     if (cc) {
         float *d_point_out = cval_grad(&m->acts, cc->out, H);
         if (!d_point_out) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) d_point_out[i] += d_out[i];
         for (const cop *o = cc->tail; o; o = o->prev) TRY(op_backward(&m->acts, o, w, b, H));
         const float *d_h0 = cval_grad(&m->acts, cc->h0, H), *d_x0 = cval_grad(&m->acts, cc->x0, H);
         if (!d_h0 || !d_x0) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) {
             d_h[i] += d_h0[i];
             d_x[i] += d_x0[i];
@@ -620,6 +625,7 @@ adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, fl
     float *d_sum = arena_floats(&m->acts, NH);
     if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     layernorm_backward(d_sum, w->grad, b->grad, d_out, pc->sum, pc->mean, pc->rstd, w->data, N, H);
+    #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < NH; i++) {
         d_h[i] += d_sum[i];
         d_x[i] += d_sum[i];

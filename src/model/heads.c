@@ -140,6 +140,7 @@ adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float
         if (!d_in) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
         linear_backward(d_in, h->w1->grad, h->b1->grad, d_logits, h->drop_in, h->w1->data, N, H, C);
         dropout_backward(d_in, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
+        #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < (size_t)N * H; i++) d_hidden[i] += d_in[i];
         return ADAPT_OK;
     }

@@ -1,11 +1,12 @@
 #include "model/layers.h"
 #include <cblas.h>
+#include <string.h>
 
 void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_dim, int out_dim)
 {
     if (b) {
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < out_dim; j++) out[(size_t)i * out_dim + j] = b[j];
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < N; i++) memcpy(out + (size_t)i * out_dim, b, (size_t)out_dim * sizeof(float));
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out_dim, in_dim, 1.0f, in, in_dim, W, in_dim,
                 b ? 1.0f : 0.0f, out, out_dim);
@@ -20,7 +21,12 @@ void linear_backward(float *d_in, float *dW, float *db, const float *d_out, cons
     if (dW)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, N, 1.0f, d_out, out_dim, in, in_dim,
                     1.0f, dW, in_dim);
-    if (db)
-        for (int i = 0; i < N; i++)
-            for (int j = 0; j < out_dim; j++) db[j] += d_out[(size_t)i * out_dim + j];
+    if (db) { /* column blocks per thread: each column sums its rows in order (deterministic) */
+        #pragma omp parallel for schedule(static)
+        for (int j0 = 0; j0 < out_dim; j0 += 64) {
+            int j1 = j0 + 64 < out_dim ? j0 + 64 : out_dim;
+            for (int i = 0; i < N; i++)
+                for (int j = j0; j < j1; j++) db[j] += d_out[(size_t)i * out_dim + j];
+        }
+    }
 }
