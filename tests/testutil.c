@@ -30,6 +30,8 @@ static const char *rotate(const char *a, const char *b)
 
 const char *shared_path(const char *rel) { return rotate(shared_dir(), rel); }
 
+const char *path_in(const char *dir, const char *rel) { return rotate(dir, rel); }
+
 const char *build_path(const char *rel)
 {
     const char *b = getenv("BUILD");

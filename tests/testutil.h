@@ -12,6 +12,8 @@
 const char *shared_dir(void);
 /* shared_dir() + "/" + rel, in a static rotating buffer (valid for the next 7 calls). */
 const char *shared_path(const char *rel);
+/* dir + "/" + rel in the same rotating buffers (e.g. a file in a test's scratch folder). */
+const char *path_in(const char *dir, const char *rel);
 /* Path of the build folder (env BUILD, else "build"), e.g. build_path("adapt"). */
 const char *build_path(const char *rel);
 /* A fresh scratch folder under /tmp, removed by the caller with remove_tree(). */

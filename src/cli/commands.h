@@ -20,6 +20,7 @@ int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_init_model(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
 int cmd_fill_mask(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_adapters(int argc, char **argv); /* `adapt adapters list|average|rename` */

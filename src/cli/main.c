@@ -15,6 +15,7 @@ static const adapt_command commands[] = {
     {"eval", cmd_eval, "score a trained setup on a labelled CoNLL or GLUE dev file (entity F1, accuracy, MCC, F1)"},
     {"demo", cmd_demo, "`adapt demo quechua-ner`: zero-shot Quechua NER with the shipped model (MAD-X)"},
     {"init-model", cmd_init_model, "a randomly initialised model from a config.json (to pretrain from scratch)"},
+    {"pretrain", cmd_pretrain, "masked-LM pretraining from scratch: config.json + tokenizer + text -> a model folder"},
     {"bench", cmd_bench, "throughput of inference / adapter training / full fine-tuning on a preset shape"},
     {"encode-corpus", cmd_encode_corpus, "tokenize raw text into a uint16 id stream for pretraining"},
     {"adapters", cmd_adapters, "adapter folders: list (config, parameters, head), average, rename"},

@@ -91,9 +91,15 @@ adapt_status model_create(const model_config *cfg, adapt_model **out);
 /* Adds the pretrained-MLM-head tensors (decoder only when untied) / the BERT pooler. */
 adapt_status model_add_mlm_head(adapt_model *m, bool untied_decoder);
 adapt_status model_add_pooler(adapt_model *m);
-/* Copies a tensor from a file into a store tensor, checking its shape (`what` names the file). */
 /* Random initialisation (Hugging Face's _init_weights with initializer_range std). */
 void model_init_random(adapt_model *m, double std, uint64_t seed);
+/* A model to pretrain from scratch: the encoder of a config.json with a tied MLM head, randomly
+ * initialised (std 0.02) from `seed`. */
+adapt_status model_create_random(const char *config_path, uint64_t seed, adapt_model **out);
+/* The longest sequence (special tokens included) the position embeddings allow. */
+int model_max_tokens(const model_config *c);
+/* Shards the pretraining commands write (as the GPU tool's saves: each file under 16 MB). */
+#define MODEL_SHARD_BYTES ((size_t)15000000)
 /* Saves the base model (config.json + model.safetensors, sharded above max_shard_bytes; 0 = one
  * file) in Hugging Face layout. */
 adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes);

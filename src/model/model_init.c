@@ -2,6 +2,7 @@
  * embedding weights N(0, initializer_range), biases 0, LayerNorm weight 1 / bias 0; the padding
  * row of the word and position embeddings is zero. */
 #include "core/error.h"
+#include "formats/hf_config.h"
 #include "model/model.h"
 #include <math.h>
 #include <string.h>
@@ -41,4 +42,29 @@ void model_init_random(adapt_model *m, double std, uint64_t seed)
     int H = m->cfg.hidden, pad = m->cfg.pad_id;
     memset(m->word->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
     if (m->cfg.family == FAMILY_ROBERTA) memset(m->pos->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
+}
+
+adapt_status model_create_random(const char *config_path, uint64_t seed, adapt_model **out)
+{
+    *out = NULL;
+    model_config cfg;
+    TRY(hf_config_load(config_path, &cfg));
+    adapt_model *m = NULL;
+    adapt_status s = model_create(&cfg, &m);
+    hf_config_free(&cfg);
+    if (!s) s = model_add_mlm_head(m, false);
+    if (s) {
+        adapt_model_free(m);
+        return s;
+    }
+    m->base_tensor_count = m->store.count; /* as after loading: the encoder and its MLM head */
+    model_init_random(m, 0.02, seed);
+    *out = m;
+    return ADAPT_OK;
+}
+
+int model_max_tokens(const model_config *c)
+{
+    /* RoBERTa positions start after the padding id (see model_position_ids) */
+    return c->family == FAMILY_BERT ? c->max_positions : c->max_positions - c->pad_id - 1;
 }

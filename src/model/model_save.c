@@ -52,6 +52,16 @@ static cJSON *config_json(const adapt_model *m, const char *architecture)
     return root;
 }
 
+/* A layout left by an earlier save with another shard count would shadow this one. */
+static adapt_status remove_stale(const char *dir, const char *name)
+{
+    char *path = path_join(dir, name);
+    if (!path) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status s = remove(path) && errno != ENOENT ? adapt_fail(ADAPT_ERR_IO, "%s: cannot remove: %s", path, strerror(errno)) : ADAPT_OK;
+    free(path);
+    return s;
+}
+
 adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
@@ -80,7 +90,7 @@ adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes)
         s = path ? store_save_safetensors(&m->store, path, names, NULL, n, meta, 1) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         free(path);
         free(names);
-        return s;
+        return s ? s : remove_stale(dir, "model.safetensors.index.json");
     }
     /* Shards in store order, each under max_shard_bytes (a single larger tensor gets its own). */
     size_t n_shards = 0, bytes = 0;
@@ -113,5 +123,5 @@ adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes)
     free(ipath);
     cJSON_Delete(index);
     free(names);
-    return s;
+    return s ? s : remove_stale(dir, "model.safetensors");
 }

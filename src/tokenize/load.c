@@ -1,6 +1,7 @@
 /* tokenizer.json -> adapt_tokenizer, and the file/folder dispatch of adapt_tokenizer_load. */
 #include "tokenize/tokenizer.h"
 #include "tokenize/convert.h"
+#include "tokenize/files.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
@@ -175,30 +176,42 @@ static char *find_spm_model(const char *dir)
     return p;
 }
 
+adapt_status tokenizer_find_file(const char *path, char **file, bool *is_dir)
+{
+    *file = NULL;
+    struct stat sb;
+    if (!path || stat(path, &sb)) return adapt_fail(ADAPT_ERR_IO, "%s: no such tokenizer file or folder", path ? path : "(null)");
+    *is_dir = S_ISDIR(sb.st_mode);
+    if (!*is_dir) {
+        *file = tk_strdup(path);
+        return ADAPT_OK;
+    }
+    static const char *const names[] = {"tokenizer.json", "vocab.txt"};
+    for (int i = 0; i < 2; i++) {
+        char *p = path_join(path, names[i]);
+        if (!p) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        if (path_exists(p)) {
+            *file = p;
+            return ADAPT_OK;
+        }
+        free(p);
+    }
+    *file = find_spm_model(path);
+    if (!*file) return adapt_fail(ADAPT_ERR_IO, "%s: no tokenizer.json, vocab.txt or SentencePiece .model in this folder", path);
+    return ADAPT_OK;
+}
+
 adapt_status adapt_tokenizer_load(const char *path, adapt_tokenizer **out)
 {
     *out = NULL;
-    struct stat sb;
-    if (!path || stat(path, &sb)) return adapt_fail(ADAPT_ERR_IO, "%s: no such tokenizer file or folder", path ? path : "(null)");
-    if (!S_ISDIR(sb.st_mode)) {
-        if (ends_with(path, ".model")) return tokenizer_from_spm(path, NULL, out);
-        if (ends_with(path, ".txt")) return tokenizer_from_vocab_txt(path, NULL, out);
-        return load_json_file(path, out);
-    }
-    char *p = path_join(path, "tokenizer.json");
+    bool is_dir;
+    char *file;
+    TRY(tokenizer_find_file(path, &file, &is_dir));
+    const char *dir = is_dir ? path : NULL; /* a folder's tokenizer_config.json applies */
     adapt_status st;
-    if (path_exists(p)) st = load_json_file(p, out);
-    else {
-        free(p);
-        p = path_join(path, "vocab.txt");
-        if (path_exists(p)) st = tokenizer_from_vocab_txt(p, path, out);
-        else {
-            free(p);
-            p = find_spm_model(path);
-            if (p) st = tokenizer_from_spm(p, path, out);
-            else st = adapt_fail(ADAPT_ERR_IO, "%s: no tokenizer.json, vocab.txt or SentencePiece .model in this folder", path);
-        }
-    }
-    free(p);
+    if (ends_with(file, ".model")) st = tokenizer_from_spm(file, dir, out);
+    else if (ends_with(file, ".txt")) st = tokenizer_from_vocab_txt(file, dir, out);
+    else st = load_json_file(file, out);
+    free(file);
     return st;
 }

@@ -1,6 +1,7 @@
 #include "train/mlm_data.h"
 #include "core/error.h"
 #include "data/text_reader.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,9 +69,11 @@ adapt_status mlm_pack_files(adapt_tokenizer *tok, const char *const *paths, int 
     adapt_tokenizer_set_padding(tok, false, 0, 0, false, 0, 0, NULL);
     adapt_status s = ADAPT_OK;
     for (int f = 0; f < n_paths && !s && (!max_rows || out->n < max_rows); f++) {
+        /* a row budget is shared by the files still to read, so that every language gets rows */
+        size_t file_end = max_rows ? out->n + (max_rows - out->n + (size_t)(n_paths - f - 1)) / (size_t)(n_paths - f) : SIZE_MAX;
         text_reader *r = NULL;
         s = text_reader_open(paths[f], (size_t)1 << 20, &r);
-        while (!s && (!max_rows || out->n < max_rows)) {
+        while (!s && out->n < file_end) {
             const char *line;
             size_t len;
             s = text_reader_next(r, &line, &len);
@@ -78,15 +81,20 @@ adapt_status mlm_pack_files(adapt_tokenizer *tok, const char *const *paths, int 
             if (!len) continue;
             adapt_encoding enc;
             s = adapt_tokenizer_encode(tok, line, len, NULL, 0, false, &enc);
+            if (s) break;
+            for (size_t i = 0; !s && i < enc.length; i++)
+                if (enc.ids[i] < 0 || enc.ids[i] >= sp->vocab)
+                    s = adapt_fail(ADAPT_ERR_FORMAT, "%s: token id %d is outside the model's vocabulary of %d", paths[f], (int)enc.ids[i],
+                                   (int)sp->vocab);
             for (size_t i = 0; !s && i <= enc.length; i++) {
                 /* lines are joined with the end-of-sequence token, as the pretraining stream is */
                 pending[fill++] = i < enc.length ? enc.ids[i] : sp->eos;
                 if (fill == body) {
-                    s = push_row(out, &cap, pending, body, sp);
+                    if (out->n < file_end) s = push_row(out, &cap, pending, body, sp);
                     fill = 0;
                 }
             }
-            if (!s) adapt_encoding_free(&enc);
+            adapt_encoding_free(&enc);
         }
         if (r) text_reader_close(r);
     }
@@ -96,7 +104,7 @@ adapt_status mlm_pack_files(adapt_tokenizer *tok, const char *const *paths, int 
     return s;
 }
 
-static uint64_t next_u64(uint64_t *s)
+uint64_t mlm_random(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -104,25 +112,29 @@ static uint64_t next_u64(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static double uniform(uint64_t *s) { return (double)(next_u64(s) >> 11) * (1.0 / 9007199254740992.0); }
+static double uniform(uint64_t *s) { return (double)(mlm_random(s) >> 11) * (1.0 / 9007199254740992.0); }
+
+void mlm_corrupt(batch *b, size_t i, const mlm_special *sp, uint64_t *rng)
+{
+    b->labels[i] = b->ids[i];
+    double u = uniform(rng);
+    if (u < 0.8) b->ids[i] = sp->mask;
+    else if (u < 0.9) b->ids[i] = sp->first_regular + (int32_t)(mlm_random(rng) % (uint64_t)(sp->vocab - sp->first_regular));
+}
 
 size_t mlm_mask_batch(batch *b, const mlm_special *sp, double probability, uint64_t *rng)
 {
     size_t n = (size_t)b->B * b->T, masked = 0;
     for (size_t i = 0; i < n; i++) {
-        int32_t id = b->ids[i];
         b->labels[i] = -100;
-        if (!b->mask[i] || id == sp->bos || id == sp->eos || id == sp->pad) continue;
+        if (!b->mask[i] || mlm_is_special(sp, b->ids[i])) continue;
         if (uniform(rng) >= probability) continue;
-        b->labels[i] = id;
+        mlm_corrupt(b, i, sp, rng);
         masked++;
-        double u = uniform(rng);
-        if (u < 0.8) b->ids[i] = sp->mask;
-        else if (u < 0.9) b->ids[i] = sp->first_regular + (int32_t)(next_u64(rng) % (uint64_t)(sp->vocab - sp->first_regular));
     }
     if (!masked) { /* a batch without a single prediction would train nothing: mask one token */
         for (size_t i = 0; i < n; i++)
-            if (b->mask[i] && b->ids[i] != sp->bos && b->ids[i] != sp->eos && b->ids[i] != sp->pad) {
+            if (b->mask[i] && !mlm_is_special(sp, b->ids[i])) {
                 b->labels[i] = b->ids[i];
                 b->ids[i] = sp->mask;
                 return 1;

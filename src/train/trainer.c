@@ -11,12 +11,14 @@
 #include "formats/peft.h"
 #include "model/heads.h"
 #include "model/layers.h"
+#include "model/model.h"
 #include "train/adamw.h"
 #include "train/examples.h"
 #include "train/metrics.h"
 #include "train/mlm_data.h"
 #include "train/progress.h"
 #include "train/resume.h"
+#include "tokenize/files.h"
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -57,6 +59,7 @@ typedef struct run {
     const glue_task *glue;
     bool tagging, mlm;
     mlm_special sp;
+    uint8_t *word_start;    /* --whole-word-mask: which ids begin a word; NULL: token masking */
     int32_t pad_id;
     uint64_t rng;
     /* METHOD_FUSION: the fused adapters and the composition "Fuse(a, b, c)" */
@@ -85,17 +88,39 @@ static uint64_t next_random(uint64_t *s)
 }
 
 /* ------------------------------------------------------------------ data */
+/* The text files of every --train (each may be a comma-separated list), in order. */
+static adapt_status mlm_train_paths(const train_options *o, char *buf, size_t size, const char **paths, int *n)
+{
+    size_t used = 0;
+    *n = 0;
+    for (int f = 0; f < o->n_train_files; f++) {
+        size_t len = strlen(o->train_files[f]);
+        if (used + len + 1 > size) return adapt_fail(ADAPT_ERR_ARG, "train: the --train file names are too long");
+        memcpy(buf + used, o->train_files[f], len + 1);
+        for (char *save, *t = strtok_r(buf + used, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (*n == TRAIN_MAX_FILES) return adapt_fail(ADAPT_ERR_ARG, "train: at most %d --train text files", TRAIN_MAX_FILES);
+            paths[(*n)++] = t;
+        }
+        used += len + 1;
+    }
+    return ADAPT_OK;
+}
+
 /* MLM: rows packed from the text files; without --dev the last 2% of the rows are held out. */
 static adapt_status load_mlm_data(run *r)
 {
     const train_options *o = r->o;
     r->mlm = true;
+    int limit = model_max_tokens(&r->m->cfg);
+    if (o->max_len > limit)
+        return adapt_fail(ADAPT_ERR_ARG, "train: --max-length %d is longer than the model's position embeddings allow (%d tokens with "
+                          "max_position_embeddings %d)", o->max_len, limit, r->m->cfg.max_positions);
     TRY(mlm_special_ids(r->tok, r->m->cfg.vocab, &r->sp));
-    char list[4096];
-    snprintf(list, sizeof list, "%s", o->train_file);
-    const char *paths[16];
-    int n = 0;
-    for (char *t = strtok(list, ","); t && n < 16; t = strtok(NULL, ",")) paths[n++] = t;
+    if (o->whole_word_mask) TRY(mlm_word_starts(r->tok, r->m->cfg.vocab, &r->word_start));
+    char list[8192];
+    const char *paths[TRAIN_MAX_FILES];
+    int n;
+    TRY(mlm_train_paths(o, list, sizeof list, paths, &n));
     size_t max_rows = o->max_train_examples > 0 ? (size_t)o->max_train_examples : 0;
     TRY(mlm_pack_files(r->tok, paths, n, o->max_len, max_rows, &r->sp, &r->train));
     r->train.tagging = true;
@@ -112,6 +137,7 @@ static adapt_status load_mlm_data(run *r)
             r->train.n -= hold;
         }
     }
+    if (o->max_dev_examples > 0) encoded_set_truncate(&r->dev, (size_t)o->max_dev_examples);
     r->dev.tagging = true;
     return ADAPT_OK;
 }
@@ -122,14 +148,14 @@ static adapt_status load_data(run *r)
     if (!strcmp(o->task, "mlm")) return load_mlm_data(r);
     if (!strcmp(o->task, "ner")) {
         r->tagging = true;
-        TRY(conll_read(o->train_file, NULL, &r->train_ds));
+        TRY(conll_read(o->train_files[0], NULL, &r->train_ds));
         conll_options dev_opt = {.scheme = CONLL_IOB2, .labels = (const char *const *)r->train_ds.labels.names,
                                  .n_labels = r->train_ds.labels.n};
         if (o->dev_file) TRY(conll_read(o->dev_file, &dev_opt, &r->dev_ds));
     } else {
         r->glue = glue_task_find(o->task);
         if (!r->glue) return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, ...)", o->task);
-        TRY(glue_read(o->train_file, r->glue, NULL, &r->train_ds));
+        TRY(glue_read(o->train_files[0], r->glue, NULL, &r->train_ds));
         glue_options dev_opt = {.labels = (const char *const *)r->train_ds.labels.names, .n_labels = r->train_ds.labels.n};
         if (o->dev_file) TRY(glue_read(o->dev_file, r->glue, &dev_opt, &r->dev_ds));
     }
@@ -246,7 +272,7 @@ static adapt_status setup_method(run *r)
         return ADAPT_OK;
     }
     int labels = (int)r->train_ds.labels.n;
-    if (labels < 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no labels found", o->train_file);
+    if (labels < 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no labels found", o->train_files[0]);
     TRY(head_create(m, &r->h, r->tagging ? HEAD_TAGGING : HEAD_CLASSIFICATION, r->name, labels));
     head_init_random(&r->h, &r->rng);
     param *ps[4] = {r->h.w1, r->h.b1, r->h.w2, r->h.b2};
@@ -256,6 +282,15 @@ static adapt_status setup_method(run *r)
 }
 
 /* ------------------------------------------------------------------ steps */
+/* Dynamic masking of a fresh batch: token by token, or by whole words. */
+static adapt_status mask_batch(const run *r, batch *b, uint64_t *rng)
+{
+    size_t masked;
+    if (r->word_start) return mlm_mask_batch_words(b, &r->sp, r->word_start, 0.15, rng, &masked);
+    mlm_mask_batch(b, &r->sp, 0.15, rng);
+    return ADAPT_OK;
+}
+
 /* Masked LM: the head runs on the masked positions only. */
 static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double *loss)
 {
@@ -342,9 +377,9 @@ static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
         for (int i = 0; i < n; i++) order[i] = start + (size_t)i;
         batch b;
         TRY(batch_build(&r->dev, order, n, r->pad_id, &b));
-        mlm_mask_batch(&b, &r->sp, 0.15, &rng);
         double loss;
-        adapt_status s = forward_loss(r, &b, false, &loss, NULL);
+        adapt_status s = mask_batch(r, &b, &rng);
+        if (!s) s = forward_loss(r, &b, false, &loss, NULL);
         batch_free(&b);
         TRY(s);
         sum += loss;
@@ -433,10 +468,21 @@ static adapt_status save_fusion(run *r, const char *dir, const char *sub)
     return ADAPT_OK;
 }
 
+/* Pretraining's result: a Hugging Face model folder with the MLM head and the tokenizer, as
+ * `adapt init-model` and the GPU tool write it. */
+static adapt_status save_model_folder(run *r)
+{
+    const train_options *o = r->o;
+    TRY(model_save(r->m, o->model_out, MODEL_SHARD_BYTES));
+    return tokenizer_copy_files(o->tokenizer ? o->tokenizer : o->model_dir, o->model_out);
+}
+
 /* The trained parts, where `adapt predict` finds them: OUT/best/<name>/ (adapter + head, AdapterHub
- * layout), OUT/best/lora/ (PEFT), OUT/best/model/ (full or partial fine-tuning). */
+ * layout), OUT/best/lora/ (PEFT), OUT/best/model/ (full or partial fine-tuning); the model folder
+ * of its own with model_out. */
 static adapt_status save_trained(run *r, const char *dir)
 {
+    if (r->o->model_out) return save_model_folder(r);
     TRY(make_dir(dir));
     char *sub = path_join(dir, r->o->method == METHOD_LORA ? "lora" : r->name);
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -520,11 +566,13 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
     snprintf(buf, size,
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
-             "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d",
+             "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
+             "whole_word_mask=%d init=%s",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
-             o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load);
+             o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
+             o->init_config ? "random" : "loaded");
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -695,7 +743,7 @@ static adapt_status train_loop(run *r)
         batch b = {0};
         if (several_setups(r)) s = use_setup(r, ls.micro);
         if (!s) s = batch_build(&r->train, order + ls.cursor, B, r->pad_id, &b);
-        if (!s && r->mlm) mlm_mask_batch(&b, &r->sp, 0.15, &r->rng);
+        if (!s && r->mlm) s = mask_batch(r, &b, &r->rng);
         ls.cursor += (size_t)B;
         double loss = 0;
         if (!s) s = forward_loss(r, &b, true, &loss, NULL);
@@ -784,9 +832,29 @@ static adapt_status train_loop(run *r)
     return s;
 }
 
+/* Pretraining from scratch: a random model of init_config that the tokenizer fits. The init
+ * stream is not the data stream. */
+static adapt_status create_random_model(run *r)
+{
+    const train_options *o = r->o;
+    TRY(model_create_random(o->init_config, r->rng ^ 0x6a09e667f3bcc909ull, &r->m));
+    size_t have = adapt_tokenizer_vocab_size(r->tok);
+    if (have > (size_t)r->m->cfg.vocab)
+        return adapt_fail(ADAPT_ERR_ARG, "%s: the tokenizer's %zu tokens do not fit vocab_size %d of %s", o->tokenizer, have,
+                          r->m->cfg.vocab, o->init_config);
+    return ADAPT_OK;
+}
+
 adapt_status trainer_run(const train_options *o)
 {
-    if (!o->model_dir || !o->train_file || !o->out_dir) return adapt_fail(ADAPT_ERR_ARG, "train: --model, --train and --output are required");
+    if ((!o->model_dir && !o->init_config) || o->n_train_files < 1 || !o->out_dir)
+        return adapt_fail(ADAPT_ERR_ARG, "train: --model, --train and --output are required");
+    if (o->init_config && !o->tokenizer) return adapt_fail(ADAPT_ERR_ARG, "train: a model from a config.json needs --tokenizer");
+    bool mlm = !strcmp(o->task, "mlm");
+    if (!mlm && o->n_train_files > 1) return adapt_fail(ADAPT_ERR_ARG, "train: several --train files are read by --task mlm only");
+    if (!mlm && o->whole_word_mask) return adapt_fail(ADAPT_ERR_ARG, "train: --whole-word-mask needs --task mlm");
+    if (o->model_out && (!mlm || o->method != METHOD_FULL))
+        return adapt_fail(ADAPT_ERR_ARG, "train: a model folder of its own is written for --task mlm --method full only");
     if (o->batch_size < 1 || o->max_len < 8 || o->grad_accum < 1 || !(o->lr > 0) || o->epochs < 1)
         return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
     run r = {.o = o, .rng = o->seed ? o->seed : 42};
@@ -794,8 +862,9 @@ adapt_status trainer_run(const train_options *o)
     dataset_init(&r.train_ds, DATASET_TAGGING, NULL); /* the readers re-initialise with the path */
     dataset_init(&r.dev_ds, DATASET_TAGGING, NULL);
     adapt_status s = make_dir(o->out_dir);
-    if (!s) s = adapt_model_load(o->model_dir, &r.m);
+    if (!s && !o->init_config) s = adapt_model_load(o->model_dir, &r.m);
     if (!s) s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &r.tok);
+    if (!s && o->init_config) s = create_random_model(&r);
     if (!s) {
         r.m->dropout_rng = r.rng ^ 0xd1b54a32d192ed03ull;
         r.pad_id = r.m->cfg.pad_id;
@@ -809,6 +878,7 @@ adapt_status trainer_run(const train_options *o)
     dataset_free(&r.dev_ds);
     adapt_tokenizer_free(r.tok);
     adapt_model_free(r.m);
+    free(r.word_start);
     free(r.loss_x);
     free(r.loss_y);
     free(r.eval_x);

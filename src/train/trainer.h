@@ -10,11 +10,14 @@
 typedef enum train_method { METHOD_ADAPTER, METHOD_LORA, METHOD_FULL, METHOD_HEAD, METHOD_TOPK, METHOD_FUSION } train_method;
 
 #define TRAIN_MAX_LOADED 8
+#define TRAIN_MAX_FILES 16
 
 typedef struct train_options {
     const char *model_dir, *tokenizer;   /* tokenizer: NULL = the model folder */
     const char *task;                    /* "ner" or a GLUE task name (sst2, cola, mrpc, rte, ...) */
-    const char *train_file, *dev_file;
+    const char *train_files[TRAIN_MAX_FILES]; /* --train: one file; --task mlm reads several (each may be a comma list) */
+    int n_train_files;
+    const char *dev_file;
     const char *out_dir;
     train_method method;
     const char *name;                    /* adapter / head name (default: the task) */
@@ -42,6 +45,10 @@ typedef struct train_options {
     bool resume;                         /* continue from OUT/checkpoint/ when it exists */
     bool check_checkpoint;               /* with resume: load OUT/checkpoint/, report, do not train */
     bool on_nan_skip;                    /* NaN/Inf loss or gradient: drop the step (default: abort) */
+    bool whole_word_mask;                /* --task mlm: mask whole words (see mlm_mask_batch_words) */
+    const char *init_config;             /* pretraining from scratch: a random model of this config.json, not model_dir */
+    const char *model_out;               /* --task mlm --method full: the model goes to this Hugging Face folder, the
+                                          * tokenizer copied in (instead of OUT/best/model) */
 } train_options;
 
 void train_options_defaults(train_options *o);
