@@ -3,7 +3,8 @@
 # (the same model in plain torch) alternate, REPS times per mode, so that load changes hit both.
 # PyTorch runs in its fastest settings here: fp32 through Debian's OpenMP OpenBLAS with the
 # AVX-512 kernels forced (the VM hides the CPU model; adapt picks them itself), TorchScript for
-# inference when faster; bf16 under autocast (oneDNN) when BF16=1 (adapt is fp32 only so far).
+# inference when faster; bf16 under autocast (oneDNN) when BF16=1 (adapt is fp32 only: bf16 GEMMs
+# measured slower than fp32 on CPUs without AMX, see docs/performance.md and bench/bf16_gemm.c).
 # Installs Debian's python3-torch when missing. Not part of `make test` (minutes, needs torch).
 #   PRESETS="bert-base default" MODES="infer adapter full" REPS=3 STEPS=5 THREADS=2 BF16=0 bench/vs_pytorch.sh
 set -euo pipefail

@@ -33,8 +33,10 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(a, "--mode")) {
             if (!bench_mode_parse(v, &o.mode)) return usage(stderr, 2);
         } else if (!strcmp(a, "--dtype")) {
+            /* No bf16 path: without AMX, bf16 GEMMs measured slower than sgemm (docs/performance.md). */
             if (strcmp(v, "fp32")) {
-                fprintf(stderr, "adapt bench: --dtype %s is not implemented on the CPU (fp32 only)\n", v);
+                fprintf(stderr, "adapt bench: --dtype %s is not implemented on the CPU (fp32 only: on CPUs without AMX, bf16 "
+                                "GEMMs measured 0.6x the speed of fp32; see docs/performance.md, \"bf16 on the CPU\")\n", v);
                 return 2;
             }
         } else if (!strcmp(a, "--batch")) {
