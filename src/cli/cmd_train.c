@@ -1,6 +1,8 @@
-/* adapt train — fine-tune on NER or a GLUE task with an adapter, LoRA or a baseline. */
+/* adapt train — fine-tune on NER or a GLUE-style task (classification or regression) with an
+ * adapter, LoRA or a baseline. */
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "core/error.h"
 #include "train/trainer.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +12,13 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "usage: adapt train --model DIR --train FILE [--dev FILE] --output DIR [options]\n"
-            "  --task ner|sst2|cola|mrpc|rte|...   (default ner: CoNLL token<TAB>tag files)\n"
+            "  --task ner|sst2|cola|mrpc|rte|stsb|tsv|...   (default ner: CoNLL token<TAB>tag files; tsv: any\n"
+            "                            header layout, labels collected)\n"
+            "  --regression              task tsv: the label is a number; trains a regression head (AdapterHub's\n"
+            "                            classification head with one output, MSE loss; dev metric Pearson). stsb\n"
+            "                            is regression already\n"
+            "  --format auto|conll|tsv|jsonl  format of --train and --dev (default auto: .jsonl / .jsonl.xz are\n"
+            "                            JSON Lines, {\"text\", \"text_pair\", \"label\"} or {\"tokens\", \"tags\"})\n"
             "  --tokenizer PATH          tokenizer.json or folder (default: the model folder)\n"
             "  --method adapter|lora|full|head|topk|fusion   (default adapter)\n"
             "  --fusion a,b,c            train an AdapterFusion over adapters loaded with --load-adapter (frozen);\n"
@@ -62,6 +70,10 @@ int cmd_train(int argc, char **argv)
             o.fusion_train_adapters = true;
             continue;
         }
+        if (!strcmp(a, "--regression")) {
+            o.regression = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "adapt train: %s needs a value\n", a);
             return 2;
@@ -72,6 +84,12 @@ int cmd_train(int argc, char **argv)
         else if (!strcmp(a, "--task")) o.task = v;
         else if (!strcmp(a, "--train")) o.train_file = v;
         else if (!strcmp(a, "--dev")) o.dev_file = v;
+        else if (!strcmp(a, "--format")) {
+            if (data_format_parse(v, &o.format)) {
+                fprintf(stderr, "adapt train: %s\n", adapt_error());
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--output")) o.out_dir = v;
         else if (!strcmp(a, "--name")) o.name = v;
         else if (!strcmp(a, "--adapter-config")) o.adapter_config = v;
