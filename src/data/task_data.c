@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "data/conll.h"
 #include "data/jsonl.h"
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -29,26 +30,17 @@ data_format data_format_resolve(const char *path, data_format given, bool taggin
     return tagging ? DATA_FORMAT_CONLL : DATA_FORMAT_TSV;
 }
 
-/* A JSON Lines file decides its kind from its records: it must be the task's. */
-static adapt_status check_kind(const char *path, const task_data_options *o, const dataset *ds)
-{
-    bool tagging = ds->kind == DATASET_TAGGING;
-    if (!ds->n || tagging == !o->glue) return ADAPT_OK;
-    if (tagging)
-        return adapt_fail(ADAPT_ERR_FORMAT, "%s: holds \"tokens\" records, but task %s needs \"text\" records", path, o->glue->display);
-    return adapt_fail(ADAPT_ERR_FORMAT, "%s: holds \"text\" records, but task ner needs \"tokens\" and \"tags\" records "
-                      "(give --task tsv or a GLUE task for sentence classification)", path);
-}
-
 static adapt_status read_jsonl(const char *path, const task_data_options *o, dataset *out)
 {
-    jsonl_options jo = {.labels = o->labels, .n_labels = o->n_labels, .unlabeled = o->unlabeled, .scheme = CONLL_IOB2};
+    char who[64];
+    snprintf(who, sizeof who, "task %s", o->glue ? o->glue->display : "ner");
+    jsonl_options jo = {.labels = o->labels, .n_labels = o->n_labels, .unlabeled = o->unlabeled, .scheme = CONLL_IOB2,
+                        .expect = o->glue ? JSONL_TEXT_RECORDS : JSONL_TOKEN_RECORDS, .expect_for = who};
     if (o->glue) {
         jo.regression = o->glue->regression || o->regression;
         if (!jo.labels) jo.labels = o->glue->labels, jo.n_labels = o->glue->n_labels;
     }
-    TRY(jsonl_read(path, &jo, out));
-    return check_kind(path, o, out);
+    return jsonl_read(path, &jo, out);
 }
 
 adapt_status task_data_read(const char *path, const task_data_options *o, dataset *out)
