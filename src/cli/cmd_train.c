@@ -26,6 +26,10 @@ static void usage(FILE *fp)
             "  --fusion-config STR       dynamic (default), static, \"dynamic[temperature=true]\"\n"
             "  --fusion-train-adapters   unfreeze the fused adapters too (saved in OUT/best/<adapter>/)\n"
             "  --adapter-config STR      e.g. seq_bn, double_seq_bn, \"seq_bn[reduction_factor=16]\"\n"
+            "  --train-layer-norms       the adapter gets its own copies of the LayerNorms at its points\n"
+            "                            (initialised from the model's) and trains them (Houlsby et al.); they are\n"
+            "                            saved in its adapter.safetensors as *.adapters.NAME.original_ln.* and used\n"
+            "                            whenever it is active. Default: the model's LayerNorms, frozen (AdapterHub)\n"
             "  --name NAME               adapter and head name (default: the task)\n"
             "  --load-adapter DIR[=NAME] load a frozen AdapterHub adapter (repeatable)\n"
             "  --setup STR               composition to train in, e.g. \"Stack(en, ner)\"; several separated\n"
@@ -72,6 +76,10 @@ int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--regression")) {
             o.regression = true;
+            continue;
+        }
+        if (!strcmp(a, "--train-layer-norms")) {
+            o.train_layer_norms = true;
             continue;
         }
         if (!v) {

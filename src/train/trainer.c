@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 #include "adapters/fusion_train.h"
+#include "adapters/ln_copies.h"
 #include "adapters/lora.h"
 #include "adapters/setup.h"
 #include "core/error.h"
@@ -211,6 +212,7 @@ static adapt_status setup_method(run *r)
         bn_config cfg;
         TRY(bn_config_parse_string(o->adapter_config, &cfg));
         TRY(setup_add_adapter(m, r->name, &cfg, true));
+        if (o->train_layer_norms) TRY(ln_copies_add(m, r->name)); /* trained with the adapter, saved in its file */
         TRY(setup_set_adapter_trainable(m, r->name, true));
         break;
     }
@@ -531,11 +533,13 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
     snprintf(buf, size,
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
-             "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d regression=%d",
+             "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d regression=%d "
+             "layer_norms=%d",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
-             o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)r->regression);
+             o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)r->regression,
+             (int)o->train_layer_norms);
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -800,6 +804,8 @@ adapt_status trainer_run(const train_options *o)
     if (!o->model_dir || !o->train_file || !o->out_dir) return adapt_fail(ADAPT_ERR_ARG, "train: --model, --train and --output are required");
     if (o->batch_size < 1 || o->max_len < 8 || o->grad_accum < 1 || !(o->lr > 0) || o->epochs < 1)
         return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
+    if (o->train_layer_norms && o->method != METHOD_ADAPTER)
+        return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
     run r = {.o = o, .rng = o->seed ? o->seed : 42};
     r.name = o->name ? o->name : o->task;
     dataset_init(&r.train_ds, DATASET_TAGGING, NULL); /* the readers re-initialise with the path */

@@ -22,6 +22,8 @@ typedef struct train_options {
     train_method method;
     const char *name;                    /* adapter / head name (default: the task) */
     const char *adapter_config;          /* e.g. "seq_bn[reduction_factor=16]" */
+    bool train_layer_norms;              /* METHOD_ADAPTER: the adapter trains its own copies of the
+                                          * LayerNorms at its points (Houlsby et al.); else they stay frozen */
     const char *setup;                   /* composition for training (default: the new adapter) */
     const char *load_adapters[TRAIN_MAX_LOADED]; /* "DIR" or "DIR=NAME", frozen */
     int n_load;
