@@ -26,9 +26,9 @@ static void usage(FILE *fp)
                 "  --head DIR                 head folder (default: the last fusion's, else the last adapter's)\n"
                 "  --setup STR                composition (default: Fuse(...) of the last fusion, else the last adapter)\n"
                 "  --strict                   entity F1 in seqeval's strict IOB2 mode (default: seqeval's default)\n"
-                "A regression head (one output) is scored by Pearson (the metric) and Spearman correlation and MSE.\n"
                 "  --json FILE                also write the scores as JSON\n"
-                "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)  --max-examples N\n");
+                "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)  --max-examples N\n"
+                "A regression head (one output) is scored by Pearson (the metric) and Spearman correlation and MSE.\n");
 }
 
 typedef struct eval_args {
