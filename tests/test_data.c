@@ -598,7 +598,7 @@ static void test_jsonl_classification(void **state)
     dataset_free(&ds);
 
     p = put("reg.jsonl", "{\"text\": \"a\", \"label\": 0.25}\n");
-    jsonl_options reg = {NULL, 0, true, false, CONLL_IOB2};
+    jsonl_options reg = {NULL, 0, true, false, CONLL_IOB2, JSONL_ANY_RECORDS, NULL};
     assert_int_equal(jsonl_read(p, &reg, &ds), ADAPT_OK);
     assert_int_equal(ds.kind, DATASET_REGRESSION);
     assert_near(ds.examples[0].target, 0.25, 0);
@@ -610,7 +610,7 @@ static void test_jsonl_tagging(void **state)
     (void)state;
     const char *p = put("tag.jsonl",
                         "{\"tokens\": [\"EU\", \"rejects\", \"Peter\"], \"tags\": [\"B-ORG\", \"O\", \"I-PER\"]}\n");
-    jsonl_options o = {NULL, 0, false, false, CONLL_IOB1};
+    jsonl_options o = {NULL, 0, false, false, CONLL_IOB1, JSONL_ANY_RECORDS, NULL};
     dataset ds;
     assert_int_equal(jsonl_read(p, &o, &ds), ADAPT_OK);
     assert_int_equal(ds.kind, DATASET_TAGGING);

@@ -23,43 +23,23 @@ static const char *at(const char *rel)
     return p;
 }
 
-static int adapt(const char *args)
-{
-    return run_command("cd '%s' && '%s/%s' %s > last.log 2>&1", tmp, getenv("PWD") ? getenv("PWD") : ".", build_path("adapt"), args);
-}
-
-static double json_number(const char *path, const char *key)
-{
-    cJSON *root;
-    assert_int_equal(json_load_file(path, &root), ADAPT_OK);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    assert_true(cJSON_IsNumber(v));
-    double d = v->valuedouble;
-    cJSON_Delete(root);
-    return d;
-}
+static int adapt(const char *args) { return run_adapt(tmp, args); }
 
 static int setup(void **state)
 {
     (void)state;
     tmp = make_temp_dir();
     const char *S = shared_dir();
-    if (run_command("cd '%s' && head -n 300 '%s/data/text/en.txt' > en.txt && "
+    if (run_command("cd '%s' && "
                     "awk 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} NR<=40' '%s/data/ner/wikiann-en/train.conll' > train.conll && "
                     "awk 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} NR<=20' '%s/data/ner/wikiann-en/dev.conll' > dev.conll && "
                     "head -n 41 '%s/data/glue/RTE/train.tsv' > rte_train.tsv && head -n 21 '%s/data/glue/RTE/dev.tsv' > rte_dev.tsv && "
                     "head -n 41 '%s/data/glue/SST-2/train.tsv' > sst_train.tsv",
-                    tmp, S, S, S, S, S, S))
+                    tmp, S, S, S, S, S))
         return -1;
-    const char *cfg = "{\"model_type\": \"roberta\", \"architectures\": [\"RobertaForMaskedLM\"], \"hidden_size\": 32, "
-                      "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"intermediate_size\": 64, \"vocab_size\": 400, "
-                      "\"max_position_embeddings\": 130, \"type_vocab_size\": 1, \"pad_token_id\": 1, \"layer_norm_eps\": 1e-5, "
-                      "\"hidden_act\": \"gelu\"}";
-    write_file(at("config.json"), cfg, strlen(cfg));
     const char *common = "--max-steps 6 --batch-size 4 --max-length 64 --lr 5e-3 --quiet";
     char cmd[1024];
-    int rc = adapt("tokenizer train --type bpe --vocab-size 400 --output tok en.txt");
-    if (!rc) rc = adapt("init-model --config config.json --tokenizer tok/tokenizer.json --output base");
+    int rc = make_tiny_roberta(tmp, false);
     snprintf(cmd, sizeof cmd, "train --task ner --model base --train train.conll --dev dev.conll --output ner %s", common);
     if (!rc) rc = adapt(cmd);
     snprintf(cmd, sizeof cmd, "train --task rte --model base --train rte_train.tsv --dev rte_dev.tsv --output rte %s", common);
@@ -83,11 +63,11 @@ static void test_eval_matches_trainer(void **state)
 {
     (void)state;
     assert_int_equal(adapt("eval --model base --load-adapter ner/best/ner --data dev.conll --max-length 64 --json ner_eval.json"), 0);
-    assert_true(fabs(json_number(at("ner_eval.json"), "value") - json_number(at("ner/summary.json"), "best_dev_metric")) < 0.01);
-    assert_true(json_number(at("ner_eval.json"), "token_accuracy") > 0); /* the head predicts some tags */
+    assert_true(fabs(json_file_number(at("ner_eval.json"), "value") - json_file_number(at("ner/summary.json"), "best_dev_metric")) < 0.01);
+    assert_true(json_file_number(at("ner_eval.json"), "token_accuracy") > 0); /* the head predicts some tags */
     assert_int_equal(adapt("eval --model base --load-adapter rte/best/rte --data rte_dev.tsv --task rte --max-length 64 --json rte_eval.json"), 0);
-    assert_true(fabs(json_number(at("rte_eval.json"), "value") - json_number(at("rte/summary.json"), "best_dev_metric")) < 0.01);
-    assert_int_equal(json_number(at("rte_eval.json"), "examples"), 20);
+    assert_true(fabs(json_file_number(at("rte_eval.json"), "value") - json_file_number(at("rte/summary.json"), "best_dev_metric")) < 0.01);
+    assert_int_equal(json_file_number(at("rte_eval.json"), "examples"), 20);
     /* wrong head for the data, unknown label, unknown task */
     assert_int_equal(adapt("eval --model base --load-adapter ner/best/ner --data rte_dev.tsv --task rte"), 1);
     assert_int_equal(run_command("grep -q 'not a classification head' '%s'", at("last.log")), 0);
@@ -130,7 +110,7 @@ static void test_fusion_training(void **state)
     assert_int_equal(adapt("eval --model base --load-adapter rte/best/rte --load-adapter sst/best/sst2 --fusion fus/best/fus "
                            "--data rte_dev.tsv --task rte --max-length 64 --json fus_eval.json"),
                      0);
-    assert_true(fabs(json_number(at("fus_eval.json"), "value") - json_number(at("fus/summary.json"), "best_dev_metric")) < 0.01);
+    assert_true(fabs(json_file_number(at("fus_eval.json"), "value") - json_file_number(at("fus/summary.json"), "best_dev_metric")) < 0.01);
     /* a fusion over an adapter that is not loaded */
     assert_int_equal(adapt("train --task rte --model base --train rte_train.tsv --output bad --load-adapter rte/best/rte --fusion rte,nope "
                            "--max-steps 1 --quiet"),

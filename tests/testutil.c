@@ -1,4 +1,5 @@
 #include "testutil.h"
+#include "core/json.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +30,6 @@ static const char *rotate(const char *a, const char *b)
 }
 
 const char *shared_path(const char *rel) { return rotate(shared_dir(), rel); }
-
-const char *path_in(const char *dir, const char *rel) { return rotate(dir, rel); }
 
 const char *build_path(const char *rel)
 {
@@ -69,4 +68,65 @@ void write_file(const char *path, const void *data, size_t len)
     assert_non_null(fp);
     assert_int_equal(fwrite(data, 1, len, fp), len);
     fclose(fp);
+}
+
+int run_adapt(const char *dir, const char *args)
+{
+    const char *pwd = getenv("PWD");
+    return run_command("cd '%s' && '%s/%s' %s > last.log 2>&1", dir, pwd ? pwd : ".", build_path("adapt"), args);
+}
+
+int make_tiny_roberta(const char *dir, bool no_dropout)
+{
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"model_type\": \"roberta\", \"architectures\": [\"RobertaForMaskedLM\"], \"hidden_size\": 32, "
+             "\"num_hidden_layers\": 2, \"num_attention_heads\": 2, \"intermediate_size\": 64, \"vocab_size\": 400, "
+             "\"max_position_embeddings\": 130, \"type_vocab_size\": 1, \"pad_token_id\": 1, \"layer_norm_eps\": 1e-5, "
+             "\"hidden_act\": \"gelu\"%s}",
+             no_dropout ? ", \"hidden_dropout_prob\": 0.0, \"attention_probs_dropout_prob\": 0.0" : "");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_file(path, cfg, strlen(cfg));
+    if (run_command("head -n 300 '%s' > '%s/en.txt'", shared_path("data/text/en.txt"), dir)) return -1;
+    int rc = run_adapt(dir, "tokenizer train --type bpe --vocab-size 400 --output tok en.txt");
+    return rc ? rc : run_adapt(dir, "init-model --config config.json --tokenizer tok/tokenizer.json --output base");
+}
+
+const char *path_in(const char *dir, const char *rel)
+{
+    static char bufs[16][4400];
+    static int next;
+    char *p = bufs[next++ & 15];
+    snprintf(p, sizeof bufs[0], "%s/%s", dir, rel);
+    return p;
+}
+
+double json_file_number(const char *path, const char *key)
+{
+    cJSON *root;
+    assert_int_equal(json_load_file(path, &root), ADAPT_OK);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!cJSON_IsNumber(v)) fail_msg("%s: no number \"%s\"", path, key);
+    double d = v->valuedouble;
+    cJSON_Delete(root);
+    return d;
+}
+
+char *test_tmp;
+
+int test_tmp_setup(void **state)
+{
+    (void)state;
+    test_tmp = make_temp_dir();
+    return 0;
+}
+
+int test_tmp_teardown(void **state)
+{
+    (void)state;
+    remove_tree(test_tmp);
+    free(test_tmp);
+    test_tmp = NULL;
+    return 0;
 }

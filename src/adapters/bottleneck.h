@@ -33,6 +33,9 @@ typedef struct bn_weights {
     param *up_w, *up_b;
     param *norm_after_w, *norm_after_b;
     param *scale;
+    /* The adapter's own copy of the sublayer's LayerNorm at this point (adapters/ln_copies.h), used
+     * by the composition (compose.c), not by the block; NULL: the model's own LayerNorm. */
+    param *ln_w, *ln_b;
     int hidden, bottleneck;
 } bn_weights;
 

@@ -31,6 +31,7 @@ typedef struct cop {
     struct cop *prev;
     cval *a, *b, *out, *sum, *up;
     float *mean, *rstd;                       /* OP_ADD_LN */
+    param *ln_w, *ln_b;                       /* OP_ADD_LN: the model's LayerNorm or an adapter's copy */
     bn_cache bc;                              /* OP_ADAPTER */
     const bn_weights *bw;
     const bn_config *bcfg;
@@ -58,7 +59,7 @@ typedef struct ctx {
     int layer, H;
     int T;                                    /* tokens per sequence of the current rows (Split narrows it) */
     bool attention;
-    param *ln_w, *ln_b;
+    param *ln_w, *ln_b;                       /* the sublayer's own LayerNorm */
     comp_cache *cc;
     adapt_status status;
 } ctx;
@@ -134,8 +135,15 @@ static cop *op_new(ctx *c, op_kind kind)
     return o;
 }
 
-/* out = LayerNorm_sublayer(a + b); *sum_out (optional) receives the sum as a value of its own. */
-static cval *op_add_ln(ctx *c, cval *a, cval *b, cval **sum_out)
+static const bn_weights *adapter_weights(const ctx *c, const adapter_def *a)
+{
+    if (c->attention ? !a->has_attn[c->layer] : !a->has_out[c->layer]) return NULL;
+    return c->attention ? &a->attn[c->layer] : &a->out[c->layer];
+}
+
+/* out = LayerNorm(a + b) with the sublayer's LayerNorm, or the copy of it that adapter `owner`
+ * brings (adapters/ln_copies.h); *sum_out (optional) receives the sum as a value of its own. */
+static cval *op_add_ln(ctx *c, const adapter_def *owner, cval *a, cval *b, cval **sum_out)
 {
     if (c->status) return NULL;
     int rows = a->rows, H = c->H;
@@ -146,18 +154,15 @@ static cval *op_add_ln(ctx *c, cval *a, cval *b, cval **sum_out)
         if (!c->status) c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
         return NULL;
     }
+    const bn_weights *own = owner ? adapter_weights(c, owner) : NULL;
+    o->ln_w = own && own->ln_w ? own->ln_w : c->ln_w;
+    o->ln_b = own && own->ln_w ? own->ln_b : c->ln_b;
     #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < (size_t)rows * H; i++) sum->v[i] = a->v[i] + b->v[i];
-    layernorm_forward(out->v, mean, rstd, sum->v, c->ln_w->data, c->ln_b->data, rows, H, c->m->cfg.layer_norm_eps);
+    layernorm_forward(out->v, mean, rstd, sum->v, o->ln_w->data, o->ln_b->data, rows, H, c->m->cfg.layer_norm_eps);
     o->a = a, o->b = b, o->sum = sum, o->out = out, o->mean = mean, o->rstd = rstd;
     if (sum_out) *sum_out = sum;
     return out;
-}
-
-static const bn_weights *adapter_weights(const ctx *c, const adapter_def *a)
-{
-    if (c->attention ? !a->has_attn[c->layer] : !a->has_out[c->layer]) return NULL;
-    return c->attention ? &a->attn[c->layer] : &a->out[c->layer];
 }
 
 /* One adapter block: returns the output, *up_out the scaled up projection. */
@@ -175,14 +180,15 @@ static cval *op_adapter(ctx *c, const adapter_def *ad, const bn_weights *w, cval
 }
 
 /* ------------------------------------------------------------------ composition */
-/* Adapter.pre_forward: the sublayer's own add & LayerNorm before the adapter, and which value
- * the adapter's residual is. */
-static void pre_forward(ctx *c, const bn_config *cfg, cstate *st)
+/* Adapter.pre_forward: the sublayer's own add & LayerNorm before the adapter (ad's copy of it,
+ * if it has one), and which value the adapter's residual is. */
+static void pre_forward(ctx *c, const adapter_def *ad, cstate *st)
 {
+    const bn_config *cfg = &ad->cfg;
     cval *residual = NULL, *sum = NULL;
     if (cfg->residual_before_ln == BN_RESIDUAL_BEFORE_LN) residual = st->h;
     if (cfg->original_ln_before) {
-        st->h = op_add_ln(c, st->h, st->x, &sum);
+        st->h = op_add_ln(c, ad, st->h, st->x, &sum);
         if (cfg->residual_before_ln == BN_RESIDUAL_POST_ADD) residual = sum;
     }
     if (cfg->residual_before_ln == BN_RESIDUAL_AFTER_LN || !residual) residual = st->h;
@@ -214,7 +220,7 @@ static void compose_stack(ctx *c, const comp_node *n, cstate *st)
         }
         const adapter_def *ad = setup_find_adapter(c->s, child->name);
         if (!adapter_weights(c, ad)) continue;
-        if (!ad->cfg.is_parallel) pre_forward(c, &ad->cfg, st);
+        if (!ad->cfg.is_parallel) pre_forward(c, ad, st);
         else st->res = st->h;
         compose_single(c, ad, st);
     }
@@ -231,7 +237,7 @@ static void compose_fuse(ctx *c, const comp_node *n, cstate *st)
         c->status = adapt_fail(ADAPT_ERR_FORMAT, "fusion \"%s\" has no weights at layer %d", f->name, c->layer);
         return;
     }
-    pre_forward(c, &last->cfg, st);
+    pre_forward(c, last, st);
     cval *query = st->h;
     cval **ups = arena_alloc(c->a, (size_t)n->n * sizeof *ups);
     if (!ups) {
@@ -277,7 +283,7 @@ static void *arena_or_fail(ctx *c, size_t bytes)
 static void compose_row_groups(ctx *c, const comp_node *n, const int *batch_sizes, cstate *st)
 {
     int T = c->T;
-    pre_forward(c, &setup_find_adapter(c->s, comp_first(n))->cfg, st);
+    pre_forward(c, setup_find_adapter(c->s, comp_first(n)), st);
     cval **hp = arena_or_fail(c, (size_t)n->n * sizeof *hp), **rp = arena_or_fail(c, (size_t)n->n * sizeof *rp);
     if (c->status) return;
     const adapter_def *last = NULL;
@@ -369,7 +375,7 @@ static void compose_split(ctx *c, const comp_node *n, cstate *st)
             return;
         }
     }
-    pre_forward(c, &setup_find_adapter(c->s, comp_first(n))->cfg, st);
+    pre_forward(c, setup_find_adapter(c->s, comp_first(n)), st);
     cval **parts = arena_or_fail(c, (size_t)n->n * sizeof *parts);
     int **maps = arena_or_fail(c, (size_t)n->n * sizeof *maps);
     if (c->status) return;
@@ -409,7 +415,7 @@ static void compose_average(ctx *c, const comp_node *n, cstate *st)
 {
     const adapter_def *first = setup_find_adapter(c->s, comp_first(n));
     if (!adapter_weights(c, first)) return;
-    pre_forward(c, &first->cfg, st);
+    pre_forward(c, first, st);
     cval **outs = arena_alloc(c->a, (size_t)n->n * sizeof *outs);
     if (!outs) {
         c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
@@ -494,8 +500,8 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
         comp_node wrap = {.kind = COMP_STACK, .n = 1, .children = (comp_node **)&root};
         compose(&c, root->kind == COMP_SINGLE ? &wrap : root, &st); /* a bare adapter is a Stack of one */
         if (!c.status) {
-            if (!st.last) cc->out = op_add_ln(&c, cc->h0, cc->x0, NULL);
-            else if (st.last->cfg.original_ln_after) cc->out = op_add_ln(&c, st.h, st.x, NULL);
+            if (!st.last) cc->out = op_add_ln(&c, NULL, cc->h0, cc->x0, NULL);
+            else if (st.last->cfg.original_ln_after) cc->out = op_add_ln(&c, st.last, st.h, st.x, NULL);
             else cc->out = st.h;
         }
         if (c.status) return c.status;
@@ -542,7 +548,7 @@ static bool op_grads(arena *a, const cop *o, int H)
     return true;
 }
 
-static adapt_status op_backward(arena *a, const cop *o, param *ln_w, param *ln_b, int H)
+static adapt_status op_backward(arena *a, const cop *o, int H)
 {
     if (!op_grads(a, o, H)) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
     switch (o->kind) {
@@ -551,7 +557,7 @@ static adapt_status op_backward(arena *a, const cop *o, param *ln_w, param *ln_b
         size_t n = (size_t)rows * H;
         float *d_sum = arena_floats(a, n);
         if (!d_sum) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
-        layernorm_backward(d_sum, ln_w->grad, ln_b->grad, o->out->g, o->sum->v, o->mean, o->rstd, ln_w->data, rows, H);
+        layernorm_backward(d_sum, o->ln_w->grad, o->ln_b->grad, o->out->g, o->sum->v, o->mean, o->rstd, o->ln_w->data, rows, H);
         #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < n; i++) {
             float g = d_sum[i] + o->sum->g[i];
@@ -611,7 +617,7 @@ adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, fl
         if (!d_point_out) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
         #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < NH; i++) d_point_out[i] += d_out[i];
-        for (const cop *o = cc->tail; o; o = o->prev) TRY(op_backward(&m->acts, o, w, b, H));
+        for (const cop *o = cc->tail; o; o = o->prev) TRY(op_backward(&m->acts, o, H));
         const float *d_h0 = cval_grad(&m->acts, cc->h0, H), *d_x0 = cval_grad(&m->acts, cc->x0, H);
         if (!d_h0 || !d_x0) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter gradients");
         #pragma omp parallel for simd schedule(static)

@@ -1,7 +1,12 @@
 /* Adapter points: what happens at the end of each sublayer (after attention's output dense, and
  * after the FFN's output dense). Without adapters this is LayerNorm(h + x); with an adapter setup
  * it runs the composition (Stack, Fuse, BatchSplit, Parallel, Average, ...) of bottleneck adapters
- * exactly as AdapterHub's BottleneckLayer does. The layer code knows nothing about adapter kinds. */
+ * exactly as AdapterHub's BottleneckLayer does. The layer code knows nothing about adapter kinds.
+ * An adapter with its own copies of the LayerNorms (adapters/ln_copies.h) brings its copy to the add
+ * & LayerNorm steps its configuration decides: its pre_forward, and the last one when it is the
+ * composition's last adapter. Blocks that split or average the rows (BatchSplit, Parallel, Split,
+ * Average) take the first adapter's before the block and the last adapter's after it, the adapters
+ * whose configuration AdapterHub uses there. */
 #ifndef ADAPT_ADAPTERS_COMPOSE_H
 #define ADAPT_ADAPTERS_COMPOSE_H
 #include "model/model.h"

@@ -1,4 +1,5 @@
 #include "adapters/ops.h"
+#include "adapters/ln_copies.h"
 #include "core/error.h"
 #include <math.h>
 #include <stdarg.h>
@@ -175,10 +176,15 @@ adapt_status adapters_average(adapt_model *m, const char *name, const char *cons
         const adapter_def *a = setup_find_adapter(m->setup, sources[i]);
         if (!a) return adapt_fail(ADAPT_ERR_ARG, "average: no adapter named \"%s\"", sources[i]);
         TRY(same_config(first, a));
+        if (a->has_ln_copies != first->has_ln_copies)
+            return adapt_fail(ADAPT_ERR_ARG, "average: adapter \"%s\" has its own LayerNorms and \"%s\" does not",
+                              a->has_ln_copies ? a->name : first->name, a->has_ln_copies ? first->name : a->name);
     }
     bn_config cfg = first->cfg; /* copy: adding an adapter may move the registry */
+    bool own_ln = first->has_ln_copies;
     TRY(setup_add_adapter(m, name, &cfg, true));
-    adapt_status s = average_into(m, name, sources, w, n);
+    adapt_status s = own_ln ? ln_copies_add(m, name) : ADAPT_OK; /* averaged like every other tensor */
+    if (!s) s = average_into(m, name, sources, w, n);
     if (s) setup_delete_adapter(m, name);
     return s;
 }

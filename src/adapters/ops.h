@@ -20,8 +20,8 @@ void adapter_locations_summary(const adapt_model *m, const adapter_def *a, char 
 
 /* Creates adapter `name` = sum_i w_i * sources[i] with w normalised to sum 1 (weights NULL: equal),
  * as AdapterHub's average_adapter(combine_strategy="linear", normalize_weights=True). Every source
- * must have the same config; the weights must be finite with a non-zero sum. The new adapter is
- * frozen and not activated. */
+ * must have the same config, and all or none their own LayerNorms (adapters/ln_copies.h; averaged
+ * too); the weights must be finite with a non-zero sum. The new adapter is frozen and not activated. */
 adapt_status adapters_average(adapt_model *m, const char *name, const char *const *sources, const double *weights, int n);
 
 /* The same for heads of one kind and label count: `out` is created as `name` in the model. */

@@ -1,10 +1,16 @@
 #include "adapters/setup.h"
+#include "adapters/ln_copies.h"
 #include "core/error.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *loc_name(bool attention) { return attention ? "attention.output" : "output"; }
+
+void setup_adapter_prefix(const adapt_model *m, int layer, bool attention, const char *name, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s.encoder.layer.%d.%s.adapters.%s", m->prefix, layer, loc_name(attention), name);
+}
 
 adapt_status model_setup(adapt_model *m, adapter_setup **out)
 {
@@ -92,12 +98,13 @@ static adapt_status bind_adapter_layers(adapt_model *m, adapter_def *a, bool cre
         for (int at = 0; at < 2; at++) {
             if (!bn_config_has_location(&a->cfg, l, at)) continue;
             char prefix[256];
-            snprintf(prefix, sizeof prefix, "%s.encoder.layer.%d.%s.adapters.%s", m->prefix, l, loc_name(at), a->name);
+            setup_adapter_prefix(m, l, at, a->name, prefix, sizeof prefix);
             bn_weights *w = at ? &a->attn[l] : &a->out[l];
             if (create) TRY(bn_adapter_create(&m->store, prefix, &a->cfg, H, l, &m->setup->rng, w));
             else TRY(bn_adapter_bind(&m->store, prefix, &a->cfg, l, H, w));
             (at ? a->has_attn : a->has_out)[l] = true;
         }
+    if (!create) TRY(ln_copies_bind(m, a)); /* an adapter saved with its own LayerNorms */
     if (a->cfg.inv_adapter == BN_INV_NICE) {
         char prefix[256];
         snprintf(prefix, sizeof prefix, "%s.invertible_adapters.%s", m->prefix, a->name);

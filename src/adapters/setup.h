@@ -20,6 +20,7 @@ typedef struct adapter_def {
     bool *has_attn, *has_out;
     bool has_inv;
     nice_weights inv;
+    bool has_ln_copies;      /* its own LayerNorms at its points (adapters/ln_copies.h) */
 } adapter_def;
 
 typedef struct fusion_def {
@@ -54,6 +55,10 @@ typedef struct adapter_setup {
     comp_node *active;               /* NULL: adapters are loaded but not used */
     uint64_t rng;                    /* weight initialisation */
 } adapter_setup;
+
+/* "<base>.encoder.layer.<layer>.<output|attention.output>.adapters.<name>": where an adapter's
+ * tensors at one point are named. */
+void setup_adapter_prefix(const adapt_model *m, int layer, bool attention, const char *name, char *buf, size_t size);
 
 /* The model's registry, created on first use. */
 adapt_status model_setup(adapt_model *m, adapter_setup **out);

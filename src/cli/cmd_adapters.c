@@ -84,6 +84,7 @@ static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
     printf("  locations:   %s\n", text);
     printf("  parameters:  %zu (%.3f%% of the base model's %zu)\n", n, base ? 100.0 * (double)n / (double)base : 0.0, base);
     printf("  invertible:  %s\n", a->has_inv ? "yes (NICE)" : "no");
+    printf("  layer norms: %s\n", a->has_ln_copies ? "its own copies (--train-layer-norms)" : "the model's");
     adapt_status s = ADAPT_OK;
     if (has_head(dir)) {
         head h;

@@ -5,7 +5,7 @@
 #include "cli/words.h"
 #include "core/error.h"
 #include "core/fileio.h"
-#include "train/tagger.h"
+#include "train/predict.h"
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -143,7 +143,8 @@ int cmd_demo(int argc, char **argv)
     tagger t;
     if (tagger_open(&o, &t)) return cli_report_error("demo");
     fprintf(stderr, "adapt demo: setup %s on %s\n\n", setup, model);
-    adapt_status s = input ? tagger_tag_conll(&t, input, output) : tag_examples(&t, examples);
+    predict_options po = {.input = input, .output = output};
+    adapt_status s = input ? predict_file(&t, &po) : tag_examples(&t, examples);
     tagger_close(&t);
     if (s) return cli_report_error("demo");
     if (output) fprintf(stderr, "adapt demo: wrote %s\n", output);

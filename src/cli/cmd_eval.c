@@ -1,5 +1,5 @@
-/* adapt eval — score a trained setup on a labelled CoNLL (entity F1) or GLUE TSV (accuracy, MCC,
- * F1) file. */
+/* adapt eval — score a trained setup on a labelled CoNLL / JSON Lines file (entity F1), or a GLUE
+ * TSV / JSON Lines file (accuracy, MCC, F1; Pearson and Spearman for a regression head). */
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/infer_args.h"
@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include "train/evaluate.h"
 #include "train/infer.h"
+#include "model/heads.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,10 @@
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: adapt eval --model DIR --data FILE [options]\n"
-                "  --task ner|sst2|cola|mrpc|rte|...  (default: ner for a tagging head, else from the data's folder name)\n"
+                "  --task ner|sst2|cola|mrpc|rte|stsb|tsv|...  (default: ner for a tagging head, else from the data's\n"
+                "                             folder name, else tsv for JSON Lines data or a regression head)\n"
+                "  --format auto|conll|tsv|jsonl  data format (default auto: .jsonl / .jsonl.xz are JSON Lines, else\n"
+                "                             CoNLL for ner and TSV for the rest)\n"
                 "  --load-adapter DIR[=NAME]  AdapterHub adapter folder (repeatable)\n"
                 "  --fusion DIR               AdapterFusion folder (repeatable; its adapters loaded first)\n"
                 "  --lora DIR                 PEFT LoRA folder\n"
@@ -23,12 +27,14 @@ static void usage(FILE *fp)
                 "  --setup STR                composition (default: Fuse(...) of the last fusion, else the last adapter)\n"
                 "  --strict                   entity F1 in seqeval's strict IOB2 mode (default: seqeval's default)\n"
                 "  --json FILE                also write the scores as JSON\n"
-                "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)  --max-examples N\n");
+                "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)  --max-examples N\n"
+                "A regression head (one output) is scored by Pearson (the metric) and Spearman correlation and MSE.\n");
 }
 
 typedef struct eval_args {
     infer_options io;
     const char *task, *data, *json;
+    data_format format;
     long max_examples;
     bool strict;
 } eval_args;
@@ -52,6 +58,12 @@ static int parse(int argc, char **argv, eval_args *a)
         if (!strcmp(k, "--task")) a->task = v;
         else if (!strcmp(k, "--data")) a->data = v;
         else if (!strcmp(k, "--json")) a->json = v;
+        else if (!strcmp(k, "--format")) {
+            if (data_format_parse(v, &a->format)) {
+                fprintf(stderr, "adapt eval: %s\n", adapt_error());
+                return 2;
+            }
+        }
         else if ((handled = parse_infer_option(cmd, k, v, &a->io, &a->max_examples)) < 0) return 2;
         else if (!handled) {
             fprintf(stderr, "adapt %s: unknown option %s\n", cmd, k);
@@ -65,7 +77,9 @@ static int parse(int argc, char **argv, eval_args *a)
     return 0;
 }
 
-static adapt_status write_json(const char *path, const char *task, const char *data, const eval_result *r, bool tagging)
+typedef enum eval_kind { EVAL_TAGGING, EVAL_CLASSIFICATION, EVAL_REGRESSION } eval_kind;
+
+static adapt_status write_json(const char *path, const char *task, const char *data, const eval_result *r, eval_kind kind)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -74,9 +88,11 @@ static adapt_status write_json(const char *path, const char *task, const char *d
     cJSON_AddNumberToObject(o, "examples", (double)r->n_examples);
     cJSON_AddStringToObject(o, "metric", r->metric_name);
     cJSON_AddNumberToObject(o, "value", r->metric);
-    const char *keys[4] = {"accuracy", "mcc", "f1", "macro_f1"}, *tkeys[4] = {"precision", "recall", "f1", "token_accuracy"};
-    double vals[4] = {r->accuracy, r->mcc, r->f1, r->macro_f1}, tvals[4] = {r->entity.precision, r->entity.recall, r->entity.f1, r->token_accuracy};
-    for (int i = 0; i < 4; i++) cJSON_AddNumberToObject(o, tagging ? tkeys[i] : keys[i], tagging ? tvals[i] : vals[i]);
+    static const char *const keys[3][4] = {{"precision", "recall", "f1", "token_accuracy"}, {"accuracy", "mcc", "f1", "macro_f1"},
+                                           {"pearson", "spearman", "mse", NULL}};
+    double vals[3][4] = {{r->entity.precision, r->entity.recall, r->entity.f1, r->token_accuracy}, {r->accuracy, r->mcc, r->f1, r->macro_f1},
+                         {r->pearson, r->spearman, r->mse, 0}};
+    for (int i = 0; i < 4 && keys[kind][i]; i++) cJSON_AddNumberToObject(o, keys[kind][i], vals[kind][i]);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     adapt_status s = text ? file_write_atomic(path, text, strlen(text)) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -84,29 +100,46 @@ static adapt_status write_json(const char *path, const char *task, const char *d
     return s;
 }
 
+/* The task: --task, else ner for a tagging head, else the data's GLUE folder name, else the generic
+ * "tsv" where the layout does not matter (JSON Lines) or a regression head reads it. */
+static adapt_status pick_task(const eval_args *a, eval_kind kind, const char **task, const glue_task **g)
+{
+    *g = NULL;
+    *task = a->task ? a->task : kind == EVAL_TAGGING ? "ner" : NULL;
+    if (*task && !strcmp(*task, "ner")) return ADAPT_OK;
+    if (*task) {
+        if (!(*g = glue_task_find(*task))) return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, stsb, tsv, ...)", *task);
+        return ADAPT_OK;
+    }
+    if (!(*g = glue_task_from_path(a->data)) && (kind == EVAL_REGRESSION || data_format_resolve(a->data, a->format, false) == DATA_FORMAT_JSONL))
+        *g = glue_task_find("tsv");
+    if (!*g) return adapt_fail(ADAPT_ERR_ARG, "%s: give --task (the folder name is not a GLUE task)", a->data);
+    *task = (*g)->name;
+    return ADAPT_OK;
+}
+
 static adapt_status run_eval(const eval_args *a)
 {
     tagger t;
     TRY(infer_open(&a->io, &t));
-    bool tagging = t.h.kind == HEAD_TAGGING || t.h.kind == HEAD_TOKEN_CLASSIFIER;
-    const char *task = a->task ? a->task : tagging ? "ner" : NULL;
-    const glue_task *g = NULL;
-    adapt_status s = ADAPT_OK;
-    if (task && strcmp(task, "ner")) {
-        if (!(g = glue_task_find(task))) s = adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, ...)", task);
-    } else if (!task) {
-        if ((g = glue_task_from_path(a->data))) task = g->name;
-        else s = adapt_fail(ADAPT_ERR_ARG, "%s: give --task (the folder name is not a GLUE task)", a->data);
-    }
+    eval_kind kind = t.h.kind == HEAD_TAGGING || t.h.kind == HEAD_TOKEN_CLASSIFIER ? EVAL_TAGGING
+                     : head_is_regression(&t.h)                                   ? EVAL_REGRESSION
+                                                                                  : EVAL_CLASSIFICATION;
+    const char *task;
+    const glue_task *g;
+    adapt_status s = pick_task(a, kind, &task, &g);
     eval_result r;
     size_t maxn = a->max_examples > 0 ? (size_t)a->max_examples : 0;
-    if (!s) s = g ? eval_classification_file(&t, g, a->data, maxn, &r) : eval_tagging_file(&t, a->data, a->strict ? NER_MODE_STRICT : NER_MODE_DEFAULT, maxn, &r);
+    if (!s && !g) s = eval_tagging_file(&t, a->data, a->format, a->strict ? NER_MODE_STRICT : NER_MODE_DEFAULT, maxn, &r);
+    else if (!s && kind == EVAL_REGRESSION) s = eval_regression_file(&t, g, a->data, a->format, maxn, &r);
+    else if (!s) s = eval_classification_file(&t, g, a->data, a->format, maxn, &r);
     if (!s) {
         printf("%s on %s (%zu examples): %s %.2f\n", task, a->data, r.n_examples, r.metric_name, r.metric);
-        if (g) printf("  accuracy %.4f  mcc %.4f  f1 %.4f  macro_f1 %.4f\n", r.accuracy, r.mcc, r.f1, r.macro_f1);
-        else printf("  precision %.4f  recall %.4f  f1 %.4f  token accuracy %.4f\n", r.entity.precision, r.entity.recall, r.entity.f1, r.token_accuracy);
+        if (!g) printf("  precision %.4f  recall %.4f  f1 %.4f  token accuracy %.4f\n", r.entity.precision, r.entity.recall, r.entity.f1, r.token_accuracy);
+        else if (kind == EVAL_REGRESSION) printf("  pearson %.4f  spearman %.4f  mse %.4f\n", r.pearson, r.spearman, r.mse);
+        else printf("  accuracy %.4f  mcc %.4f  f1 %.4f  macro_f1 %.4f\n", r.accuracy, r.mcc, r.f1, r.macro_f1);
     }
-    if (!s && a->json) s = write_json(a->json, task, a->data, &r, !g);
+    if (!s && a->json) s = write_json(a->json, task, a->data, &r, g ? kind : EVAL_TAGGING);
     tagger_close(&t);
     return s;
 }

@@ -4,8 +4,7 @@
 #include "cli/commands.h"
 #include "cli/infer_args.h"
 #include "core/error.h"
-#include "data/conll.h"
-#include "data/glue.h"
+#include "data/task_data.h"
 #include "train/fusion_attention.h"
 #include "train/infer.h"
 #include <stdio.h>
@@ -16,7 +15,8 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "usage: adapt fusion-attention --model DIR --load-adapter DIR... --fusion DIR --task TASK --data FILE --output PREFIX\n"
                 "       adapt fusion-attention --combine RUN.json... --output PREFIX\n"
-                "  --task ner|sst2|rte|...   the data's format (CoNLL for ner, else GLUE TSV); labels are not needed\n"
+                "  --task ner|sst2|rte|...   the data's layout (CoNLL or JSON Lines tokens for ner, else GLUE TSV or JSON\n"
+                "                            Lines text; .jsonl files are JSON Lines); labels are not needed\n"
                 "  --head DIR  --setup STR (default Fuse(...) of the fusion)  --tokenizer PATH\n"
                 "  --max-examples N  --max-length N (128)  --batch-size N (32)\n"
                 "Writes PREFIX.json (per-layer mean weights over the non-padding tokens, and their average) and\n"
@@ -62,20 +62,15 @@ static int parse(int argc, char **argv, fa_args *a)
     return 0;
 }
 
-/* The data, without labels: CoNLL words for ner, GLUE text (pairs) otherwise. */
+/* The data, without labels: words for ner, text (pairs) otherwise. */
 static adapt_status read_data(const fa_args *a, dataset *ds)
 {
-    if (!strcmp(a->task, "ner")) {
-        conll_options opt = {.scheme = CONLL_PLAIN, .tokens_only = true};
-        return conll_read(a->data, &opt, ds);
-    }
-    const glue_task *g = glue_task_find(a->task);
-    if (!g) {
+    task_data_options opt = {.glue = strcmp(a->task, "ner") ? glue_task_find(a->task) : NULL, .unlabeled = true};
+    if (strcmp(a->task, "ner") && !opt.glue) {
         dataset_init(ds, DATASET_CLASSIFICATION, a->data);
         return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, ...)", a->task);
     }
-    glue_options opt = {.unlabeled = true};
-    return glue_read(a->data, g, &opt, ds);
+    return task_data_read(a->data, &opt, ds);
 }
 
 static adapt_status run(const fa_args *a)

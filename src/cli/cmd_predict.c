@@ -1,28 +1,38 @@
-/* adapt predict — tag CoNLL input with a model, adapters, a composition and a tagging head. */
+/* adapt predict — run a trained setup (adapters, a composition, LoRA, a head) over unlabelled data:
+ * tags for a tagging head, labels for a classification head, values for a regression head. */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
-#include "train/tagger.h"
+#include "train/predict.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: adapt predict --model DIR --input FILE.conll --output OUT.conll [options]\n"
+    fprintf(fp, "usage: adapt predict --model DIR --input FILE --output FILE [options]\n"
                 "  --load-adapter DIR[=NAME]  AdapterHub adapter folder (repeatable; the last one's head is used)\n"
                 "  --head DIR                 head folder (head_config.json + model_head.safetensors)\n"
                 "  --setup STR                composition, e.g. \"Stack(qu, ner)\" (default: the last adapter)\n"
                 "  --lora DIR                 PEFT LoRA folder (its head is read from the same folder)\n"
                 "  --merge                    merge the LoRA weights into the base model first\n"
+                "  --task sst2|rte|stsb|tsv|...  layout of TSV input for a classification or regression head\n"
+                "                             (default: the input's GLUE folder name, else tsv: a header naming the\n"
+                "                             text column(s))\n"
+                "  --format auto|conll|tsv|jsonl  input format (default auto: .jsonl / .jsonl.xz are JSON Lines)\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)\n"
-                "Reads column 1 of the input (other columns ignored, blank lines between sentences) and writes\n"
-                "token<TAB>tag lines.\n");
+                "Tagging head: reads column 1 of CoNLL input (blank lines between sentences) or JSON Lines\n"
+                "{\"tokens\": [...]}, writes token<TAB>tag lines. Classification / regression head: reads TSV or\n"
+                "JSON Lines {\"text\", \"text_pair\"}, writes \"index<TAB>prediction\" rows (the label, or the value).\n"
+                "An --output ending in .jsonl gets JSON Lines records instead, with \"tags\" or \"label\" filled in.\n");
 }
 
 int cmd_predict(int argc, char **argv)
 {
     tagger_options o = {0};
-    const char *input = NULL, *output = NULL;
+    predict_options po = {0};
+    const char *cmd = "predict";
+    long n;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
@@ -43,10 +53,21 @@ int cmd_predict(int argc, char **argv)
         else if (!strcmp(a, "--head")) o.head_dir = v;
         else if (!strcmp(a, "--lora")) o.lora_dir = v;
         else if (!strcmp(a, "--setup")) o.setup = v;
-        else if (!strcmp(a, "--input")) input = v;
-        else if (!strcmp(a, "--output")) output = v;
-        else if (!strcmp(a, "--max-length")) o.max_len = atoi(v);
-        else if (!strcmp(a, "--batch-size")) o.batch_size = atoi(v);
+        else if (!strcmp(a, "--input")) po.input = v;
+        else if (!strcmp(a, "--output")) po.output = v;
+        else if (!strcmp(a, "--max-length")) { if (!arg_long(cmd, a, v, 8, 65536, &n)) return 2; o.max_len = (int)n; }
+        else if (!strcmp(a, "--batch-size")) { if (!arg_long(cmd, a, v, 1, 65536, &n)) return 2; o.batch_size = (int)n; }
+        else if (!strcmp(a, "--task")) {
+            if (!(po.task = glue_task_find(v))) {
+                fprintf(stderr, "adapt predict: unknown task \"%s\" for sentence data (sst2, cola, mrpc, rte, stsb, tsv, ...)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--format")) {
+            if (data_format_parse(v, &po.format)) {
+                fprintf(stderr, "adapt predict: %s\n", adapt_error());
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--load-adapter") && o.n_adapters < TAGGER_MAX_ADAPTERS) o.adapters[o.n_adapters++] = v;
         else {
             fprintf(stderr, "adapt predict: unknown or repeated option %s\n", a);
@@ -54,13 +75,14 @@ int cmd_predict(int argc, char **argv)
             return 2;
         }
     }
-    if (!o.model_dir || !input || !output || o.max_len < 0 || o.max_len > 65536 || o.batch_size < 0 || o.batch_size > 65536) {
+    if (!o.model_dir || !po.input || !po.output) {
         usage(stderr);
         return 2;
     }
+    if (!po.task) po.task = glue_task_from_path(po.input);
     tagger t;
     if (tagger_open(&o, &t)) return cli_report_error("predict");
-    adapt_status s = tagger_tag_conll(&t, input, output);
+    adapt_status s = predict_file(&t, &po);
     tagger_close(&t);
     return s ? cli_report_error("predict") : 0;
 }

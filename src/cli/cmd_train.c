@@ -1,7 +1,9 @@
-/* adapt train — fine-tune on NER or a GLUE task with an adapter, LoRA or a baseline. */
+/* adapt train — fine-tune on NER or a GLUE-style task (classification or regression) with an
+ * adapter, LoRA or a baseline. */
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/train_args.h"
+#include "core/error.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +12,15 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "usage: adapt train --model DIR --train FILE [--dev FILE] --output DIR [options]\n"
-            "  --task ner|sst2|cola|mrpc|rte|...|mlm   (default ner: CoNLL token<TAB>tag files; mlm: raw text,\n"
-            "                            --train repeatable)\n"
+            "  --task ner|sst2|cola|mrpc|rte|stsb|tsv|...|mlm   (default ner: CoNLL token<TAB>tag files; tsv:\n"
+            "                            any header layout, labels collected; mlm: raw text, --train repeatable)\n"
+            "  --regression              task tsv: the label is a number; trains a regression head (AdapterHub's\n"
+            "                            classification head with one output, MSE loss; dev metric Pearson). stsb\n"
+            "                            is regression already\n"
+            "  --format auto|conll|tsv|jsonl  format of --train and --dev (default auto: .jsonl / .jsonl.xz are\n"
+            "                            JSON Lines, {\"text\", \"text_pair\", \"label\"} or {\"tokens\", \"tags\"})\n"
+            "  --train-layer-norms       the new adapter gets its own copies of the LayerNorms at its points,\n"
+            "                            trained and saved with it (Houlsby et al.; default: the model's, frozen)\n"
             "  --tokenizer PATH          tokenizer.json or folder (default: the model folder)\n"
             "  --method adapter|lora|full|head|topk|fusion   (default adapter)\n"
             "  --fusion a,b,c            train an AdapterFusion over adapters loaded with --load-adapter (frozen);\n"
@@ -43,6 +52,12 @@ static int parse_own_option(const char *a, const char *v, train_options *o)
     else if (!strcmp(a, "--setup")) o->setup = v;
     else if (!strcmp(a, "--fusion")) o->fusion = v, o->method = METHOD_FUSION;
     else if (!strcmp(a, "--fusion-config")) o->fusion_config = v;
+    else if (!strcmp(a, "--format")) {
+        if (data_format_parse(v, &o->format)) {
+            fprintf(stderr, "adapt train: %s\n", adapt_error());
+            return -1;
+        }
+    }
     else if (!strcmp(a, "--load-adapter")) {
         if (o->n_load == TRAIN_MAX_LOADED) {
             fprintf(stderr, "adapt train: at most %d --load-adapter\n", TRAIN_MAX_LOADED);
@@ -79,6 +94,14 @@ int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--fusion-train-adapters")) {
             o.fusion_train_adapters = true;
+            continue;
+        }
+        if (!strcmp(a, "--regression")) {
+            o.regression = true;
+            continue;
+        }
+        if (!strcmp(a, "--train-layer-norms")) {
+            o.train_layer_norms = true;
             continue;
         }
         int k = parse_train_option("train", argc, argv, &i, &o);

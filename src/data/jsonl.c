@@ -139,6 +139,13 @@ static adapt_status read_record(rec_ctx *c, const char *line, size_t len, bool f
         goto done;
     }
     bool tagging = cJSON_GetObjectItemCaseSensitive(obj, "tokens") != NULL;
+    jsonl_records want = c->opt->expect;
+    if (want != JSONL_ANY_RECORDS && tagging != (want == JSONL_TOKEN_RECORDS)) {
+        st = adapt_fail(ADAPT_ERR_FORMAT, "%s: %s record, but %s needs %s records", what, tagging ? "a \"tokens\"" : "a \"text\"",
+                        c->opt->expect_for ? c->opt->expect_for : "this file",
+                        want == JSONL_TOKEN_RECORDS ? "\"tokens\" / \"tags\"" : "\"text\" / \"label\"");
+        goto done;
+    }
     if (first) {
         c->ds->kind = tagging ? DATASET_TAGGING : c->opt->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION;
     } else if (tagging != (c->ds->kind == DATASET_TAGGING)) {
@@ -160,7 +167,7 @@ done:
 
 adapt_status jsonl_read(const char *path, const jsonl_options *opt, dataset *out)
 {
-    static const jsonl_options defaults = {NULL, 0, false, false, CONLL_IOB2};
+    static const jsonl_options defaults = {NULL, 0, false, false, CONLL_IOB2, JSONL_ANY_RECORDS, NULL};
     if (!opt) opt = &defaults;
     dataset_init(out, opt->regression ? DATASET_REGRESSION : DATASET_CLASSIFICATION, path);
     out->has_labels = !opt->unlabeled;

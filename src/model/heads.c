@@ -80,6 +80,8 @@ void head_init_random(head *h, uint64_t *rng)
 
 int head_rows(const adapt_model *m, const head *h) { return h->kind == HEAD_CLASSIFICATION ? m->fw.B : m->fw.N; }
 
+bool head_is_regression(const head *h) { return h->kind == HEAD_CLASSIFICATION && h->num_labels == 1; }
+
 static float *last_hidden(const adapt_model *m) { return m->fw.hidden[m->cfg.layers]; }
 
 adapt_status head_forward(adapt_model *m, head *h, float *logits)

@@ -1,7 +1,8 @@
 /* Prediction heads on top of the encoder, each a forward/backward pair:
  *   HEAD_TAGGING         AdapterHub tagging head: heads.<name>.1 Linear(H, labels) on every token
  *   HEAD_CLASSIFICATION  AdapterHub classification head: heads.<name>.1 Linear(H,H) + tanh on
- *                        token 0, then heads.<name>.4 Linear(H, labels)
+ *                        token 0, then heads.<name>.4 Linear(H, labels). With one label it is the
+ *                        regression head (AdapterHub's num_labels=1: MSE loss on the one output)
  *   HEAD_TOKEN_CLASSIFIER  Hugging Face static head: classifier Linear(H, labels) on every token
  *   HEAD_MLM             the checkpoint's pretrained masked-LM head (see model.h)
  * Logits are [N, labels] per token, or [B, labels] for classification. In training mode the
@@ -30,6 +31,8 @@ typedef struct head {
 adapt_status head_create(adapt_model *m, head *h, head_kind kind, const char *name, int num_labels);
 void head_init_random(head *h, uint64_t *rng_state);
 int head_rows(const adapt_model *m, const head *h); /* N for token heads, B for classification */
+/* A classification head with a single output: a regression head (MSE loss, Pearson / Spearman). */
+bool head_is_regression(const head *h);
 /* Forward from the last hidden state of m->fw; logits: [head_rows, labels] (vocab for MLM). */
 adapt_status head_forward(adapt_model *m, head *h, float *logits);
 /* Accumulates into d_hidden [N,H] and the head's trainable tensors. */

@@ -59,4 +59,9 @@ void embeddings_backward(float *d_word, float *d_pos, float *d_type, const float
  * `scale` / number of counted rows) when d_logits != NULL. Returns 0 with no counted rows. */
 double cross_entropy_forward_backward(float *d_logits, const float *logits, const int64_t *labels, int N, int C, float scale);
 
+/* Mean squared error over N predictions against float targets (a regression head's single output,
+ * torch's MSELoss); returns the loss, and adds scale * 2 (pred - target) / N into d_pred when
+ * d_pred != NULL. Returns 0 for N == 0. */
+double mse_forward_backward(float *d_pred, const float *pred, const float *target, int N, float scale);
+
 #endif

@@ -104,6 +104,7 @@ static adapt_status encode_sequence(adapt_tokenizer *tok, const data_example *e,
         x->type_ids[i] = enc.type_ids[i];
     }
     x->label = e->label;
+    x->target = (float)e->target;
     adapt_encoding_free(&enc);
     return s;
 }
@@ -111,8 +112,8 @@ static adapt_status encode_sequence(adapt_tokenizer *tok, const data_example *e,
 adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len, encoded_set *out)
 {
     memset(out, 0, sizeof *out);
-    if (ds->kind == DATASET_REGRESSION) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: regression tasks are not supported yet", ds->path);
     out->tagging = ds->kind == DATASET_TAGGING;
+    out->regression = ds->kind == DATASET_REGRESSION;
     out->ex = calloc(ds->n ? ds->n : 1, sizeof *out->ex);
     if (!out->ex) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     adapt_tokenizer_set_truncation(tok, (size_t)max_len, ADAPT_TRUNCATE_LONGEST_FIRST, false);
@@ -164,7 +165,8 @@ adapt_status batch_build(const encoded_set *s, const size_t *order, int B, int32
     b->type_ids = calloc(n, sizeof(int32_t));
     b->label_rows = s->tagging ? (int)n : B;
     b->labels = malloc((size_t)b->label_rows * sizeof(int64_t));
-    if (!b->ids || !b->mask || !b->type_ids || !b->labels) {
+    b->targets = s->regression ? malloc((size_t)B * sizeof(float)) : NULL;
+    if (!b->ids || !b->mask || !b->type_ids || !b->labels || (s->regression && !b->targets)) {
         batch_free(b);
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for a batch");
     }
@@ -180,6 +182,7 @@ adapt_status batch_build(const encoded_set *s, const size_t *order, int B, int32
             if (s->tagging) b->labels[k] = x->labels ? x->labels[t] : DATA_IGNORE_INDEX;
         }
         if (!s->tagging) b->labels[r] = x->label >= 0 ? x->label : DATA_IGNORE_INDEX;
+        if (s->regression) b->targets[r] = x->target;
     }
     return ADAPT_OK;
 }
@@ -190,5 +193,6 @@ void batch_free(batch *b)
     free(b->mask);
     free(b->type_ids);
     free(b->labels);
+    free(b->targets);
     memset(b, 0, sizeof *b);
 }

@@ -10,6 +10,7 @@ typedef struct encoded_example {
     int32_t *ids, *type_ids;
     int32_t *labels;        /* tagging: per token (-100 = no label); NULL for sequence tasks */
     int32_t label;          /* sequence tasks: the class (-1 when unlabelled) */
+    float target;           /* regression: the target value */
     int32_t *word_start;    /* tagging: first token of each word, -1 when truncation cut it */
     int len, n_words;
 } encoded_example;
@@ -18,11 +19,12 @@ typedef struct encoded_set {
     encoded_example *ex;
     size_t n;
     bool tagging;
+    bool regression;        /* sequence regression: targets instead of class labels */
     size_t n_tokens;        /* all tokens, for tokens/s */
 } encoded_set;
 
-/* Encodes a tagging or classification dataset with the tokenizer (special tokens added,
- * truncated to max_len). */
+/* Encodes a tagging, classification or regression dataset with the tokenizer (special tokens
+ * added, truncated to max_len). */
 adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len, encoded_set *out);
 void encoded_set_free(encoded_set *s);
 /* Keeps the first n examples. */
@@ -31,7 +33,8 @@ void encoded_set_truncate(encoded_set *s, size_t n);
 typedef struct batch {
     int B, T;
     int32_t *ids, *mask, *type_ids;
-    int64_t *labels;        /* [B*T] tagging / MLM, [B] classification */
+    int64_t *labels;        /* [B*T] tagging / MLM, [B] classification (all -100 for regression) */
+    float *targets;         /* [B] regression targets; NULL for the other tasks */
     int label_rows;
 } batch;
 

@@ -61,10 +61,15 @@ static adapt_status load_head(const infer_options *o, tagger *t, const char *hea
         if (o->head_optional) return ADAPT_OK;
         return adapt_fail(ADAPT_ERR_ARG, "no head: give --head DIR, or an adapter or fusion folder holding head_config.json");
     }
-    TRY(adapterhub_load_head(t->m, head_dir, NULL, &t->h));
-    TRY(head_labels_read(head_dir, &t->labels, &t->n_labels, NULL, 0));
+    return infer_load_head(head_dir, t);
+}
+
+adapt_status infer_load_head(const char *dir, tagger *t)
+{
+    TRY(adapterhub_load_head(t->m, dir, NULL, &t->h));
+    TRY(head_labels_read(dir, &t->labels, &t->n_labels, NULL, 0));
     if (t->n_labels != t->h.num_labels)
-        return adapt_fail(ADAPT_ERR_FORMAT, "%s: %d labels in label2id for a head of %d", head_dir, t->n_labels, t->h.num_labels);
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: %d labels in label2id for a head of %d", dir, t->n_labels, t->h.num_labels);
     return ADAPT_OK;
 }
 

@@ -25,6 +25,8 @@ typedef struct infer_options {
 } infer_options;
 
 adapt_status infer_open(const infer_options *o, tagger *t);
+/* Loads the head folder `dir` into t->m and its label names into t (they must agree in number). */
+adapt_status infer_load_head(const char *dir, tagger *t);
 
 /* Parses "DIR" / "DIR=NAME" into dir (copied into a buffer) and name (NULL when absent). */
 void infer_split_spec(const char *spec, char *dir, size_t size, const char **name);

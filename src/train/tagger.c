@@ -1,37 +1,13 @@
 #include "train/tagger.h"
 #include "adapters/setup.h"
 #include "core/error.h"
-#include "core/fileio.h"
-#include "core/json.h"
-#include "data/conll.h"
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
 #include "train/examples.h"
+#include "train/infer.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Label names in id order from head_config.json's label2id. */
-static adapt_status read_labels(const char *dir, tagger *t)
-{
-    char *path = path_join(dir, "head_config.json");
-    cJSON *root = NULL;
-    adapt_status s = path ? json_load_file(path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    const cJSON *l2i = root ? cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "config"), "label2id") : NULL;
-    t->labels = calloc((size_t)t->n_labels, sizeof(char *));
-    if (!s && !t->labels) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    for (const cJSON *e = cJSON_IsObject(l2i) ? l2i->child : NULL; !s && e; e = e->next) {
-        if (!cJSON_IsNumber(e) || e->valueint < 0 || e->valueint >= t->n_labels || t->labels[e->valueint])
-            s = adapt_fail(ADAPT_ERR_FORMAT, "%s: label2id entry \"%s\" is invalid", path, e->string);
-        else
-            t->labels[e->valueint] = strdup(e->string);
-    }
-    for (int i = 0; !s && i < t->n_labels; i++)
-        if (!t->labels[i]) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: label2id has no label for id %d", path, i);
-    cJSON_Delete(root);
-    free(path);
-    return s;
-}
 
 adapt_status tagger_open(const tagger_options *o, tagger *t)
 {
@@ -56,12 +32,7 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
     }
     const char *head_dir = o->head_dir ? o->head_dir : last_dir;
     if (!s && !*head_dir) s = adapt_fail(ADAPT_ERR_ARG, "no head: give a head folder or an adapter folder holding one");
-    if (!s) s = adapterhub_load_head(t->m, head_dir, NULL, &t->h);
-    if (!s && t->h.kind != HEAD_TAGGING) s = adapt_fail(ADAPT_ERR_ARG, "%s: not a tagging head", head_dir);
-    if (!s) {
-        t->n_labels = t->h.num_labels;
-        s = read_labels(head_dir, t);
-    }
+    if (!s) s = infer_load_head(head_dir, t);
     if (!s && (o->setup || *last_name)) s = setup_activate(t->m, o->setup ? o->setup : last_name);
     if (s) tagger_close(t);
     return s;
@@ -86,6 +57,8 @@ static int argmax(const float *v, int n)
 
 adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags)
 {
+    if (t->h.kind != HEAD_TAGGING && t->h.kind != HEAD_TOKEN_CLASSIFIER)
+        return adapt_fail(ADAPT_ERR_ARG, "the head \"%s\" is not a tagging head", t->h.name);
     /* The sentences as an unlabelled tagging dataset, encoded as training data is. */
     dataset ds;
     dataset_init(&ds, DATASET_TAGGING, "(input)");
@@ -125,36 +98,3 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
     dataset_free(&ds);
     return s;
 }
-
-/* Tags every sentence of a CoNLL file and writes token<TAB>tag lines. */
-adapt_status tagger_tag_conll(tagger *t, const char *input, const char *output)
-{
-    dataset ds;
-    conll_options opt = {.scheme = CONLL_PLAIN, .tokens_only = true};
-    adapt_status s = conll_read(input, &opt, &ds);
-    int32_t **tags = s ? NULL : calloc(ds.n + 1, sizeof *tags);
-    const char *const **words = s ? NULL : calloc(ds.n + 1, sizeof *words);
-    size_t *n_words = s ? NULL : calloc(ds.n + 1, sizeof *n_words);
-    if (!s && (!tags || !words || !n_words)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; !s && i < ds.n; i++) {
-        words[i] = ds.examples[i].tokens;
-        n_words[i] = ds.examples[i].n_tokens;
-        tags[i] = calloc(n_words[i] + 1, sizeof(int32_t));
-        if (!tags[i]) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    }
-    if (!s) s = tagger_tag(t, ds.n, words, n_words, tags);
-    FILE *fp = s ? NULL : fopen(output, "w");
-    if (!s && !fp) s = adapt_fail(ADAPT_ERR_IO, "%s: cannot write", output);
-    for (size_t i = 0; !s && i < ds.n; i++) {
-        for (size_t w = 0; w < n_words[i]; w++) fprintf(fp, "%s\t%s\n", words[i][w], t->labels[tags[i][w]]);
-        fprintf(fp, "\n");
-    }
-    if (fp && fclose(fp) && !s) s = adapt_fail(ADAPT_ERR_IO, "%s: write failed", output);
-    for (size_t i = 0; tags && i < ds.n; i++) free(tags[i]);
-    free(tags);
-    free(words);
-    free(n_words);
-    dataset_free(&ds);
-    return s;
-}
-

@@ -1,5 +1,7 @@
-/* Inference with a trained tagging setup: a model, its tokenizer, adapters (AdapterHub folders),
- * a composition and a tagging head. Words in, one tag per word out, in batches. */
+/* Inference with a trained setup: a model, its tokenizer, adapters (AdapterHub folders), a
+ * composition and a head of any AdapterHub kind with its label names. tagger_tag runs a tagging
+ * head: words in, one tag per word out, in batches (train/evaluate.h and train/predict.h run the
+ * sequence heads). */
 #ifndef ADAPT_TRAIN_TAGGER_H
 #define ADAPT_TRAIN_TAGGER_H
 #include "adapt.h"
@@ -28,10 +30,8 @@ typedef struct tagger {
 
 adapt_status tagger_open(const tagger_options *o, tagger *t);
 void tagger_close(tagger *t);
-/* Tags n sentences: words[s][w] (n_words[s] each); tags[s][w] receives label indices. */
+/* Tags n sentences: words[s][w] (n_words[s] each); tags[s][w] receives label indices. The head
+ * must be a tagging head. */
 adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags);
-
-/* Tags column 1 of a CoNLL file (other columns ignored) into token<TAB>tag lines. */
-adapt_status tagger_tag_conll(tagger *t, const char *input, const char *output);
 
 #endif

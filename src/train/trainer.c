@@ -1,11 +1,11 @@
 #include "train/trainer.h"
 #include "adapters/fusion_train.h"
+#include "adapters/ln_copies.h"
 #include "adapters/lora.h"
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/svg.h"
-#include "data/conll.h"
 #include "data/glue.h"
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
@@ -57,7 +57,7 @@ typedef struct run {
     dataset train_ds, dev_ds;
     encoded_set train, dev;
     const glue_task *glue;
-    bool tagging, mlm;
+    bool tagging, mlm, regression;
     mlm_special sp;
     uint8_t *word_start;    /* --whole-word-mask: which ids begin a word; NULL: token masking */
     int32_t pad_id;
@@ -146,19 +146,15 @@ static adapt_status load_data(run *r)
 {
     const train_options *o = r->o;
     if (!strcmp(o->task, "mlm")) return load_mlm_data(r);
-    if (!strcmp(o->task, "ner")) {
-        r->tagging = true;
-        TRY(conll_read(o->train_files[0], NULL, &r->train_ds));
-        conll_options dev_opt = {.scheme = CONLL_IOB2, .labels = (const char *const *)r->train_ds.labels.names,
-                                 .n_labels = r->train_ds.labels.n};
-        if (o->dev_file) TRY(conll_read(o->dev_file, &dev_opt, &r->dev_ds));
-    } else {
-        r->glue = glue_task_find(o->task);
-        if (!r->glue) return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, ...)", o->task);
-        TRY(glue_read(o->train_files[0], r->glue, NULL, &r->train_ds));
-        glue_options dev_opt = {.labels = (const char *const *)r->train_ds.labels.names, .n_labels = r->train_ds.labels.n};
-        if (o->dev_file) TRY(glue_read(o->dev_file, r->glue, &dev_opt, &r->dev_ds));
-    }
+    r->tagging = !strcmp(o->task, "ner");
+    r->glue = r->tagging ? NULL : glue_task_find(o->task);
+    if (!r->tagging && !r->glue) return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, stsb, tsv, ...)", o->task);
+    task_data_options topt = {.glue = r->glue, .format = o->format, .regression = o->regression};
+    TRY(task_data_read(o->train_files[0], &topt, &r->train_ds));
+    r->regression = r->train_ds.kind == DATASET_REGRESSION;
+    topt.labels = (const char *const *)r->train_ds.labels.names; /* the dev file maps onto the training labels */
+    topt.n_labels = r->train_ds.labels.n;
+    if (o->dev_file) TRY(task_data_read(o->dev_file, &topt, &r->dev_ds));
     if (o->max_train_examples > 0 && (size_t)o->max_train_examples < r->train_ds.n) r->train_ds.n = (size_t)o->max_train_examples;
     TRY(encode_dataset(r->tok, &r->train_ds, o->max_len, &r->train));
     if (o->dev_file) TRY(encode_dataset(r->tok, &r->dev_ds, o->max_len, &r->dev));
@@ -242,6 +238,7 @@ static adapt_status setup_method(run *r)
         bn_config cfg;
         TRY(bn_config_parse_string(o->adapter_config, &cfg));
         TRY(setup_add_adapter(m, r->name, &cfg, true));
+        if (o->train_layer_norms) TRY(ln_copies_add(m, r->name)); /* trained with the adapter, saved in its file */
         TRY(setup_set_adapter_trainable(m, r->name, true));
         break;
     }
@@ -271,8 +268,11 @@ static adapt_status setup_method(run *r)
         TRY(head_create(m, &r->h, HEAD_MLM, "mlm", 0));
         return ADAPT_OK;
     }
-    int labels = (int)r->train_ds.labels.n;
+    int labels = r->regression ? 1 : (int)r->train_ds.labels.n; /* AdapterHub: one output = regression */
     if (labels < 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no labels found", o->train_files[0]);
+    if (labels == 1 && !r->regression && !r->tagging)
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: one class only (\"%s\"); a one-output head is a regression head", o->train_files[0],
+                          r->train_ds.labels.names[0]);
     TRY(head_create(m, &r->h, r->tagging ? HEAD_TAGGING : HEAD_CLASSIFICATION, r->name, labels));
     head_init_random(&r->h, &r->rng);
     param *ps[4] = {r->h.w1, r->h.b1, r->h.w2, r->h.b2};
@@ -327,7 +327,9 @@ static adapt_status forward_loss(run *r, const batch *b, bool train, double *los
     float *d_logits = arena_floats(&m->acts, (size_t)rows * C);
     if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
     TRY(head_forward(m, &r->h, logits));
-    *loss = cross_entropy_forward_backward(train ? d_logits : NULL, logits, b->labels, rows, C, 1.0f / (float)r->o->grad_accum);
+    float scale = 1.0f / (float)r->o->grad_accum;
+    if (r->regression) *loss = mse_forward_backward(train ? d_logits : NULL, logits, b->targets, rows, scale);
+    else *loss = cross_entropy_forward_backward(train ? d_logits : NULL, logits, b->labels, rows, C, scale);
     if (logits_out) *logits_out = logits;
     if (!train) return ADAPT_OK;
     float *d_hidden = arena_floats(&m->acts, (size_t)m->fw.N * m->cfg.hidden);
@@ -364,7 +366,6 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-/* Dev metric: entity F1 (seqeval default) for NER, the GLUE task's metric otherwise (x100). */
 /* MLM dev loss with the same masks every time (a fixed seed), so evaluations compare. */
 static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
 {
@@ -390,6 +391,8 @@ static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
     return ADAPT_OK;
 }
 
+/* Dev metric: entity F1 (seqeval default) for NER, Pearson for regression, the GLUE task's metric
+ * otherwise (x100). */
 static adapt_status evaluate(run *r, double *metric, double *mean_loss)
 {
     if (r->mlm) return evaluate_mlm(r, metric, mean_loss);
@@ -399,8 +402,9 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     ner_eval ev;
     ner_eval_init(&ev, NER_MODE_DEFAULT);
     int32_t *gold = malloc(s->n * sizeof(int32_t) + 4), *pred = malloc(s->n * sizeof(int32_t) + 4);
+    double *gold_v = malloc(s->n * sizeof(double) + 8), *pred_v = malloc(s->n * sizeof(double) + 8); /* regression */
     size_t *order = malloc((size_t)B * sizeof(size_t));
-    adapt_status st = gold && pred && order ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status st = gold && pred && gold_v && pred_v && order ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     double loss_sum = 0;
     size_t n_batches = 0;
     for (size_t start = 0; !st && start < s->n; start += (size_t)B) {
@@ -415,6 +419,11 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
         n_batches++;
         for (int i = 0; !st && i < n; i++) {
             const encoded_example *x = &s->ex[start + (size_t)i];
+            if (s->regression) {
+                gold_v[start + (size_t)i] = x->target;
+                pred_v[start + (size_t)i] = logits[i];
+                continue;
+            }
             if (!s->tagging) {
                 gold[start + (size_t)i] = x->label;
                 pred[start + (size_t)i] = argmax(logits + (size_t)i * C, C);
@@ -435,6 +444,7 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     }
     if (!st) {
         if (s->tagging) *metric = 100 * ner_eval_scores(&ev).f1;
+        else if (s->regression) st = metric_pearson(gold_v, pred_v, s->n, metric), *metric *= 100;
         else if (!strcmp(r->glue->metric, "mcc")) st = metric_matthews(gold, pred, s->n, C, metric), *metric *= 100;
         else if (!strcmp(r->glue->metric, "f1")) st = metric_binary_f1(gold, pred, s->n, 1, metric), *metric *= 100;
         else st = metric_accuracy(gold, pred, s->n, metric), *metric *= 100;
@@ -443,11 +453,18 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     ner_eval_free(&ev);
     free(gold);
     free(pred);
+    free(gold_v);
+    free(pred_v);
     free(order);
     return st;
 }
 
 /* ------------------------------------------------------------------ saving */
+static const char *metric_name(const run *r)
+{
+    return r->mlm ? "MLM loss" : r->tagging ? "entity F1" : r->regression ? "pearson" : r->glue->metric;
+}
+
 static adapt_status make_dir(const char *dir)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
@@ -489,7 +506,8 @@ static adapt_status save_trained(run *r, const char *dir)
     if (!s && r->o->method == METHOD_FUSION) s = save_fusion(r, dir, sub);
     if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
     if (!s && r->o->method == METHOD_LORA) s = peft_save(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS");
-    if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, (const char *const *)r->train_ds.labels.names);
+    const char *const *labels = r->regression ? NULL : (const char *const *)r->train_ds.labels.names; /* NULL: LABEL_0 */
+    if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, labels);
     if (!s && (r->o->method == METHOD_FULL || r->o->method == METHOD_TOPK)) {
         char *md = path_join(dir, "model");
         s = md ? model_save(r->m, md, (size_t)16 << 20) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -514,7 +532,7 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
                      "  \"metric\": \"%s\",\n  \"best_step\": %ld,\n  \"trained_parameters\": %zu,\n  \"total_parameters\": %zu,\n"
                      "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"peak_rss_mb\": %.1f\n}\n",
                      r->o->task, methods[r->o->method], r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "", r->name,
-                     r->train.n, r->dev.n, steps, skipped, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : r->glue->metric, best_step, trained, total,
+                     r->train.n, r->dev.n, steps, skipped, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : metric_name(r), best_step, trained, total,
                      100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, ru.ru_maxrss / 1024.0);
     char *path = path_join(r->o->out_dir, "summary.json");
     adapt_status s = path ? file_write_atomic(path, buf, (size_t)n) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -543,11 +561,6 @@ static adapt_status push_point(double **xs, double **ys, size_t *n, double x, do
     return ADAPT_OK;
 }
 
-static const char *metric_name(const run *r)
-{
-    return r->mlm ? "MLM loss" : r->tagging ? "entity F1" : r->glue->metric;
-}
-
 /* ------------------------------------------------------------------ the loop */
 static void shuffle(size_t *order, size_t n, uint64_t *rng)
 {
@@ -567,12 +580,12 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
              "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
-             "whole_word_mask=%d init=%s",
+             "whole_word_mask=%d init=%s regression=%d layer_norms=%d",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
-             o->init_config ? "random" : "loaded");
+             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms);
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -857,6 +870,8 @@ adapt_status trainer_run(const train_options *o)
         return adapt_fail(ADAPT_ERR_ARG, "train: a model folder of its own is written for --task mlm --method full only");
     if (o->batch_size < 1 || o->max_len < 8 || o->grad_accum < 1 || !(o->lr > 0) || o->epochs < 1)
         return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
+    if (o->train_layer_norms && o->method != METHOD_ADAPTER)
+        return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
     run r = {.o = o, .rng = o->seed ? o->seed : 42};
     r.name = o->name ? o->name : o->task;
     dataset_init(&r.train_ds, DATASET_TAGGING, NULL); /* the readers re-initialise with the path */

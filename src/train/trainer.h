@@ -1,10 +1,11 @@
-/* Fine-tuning runs: `adapt train` on NER (CoNLL) or GLUE-style classification with a bottleneck
- * adapter, LoRA, or a baseline (full fine-tuning, head only, top-k layers); evaluation every N
+/* Fine-tuning runs: `adapt train` on NER (CoNLL or JSON Lines) or GLUE-style classification and
+ * regression (TSV or JSON Lines) with a bottleneck adapter, LoRA, or a baseline (full fine-tuning, head only, top-k layers); evaluation every N
  * steps on the dev set, the best checkpoint kept, progress lines, a summary JSON and an SVG
  * training curve in the output folder. */
 #ifndef ADAPT_TRAIN_TRAINER_H
 #define ADAPT_TRAIN_TRAINER_H
 #include "adapt.h"
+#include "data/task_data.h"
 
 /* METHOD_FUSION: an AdapterFusion over loaded adapters (frozen unless fusion_train_adapters). */
 typedef enum train_method { METHOD_ADAPTER, METHOD_LORA, METHOD_FULL, METHOD_HEAD, METHOD_TOPK, METHOD_FUSION } train_method;
@@ -14,14 +15,18 @@ typedef enum train_method { METHOD_ADAPTER, METHOD_LORA, METHOD_FULL, METHOD_HEA
 
 typedef struct train_options {
     const char *model_dir, *tokenizer;   /* tokenizer: NULL = the model folder */
-    const char *task;                    /* "ner" or a GLUE task name (sst2, cola, mrpc, rte, ...) */
+    const char *task;                    /* "ner" or a GLUE task name (sst2, cola, mrpc, rte, stsb, tsv, ...) */
     const char *train_files[TRAIN_MAX_FILES]; /* --train: one file; --task mlm reads several (each may be a comma list) */
     int n_train_files;
     const char *dev_file;
+    data_format format;                  /* of both files; AUTO: from the file names (.jsonl) */
+    bool regression;                     /* task tsv: the label is a number (a regression head, MSE) */
     const char *out_dir;
     train_method method;
     const char *name;                    /* adapter / head name (default: the task) */
     const char *adapter_config;          /* e.g. "seq_bn[reduction_factor=16]" */
+    bool train_layer_norms;              /* METHOD_ADAPTER: the adapter trains its own copies of the
+                                          * LayerNorms at its points (Houlsby et al.); else they stay frozen */
     const char *setup;                   /* composition for training (default: the new adapter) */
     const char *load_adapters[TRAIN_MAX_LOADED]; /* "DIR" or "DIR=NAME", frozen */
     int n_load;

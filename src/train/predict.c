@@ -1,0 +1,129 @@
+#include "train/predict.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "train/evaluate.h"
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static bool jsonl_name(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 6 && !strcasecmp(path + n - 6, ".jsonl");
+}
+
+/* One JSON object per line (cJSON escapes the strings). */
+static adapt_status put_record(FILE *fp, cJSON *rec)
+{
+    char *text = rec ? cJSON_PrintUnformatted(rec) : NULL;
+    cJSON_Delete(rec);
+    if (!text) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    fprintf(fp, "%s\n", text);
+    free(text);
+    return ADAPT_OK;
+}
+
+static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags, const tagger *t, bool jsonl)
+{
+    size_t longest = 1;
+    for (size_t i = 0; i < ds->n; i++)
+        if (ds->examples[i].n_tokens > longest) longest = ds->examples[i].n_tokens;
+    const char **names = malloc(longest * sizeof *names); /* one sentence's tag names */
+    if (!names) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status s = ADAPT_OK;
+    for (size_t i = 0; !s && i < ds->n; i++) {
+        const data_example *e = &ds->examples[i];
+        for (size_t w = 0; w < e->n_tokens; w++) names[w] = t->labels[tags[i][w]];
+        if (!jsonl) {
+            for (size_t w = 0; w < e->n_tokens; w++) fprintf(fp, "%s\t%s\n", e->tokens[w], names[w]);
+            fprintf(fp, "\n");
+            continue;
+        }
+        cJSON *rec = cJSON_CreateObject();
+        if (rec) {
+            cJSON_AddItemToObject(rec, "tokens", cJSON_CreateStringArray(e->tokens, (int)e->n_tokens));
+            cJSON_AddItemToObject(rec, "tags", cJSON_CreateStringArray(names, (int)e->n_tokens));
+        }
+        s = put_record(fp, rec);
+    }
+    free(names);
+    return s;
+}
+
+static adapt_status write_sequence(FILE *fp, const dataset *ds, const float *outs, const tagger *t, bool jsonl)
+{
+    int C = t->h.num_labels;
+    bool regression = head_is_regression(&t->h);
+    if (!jsonl) fprintf(fp, "index\tprediction\n");
+    for (size_t i = 0; i < ds->n; i++) {
+        const float *o = outs + i * (size_t)C;
+        int best = 0;
+        for (int k = 1; k < C; k++)
+            if (o[k] > o[best]) best = k;
+        if (!jsonl) {
+            if (regression) fprintf(fp, "%zu\t%.9g\n", i, (double)o[0]);
+            else fprintf(fp, "%zu\t%s\n", i, t->labels[best]);
+            continue;
+        }
+        const data_example *e = &ds->examples[i];
+        cJSON *rec = cJSON_CreateObject();
+        if (rec) {
+            cJSON_AddStringToObject(rec, "text", e->text);
+            if (e->text_pair) cJSON_AddStringToObject(rec, "text_pair", e->text_pair);
+            if (regression) cJSON_AddNumberToObject(rec, "label", (double)o[0]);
+            else cJSON_AddStringToObject(rec, "label", t->labels[best]);
+        }
+        TRY(put_record(fp, rec));
+    }
+    return ADAPT_OK;
+}
+
+static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool jsonl)
+{
+    int32_t **tags = calloc(ds->n + 1, sizeof *tags);
+    const char *const **words = calloc(ds->n + 1, sizeof *words);
+    size_t *n_words = calloc(ds->n + 1, sizeof *n_words);
+    adapt_status s = tags && words && n_words ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !s && i < ds->n; i++) {
+        words[i] = ds->examples[i].tokens;
+        n_words[i] = ds->examples[i].n_tokens;
+        if (!(tags[i] = calloc(n_words[i] + 1, sizeof(int32_t)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    if (!s) s = tagger_tag(t, ds->n, words, n_words, tags);
+    if (!s) s = write_tags(fp, ds, tags, t, jsonl);
+    for (size_t i = 0; tags && i < ds->n; i++) free(tags[i]);
+    free(tags);
+    free(words);
+    free(n_words);
+    return s;
+}
+
+static adapt_status predict_sequences(tagger *t, const dataset *ds, FILE *fp, bool jsonl)
+{
+    encoded_set enc;
+    adapt_status s = encode_dataset(t->tok, ds, t->max_len, &enc);
+    float *outs = s ? NULL : malloc((ds->n + 1) * (size_t)t->h.num_labels * sizeof(float));
+    if (!s && !outs) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s) s = sequence_head_outputs(t, &enc, outs);
+    if (!s) s = write_sequence(fp, ds, outs, t, jsonl);
+    free(outs);
+    encoded_set_free(&enc);
+    return s;
+}
+
+adapt_status predict_file(tagger *t, const predict_options *o)
+{
+    bool tagging = t->h.kind == HEAD_TAGGING || t->h.kind == HEAD_TOKEN_CLASSIFIER;
+    task_data_options to = {.glue = tagging ? NULL : o->task ? o->task : glue_task_find("tsv"), .format = o->format, .unlabeled = true};
+    dataset ds;
+    adapt_status s = task_data_read(o->input, &to, &ds);
+    atomic_file af = {0};
+    if (!s) s = atomic_file_begin(&af, o->output);
+    bool jsonl = jsonl_name(o->output);
+    if (!s) s = tagging ? predict_tags(t, &ds, af.fp, jsonl) : predict_sequences(t, &ds, af.fp, jsonl);
+    if (!s) s = atomic_file_commit(&af);
+    else atomic_file_abort(&af); /* the previous output, if any, stays */
+    dataset_free(&ds);
+    return s;
+}
