@@ -12,6 +12,7 @@
 #include "model/layers.h"
 #include "model/model.h"
 #include "train/adamw.h"
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,51 @@ static void test_load(void **state)
     adapt_model_free(h);
 }
 
+/* The command line: bench, eval and predict take --dtype bf16; full fine-tuning refuses it. */
+static void test_cli(void **state)
+{
+    (void)state;
+    char adapt[4096], data[4096]; /* out of the helpers' rotating buffers */
+    snprintf(adapt, sizeof adapt, "%s", build_path("adapt"));
+    snprintf(data, sizeof data, "%s", shared_path("data/ner/wikiann-en/dev.conll"));
+    char *dir = make_temp_dir();
+    assert_int_equal(run_command("'%s' bench --preset default --batch 1 --seq 8 --mode adapter --steps 1 --warmup 0 --no-ceiling "
+                                 "--dtype bf16 --json > '%s'", adapt, path_in(dir, "b.json")), 0);
+    assert_int_equal(run_command("grep -q '\"dtype\": \"bf16\"' '%s'", path_in(dir, "b.json")), 0);
+    assert_int_equal(run_command("'%s' bench --preset default --mode full --dtype bf16 2> '%s'", adapt, path_in(dir, "e.txt")), 1);
+    assert_int_equal(run_command("grep -q 'full fine-tuning trains every weight' '%s'", path_in(dir, "e.txt")), 0);
+    assert_int_equal(run_command("'%s' bench --preset default --dtype fp16 2> /dev/null", adapt), 2);
+    double f1[2];
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(run_command("'%s' eval --model models/default --load-adapter models/adapters/en "
+                                     "--load-adapter models/adapters/ner --setup 'Stack(en, ner)' --data '%s' --max-examples 40 "
+                                     "--dtype %s --json '%s' > /dev/null",
+                                     adapt, data, k ? "bf16" : "fp32", path_in(dir, "f1.json")), 0);
+        char *text = NULL;
+        size_t len = 0;
+        FILE *fp = fopen(path_in(dir, "f1.json"), "r");
+        assert_non_null(fp);
+        assert_int_equal(getdelim(&text, &len, 0, fp) > 0, 1);
+        fclose(fp);
+        cJSON *j = cJSON_Parse(text);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "f1");
+        assert_true(cJSON_IsNumber(v));
+        f1[k] = v->valuedouble;
+        cJSON_Delete(j);
+        free(text);
+    }
+    assert_true(f1[0] > 0.2);
+    assert_true(fabs(f1[0] - f1[1]) < 0.05); /* bf16 weights move a few tags at most */
+    const char *conll = "George\nWashington\nvisited\nParis\n.\n\nSioux\nFalls\nArena\n";
+    write_file(path_in(dir, "in.conll"), conll, strlen(conll));
+    assert_int_equal(run_command("'%s' predict --model models/default --load-adapter models/adapters/en --load-adapter "
+                                 "models/adapters/ner --setup 'Stack(en, ner)' --input '%s' --output '%s' --dtype bf16 > /dev/null",
+                                 adapt, path_in(dir, "in.conll"), path_in(dir, "p.conll")), 0);
+    assert_int_equal(run_command("grep -c . '%s' | grep -qx 8", path_in(dir, "p.conll")), 0);
+    remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_adapter_training),
         cmocka_unit_test(test_fp32_readers_refuse),
         cmocka_unit_test(test_load),
+        cmocka_unit_test(test_cli),
     };
     return cmocka_run_group_tests_name("bf16 weights", tests, NULL, NULL);
 }

@@ -1,4 +1,5 @@
 /* adapt predict — tag CoNLL input with a model, adapters, a composition and a tagging head. */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "train/tagger.h"
@@ -14,6 +15,8 @@ static void usage(FILE *fp)
                 "  --setup STR                composition, e.g. \"Stack(qu, ner)\" (default: the last adapter)\n"
                 "  --lora DIR                 PEFT LoRA folder (its head is read from the same folder)\n"
                 "  --merge                    merge the LoRA weights into the base model first\n"
+                "  --dtype fp32|bf16          bf16: weight-only bf16, the frozen encoder weights stored as bf16 and\n"
+                "                             widened to fp32 for each GEMM (half their memory; arithmetic stays fp32)\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)\n"
                 "Reads column 1 of the input (other columns ignored, blank lines between sentences) and writes\n"
                 "token<TAB>tag lines.\n");
@@ -47,6 +50,9 @@ int cmd_predict(int argc, char **argv)
         else if (!strcmp(a, "--output")) output = v;
         else if (!strcmp(a, "--max-length")) o.max_len = atoi(v);
         else if (!strcmp(a, "--batch-size")) o.batch_size = atoi(v);
+        else if (!strcmp(a, "--dtype")) {
+            if (!arg_weight_dtype("predict", a, v, &o.weight_dtype)) return 2;
+        }
         else if (!strcmp(a, "--load-adapter") && o.n_adapters < TAGGER_MAX_ADAPTERS) o.adapters[o.n_adapters++] = v;
         else {
             fprintf(stderr, "adapt predict: unknown or repeated option %s\n", a);
