@@ -61,6 +61,21 @@ typedef struct adapt_model adapt_model;
 adapt_status adapt_model_load(const char *dir, adapt_model **out);
 void adapt_model_free(adapt_model *model);
 
+/* How the encoder's frozen linear weights (query, key, value, attention output, intermediate and
+ * output dense: 85M of bert-base's 110M parameters) are held. ADAPT_WEIGHTS_BF16 is weight-only
+ * bf16: they are stored as bf16 (rounded to nearest even; half the memory) and each is widened to
+ * fp32 right before its GEMM, so all arithmetic stays fp32 (no bf16 arithmetic anywhere). Biases,
+ * embeddings, LayerNorms, heads and adapters stay fp32. Weights held as bf16 cannot train, and
+ * what needs their fp32 values (saving the base model, merging LoRA, the GPU backend) is refused. */
+typedef enum adapt_weight_dtype { ADAPT_WEIGHTS_FP32 = 0, ADAPT_WEIGHTS_BF16 = 1 } adapt_weight_dtype;
+/* adapt_model_load with the weights held as `dtype` from the start: a bf16 load never holds the
+ * fp32 copies of those weights all at once (one tensor at a time while converting; a BF16
+ * checkpoint is copied bit for bit). */
+adapt_status adapt_model_load_dtype(const char *dir, adapt_weight_dtype dtype, adapt_model **out);
+/* Switches a loaded model's weights to `dtype` (bf16: rounded, their fp32 copies freed; fp32:
+ * widened back, i.e. the bf16 values). Refused while one of them is trainable or LoRA is merged. */
+adapt_status adapt_model_set_weight_dtype(adapt_model *model, adapt_weight_dtype dtype);
+
 typedef struct adapt_model_info {
     const char *model_type;    /* "bert", "roberta", "xlm-roberta" */
     const char *architecture;  /* first entry of "architectures", or "" */

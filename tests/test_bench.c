@@ -49,7 +49,7 @@ static void test_library_and_errors(void **state)
     assert_int_not_equal(bench_run(&o, &r), ADAPT_OK);
     bench_mode m;
     assert_false(bench_mode_parse("train", &m));
-    assert_int_equal(run_command("'%s' bench --dtype bf16 --preset default > /dev/null 2>&1", build_path("adapt")), 2);
+    assert_int_equal(run_command("'%s' bench --dtype fp16 --preset default > /dev/null 2>&1", build_path("adapt")), 2);
 }
 
 int main(void)

@@ -205,6 +205,11 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
     lora_state *s = m->lora;
     if (!s) return adapt_fail(ADAPT_ERR_ARG, "the model has no LoRA weights");
     if (s->merged == want_merged) return adapt_fail(ADAPT_ERR_ARG, "the LoRA weights are already %s", want_merged ? "merged" : "unmerged");
+    for (int l = 0; l < m->cfg.layers; l++) /* all or nothing: W += B A in fp32 only */
+        for (int k = 0; k < LIN_COUNT; k++)
+            if (s->has[l][k])
+                TRY(param_require_fp32(linear_weight(&m->layers[l], (lora_linear)k),
+                                       want_merged ? "merging LoRA into the base" : "unmerging LoRA"));
     for (int l = 0; l < m->cfg.layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!s->has[l][k]) continue;

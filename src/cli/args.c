@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 bool arg_long(const char *cmd, const char *opt, const char *value, long lo, long hi, long *out)
 {
@@ -26,5 +27,17 @@ bool arg_double(const char *cmd, const char *opt, const char *value, double lo, 
         return false;
     }
     *out = v;
+    return true;
+}
+
+bool arg_weight_dtype(const char *cmd, const char *opt, const char *value, adapt_weight_dtype *out)
+{
+    if (value && !strcmp(value, "fp32")) *out = ADAPT_WEIGHTS_FP32;
+    else if (value && !strcmp(value, "bf16")) *out = ADAPT_WEIGHTS_BF16;
+    else {
+        fprintf(stderr, "adapt %s: %s needs fp32 or bf16 (bf16: the frozen encoder weights stored as bf16, arithmetic in fp32)\n",
+                cmd, opt);
+        return false;
+    }
     return true;
 }

@@ -1,6 +1,7 @@
 /* adapt demo quechua-ner — zero-shot named-entity recognition for Quechua with MAD-X: the shipped
  * English+Spanish base model, the Quechua language adapter and the NER task adapter trained on
  * English WikiANN over the English language adapter: Stack(qu, ner). */
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/words.h"
 #include "core/error.h"
@@ -15,9 +16,11 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: adapt demo quechua-ner [--input FILE.conll --output OUT.conll] [--setup STR] [--retrain]\n"
+    fprintf(fp, "usage: adapt demo quechua-ner [--input FILE.conll --output OUT.conll] [--setup STR] [--dtype fp32|bf16]\n"
+                "                              [--retrain]\n"
                 "  Without --input, tags the example sentences in models/demo/quechua.txt.\n"
                 "  --setup    any composition of the shipped adapters en, qu, ner (default \"Stack(qu, ner)\")\n"
+                "  --dtype    bf16: weight-only bf16 (frozen encoder weights stored as bf16, arithmetic in fp32)\n"
                 "  --retrain  reproduce the adapters from raw data first (scripts/madx-pipeline.sh)\n");
 }
 
@@ -101,6 +104,7 @@ int cmd_demo(int argc, char **argv)
 {
     const char *input = NULL, *output = NULL, *setup = "Stack(qu, ner)";
     bool retrain = false;
+    adapt_weight_dtype dtype = ADAPT_WEIGHTS_FP32;
     if (argc < 2 || strcmp(argv[1], "quechua-ner")) {
         usage(argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
         return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
@@ -110,6 +114,10 @@ int cmd_demo(int argc, char **argv)
         else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--setup") && i + 1 < argc) setup = argv[++i];
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
+            if (!arg_weight_dtype("demo", argv[i], argv[i + 1], &dtype)) return 2;
+            i++;
+        }
         else {
             usage(stderr);
             return 2;
@@ -139,7 +147,8 @@ int cmd_demo(int argc, char **argv)
     snprintf(a_qu, sizeof a_qu, "%s/models/adapters/qu", home);
     snprintf(a_ner, sizeof a_ner, "%s/models/adapters/ner", home);
     snprintf(examples, sizeof examples, "%s/models/demo/quechua.txt", home);
-    tagger_options o = {.model_dir = model, .adapters = {a_en, a_qu, a_ner}, .n_adapters = 3, .setup = setup};
+    tagger_options o = {.model_dir = model, .adapters = {a_en, a_qu, a_ner}, .n_adapters = 3, .setup = setup,
+                         .weight_dtype = dtype};
     tagger t;
     if (tagger_open(&o, &t)) return cli_report_error("demo");
     fprintf(stderr, "adapt demo: setup %s on %s\n\n", setup, model);

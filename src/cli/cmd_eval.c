@@ -27,6 +27,8 @@ static void usage(FILE *fp)
                 "  --setup STR                composition (default: Fuse(...) of the last fusion, else the last adapter)\n"
                 "  --strict                   entity F1 in seqeval's strict IOB2 mode (default: seqeval's default)\n"
                 "  --json FILE                also write the scores as JSON\n"
+                "  --dtype fp32|bf16          bf16: weight-only bf16, the frozen encoder weights stored as bf16 and\n"
+                "                             widened to fp32 for each GEMM (half their memory; arithmetic stays fp32)\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)  --max-examples N\n"
                 "A regression head (one output) is scored by Pearson (the metric) and Spearman correlation and MSE.\n");
 }

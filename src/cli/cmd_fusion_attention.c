@@ -19,6 +19,7 @@ static void usage(FILE *fp)
                 "                            Lines text; .jsonl files are JSON Lines); labels are not needed\n"
                 "  --head DIR  --setup STR (default Fuse(...) of the fusion)  --tokenizer PATH\n"
                 "  --max-examples N  --max-length N (128)  --batch-size N (32)\n"
+                "  --dtype fp32|bf16 (bf16: frozen encoder weights stored as bf16, arithmetic in fp32)\n"
                 "Writes PREFIX.json (per-layer mean weights over the non-padding tokens, and their average) and\n"
                 "PREFIX.svg (rows: layers; with --combine: one row per run's task, columns: adapters).\n");
 }

@@ -20,6 +20,8 @@ static void usage(FILE *fp)
                 "                             (default: the input's GLUE folder name, else tsv: a header naming the\n"
                 "                             text column(s))\n"
                 "  --format auto|conll|tsv|jsonl  input format (default auto: .jsonl / .jsonl.xz are JSON Lines)\n"
+                "  --dtype fp32|bf16          bf16: weight-only bf16, the frozen encoder weights stored as bf16 and\n"
+                "                             widened to fp32 for each GEMM (half their memory; arithmetic stays fp32)\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)\n"
                 "Tagging head: reads column 1 of CoNLL input (blank lines between sentences) or JSON Lines\n"
                 "{\"tokens\": [...]}, writes token<TAB>tag lines. Classification / regression head: reads TSV or\n"
@@ -67,6 +69,8 @@ int cmd_predict(int argc, char **argv)
                 fprintf(stderr, "adapt predict: %s\n", adapt_error());
                 return 2;
             }
+        } else if (!strcmp(a, "--dtype")) {
+            if (!arg_weight_dtype("predict", a, v, &o.weight_dtype)) return 2;
         }
         else if (!strcmp(a, "--load-adapter") && o.n_adapters < TAGGER_MAX_ADAPTERS) o.adapters[o.n_adapters++] = v;
         else {

@@ -25,6 +25,8 @@ int parse_infer_option(const char *cmd, const char *k, const char *v, infer_opti
     } else if (!strcmp(k, "--batch-size")) {
         if (!arg_long(cmd, k, v, 1, 65536, &n)) return -1;
         io->batch_size = (int)n;
+    } else if (!strcmp(k, "--dtype")) {
+        if (!arg_weight_dtype(cmd, k, v, &io->weight_dtype)) return -1;
     } else if (!strcmp(k, "--max-examples")) {
         if (!arg_long(cmd, k, v, 1, 1000000000, max_examples)) return -1;
     } else {

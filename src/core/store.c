@@ -24,6 +24,7 @@ static void free_param(param *p)
 {
     free(p->name);
     free(p->data);
+    free(p->bf16);
     free(p->grad);
     free(p->adam_m);
     free(p->adam_v);
@@ -61,7 +62,7 @@ param *store_get(const param_store *s, const char *name)
     return NULL;
 }
 
-adapt_status store_add(param_store *s, const char *name, int ndim, const int64_t *shape, param **out)
+static adapt_status add(param_store *s, const char *name, int ndim, const int64_t *shape, bool bf16, param **out)
 {
     if (store_get(s, name)) return adapt_fail(ADAPT_ERR_FORMAT, "parameter \"%s\" defined twice", name);
     if (ndim < 0 || ndim > 4) return adapt_fail(ADAPT_ERR_ARG, "parameter \"%s\": rank %d", name, ndim);
@@ -85,9 +86,10 @@ adapt_status store_add(param_store *s, const char *name, int ndim, const int64_t
     }
     if (p) {
         p->name = strdup(name);
-        p->data = alloc_floats(numel);
+        if (bf16) p->bf16 = calloc(numel ? numel : 1, sizeof(uint16_t));
+        else p->data = alloc_floats(numel);
     }
-    if (!p || !p->name || !p->data) {
+    if (!p || !p->name || (!p->data && !p->bf16)) {
         if (p) free_param(p);
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for \"%s\" (%zu floats)", name, numel);
     }
@@ -100,6 +102,16 @@ adapt_status store_add(param_store *s, const char *name, int ndim, const int64_t
     s->slots[j] = s->count;
     if (out) *out = p;
     return ADAPT_OK;
+}
+
+adapt_status store_add(param_store *s, const char *name, int ndim, const int64_t *shape, param **out)
+{
+    return add(s, name, ndim, shape, false, out);
+}
+
+adapt_status store_add_bf16(param_store *s, const char *name, int ndim, const int64_t *shape, param **out)
+{
+    return add(s, name, ndim, shape, true, out);
 }
 
 void store_remove(param_store *s, const char *name)
@@ -116,6 +128,9 @@ void store_remove(param_store *s, const char *name)
 
 adapt_status store_set_trainable(param *p, bool trainable)
 {
+    if (trainable && p->bf16)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "\"%s\" is held as bf16 (weight-only bf16 is for frozen weights): it cannot "
+                                                 "train; load the model in fp32 to train it", p->name);
     p->trainable = trainable;
     if (trainable && !p->grad) {
         p->grad = alloc_floats(p->numel);

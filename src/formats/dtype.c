@@ -1,4 +1,5 @@
 /* Element types of safetensors files and conversions between the float formats. */
+#include "core/bf16.h"
 #include "core/error.h"
 #include "formats/safetensors.h"
 #include <math.h>
@@ -40,15 +41,8 @@ static uint32_t f32_to_bits(float f)
     return u;
 }
 
-float bf16_to_f32(uint16_t h) { return bits_to_f32((uint32_t)h << 16); }
-
-uint16_t f32_to_bf16(float f)
-{
-    uint32_t u = f32_to_bits(f);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
+float bf16_to_f32(uint16_t h) { return bf16_widen(h); }
+uint16_t f32_to_bf16(float f) { return bf16_round(f); }
 
 float f16_to_f32(uint16_t h)
 {

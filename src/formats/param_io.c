@@ -39,7 +39,10 @@ adapt_status store_load_safetensors(param_store *s, const char *path, param_rena
             st = store_add(s, name, t->ndim, t->shape, &p);
             if (st) break;
         }
-        st = st_to_f32(&f, t, p->data);
+        char what[1100];
+        snprintf(what, sizeof what, "loading %.1024s", path);
+        st = param_require_fp32(p, what); /* a bf16-held tensor is frozen: nothing loads into it */
+        if (!st) st = st_to_f32(&f, t, p->data);
         count++;
     }
     st_close(&f);
@@ -54,9 +57,12 @@ adapt_status store_save_safetensors(const param_store *s, const char *path, cons
     if (!d) return adapt_fail(ADAPT_ERR_NOMEM, "%s: out of memory", path);
     for (size_t i = 0; i < n; i++) {
         const param *p = store_get(s, names[i]);
-        if (!p) {
+        char what[1100];
+        snprintf(what, sizeof what, "saving %.1024s", path);
+        adapt_status bad = p ? param_require_fp32(p, what) : adapt_fail(ADAPT_ERR_ARG, "%s: no tensor \"%s\" to save", path, names[i]);
+        if (bad) {
             free(d);
-            return adapt_fail(ADAPT_ERR_ARG, "%s: no tensor \"%s\" to save", path, names[i]);
+            return bad;
         }
         d[i].name = file_names ? file_names[i] : names[i];
         d[i].dtype = ADAPT_DTYPE_F32;

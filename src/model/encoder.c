@@ -82,15 +82,15 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
         else lc->ctx = fw->scratch_nh[0];
     }
     lc->attn_dense = fw->scratch_nh[1];
-    linear_forward(lc->q, x, L->q_w->data, L->q_b->data, N, H, H);
-    linear_forward(lc->k, x, L->k_w->data, L->k_b->data, N, H, H);
-    linear_forward(lc->v, x, L->v_w->data, L->v_b->data, N, H, H);
+    model_linear_forward(m, lc->q, x, L->q_w, L->q_b, N, H, H);
+    model_linear_forward(m, lc->k, x, L->k_w, L->k_b, N, H, H);
+    model_linear_forward(m, lc->v, x, L->v_w, L->v_b, N, H, H);
     TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
     TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
     TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
     attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, fw->p_attn,
                       dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
-    linear_forward(lc->attn_dense, lc->ctx, L->attn_out_w->data, L->attn_out_b->data, N, H, H);
+    model_linear_forward(m, lc->attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, N, H, H);
     TRY(lora_branch(m, l, LIN_ATTN_OUT, lc->attn_dense, lc->ctx));
     /* BertSelfOutput: dense, dropout, then the adapter point (add & LayerNorm) */
     dropout_forward(lc->attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
@@ -101,10 +101,10 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     if (!fw->no_grad && (L->out_w->grad || lora_on(m, l, LIN_OUT))) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
     else lc->ffn_act = fw->scratch_ni;
     lc->ffn_dense = fw->scratch_nh[1];
-    linear_forward(lc->ffn_pre, a, L->inter_w->data, L->inter_b->data, N, H, I);
+    model_linear_forward(m, lc->ffn_pre, a, L->inter_w, L->inter_b, N, H, I);
     TRY(lora_branch(m, l, LIN_INTER, lc->ffn_pre, a));
     activation_forward(lc->ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
-    linear_forward(lc->ffn_dense, lc->ffn_act, L->out_w->data, L->out_b->data, N, I, H);
+    model_linear_forward(m, lc->ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
     TRY(lora_branch(m, l, LIN_OUT, lc->ffn_dense, lc->ffn_act));
     dropout_forward(lc->ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, out, &lc->out_point);

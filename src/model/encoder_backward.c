@@ -31,8 +31,6 @@ static int lowest_trainable_layer(const adapt_model *m)
     return lowest;
 }
 
-#define GRAD(p) ((p)->grad)
-
 /* The LoRA branch's backward for one linear layer: A and B gradients, and its part of d_x. */
 static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear which, float *d_x, const float *dy, const float *x)
 {
@@ -65,24 +63,24 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     TRY(adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point));
     dropout_backward(d_ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
-    linear_backward(d_ffn_act, GRAD(L->out_w), GRAD(L->out_b), d_ffn_dense, lc->ffn_act, L->out_w->data, N, I, H);
+    model_linear_backward(m, d_ffn_act, d_ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
     TRY(lora_branch_backward(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act));
     activation_backward_in_place(d_ffn_pre, lc->ffn_pre, (size_t)N * I, c->hidden_act);
-    linear_backward(d_a, GRAD(L->inter_w), GRAD(L->inter_b), d_ffn_pre, lc->attn_out, L->inter_w->data, N, H, I);
+    model_linear_backward(m, d_a, d_ffn_pre, lc->attn_out, L->inter_w, L->inter_b, N, H, I);
     TRY(lora_branch_backward(m, l, LIN_INTER, d_a, d_ffn_pre, lc->attn_out));
     TRY(adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point));
     bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
                           L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l);
     if (!need_attention) return ADAPT_OK;
     dropout_backward(d_attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
-    linear_backward(d_ctx, GRAD(L->attn_out_w), GRAD(L->attn_out_b), d_attn_dense, lc->ctx, L->attn_out_w->data, N, H, H);
+    model_linear_backward(m, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, N, H, H);
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
     attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads,
                        fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     float *dxi = need_d_x ? d_x : NULL;
-    linear_backward(dxi, GRAD(L->q_w), GRAD(L->q_b), dq, x, L->q_w->data, N, H, H);
-    linear_backward(dxi, GRAD(L->k_w), GRAD(L->k_b), dk, x, L->k_w->data, N, H, H);
-    linear_backward(dxi, GRAD(L->v_w), GRAD(L->v_b), dv, x, L->v_w->data, N, H, H);
+    model_linear_backward(m, dxi, dq, x, L->q_w, L->q_b, N, H, H);
+    model_linear_backward(m, dxi, dk, x, L->k_w, L->k_b, N, H, H);
+    model_linear_backward(m, dxi, dv, x, L->v_w, L->v_b, N, H, H);
     TRY(lora_branch_backward(m, l, LIN_QUERY, dxi, dq, x));
     TRY(lora_branch_backward(m, l, LIN_KEY, dxi, dk, x));
     TRY(lora_branch_backward(m, l, LIN_VALUE, dxi, dv, x));

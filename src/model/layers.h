@@ -12,6 +12,13 @@
 void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_dim, int out_dim);
 void linear_backward(float *d_in, float *dW, float *db, const float *d_out, const float *in, const float *W,
                      int N, int in_dim, int out_dim);
+/* The same pair with W held as bf16 (weight-only bf16; W frozen, so no dW): W is widened into
+ * W_f32 ([out_dim,in_dim] floats of the caller's) right before the fp32 GEMM, so the result is
+ * linear_forward / linear_backward on the bf16 values, bit for bit. */
+void linear_forward_bf16(float *out, const float *in, const uint16_t *W, float *W_f32, const float *b, int N, int in_dim,
+                         int out_dim);
+void linear_backward_bf16(float *d_in, float *db, const float *d_out, const uint16_t *W, float *W_f32, int N, int in_dim,
+                          int out_dim);
 
 /* LayerNorm over the last dimension; mean and rstd ([N]) are kept for the backward pass. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,

@@ -1,3 +1,4 @@
+#include "core/bf16.h"
 #include "model/layers.h"
 #include <cblas.h>
 #include <string.h>
@@ -29,4 +30,18 @@ void linear_backward(float *d_in, float *dW, float *db, const float *d_out, cons
                 for (int j = j0; j < j1; j++) db[j] += d_out[(size_t)i * out_dim + j];
         }
     }
+}
+
+void linear_forward_bf16(float *out, const float *in, const uint16_t *W, float *W_f32, const float *b, int N, int in_dim,
+                         int out_dim)
+{
+    bf16_widen_array(W_f32, W, (size_t)out_dim * in_dim);
+    linear_forward(out, in, W_f32, b, N, in_dim, out_dim);
+}
+
+void linear_backward_bf16(float *d_in, float *db, const float *d_out, const uint16_t *W, float *W_f32, int N, int in_dim,
+                          int out_dim)
+{
+    if (d_in) bf16_widen_array(W_f32, W, (size_t)out_dim * in_dim); /* only the input gradient reads W */
+    linear_backward(d_in, NULL, db, d_out, NULL, d_in ? W_f32 : NULL, N, in_dim, out_dim);
 }

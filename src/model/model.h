@@ -82,12 +82,23 @@ struct adapt_model {
     struct lora_state *lora;      /* LoRA on the encoder's linear layers, NULL without */
     arena acts;
     forward_state fw;
+    adapt_weight_dtype weight_dtype; /* how the encoder's linear weights are held (adapt.h) */
+    float *weight_scratch;        /* bf16: one fp32 [out,in] buffer each GEMM's weight is widened into */
     bool training;                /* dropout on (hidden, attention, adapters) */
     uint64_t dropout_rng;
 };
 
 /* Builds an empty model (zero weights) for a configuration: used by loading and pretraining. */
 adapt_status model_create(const model_config *cfg, adapt_model **out);
+/* The same with the encoder's linear weights held as `dtype` from the start (see adapt.h). */
+adapt_status model_create_dtype(const model_config *cfg, adapt_weight_dtype dtype, adapt_model **out);
+/* The encoder's linear layers with either storage of W (bf16: widened into m->weight_scratch
+ * first; fp32: linear_forward / linear_backward as they are). Backward takes the gradients of
+ * W and b from the params (NULL while frozen). */
+void model_linear_forward(adapt_model *m, float *out, const float *in, const param *W, const param *b, int N, int in_dim,
+                          int out_dim);
+void model_linear_backward(adapt_model *m, float *d_in, const float *d_out, const float *in, const param *W, const param *b,
+                           int N, int in_dim, int out_dim);
 /* Adds the pretrained-MLM-head tensors (decoder only when untied) / the BERT pooler. */
 adapt_status model_add_mlm_head(adapt_model *m, bool untied_decoder);
 adapt_status model_add_pooler(adapt_model *m);

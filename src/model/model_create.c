@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static adapt_status add(adapt_model *m, param **out, const char *suffix_fmt, int layer, int ndim, int64_t d0, int64_t d1)
+static adapt_status add_as(adapt_model *m, param **out, const char *suffix_fmt, int layer, int ndim, int64_t d0, int64_t d1,
+                           bool bf16)
 {
     char name[256], suffix[200];
     snprintf(suffix, sizeof suffix, suffix_fmt, layer);
@@ -16,7 +17,19 @@ static adapt_status add(adapt_model *m, param **out, const char *suffix_fmt, int
     else
         snprintf(name, sizeof name, "%s.%s", m->prefix, suffix);
     int64_t shape[2] = {d0, d1};
-    return store_add(&m->store, name, ndim, shape, out);
+    return (bf16 ? store_add_bf16 : store_add)(&m->store, name, ndim, shape, out);
+}
+
+static adapt_status add(adapt_model *m, param **out, const char *suffix_fmt, int layer, int ndim, int64_t d0, int64_t d1)
+{
+    return add_as(m, out, suffix_fmt, layer, ndim, d0, d1, false);
+}
+
+/* An encoder linear weight: held as the model's weight dtype from the start, so that a bf16
+ * model never allocates (and touches) their fp32 copies. */
+static adapt_status add_linear(adapt_model *m, param **out, const char *suffix_fmt, int layer, int64_t d0, int64_t d1)
+{
+    return add_as(m, out, suffix_fmt, layer, 2, d0, d1, m->weight_dtype == ADAPT_WEIGHTS_BF16);
 }
 
 static adapt_status create_tensors(adapt_model *m)
@@ -30,19 +43,19 @@ static adapt_status create_tensors(adapt_model *m)
     TRY(add(m, &m->emb_ln_b, "embeddings.LayerNorm.bias", 0, 1, H, 0));
     for (int l = 0; l < c->layers; l++) {
         encoder_layer *L = &m->layers[l];
-        TRY(add(m, &L->q_w, "encoder.layer.%d.attention.self.query.weight", l, 2, H, H));
+        TRY(add_linear(m, &L->q_w, "encoder.layer.%d.attention.self.query.weight", l, H, H));
         TRY(add(m, &L->q_b, "encoder.layer.%d.attention.self.query.bias", l, 1, H, 0));
-        TRY(add(m, &L->k_w, "encoder.layer.%d.attention.self.key.weight", l, 2, H, H));
+        TRY(add_linear(m, &L->k_w, "encoder.layer.%d.attention.self.key.weight", l, H, H));
         TRY(add(m, &L->k_b, "encoder.layer.%d.attention.self.key.bias", l, 1, H, 0));
-        TRY(add(m, &L->v_w, "encoder.layer.%d.attention.self.value.weight", l, 2, H, H));
+        TRY(add_linear(m, &L->v_w, "encoder.layer.%d.attention.self.value.weight", l, H, H));
         TRY(add(m, &L->v_b, "encoder.layer.%d.attention.self.value.bias", l, 1, H, 0));
-        TRY(add(m, &L->attn_out_w, "encoder.layer.%d.attention.output.dense.weight", l, 2, H, H));
+        TRY(add_linear(m, &L->attn_out_w, "encoder.layer.%d.attention.output.dense.weight", l, H, H));
         TRY(add(m, &L->attn_out_b, "encoder.layer.%d.attention.output.dense.bias", l, 1, H, 0));
         TRY(add(m, &L->attn_ln_w, "encoder.layer.%d.attention.output.LayerNorm.weight", l, 1, H, 0));
         TRY(add(m, &L->attn_ln_b, "encoder.layer.%d.attention.output.LayerNorm.bias", l, 1, H, 0));
-        TRY(add(m, &L->inter_w, "encoder.layer.%d.intermediate.dense.weight", l, 2, I, H));
+        TRY(add_linear(m, &L->inter_w, "encoder.layer.%d.intermediate.dense.weight", l, I, H));
         TRY(add(m, &L->inter_b, "encoder.layer.%d.intermediate.dense.bias", l, 1, I, 0));
-        TRY(add(m, &L->out_w, "encoder.layer.%d.output.dense.weight", l, 2, H, I));
+        TRY(add_linear(m, &L->out_w, "encoder.layer.%d.output.dense.weight", l, H, I));
         TRY(add(m, &L->out_b, "encoder.layer.%d.output.dense.bias", l, 1, H, 0));
         TRY(add(m, &L->out_ln_w, "encoder.layer.%d.output.LayerNorm.weight", l, 1, H, 0));
         TRY(add(m, &L->out_ln_b, "encoder.layer.%d.output.LayerNorm.bias", l, 1, H, 0));
@@ -77,7 +90,14 @@ adapt_status model_add_pooler(adapt_model *m)
 
 adapt_status model_create(const model_config *cfg, adapt_model **out)
 {
+    return model_create_dtype(cfg, ADAPT_WEIGHTS_FP32, out);
+}
+
+adapt_status model_create_dtype(const model_config *cfg, adapt_weight_dtype dtype, adapt_model **out)
+{
     *out = NULL;
+    if (dtype != ADAPT_WEIGHTS_FP32 && dtype != ADAPT_WEIGHTS_BF16)
+        return adapt_fail(ADAPT_ERR_ARG, "weight dtype %d is neither fp32 nor bf16", (int)dtype);
     adapt_model *m = calloc(1, sizeof *m);
     if (!m) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory creating the model");
     m->cfg = *cfg;
@@ -86,8 +106,10 @@ adapt_status model_create(const model_config *cfg, adapt_model **out)
     snprintf(m->prefix, sizeof m->prefix, "%s", cfg->family == FAMILY_BERT ? "bert" : "roberta");
     store_init(&m->store);
     arena_init(&m->acts);
+    m->weight_dtype = dtype;
     m->layers = calloc((size_t)(cfg->layers ? cfg->layers : 1), sizeof *m->layers);
     adapt_status s = m->layers ? create_tensors(m) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory creating the model");
+    if (!s && dtype == ADAPT_WEIGHTS_BF16) s = adapt_model_set_weight_dtype(m, dtype); /* the scratch; nothing to convert */
     if (s) {
         adapt_model_free(m);
         return s;
@@ -105,5 +127,6 @@ void adapt_model_free(adapt_model *m)
     arena_free(&m->acts);
     hf_config_free(&m->cfg);
     free(m->layers);
+    free(m->weight_scratch);
     free(m);
 }

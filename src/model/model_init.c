@@ -1,6 +1,7 @@
 /* Random initialisation as Hugging Face's BertPreTrainedModel._init_weights does it: linear and
  * embedding weights N(0, initializer_range), biases 0, LayerNorm weight 1 / bias 0; the padding
  * row of the word and position embeddings is zero. */
+#include "core/bf16.h"
 #include "core/error.h"
 #include "formats/hf_config.h"
 #include "model/model.h"
@@ -25,6 +26,13 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* A tensor held as bf16 (weight-only bf16) receives the same values rounded. */
+static void set(param *p, size_t k, float v)
+{
+    if (p->bf16) p->bf16[k] = bf16_round(v);
+    else p->data[k] = v;
+}
+
 void model_init_random(adapt_model *m, double std, uint64_t seed)
 {
     uint64_t rng = seed ? seed : 42;
@@ -32,11 +40,11 @@ void model_init_random(adapt_model *m, double std, uint64_t seed)
         param *p = m->store.items[i];
         bool norm = strstr(p->name, "LayerNorm") || strstr(p->name, "layer_norm");
         if (norm && ends_with(p->name, ".weight")) {
-            for (size_t k = 0; k < p->numel; k++) p->data[k] = 1.0f;
+            for (size_t k = 0; k < p->numel; k++) set(p, k, 1.0f);
         } else if (ends_with(p->name, ".bias") || norm || p->ndim == 1) {
-            memset(p->data, 0, p->numel * sizeof(float));
+            for (size_t k = 0; k < p->numel; k++) set(p, k, 0.0f);
         } else {
-            for (size_t k = 0; k < p->numel; k++) p->data[k] = (float)(std * normal(&rng));
+            for (size_t k = 0; k < p->numel; k++) set(p, k, (float)(std * normal(&rng)));
         }
     }
     int H = m->cfg.hidden, pad = m->cfg.pad_id;

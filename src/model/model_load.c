@@ -1,5 +1,6 @@
 /* Loads a Hugging Face model folder into a model: config.json, then every expected tensor from
  * model.safetensors (or the shards of its index), with or without the bert./roberta. prefix. */
+#include "core/bf16.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "formats/checkpoint.h"
@@ -31,7 +32,18 @@ static adapt_status copy_tensor(param *p, const st_file *f, const st_tensor *t)
     case ADAPT_DTYPE_F32: case ADAPT_DTYPE_F16: case ADAPT_DTYPE_BF16: case ADAPT_DTYPE_F64: break;
     default: return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" has dtype %s, expected a float type", f->path, t->name, dtype_name(t->dtype));
     }
-    return st_to_f32(f, t, p->data);
+    if (!p->bf16) return st_to_f32(f, t, p->data);
+    if (t->dtype == ADAPT_DTYPE_BF16) { /* already what we hold: copied bit for bit */
+        memcpy(p->bf16, t->data, p->numel * sizeof(uint16_t));
+        return ADAPT_OK;
+    }
+    /* Through fp32, one tensor at a time: the fp32 copies never all exist together. */
+    float *tmp = alloc_floats(p->numel);
+    if (!tmp) return adapt_fail(ADAPT_ERR_NOMEM, "%s: out of memory converting \"%s\"", f->path, t->name);
+    adapt_status s = st_to_f32(f, t, tmp);
+    if (!s) bf16_round_array(p->bf16, tmp, p->numel);
+    free(tmp);
+    return s;
 }
 
 adapt_status model_load_tensors(adapt_model *m, const tensor_source *src, const char *dir)
@@ -96,7 +108,9 @@ static adapt_status check_config_fits(const model_config *c, const tensor_source
     return ADAPT_OK;
 }
 
-adapt_status adapt_model_load(const char *dir, adapt_model **out)
+adapt_status adapt_model_load(const char *dir, adapt_model **out) { return adapt_model_load_dtype(dir, ADAPT_WEIGHTS_FP32, out); }
+
+adapt_status adapt_model_load_dtype(const char *dir, adapt_weight_dtype dtype, adapt_model **out)
 {
     *out = NULL;
     char *config_path = path_join(dir, "config.json");
@@ -109,7 +123,7 @@ adapt_status adapt_model_load(const char *dir, adapt_model **out)
     s = tensor_source_open_dir(dir, &src);
     if (!s) s = check_config_fits(&cfg, &src, dir);
     adapt_model *m = NULL;
-    if (!s) s = model_create(&cfg, &m);
+    if (!s) s = model_create_dtype(&cfg, dtype, &m);
     if (s) {
         if (src.files) tensor_source_close(&src);
         hf_config_free(&cfg);

@@ -67,8 +67,11 @@ static adapt_status build(const bench_options *o, adapt_model **out, head *h)
     int max_seq = c.family == FAMILY_BERT ? c.max_positions : c.max_positions - c.pad_id - 1;
     if (o->batch < 1 || o->seq < 1 || o->seq > max_seq || o->steps < 1 || o->warmup < 0)
         return adapt_fail(ADAPT_ERR_ARG, "bench: batch, steps >= 1 and seq in [1, %d] for this preset", max_seq);
+    if (o->mode == BENCH_FULL && o->weight_dtype == ADAPT_WEIGHTS_BF16)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "--dtype bf16 holds the frozen encoder weights as bf16, and full "
+                                                 "fine-tuning trains every weight: use --mode infer or adapter, or fp32");
     adapt_model *m;
-    TRY(model_create(&c, &m));
+    TRY(model_create_dtype(&c, o->weight_dtype, &m));
     *out = m;
     model_init_random(m, 0.02, 7);
     if (o->mode != BENCH_FULL) {

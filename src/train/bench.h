@@ -12,6 +12,7 @@ typedef struct bench_options {
     bench_mode mode;
     int batch, seq, steps, warmup;
     bool ceiling;         /* measure the sgemm ceiling too */
+    adapt_weight_dtype weight_dtype; /* bf16: weight-only bf16 (adapt.h); refused for full fine-tuning */
 } bench_options;
 
 typedef struct bench_result {

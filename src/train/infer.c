@@ -79,7 +79,7 @@ adapt_status infer_open(const infer_options *o, tagger *t)
     if (!o->model_dir) return adapt_fail(ADAPT_ERR_ARG, "no model folder given");
     t->max_len = o->max_len > 0 ? o->max_len : 128;
     t->batch_size = o->batch_size > 0 ? o->batch_size : 32;
-    TRY(adapt_model_load(o->model_dir, &t->m));
+    TRY(adapt_model_load_dtype(o->model_dir, o->weight_dtype, &t->m));
     char setup[1024] = "", dir_buf[4096];
     const char *head_dir = NULL;
     adapt_status s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &t->tok);

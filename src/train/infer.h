@@ -22,6 +22,7 @@ typedef struct infer_options {
     const char *setup;                          /* NULL: Fuse(...) of the last fusion, else the last adapter */
     bool head_optional;                         /* no head found is fine (fusion-attention) */
     int max_len, batch_size;
+    adapt_weight_dtype weight_dtype;            /* the encoder's linear weights (adapt.h) */
 } infer_options;
 
 adapt_status infer_open(const infer_options *o, tagger *t);

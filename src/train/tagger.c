@@ -14,7 +14,7 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
     memset(t, 0, sizeof *t);
     t->max_len = o->max_len > 0 ? o->max_len : 128;
     t->batch_size = o->batch_size > 0 ? o->batch_size : 32;
-    TRY(adapt_model_load(o->model_dir, &t->m));
+    TRY(adapt_model_load_dtype(o->model_dir, o->weight_dtype, &t->m));
     adapt_status s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &t->tok);
     char last_name[64] = "", last_dir[1024] = "";
     for (int i = 0; !s && i < o->n_adapters; i++) {

@@ -18,6 +18,7 @@ typedef struct tagger_options {
     bool merge_lora;                         /* merge LoRA into the base weights before tagging */
     const char *setup;                       /* composition (NULL: the last adapter alone) */
     int max_len, batch_size;
+    adapt_weight_dtype weight_dtype;         /* the encoder's linear weights (adapt.h) */
 } tagger_options;
 
 typedef struct tagger {

@@ -233,7 +233,7 @@ static adapt_status validate(const adapt_model *m, const gpu_options *o)
         return adapt_fail(ADAPT_ERR_ARG, "dropout must be in [0, 1)");
     if (c->hidden_act != ACT_GELU) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "CUDA backend: only the erf GELU activation so far, not %s", activation_name(c->hidden_act));
     if (m->setup) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "CUDA backend: adapter setups are not supported yet");
-    return ADAPT_OK;
+    return store_require_fp32(&m->store, "the CUDA backend (it uploads and saves fp32 host weights)");
 }
 
 extern "C" adapt_status gpu_model_create(adapt_model *m, const gpu_options *opt, gpu_model **out)
