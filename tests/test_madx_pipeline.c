@@ -11,14 +11,8 @@
 
 static char *tmp;
 
-static const char *at(const char *rel)
-{
-    static char buf[16][4400];
-    static int k;
-    char *p = buf[k++ & 15];
-    snprintf(p, 4400, "%s/%s", tmp, rel);
-    return p;
-}
+/* A file in this test's scratch folder. */
+static const char *at(const char *rel) { return path_in(tmp, rel); }
 
 static int adapt(const char *args)
 {
