@@ -639,6 +639,13 @@ adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, fl
     return ADAPT_OK;
 }
 
+bool adapter_point_needs_gradient(adapt_model *m, int layer, point_loc loc, const point_cache *pc)
+{
+    param *w, *b;
+    point_ln(m, layer, loc, &w, &b);
+    return (pc && pc->composition) || w->grad || b->grad;
+}
+
 const float *adapter_point_fusion_probs(const point_cache *pc, int *n)
 {
     const comp_cache *cc = pc ? pc->composition : NULL;

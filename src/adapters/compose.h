@@ -27,6 +27,10 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
 adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,
                             const point_cache *cache);
 
+/* Whether backward through this point can reach a trainable tensor at it (its LayerNorm, or any
+ * adapter of its composition, counted as trainable whether or not it is). */
+bool adapter_point_needs_gradient(adapt_model *m, int layer, point_loc loc, const point_cache *cache);
+
 /* The AdapterFusion attention weights [N, n] of the last fusion run at this point (NULL if none). */
 const float *adapter_point_fusion_probs(const point_cache *cache, int *n);
 

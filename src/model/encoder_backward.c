@@ -45,6 +45,12 @@ static bool layer_has_attention_lora(const adapt_model *m, int l)
     return s && !s->merged && (s->has[l][LIN_QUERY] || s->has[l][LIN_KEY] || s->has[l][LIN_VALUE] || s->has[l][LIN_ATTN_OUT]);
 }
 
+static bool layer_has_ffn_lora(const adapt_model *m, int l)
+{
+    const lora_state *s = m->lora;
+    return s && !s->merged && (s->has[l][LIN_INTER] || s->has[l][LIN_OUT]);
+}
+
 static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d_x, bool need_d_x)
 {
     const model_config *c = &m->cfg;
@@ -62,6 +68,13 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     if (!d_ffn_dense || !d_a || !d_ffn_act || !d_attn_dense || !d_ctx || !dq || !dk || !dv)
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     TRY(adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point));
+    bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
+                          L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l);
+    /* The lowest trainable layer often trains only its output adapter (Pfeiffer): then the FFN's
+     * backward GEMMs would compute gradients nobody reads. */
+    bool need_ffn = need_attention || L->out_w->grad || L->out_b->grad || L->inter_w->grad || L->inter_b->grad ||
+                    layer_has_ffn_lora(m, l) || adapter_point_needs_gradient(m, l, POINT_ATTENTION_OUTPUT, lc->attn_point);
+    if (!need_ffn) return ADAPT_OK;
     dropout_backward(d_ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     model_linear_backward(m, d_ffn_act, d_ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
     TRY(lora_branch_backward(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act));
@@ -69,8 +82,6 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     model_linear_backward(m, d_a, d_ffn_pre, lc->attn_out, L->inter_w, L->inter_b, N, H, I);
     TRY(lora_branch_backward(m, l, LIN_INTER, d_a, d_ffn_pre, lc->attn_out));
     TRY(adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point));
-    bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
-                          L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l);
     if (!need_attention) return ADAPT_OK;
     dropout_backward(d_attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
     model_linear_backward(m, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, N, H, H);
