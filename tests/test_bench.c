@@ -18,7 +18,7 @@ static void run_mode(const char *mode)
     assert_int_equal(pclose(fp), 0);
     cJSON *j = cJSON_Parse(out);
     assert_non_null(j);
-    const char *fields[] = {"tokens_per_s", "gflops", "peak_rss_mb", "sgemm_gflops", "step_ms"};
+    const char *fields[] = {"tokens_per_s", "gflops", "peak_rss_mb", "sgemm_gflops", "sgemm_peak_gflops", "ceiling_share", "step_ms"};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, fields[i]);
         assert_true(cJSON_IsNumber(v));

@@ -57,17 +57,20 @@ int cmd_bench(int argc, char **argv)
     if (json) {
         printf("{\"preset\": \"%s\", \"mode\": \"%s\", \"dtype\": \"%s\", \"batch\": %d, \"seq\": %d, \"threads\": %d, "
                "\"steps\": %d, \"tokens_per_s\": %.2f, \"step_ms\": %.3f, \"min_step_ms\": %.3f, \"gflops\": %.3f, "
-               "\"sgemm_gflops\": %.3f, \"ceiling_share\": %.4f, \"peak_rss_mb\": %.1f, \"params\": %zu, \"trainable\": %zu, "
+               "\"sgemm_gflops\": %.3f, \"sgemm_peak_gflops\": %.3f, \"ceiling_share\": %.4f, \"peak_rss_mb\": %.1f, \"params\": %zu, \"trainable\": %zu, "
                "\"loss\": %.6f}\n",
                o.preset, bench_mode_name(o.mode), dtype, o.batch, o.seq, r.threads, o.steps, r.tokens_per_s, r.step_ms, r.min_step_ms,
-               r.gflops, r.sgemm_gflops, share, r.peak_rss_mb, r.params, r.trainable, r.loss);
+               r.gflops, r.sgemm_gflops, r.sgemm_peak_gflops, share, r.peak_rss_mb, r.params, r.trainable, r.loss);
         return 0;
     }
     printf("%s %s %s, batch %d x %d, %d threads, %d steps after %d warm-up\n", o.preset, bench_mode_name(o.mode),
            o.weight_dtype == ADAPT_WEIGHTS_BF16 ? "bf16 weights (fp32 arithmetic)" : "fp32", o.batch, o.seq, r.threads, o.steps,
            o.warmup);
     printf("  %.1f tokens/s (median step %.1f ms, fastest %.1f ms)\n", r.tokens_per_s, r.step_ms, r.min_step_ms);
-    if (r.sgemm_gflops > 0) printf("  %.1f model GFLOP/s = %.0f%% of the sgemm ceiling measured now (%.1f GFLOP/s)\n", r.gflops, 100 * share, r.sgemm_gflops);
+    if (r.sgemm_gflops > 0)
+        printf("  %.1f model GFLOP/s = %.0f%% of the sgemm ceiling: %.1f GFLOP/s on this step's own GEMMs, median of runs\n"
+               "  between the steps (single large sgemm, best of 5: %.1f GFLOP/s)\n",
+               r.gflops, 100 * share, r.sgemm_gflops, r.sgemm_peak_gflops);
     else printf("  %.1f model GFLOP/s\n", r.gflops);
     printf("  peak RSS %.1f MB; %zu parameters, %zu trainable\n", r.peak_rss_mb, r.params, r.trainable);
     return 0;

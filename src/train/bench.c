@@ -11,6 +11,7 @@
 #include "model/heads.h"
 #include "model/layers.h"
 #include "train/adamw.h"
+#include "train/bench_ceiling.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -122,23 +123,11 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Best of a few runs of the FFN's up projection shape: [N, H] x [H, I]. */
-static double sgemm_ceiling(int rows, int in_dim, int out_dim)
+/* Sorts values in place. */
+static double median(double *values, int n)
 {
-    float *a = alloc_floats((size_t)rows * in_dim), *w = alloc_floats((size_t)out_dim * in_dim);
-    float *c = alloc_floats((size_t)rows * out_dim);
-    double best = 0;
-    for (int i = 0; a && w && c && i < 5; i++) {
-        double t = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in_dim, 1.0f, a, in_dim, w, in_dim, 0.0f, c, out_dim);
-        t = now() - t;
-        double g = 2.0 * rows * in_dim * out_dim / t * 1e-9;
-        if (g > best) best = g;
-    }
-    free(a);
-    free(w);
-    free(c);
-    return best;
+    qsort(values, (size_t)n, sizeof(double), cmp_double);
+    return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
 static double model_flops(const model_config *c, const bench_options *o)
@@ -174,14 +163,22 @@ adapt_status bench_run(const bench_options *o, bench_result *r)
         }
         m->dropout_rng = 1234;
     }
+    /* The ceiling's GEMMs run right after each timed step: both medians see the same machine. */
+    gemm_ceiling *ceiling = NULL;
+    double *ceiling_rates = NULL;
+    if (!s && o->ceiling) {
+        ceiling = gemm_ceiling_create(&m->cfg, N, o->mode);
+        ceiling_rates = calloc((size_t)o->steps, sizeof(double));
+        if (!ceiling || !ceiling_rates) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for the sgemm ceiling's buffers");
+    }
     for (int i = 0; !s && i < o->warmup + o->steps; i++) {
         double t = now();
         s = one_step(m, &h, o, &b, i + 1, &r->loss);
         if (i >= o->warmup) times[i - o->warmup] = now() - t;
+        if (!s && ceiling && i >= o->warmup) ceiling_rates[i - o->warmup] = gemm_ceiling_pass(ceiling);
     }
     if (!s) {
-        qsort(times, (size_t)o->steps, sizeof(double), cmp_double);
-        double med = o->steps % 2 ? times[o->steps / 2] : 0.5 * (times[o->steps / 2 - 1] + times[o->steps / 2]);
+        double med = median(times, o->steps);
         r->step_ms = 1e3 * med;
         r->min_step_ms = 1e3 * times[0];
         r->tokens_per_s = N / med;
@@ -191,9 +188,15 @@ adapt_status bench_run(const bench_options *o, bench_result *r)
         r->threads = omp_get_max_threads();
         struct rusage ru;
         getrusage(RUSAGE_SELF, &ru);
-        r->peak_rss_mb = ru.ru_maxrss / 1024.0; /* before the ceiling's buffers */
-        if (o->ceiling) r->sgemm_gflops = sgemm_ceiling(N, m->cfg.hidden, m->cfg.intermediate);
+        /* The ceiling's buffers were resident through every step: they are not the model's. */
+        r->peak_rss_mb = (ru.ru_maxrss * 1024.0 - (double)gemm_ceiling_bytes(ceiling)) / (1 << 20);
+        if (ceiling) {
+            r->sgemm_gflops = median(ceiling_rates, o->steps);
+            r->sgemm_peak_gflops = sgemm_peak(N, m->cfg.hidden, m->cfg.intermediate);
+        }
     }
+    gemm_ceiling_free(ceiling);
+    free(ceiling_rates);
     free(times);
     free(b.ids);
     free(b.labels);

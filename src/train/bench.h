@@ -20,7 +20,8 @@ typedef struct bench_result {
     double step_ms;       /* median, and the fastest step */
     double min_step_ms;
     double gflops;        /* model FLOPs (see bench.c) / median step time */
-    double sgemm_gflops;  /* best of a few [B*T, FFN] x [FFN... ] sgemm runs; 0 when not measured */
+    double sgemm_gflops;  /* median sgemm rate on the step's own GEMMs (bench_ceiling.h); 0 when not measured */
+    double sgemm_peak_gflops; /* best of a few single FFN-shaped sgemm runs, for reference */
     double peak_rss_mb;
     double loss;          /* of the last step (training modes) */
     size_t params, trainable;
