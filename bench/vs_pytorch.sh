@@ -79,4 +79,7 @@ f = lambda m, r=ratios: f"{r[(p, m)]:.2f}" if (p, m) in r else "n/a"
 g = lambda m: f(m, bf16_ratios)  # adapt bf16 weights / torch bf16 autocast
 print(f"ratio fp32: infer={f('infer')} adapter={f('adapter')} full={f('full')}; bf16: infer={g('infer')} adapter={g('adapter')}; "
       f"rss={rss.get((p, 'adapter'), float('nan')):.2f}")
+ad, fu = med(("adapt", "fp32", p, "adapter"), "step_ms"), med(("adapt", "fp32", p, "full"), "step_ms")
+if ad and fu:  # same batch: the step-time ratio of the two training modes
+    print(f"adapt step time adapter/full ({p}): {ad / fu:.2f}")
 PYEOF
