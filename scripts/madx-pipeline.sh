@@ -8,19 +8,7 @@
 # The base model itself (models/default) needs a GPU to pretrain: see models/default/README.md.
 # Data: ../shared/data when present, else the copies in data/. Budgets: MADX_LANG_SECONDS (840)
 # and MADX_TASK_SECONDS (1500) per run; the two language adapters train at the same time.
-set -euo pipefail
-HOME_DIR=$(cd "$(dirname "$0")/.." && pwd)
-cd "$HOME_DIR"
-ADAPT=${ADAPT:-build/adapt}
-[ -x "$ADAPT" ] || make -s
-SHARED=${ADAPT_SHARED:-../shared}
-if [ -f "$SHARED/data/text/qu.txt" ]; then
-  QU=$SHARED/data/text/qu.txt EN=$SHARED/data/text/en.txt
-  NER_TRAIN=$SHARED/data/ner/wikiann-en/train.conll NER_DEV=$SHARED/data/ner/wikiann-en/dev.conll
-else
-  QU=data/text/qu.txt.xz EN=data/text/en.txt.xz
-  NER_TRAIN=data/ner/wikiann-en/train.conll.xz NER_DEV=data/ner/wikiann-en/dev.conll.xz
-fi
+source "$(dirname "$0")/madx-env.sh"
 WORK=${MADX_WORK:-build/madx}
 LANG_S=${MADX_LANG_SECONDS:-840}
 TASK_S=${MADX_TASK_SECONDS:-1500}

@@ -73,6 +73,20 @@ static void test_pipeline(void **state)
     assert_int_equal(count_lines(at("pred.conll"), false), count_lines(at("dev.conll"), false));
     assert_int_equal(run_command("awk -F'\\t' 'NF && (NF != 2 || $2 !~ /^(O|[BI]-(PER|ORG|LOC))$/) {bad=1} END {exit bad}' '%s'", at("pred.conll")), 0);
 
+    /* --scores adds each tag's probability and changes no tag; raw text input is split into words */
+    assert_int_equal(adapt("predict --model base --load-adapter lang-en/best/en --load-adapter lang-qu/best/qu "
+                           "--load-adapter ner/best/ner --setup 'Stack(qu, ner)' --input dev.conll --output scored.conll --scores"),
+                     0);
+    assert_int_equal(run_command("cut -f1,2 '%s' | cmp -s - '%s'", at("scored.conll"), at("pred.conll")), 0);
+    /* the chosen tag is the argmax: at least 1/7 (7 labels), at most 1 */
+    assert_int_equal(run_command("awk -F'\t' 'NF && (NF != 3 || $3 < 1/7 || $3 > 1) {bad=1} END {exit bad}' '%s'", at("scored.conll")), 0);
+    assert_int_equal(adapt("predict --model base --load-adapter lang-en/best/en --load-adapter lang-qu/best/qu "
+                           "--load-adapter ner/best/ner --setup 'Stack(qu, ner)' --input qu.txt --format text --output qu.conll --scores"),
+                     0);
+    assert_int_equal(run_command("test $(grep -c '^$' '%s') -eq $(grep -c . '%s')", at("qu.conll"), at("qu.txt")), 0); /* a sentence a line */
+    assert_int_equal(run_command("awk -F'\t' 'NF && NF != 3 {bad=1} END {exit bad}' '%s'", at("qu.conll")), 0);
+    assert_int_not_equal(adapt("train --task ner --model base --train qu.txt --format text --output bad --max-steps 1 --quiet"), 0);
+
     /* Stack(qu, ner) runs Quechua's invertible adapter on the embeddings */
     adapt_model *m;
     assert_int_equal(adapt_model_load(at("base"), &m), ADAPT_OK);

@@ -55,6 +55,40 @@ static void test_format_names(void **state)
     assert_int_equal(data_format_resolve("a/train.txt", DATA_FORMAT_JSONL, true), DATA_FORMAT_JSONL);
 }
 
+/* Raw sentences (one per line) as tagging input: split into words, blank lines skipped; not data
+ * for training or for a sentence task. */
+static void test_plain_text_input(void **state)
+{
+    (void)state;
+    data_format f;
+    assert_int_equal(data_format_parse("text", &f), ADAPT_OK);
+    assert_int_equal(f, DATA_FORMAT_TEXT);
+    const char *p = put("qu.txt", "Limapi, p'unchawpas tiyan.\n\n  \nAyakuchu\n");
+    dataset ds;
+    task_data_options o = {.format = DATA_FORMAT_TEXT, .unlabeled = true};
+    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_OK);
+    assert_int_equal(ds.n, 2);
+    const char *first[] = {"Limapi", ",", "p'unchawpas", "tiyan", "."};
+    assert_int_equal(ds.examples[0].n_tokens, 5);
+    for (int w = 0; w < 5; w++) assert_string_equal(ds.examples[0].tokens[w], first[w]);
+    assert_int_equal(ds.examples[1].n_tokens, 1);
+    assert_int_equal(ds.examples[1].line, 4);
+    assert_null(ds.examples[1].tags);
+    dataset_free(&ds);
+    o.unlabeled = false; /* training data needs tags */
+    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_ARG);
+    error_says("tagging head's predictions only");
+    dataset_free(&ds);
+    o = (task_data_options){.format = DATA_FORMAT_TEXT, .unlabeled = true, .glue = glue_task_find("sst2")};
+    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_ARG);
+    dataset_free(&ds);
+    p = put("empty.txt", "\n \n");
+    o = (task_data_options){.format = DATA_FORMAT_TEXT, .unlabeled = true};
+    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_FORMAT);
+    error_says("empty.txt: no sentences");
+    dataset_free(&ds);
+}
+
 static void test_task_data_read(void **state)
 {
     (void)state;
@@ -264,6 +298,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_plain_text_input),
         cmocka_unit_test(test_task_data_read),
         cmocka_unit_test(test_jsonl_trains_as_conll),
         cmocka_unit_test(test_jsonl_trains_as_tsv),

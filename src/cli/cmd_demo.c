@@ -3,7 +3,7 @@
  * English WikiANN over the English language adapter: Stack(qu, ner). */
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "cli/words.h"
+#include "data/words.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "train/predict.h"
@@ -91,7 +91,7 @@ static adapt_status tag_examples(tagger *t, const char *path)
         }
         int32_t *tags = calloc(n, sizeof *tags);
         const char *const *words = (const char *const *)w;
-        s = tags ? tagger_tag(t, 1, &words, &n, &tags) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        s = tags ? tagger_tag(t, 1, &words, &n, &tags, NULL) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         if (!s) print_tagged(w, n, tags, t->labels);
         free(tags);
         free_words(w, n);

@@ -19,7 +19,10 @@ static void usage(FILE *fp)
                 "  --task sst2|rte|stsb|tsv|...  layout of TSV input for a classification or regression head\n"
                 "                             (default: the input's GLUE folder name, else tsv: a header naming the\n"
                 "                             text column(s))\n"
-                "  --format auto|conll|tsv|jsonl  input format (default auto: .jsonl / .jsonl.xz are JSON Lines)\n"
+                "  --format auto|conll|tsv|jsonl|text  input format (default auto: .jsonl / .jsonl.xz are JSON Lines);\n"
+                "                             text: raw sentences, one per line, split into words (tagging heads)\n"
+                "  --scores                   tagging heads: also write each tag's probability (a third column, or\n"
+                "                             \"scores\" in JSON Lines), e.g. to keep confident tags for self-training\n"
                 "  --dtype fp32|bf16          bf16: weight-only bf16, the frozen encoder weights stored as bf16 and\n"
                 "                             widened to fp32 for each GEMM (half their memory; arithmetic stays fp32)\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)\n"
@@ -43,6 +46,10 @@ int cmd_predict(int argc, char **argv)
         }
         if (!strcmp(a, "--merge")) {
             o.merge_lora = true;
+            continue;
+        }
+        if (!strcmp(a, "--scores")) {
+            po.scores = true;
             continue;
         }
         if (!v) {

@@ -2,19 +2,20 @@
 #include "core/error.h"
 #include "data/conll.h"
 #include "data/jsonl.h"
+#include "data/plain_text.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 adapt_status data_format_parse(const char *name, data_format *out)
 {
-    static const char *const names[] = {"auto", "conll", "tsv", "jsonl"};
-    for (int i = 0; i < 4; i++)
+    static const char *const names[] = {"auto", "conll", "tsv", "jsonl", "text"};
+    for (int i = 0; i < 5; i++)
         if (!strcasecmp(name, names[i])) {
             *out = (data_format)i;
             return ADAPT_OK;
         }
-    return adapt_fail(ADAPT_ERR_ARG, "unknown data format \"%s\" (auto, conll, tsv or jsonl)", name);
+    return adapt_fail(ADAPT_ERR_ARG, "unknown data format \"%s\" (auto, conll, tsv, jsonl or text)", name);
 }
 
 static bool ends_with(const char *s, const char *suffix)
@@ -51,6 +52,12 @@ adapt_status task_data_read(const char *path, const task_data_options *o, datase
         return adapt_fail(ADAPT_ERR_ARG, "%s: regression targets need task tsv (or a regression task such as stsb), not %s", path,
                           o->glue ? o->glue->display : "ner");
     if (f == DATA_FORMAT_JSONL) return read_jsonl(path, o, out);
+    if (f == DATA_FORMAT_TEXT) {
+        if (o->glue || !o->unlabeled)
+            return adapt_fail(ADAPT_ERR_ARG, "%s: plain text (one sentence per line) is input for a tagging head's predictions only",
+                              path);
+        return plain_text_read(path, out);
+    }
     if (!o->glue) {
         if (f != DATA_FORMAT_CONLL) return adapt_fail(ADAPT_ERR_ARG, "%s: task ner reads CoNLL or JSON Lines files, not TSV", path);
         conll_options co = {.scheme = o->unlabeled ? CONLL_PLAIN : CONLL_IOB2, .labels = o->labels, .n_labels = o->n_labels,

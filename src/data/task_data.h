@@ -8,9 +8,10 @@
 #define ADAPT_DATA_TASK_DATA_H
 #include "data/glue.h"
 
-typedef enum data_format { DATA_FORMAT_AUTO, DATA_FORMAT_CONLL, DATA_FORMAT_TSV, DATA_FORMAT_JSONL } data_format;
+/* TEXT: raw sentences, one per line (data/plain_text.h), only as unlabelled tagging input. */
+typedef enum data_format { DATA_FORMAT_AUTO, DATA_FORMAT_CONLL, DATA_FORMAT_TSV, DATA_FORMAT_JSONL, DATA_FORMAT_TEXT } data_format;
 
-/* "auto", "conll", "tsv", "jsonl" (case-insensitive). */
+/* "auto", "conll", "tsv", "jsonl", "text" (case-insensitive). */
 adapt_status data_format_parse(const char *name, data_format *out);
 /* The format a file is read in: `given` unless DATA_FORMAT_AUTO, else from its name. */
 data_format data_format_resolve(const char *path, data_format given, bool tagging);

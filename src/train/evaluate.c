@@ -30,7 +30,7 @@ adapt_status eval_tagging_file(tagger *t, const char *path, data_format format, 
         n_words[i] = ds.examples[i].n_tokens;
         if (!(tags[i] = calloc(n_words[i] + 1, sizeof(int32_t)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
-    if (!s) s = tagger_tag(t, n, words, n_words, tags);
+    if (!s) s = tagger_tag(t, n, words, n_words, tags, NULL);
     ner_eval ev;
     ner_eval_init(&ev, mode);
     for (size_t i = 0; !s && i < n; i++)

@@ -24,7 +24,7 @@ static adapt_status put_record(FILE *fp, cJSON *rec)
     return ADAPT_OK;
 }
 
-static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags, const tagger *t, bool jsonl)
+static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags, float *const *scores, const tagger *t, bool jsonl)
 {
     size_t longest = 1;
     for (size_t i = 0; i < ds->n; i++)
@@ -36,7 +36,10 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
         const data_example *e = &ds->examples[i];
         for (size_t w = 0; w < e->n_tokens; w++) names[w] = t->labels[tags[i][w]];
         if (!jsonl) {
-            for (size_t w = 0; w < e->n_tokens; w++) fprintf(fp, "%s\t%s\n", e->tokens[w], names[w]);
+            for (size_t w = 0; w < e->n_tokens; w++) {
+                if (scores) fprintf(fp, "%s\t%s\t%.4f\n", e->tokens[w], names[w], (double)scores[i][w]);
+                else fprintf(fp, "%s\t%s\n", e->tokens[w], names[w]);
+            }
             fprintf(fp, "\n");
             continue;
         }
@@ -44,6 +47,7 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
         if (rec) {
             cJSON_AddItemToObject(rec, "tokens", cJSON_CreateStringArray(e->tokens, (int)e->n_tokens));
             cJSON_AddItemToObject(rec, "tags", cJSON_CreateStringArray(names, (int)e->n_tokens));
+            if (scores) cJSON_AddItemToObject(rec, "scores", cJSON_CreateFloatArray(scores[i], (int)e->n_tokens));
         }
         s = put_record(fp, rec);
     }
@@ -79,21 +83,25 @@ static adapt_status write_sequence(FILE *fp, const dataset *ds, const float *out
     return ADAPT_OK;
 }
 
-static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool jsonl)
+static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool jsonl, bool want_scores)
 {
     int32_t **tags = calloc(ds->n + 1, sizeof *tags);
+    float **scores = want_scores ? calloc(ds->n + 1, sizeof *scores) : NULL;
     const char *const **words = calloc(ds->n + 1, sizeof *words);
     size_t *n_words = calloc(ds->n + 1, sizeof *n_words);
-    adapt_status s = tags && words && n_words ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status s = tags && words && n_words && (scores || !want_scores) ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !s && i < ds->n; i++) {
         words[i] = ds->examples[i].tokens;
         n_words[i] = ds->examples[i].n_tokens;
         if (!(tags[i] = calloc(n_words[i] + 1, sizeof(int32_t)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        if (scores && !(scores[i] = calloc(n_words[i] + 1, sizeof(float)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
-    if (!s) s = tagger_tag(t, ds->n, words, n_words, tags);
-    if (!s) s = write_tags(fp, ds, tags, t, jsonl);
+    if (!s) s = tagger_tag(t, ds->n, words, n_words, tags, scores);
+    if (!s) s = write_tags(fp, ds, tags, scores, t, jsonl);
     for (size_t i = 0; tags && i < ds->n; i++) free(tags[i]);
+    for (size_t i = 0; scores && i < ds->n; i++) free(scores[i]);
     free(tags);
+    free(scores);
     free(words);
     free(n_words);
     return s;
@@ -121,7 +129,7 @@ adapt_status predict_file(tagger *t, const predict_options *o)
     atomic_file af = {0};
     if (!s) s = atomic_file_begin(&af, o->output);
     bool jsonl = jsonl_name(o->output);
-    if (!s) s = tagging ? predict_tags(t, &ds, af.fp, jsonl) : predict_sequences(t, &ds, af.fp, jsonl);
+    if (!s) s = tagging ? predict_tags(t, &ds, af.fp, jsonl, o->scores) : predict_sequences(t, &ds, af.fp, jsonl);
     if (!s) s = atomic_file_commit(&af);
     else atomic_file_abort(&af); /* the previous output, if any, stays */
     dataset_free(&ds);

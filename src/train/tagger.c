@@ -5,6 +5,7 @@
 #include "formats/peft.h"
 #include "train/examples.h"
 #include "train/infer.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,15 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
     t->max_len = o->max_len > 0 ? o->max_len : 128;
     t->batch_size = o->batch_size > 0 ? o->batch_size : 32;
     TRY(adapt_model_load_dtype(o->model_dir, o->weight_dtype, &t->m));
-    adapt_status s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &t->tok);
+    /* Without --max-length, sentences are cut at 128 tokens or what the position table allows. */
+    int limit = model_max_tokens(&t->m->cfg);
+    adapt_status s = ADAPT_OK;
+    if (o->max_len > limit)
+        s = adapt_fail(ADAPT_ERR_ARG, "--max-length %d is longer than the model's position embeddings allow (%d tokens with "
+                       "max_position_embeddings %d)", o->max_len, limit, t->m->cfg.max_positions);
+    else if (o->max_len <= 0 && t->max_len > limit)
+        t->max_len = limit;
+    if (!s) s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &t->tok);
     char last_name[64] = "", last_dir[1024] = "";
     for (int i = 0; !s && i < o->n_adapters; i++) {
         char spec[1024];
@@ -55,7 +64,18 @@ static int argmax(const float *v, int n)
     return best;
 }
 
-adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags)
+/* Softmax probability of label `k` among the n logits. */
+static float label_probability(const float *v, int n, int k)
+{
+    float mx = v[0];
+    for (int i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)(v[i] - mx));
+    return (float)(exp((double)(v[k] - mx)) / sum);
+}
+
+adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags,
+                        float **scores)
 {
     if (t->h.kind != HEAD_TAGGING && t->h.kind != HEAD_TOKEN_CLASSIFIER)
         return adapt_fail(ADAPT_ERR_ARG, "the head \"%s\" is not a tagging head", t->h.name);
@@ -87,8 +107,12 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
         if (!s) s = head_forward(t->m, &t->h, logits);
         for (int i = 0; !s && i < B; i++) {
             const encoded_example *x = &enc.ex[start + (size_t)i];
-            for (int w = 0; w < x->n_words; w++)
-                tags[start + (size_t)i][w] = x->word_start[w] >= 0 ? argmax(logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C, C) : 0;
+            for (int w = 0; w < x->n_words; w++) {
+                const float *v = x->word_start[w] >= 0 ? logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C : NULL;
+                int k = v ? argmax(v, C) : 0;
+                tags[start + (size_t)i][w] = k;
+                if (scores) scores[start + (size_t)i][w] = v ? label_probability(v, C, k) : 1.0f;
+            }
         }
         batch_free(&b);
     }

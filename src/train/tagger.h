@@ -32,7 +32,10 @@ typedef struct tagger {
 adapt_status tagger_open(const tagger_options *o, tagger *t);
 void tagger_close(tagger *t);
 /* Tags n sentences: words[s][w] (n_words[s] each); tags[s][w] receives label indices. The head
- * must be a tagging head. */
-adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags);
+ * must be a tagging head. scores (NULL: not wanted): scores[s][w] receives the probability the
+ * head gives the chosen tag (softmax over its labels at the word's first token; 1 for a word the
+ * length limit cut off, tagged O). */
+adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags,
+                        float **scores);
 
 #endif

@@ -1,4 +1,4 @@
-#include "cli/words.h"
+#include "data/words.h"
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,14 @@
+# Sourced by the MAD-X scripts: runs from the repository root with build/adapt built, and names
+# the data: ../shared/data when present, else the copies in data/ (QU, EN, NER_TRAIN, NER_DEV).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ADAPT=${ADAPT:-build/adapt}
+[ -x "$ADAPT" ] || make -s
+SHARED=${ADAPT_SHARED:-../shared}
+if [ -f "$SHARED/data/text/qu.txt" ]; then
+  QU=$SHARED/data/text/qu.txt EN=$SHARED/data/text/en.txt
+  NER_TRAIN=$SHARED/data/ner/wikiann-en/train.conll NER_DEV=$SHARED/data/ner/wikiann-en/dev.conll
+else
+  QU=data/text/qu.txt.xz EN=data/text/en.txt.xz
+  NER_TRAIN=data/ner/wikiann-en/train.conll.xz NER_DEV=data/ner/wikiann-en/dev.conll.xz
+fi
