@@ -3,18 +3,21 @@
 # the confident and plausible sentences become silver training data, and a new task adapter is
 # trained on English WikiANN + that silver data over both language adapters, as the shipped one is.
 #   1. tag every Quechua sentence but a held-out tail with Stack(qu, ner) and --scores;
-#   2. keep a sentence when it has 4-40 words, every tag's probability is >= MIN_SCORE, and every
-#      entity starts with a capital letter (Quechua writes names capitalised, like English); keep
-#      as many entity-free sentences as sentences with entities;
+#   2. silver tags: Quechua writes names capitalised, so a lower-case word the teacher put in an
+#      entity becomes O, and so does a sentence's first word (capitalised whatever it is) unless
+#      the text writes it capitalised more often than not elsewhere; keep a sentence of 4-40 words
+#      with an entity when every remaining entity word has probability >= MIN_SCORE (0.7), and as
+#      many entity-free ones;
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua tail (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student; and
 #      English dev entity F1 with each language adapter.
-# No Quechua labels are used. Budget: SELF_TRAIN_SECONDS (1500). Output in build/self-train/.
+# No Quechua labels are used. Budget: SELF_TRAIN_SECONDS (1500). Output in build/self-train/;
+# SELF_TRAIN_REUSE_TAGS=1 keeps the teacher's tags from an earlier run there.
 source "$(dirname "$0")/madx-env.sh"
 WORK=${SELF_TRAIN_WORK:-build/self-train}
 ADAPTERS=${SELF_TRAIN_ADAPTERS:-models/adapters}
-MIN_SCORE=${MIN_SCORE:-0.9}
+MIN_SCORE=${MIN_SCORE:-0.7}
 HELD_OUT=${HELD_OUT:-2000}
 SECONDS_BUDGET=${SELF_TRAIN_SECONDS:-1500}
 MODEL=models/default
@@ -26,33 +29,56 @@ xzcat -f "$QU" | grep -v '^[[:space:]]*$' > "$WORK/qu-all.txt"
 total=$(wc -l < "$WORK/qu-all.txt")
 head -n $((total - HELD_OUT)) "$WORK/qu-all.txt" > "$WORK/qu-train.txt"
 tail -n "$HELD_OUT" "$WORK/qu-all.txt" > "$WORK/qu-heldout.txt"
-"$ADAPT" predict --model "$MODEL" $LOAD --load-adapter "$ADAPTERS/ner" --setup "Stack(qu, ner)" \
-  --input "$WORK/qu-train.txt" --format text --output "$WORK/qu-teacher.conll" --scores
+if [ "${SELF_TRAIN_REUSE_TAGS:-0}" = 1 ] && [ -s "$WORK/qu-teacher.conll" ]; then
+  echo "(reusing $WORK/qu-teacher.conll)"
+else
+  "$ADAPT" predict --model "$MODEL" $LOAD --load-adapter "$ADAPTERS/ner" --setup "Stack(qu, ner)" \
+    --input "$WORK/qu-train.txt" --format text --output "$WORK/qu-teacher.conll" --scores
+fi
 
 echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
 awk -v min="$MIN_SCORE" -v out="$WORK/silver.conll" '
-  function flush(   i, ok, ents) {
+  function upper(w) { return w ~ /^([A-Z]|Á|É|Í|Ó|Ú|Ñ)/ }
+  function key(w) { w = tolower(w); gsub(/Á/, "á", w); gsub(/É/, "é", w); gsub(/Í/, "í", w); gsub(/Ó/, "ó", w); gsub(/Ú/, "ú", w); gsub(/Ñ/, "ñ", w); return w }
+  function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
+  function starts(i) { return i == 1 || word[i - 1] ~ /^[.:?!]$/ }
+  function flush(   i, ok, ents, text, type, prev) {
     if (n == 0) return
-    ok = (n >= 4 && n <= 40); ents = 0
-    for (i = 1; ok && i <= n; i++) {
-      if (score[i] + 0 < min) ok = 0
-      if (tag[i] ~ /^B-/ || (tag[i] ~ /^I-/ && (i == 1 || substr(tag[i - 1], 3) != substr(tag[i], 3)))) {
-        ents++
-        if (word[i] !~ /^[[:upper:]ÁÉÍÓÚÑ]/) ok = 0
-      }
+    ok = (n >= 4 && n <= 40); ents = 0; text = ""; prev = "O"
+    for (i = 1; i <= n; i++) {
+      type = tag[i] == "O" ? "" : substr(tag[i], 3)
+      # the teacher tags Quechua common words next to names: a lower-case word is O, and so is
+      # the first word of a sentence (capitalised whatever it is) unless the word is written
+      # capitalised more often than not where it is not first (a name, not a common word)
+      if (type != "" && (!upper(word[i]) || (starts(i) && !name_like(word[i])))) type = ""
+      if (type != "" && score[i] + 0 < min) ok = 0
+      t = type == "" ? "O" : (prev == type && tag[i] ~ /^I-/ ? "I-" : "B-") type
+      if (t ~ /^B-/) ents++
+      prev = type == "" ? "O" : type
+      text = text word[i] "\t" t "\n"
     }
-    if (ok && (ents > 0 || kept_o < kept_e)) {
-      for (i = 1; i <= n; i++) print word[i] "\t" tag[i] > out
-      print "" > out
-      if (ents > 0) kept_e++; else kept_o++
-    }
+    if (ok && ents > 0) { print text > out; kept_e++ }
+    else if (ok) plain[kept_o++] = text
     n = 0
   }
   BEGIN { FS = "\t"; n = 0; kept_e = 0; kept_o = 0 }
+  # first pass: how each word is written where it does not start a sentence (a line may hold
+  # several: ".", ":", "?" and "!" start one too)
+  FNR == NR {
+    if (NF == 0) after_stop = 1
+    else { if (!after_stop) { if (upper($1)) name_case[key($1)]++; else common_case[key($1)]++ }; after_stop = ($1 ~ /^[.:?!]$/) }
+    next
+  }
   NF == 0 { sentences++; flush(); next }
   { n++; word[n] = $1; tag[n] = $2; score[n] = $3 }
-  END { flush(); printf "%d sentences tagged, kept %d with entities and %d without\n", sentences, kept_e, kept_o }
-' "$WORK/qu-teacher.conll"
+  END {
+    flush()
+    # as many entity-free sentences as sentences with entities, spread over the text
+    use = kept_o < kept_e ? kept_o : kept_e
+    for (k = 0; k < use; k++) print plain[int(k * kept_o / use)] > out
+    printf "%d sentences tagged; kept %d with entities and %d of %d without\n", sentences, kept_e, use, kept_o
+  }
+' "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
 
 echo "== 3. student task adapter: English + silver Quechua, over Stack(en, ner) / Stack(qu, ner), ${SECONDS_BUDGET}s"
 xzcat -f "$NER_TRAIN" > "$WORK/train-mixed.conll"
@@ -68,7 +94,7 @@ heldout_stats() { # CONLL
   awk -F'\t' '
     NF == 0 { s++; prev = "O"; next }
     { p += $3; w++
-      if ($2 ~ /^B-/ || ($2 ~ /^I-/ && substr(prev, 3) != substr($2, 3))) { e++; if ($1 !~ /^[[:upper:]ÁÉÍÓÚÑ]/) low++ }
+      if ($2 ~ /^B-/ || ($2 ~ /^I-/ && substr(prev, 3) != substr($2, 3))) { e++; if ($1 !~ /^([A-Z]|Á|É|Í|Ó|Ú|Ñ)/) low++ }
       prev = $2 }
     END { printf "entities/sentence %.2f  mean tag probability %.3f  entities starting lower-case %.1f%%\n", e / s, p / w, 100 * low / (e ? e : 1) }' "$1"
 }
@@ -79,7 +105,7 @@ for who in teacher student; do
   echo "$who, held-out Quechua: $(heldout_stats "$WORK/heldout-$who.conll")"
   for setup in "Stack(en, ner)" "Stack(qu, ner)"; do
     "$ADAPT" eval --model "$MODEL" --data "$NER_DEV" $LOAD --load-adapter "$ner" --setup "$setup" --max-examples 3000 \
-      --json "$WORK/eval-$who-${setup//[^a-z]/}.json" > /dev/null
-    echo "$who, English dev, $setup: entity F1 $(grep -o '"f1": [0-9.]*' "$WORK/eval-$who-${setup//[^a-z]/}.json" | head -1)"
+      --json "$WORK/eval-$who-${setup//[^a-zA-Z]/}.json" > /dev/null
+    echo "$who, English dev, $setup: entity F1 $(sed -n 's/.*"value":[[:space:]]*\([0-9.]*\).*/\1/p' "$WORK/eval-$who-${setup//[^a-zA-Z]/}.json")"
   done
 done
