@@ -13,14 +13,17 @@
 #      probability and the share of entities that start lower-case, for teacher and student; and
 #      English dev entity F1 with each language adapter.
 # No Quechua labels are used. Budget: SELF_TRAIN_SECONDS (1500). Output in build/self-train/;
-# SELF_TRAIN_REUSE_TAGS=1 keeps the teacher's tags from an earlier run there.
+# SELF_TRAIN_REUSE_TAGS=1 keeps the teacher's tags from an earlier run there; SELF_TRAIN_MODEL,
+# SELF_TRAIN_MAX_LENGTH and SELF_TRAIN_EVAL_EXAMPLES (3000) serve other base models and the tests.
 source "$(dirname "$0")/madx-env.sh"
 WORK=${SELF_TRAIN_WORK:-build/self-train}
 ADAPTERS=${SELF_TRAIN_ADAPTERS:-models/adapters}
 MIN_SCORE=${MIN_SCORE:-0.7}
 HELD_OUT=${HELD_OUT:-2000}
 SECONDS_BUDGET=${SELF_TRAIN_SECONDS:-1500}
-MODEL=models/default
+MODEL=${SELF_TRAIN_MODEL:-models/default}
+MAX_LENGTH=${SELF_TRAIN_MAX_LENGTH:-128}
+EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 
@@ -61,7 +64,7 @@ awk -v min="$MIN_SCORE" -v out="$WORK/silver.conll" '
     else if (ok) plain[kept_o++] = text
     n = 0
   }
-  BEGIN { FS = "\t"; n = 0; kept_e = 0; kept_o = 0 }
+  BEGIN { FS = "\t"; n = 0; kept_e = 0; kept_o = 0; after_stop = 1 }
   # first pass: how each word is written where it does not start a sentence (a line may hold
   # several: ".", ":", "?" and "!" start one too)
   FNR == NR {
@@ -86,7 +89,7 @@ printf '\n' >> "$WORK/train-mixed.conll"
 cat "$WORK/silver.conll" >> "$WORK/train-mixed.conll"
 "$ADAPT" train --task ner --model "$MODEL" --train "$WORK/train-mixed.conll" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
   $LOAD --setup "Stack(en, ner);Stack(qu, ner)" --adapter-config "seq_bn[reduction_factor=16]" \
-  --batch-size 32 --max-length 128 --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
+  --batch-size 32 --max-length "$MAX_LENGTH" --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
   --max-seconds "$SECONDS_BUDGET" --seed 7
 
 echo "== 4. teacher vs student (held-out Quechua: no labels; English dev: entity F1)"
@@ -104,7 +107,7 @@ for who in teacher student; do
     --input "$WORK/qu-heldout.txt" --format text --output "$WORK/heldout-$who.conll" --scores
   echo "$who, held-out Quechua: $(heldout_stats "$WORK/heldout-$who.conll")"
   for setup in "Stack(en, ner)" "Stack(qu, ner)"; do
-    "$ADAPT" eval --model "$MODEL" --data "$NER_DEV" $LOAD --load-adapter "$ner" --setup "$setup" --max-examples 3000 \
+    "$ADAPT" eval --model "$MODEL" --data "$NER_DEV" $LOAD --load-adapter "$ner" --setup "$setup" --max-examples "$EVAL_EXAMPLES" \
       --json "$WORK/eval-$who-${setup//[^a-zA-Z]/}.json" > /dev/null
     echo "$who, English dev, $setup: entity F1 $(sed -n 's/.*"value":[[:space:]]*\([0-9.]*\).*/\1/p' "$WORK/eval-$who-${setup//[^a-zA-Z]/}.json")"
   done

@@ -87,6 +87,41 @@ static void test_pipeline(void **state)
     assert_int_equal(run_command("awk -F'\t' 'NF && NF != 3 {bad=1} END {exit bad}' '%s'", at("qu.conll")), 0);
     assert_int_not_equal(adapt("train --task ner --model base --train qu.txt --format text --output bad --max-steps 1 --quiet"), 0);
 
+    /* Self-training (scripts/madx-self-train.sh) from given teacher tags: lower-case words leave
+     * entities, a sentence's first word keeps its tag only when the text capitalises it elsewhere
+     * (Perú yes, Warmikuna no: "warmikuna" below, Juan: never seen), a sentence with an unsure
+     * entity word is dropped, entity-free sentences are kept as many as those with entities. */
+    static const char teacher[] =
+        "Chaypim\tO\t0.9\nPerú\tB-LOC\t0.95\nsuyu\tO\t0.9\nkan\tO\t0.9\n.\tO\t0.99\n\n"
+        "Perú\tB-LOC\t0.9\nmama\tI-LOC\t0.9\nllaqtapi\tI-LOC\t0.9\nLima\tB-LOC\t0.9\nhatun\tO\t0.9\n.\tO\t0.9\n\n"
+        "Warmikuna\tB-LOC\t0.95\nhatun\tO\t0.9\nllaqtapi\tO\t0.9\ntiyanku\tO\t0.9\n.\tO\t0.9\n\n"
+        "Kaypi\tO\t0.9\nwarmikuna\tO\t0.9\ntiyanku\tO\t0.9\nQusqupi\tB-LOC\t0.8\n.\tO\t0.9\n\n"
+        "Chaypi\tO\t0.9\nArequipa\tB-LOC\t0.5\nllaqta\tO\t0.9\nkan\tO\t0.9\n.\tO\t0.9\n\n"
+        "Juan\tB-PER\t0.9\nPérez\tI-PER\t0.9\nsutiyuq\tO\t0.9\nruna\tO\t0.9\n.\tO\t0.9\n\n";
+    static const char silver[] =
+        "Chaypim\tO\nPerú\tB-LOC\nsuyu\tO\nkan\tO\n.\tO\n\n"
+        "Perú\tB-LOC\nmama\tO\nllaqtapi\tO\nLima\tB-LOC\nhatun\tO\n.\tO\n\n"
+        "Kaypi\tO\nwarmikuna\tO\ntiyanku\tO\nQusqupi\tB-LOC\n.\tO\n\n"
+        "Juan\tO\nPérez\tB-PER\nsutiyuq\tO\nruna\tO\n.\tO\n\n"
+        "Warmikuna\tO\nhatun\tO\nllaqtapi\tO\ntiyanku\tO\n.\tO\n\n";
+    assert_int_equal(run_command("cd '%s' && mkdir -p st teacher && cp -r lang-en/best/en lang-qu/best/qu ner/best/ner teacher/", tmp), 0);
+    write_file(at("st/qu-teacher.conll"), teacher, sizeof teacher - 1);
+    write_file(at("st/silver-expected.conll"), silver, sizeof silver - 1);
+    char st[4096];
+    snprintf(st, sizeof st,
+             "SELF_TRAIN_REUSE_TAGS=1 SELF_TRAIN_WORK='%s' SELF_TRAIN_ADAPTERS='%s' SELF_TRAIN_MODEL='%s' SELF_TRAIN_SECONDS=4 "
+             "SELF_TRAIN_MAX_LENGTH=48 SELF_TRAIN_EVAL_EXAMPLES=20 HELD_OUT=20 MADX_QU='%s' MADX_NER_TRAIN='%s' MADX_NER_DEV='%s' "
+             "ADAPT=\"$PWD/%s\" bash scripts/madx-self-train.sh > '%s' 2>&1",
+             at("st"), at("teacher"), at("base"), at("qu.txt"), at("train.conll"), at("dev.conll"), build_path("adapt"), at("st.log"));
+    if (run_command("%s", st)) {
+        run_command("cat '%s' >&2", at("st.log"));
+        fail_msg("scripts/madx-self-train.sh failed");
+    }
+    assert_int_equal(run_command("cmp '%s' '%s' >&2", at("st/silver.conll"), at("st/silver-expected.conll")), 0);
+    assert_int_equal(run_command("grep -q '^6 sentences tagged; kept 4 with entities and 1 of 1 without' '%s'", at("st.log")), 0);
+    assert_int_equal(run_command("grep -Eq '^student, English dev, Stack\\(qu, ner\\): entity F1 [0-9]' '%s'", at("st.log")), 0);
+    assert_int_equal(run_command("test -s '%s'", at("st/ner/best/ner/adapter.safetensors")), 0);
+
     /* Stack(qu, ner) runs Quechua's invertible adapter on the embeddings */
     adapt_model *m;
     assert_int_equal(adapt_model_load(at("base"), &m), ADAPT_OK);
