@@ -1,12 +1,12 @@
 /* adapt tokenize / detokenize / tokenizer train — JSON lines in, JSON lines out. */
 #include "adapt.h"
 #include "cli/commands.h"
+#include "core/clock.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 typedef struct obuf { char *p; size_t n, cap; } obuf;
 static void ob_add(obuf *b, const char *s, size_t n)
@@ -213,13 +213,6 @@ static int usage_tokenize(FILE *fp, int rc)
     return rc;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int cmd_tokenize(int argc, char **argv)
 {
     const char *path = NULL;
@@ -252,7 +245,7 @@ int cmd_tokenize(int argc, char **argv)
     size_t lineno = 0, n_tokens = 0, n_bytes = 0;
     jstr jtext = {0}, jpair = {0};
     int rc = 0;
-    double t0 = now_s();
+    double t0 = monotonic_seconds();
     while ((got = getline(&line, &cap, stdin)) > 0) {
         lineno++;
         size_t len = (size_t)got;
@@ -283,7 +276,7 @@ int cmd_tokenize(int argc, char **argv)
         }
         adapt_encoding_free(&e);
     }
-    double dt = now_s() - t0;
+    double dt = monotonic_seconds() - t0;
     if (quiet) fprintf(stderr, "lines %zu tokens %zu bytes %zu seconds %.3f MB/s %.2f\n", lineno, n_tokens, n_bytes, dt, dt > 0 ? n_bytes / 1e6 / dt : 0.0);
     free(out.p); free(line); free(jtext.p); free(jpair.p);
     adapt_tokenizer_free(tok);

@@ -7,6 +7,7 @@
  * gradients). Adapter, head, LayerNorm and elementwise work is left out (under 1%). */
 #include "train/bench.h"
 #include "adapters/setup.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "model/heads.h"
 #include "model/layers.h"
@@ -17,16 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <time.h>
 
 #define BENCH_LABELS 9
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 bool bench_mode_parse(const char *s, bench_mode *out)
 {
@@ -172,9 +165,9 @@ adapt_status bench_run(const bench_options *o, bench_result *r)
         if (!ceiling || !ceiling_rates) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for the sgemm ceiling's buffers");
     }
     for (int i = 0; !s && i < o->warmup + o->steps; i++) {
-        double t = now();
+        double t = monotonic_seconds();
         s = one_step(m, &h, o, &b, i + 1, &r->loss);
-        if (i >= o->warmup) times[i - o->warmup] = now() - t;
+        if (i >= o->warmup) times[i - o->warmup] = monotonic_seconds() - t;
         if (!s && ceiling && i >= o->warmup) ceiling_rates[i - o->warmup] = gemm_ceiling_pass(ceiling);
     }
     if (!s) {

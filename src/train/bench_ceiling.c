@@ -1,11 +1,8 @@
 /* See bench_ceiling.h. */
 #include "train/bench_ceiling.h"
-#include "core/error.h"
+#include "core/clock.h"
 #include <cblas.h>
 #include <stdlib.h>
-#include <time.h>
-
-enum { GEMMS_PER_LAYER = 6 };
 
 struct gemm_ceiling {
     int rows, layers, hidden, inter;
@@ -14,13 +11,6 @@ struct gemm_ceiling {
     float *x, *y, *grad_x, *grad_w; /* [rows, max(H, I)] each; grad_w [max weight] */
     size_t bytes;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static float *filled(size_t n)
 {
@@ -69,14 +59,14 @@ double gemm_ceiling_pass(gemm_ceiling *g)
 {
     int H = g->hidden, inter = g->inter;
     size_t HH = (size_t)H * H, HI = (size_t)H * inter;
-    double flops = 0, t = now();
+    double flops = 0, t = monotonic_seconds();
     for (int l = 0; l < g->layers; l++) {
         const float *w = g->weights + (size_t)l * (4 * HH + 2 * HI);
         for (int j = 0; j < 4; j++) flops += linear(g, w + j * HH, H, H); /* query, key, value, attention output */
         flops += linear(g, w + 4 * HH, H, inter);                             /* intermediate */
         flops += linear(g, w + 4 * HH + HI, inter, H);                        /* output */
     }
-    t = now() - t;
+    t = monotonic_seconds() - t;
     return t > 0 ? flops / t * 1e-9 : 0;
 }
 
@@ -98,9 +88,9 @@ double sgemm_peak(int rows, int in_dim, int out_dim)
     float *a = filled((size_t)rows * in_dim), *w = filled((size_t)out_dim * in_dim), *c = filled((size_t)rows * out_dim);
     double best = 0;
     for (int i = 0; a && w && c && i < 5; i++) {
-        double t = now();
+        double t = monotonic_seconds();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out_dim, in_dim, 1.0f, a, in_dim, w, in_dim, 0.0f, c, out_dim);
-        t = now() - t;
+        t = monotonic_seconds() - t;
         double g = 2.0 * rows * in_dim * out_dim / t * 1e-9;
         if (g > best) best = g;
     }

@@ -1,21 +1,14 @@
 #include "train/progress.h"
+#include "core/clock.h"
 #include <stdarg.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 void progress_init(progress *p, long total, bool quiet)
 {
     p->total = total > 0 ? total : 1;
     p->last_printed = 0;
-    p->start = now();
+    p->start = monotonic_seconds();
     p->loss_avg = -1;
     p->tty = isatty(fileno(stderr));
     p->quiet = quiet;
@@ -33,7 +26,7 @@ void progress_update(progress *p, long step, double loss, double tokens)
 {
     if (p->quiet) return;
     p->loss_avg = p->loss_avg < 0 ? loss : 0.95 * p->loss_avg + 0.05 * loss;
-    double elapsed = now() - p->start, per_step = elapsed / (double)(step ? step : 1);
+    double elapsed = monotonic_seconds() - p->start, per_step = elapsed / (double)(step ? step : 1);
     long every = p->total / 50 > 0 ? p->total / 50 : 1;
     bool plain_due = step - p->last_printed >= every || step == p->total || step == 1;
     if (!p->tty && !plain_due) return;

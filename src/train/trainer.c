@@ -3,6 +3,7 @@
 #include "adapters/ln_copies.h"
 #include "adapters/lora.h"
 #include "adapters/setup.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/svg.h"
@@ -26,7 +27,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
 void train_options_defaults(train_options *o)
 {
@@ -71,13 +71,6 @@ typedef struct run {
     double *loss_x, *loss_y, *eval_x, *eval_y;
     size_t n_loss, n_eval;
 } run;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static uint64_t next_random(uint64_t *s)
 {
@@ -740,7 +733,7 @@ static adapt_status train_loop(run *r)
     }
     progress pr;
     progress_init(&pr, total, o->quiet);
-    double t0 = now_seconds() - elapsed;
+    double t0 = monotonic_seconds() - elapsed;
     double loss_acc = 0;
     const char *fault = NULL; /* what went non-finite in this optimizer step */
     double fault_value = 0;
@@ -800,7 +793,7 @@ static adapt_status train_loop(run *r)
         progress_update(&pr, ls.step, loss_acc, ls.tokens);
         loss_acc = 0;
         fault = NULL;
-        bool out_of_time = o->max_seconds > 0 && now_seconds() - t0 > o->max_seconds, stop = false;
+        bool out_of_time = o->max_seconds > 0 && monotonic_seconds() - t0 > o->max_seconds, stop = false;
         if (!s && r->dev.n && (ls.step % eval_every == 0 || ls.step == total || out_of_time)) {
             double metric = 0, dev_loss = 0;
             if (several_setups(r)) s = use_setup(r, 0);
@@ -820,7 +813,7 @@ static adapt_status train_loop(run *r)
                 stop = true;
             }
         }
-        if (!s && o->checkpoint_every > 0 && ls.step % o->checkpoint_every == 0) s = checkpoint(r, &ls, now_seconds() - t0);
+        if (!s && o->checkpoint_every > 0 && ls.step % o->checkpoint_every == 0) s = checkpoint(r, &ls, monotonic_seconds() - t0);
         if (stop) break;
         if (out_of_time) {
             progress_note(&pr, "time budget of %.0f s reached", o->max_seconds);
@@ -836,7 +829,7 @@ static adapt_status train_loop(run *r)
         free(dir);
         ls.best_step = ls.step;
     }
-    if (!s) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, now_seconds() - t0, trained, all);
+    if (!s) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, monotonic_seconds() - t0, trained, all);
     if (!s && ls.skipped && !o->quiet) fprintf(stderr, "train: %ld steps skipped for NaN/Inf (--on-nan skip)\n", ls.skipped);
     if (!s && !o->quiet)
         printf("best dev %s: %.4f at step %ld; results in %s\n", metric_name(r), r->mlm ? -ls.best : ls.best, ls.best_step, o->out_dir);

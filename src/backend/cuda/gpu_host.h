@@ -17,7 +17,5 @@ void gpu_init_roberta(adapt_model *m, uint64_t seed);
  * stored) as shards of at most shard_bytes, with model.safetensors.index.json when more than one. */
 adapt_status gpu_save_hf(const adapt_model *m, const char *dir, adapt_dtype dtype, size_t shard_bytes, const char *metadata_json);
 
-/* Seconds on a monotonic clock. */
-double gpu_now(void);
 
 #endif

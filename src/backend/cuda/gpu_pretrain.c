@@ -9,6 +9,7 @@
  * With --seconds the schedule length is re-estimated from the measured step time so that the decay
  * ends when the time does. The last 1% of the ids is held out for the final evaluation. */
 #include "backend/cuda/gpu_host.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "formats/safetensors.h"
@@ -190,7 +191,7 @@ static adapt_status train(const pt_args *a, adapt_model *m, const corpus *c)
     gpu_adamw opt = {.beta1 = 0.9, .beta2 = 0.98, .eps = 1e-6, .weight_decay = 0.01, .max_grad_norm = 1.0};
     uint64_t rng = a->seed;
     long total = a->steps, warm = a->warmup > 0 ? a->warmup : (a->steps / 20 > 50 ? a->steps / 20 : 50);
-    double t0 = gpu_now(), deadline = a->seconds > 0 ? t0 + a->seconds : 1e300, t_mark = t0, last_save = t0, loss_avg = NAN;
+    double t0 = monotonic_seconds(), deadline = a->seconds > 0 ? t0 + a->seconds : 1e300, t_mark = t0, last_save = t0, loss_avg = NAN;
     long step = 0, mark_step = 0, since_log = 0;
     const long estimate_at[3] = {60, 600, 3000};
     int next_estimate = 0;
@@ -205,13 +206,13 @@ static adapt_status train(const pt_args *a, adapt_model *m, const corpus *c)
         if (s) break;
         if (step + 1 == 10) { /* first steps pay for start-up; measure from here */
             s = gpu_synchronize(g);
-            t_mark = gpu_now();
+            t_mark = monotonic_seconds();
             mark_step = step + 1;
         }
         if (a->seconds > 0 && next_estimate < 3 && step + 1 == estimate_at[next_estimate]) {
             next_estimate++;
             s = gpu_synchronize(g);
-            double now = gpu_now(), per = (now - t_mark) / (double)(step + 1 - mark_step);
+            double now = monotonic_seconds(), per = (now - t_mark) / (double)(step + 1 - mark_step);
             long left = (long)((deadline - now) / per);
             total = step + 1 + (left > 0 ? left : 0);
             if (total > a->steps) total = a->steps;
@@ -222,7 +223,7 @@ static adapt_status train(const pt_args *a, adapt_model *m, const corpus *c)
         if ((step + 1) % a->log_every == 0 || step + 1 == total) {
             double sum, norm;
             s = gpu_read_loss(g, &sum, &norm);
-            double now = gpu_now();
+            double now = monotonic_seconds();
             loss_avg = sum / (double)since_log;
             printf("step %ld/%ld lr %.3e loss %.4f gnorm %.3f tok/s %.0f elapsed %.1fs\n", step + 1, total,
                    lr_at(a, step, total, warm), loss_avg, norm, (double)(step + 1 - mark_step) * N / (now - t_mark), now - t0);
@@ -235,7 +236,7 @@ static adapt_status train(const pt_args *a, adapt_model *m, const corpus *c)
             }
             if (a->save_every > 0 && now - last_save > a->save_every) {
                 s = save(g, m, a, step + 1, now - t0, loss_avg);
-                last_save = gpu_now();
+                last_save = monotonic_seconds();
                 printf("saved %s at step %ld\n", a->out, step + 1);
             }
             if (now > deadline) {
@@ -245,7 +246,7 @@ static adapt_status train(const pt_args *a, adapt_model *m, const corpus *c)
             }
         }
     }
-    double secs = gpu_now() - t0;
+    double secs = monotonic_seconds() - t0;
     if (!s) {
         printf("trained %ld steps, %lld tokens in %.1fs\n", step, (long long)step * N, secs);
         s = save(g, m, a, step, secs, loss_avg);

@@ -3,7 +3,6 @@
 #include "core/error.h"
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
 static uint64_t next_u64(uint64_t *s)
 {
@@ -42,9 +41,3 @@ void gpu_init_roberta(adapt_model *m, uint64_t seed)
         memset(m->pos->data + (size_t)pad * H, 0, (size_t)H * sizeof(float));
 }
 
-double gpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
