@@ -109,6 +109,8 @@ void model_init_random(adapt_model *m, double std, uint64_t seed);
 adapt_status model_create_random(const char *config_path, uint64_t seed, adapt_model **out);
 /* The longest sequence (special tokens included) the position embeddings allow. */
 int model_max_tokens(const model_config *c);
+/* ADAPT_ERR_ARG naming both limits when max_len is longer than model_max_tokens allows. */
+adapt_status model_check_max_tokens(const model_config *c, int max_len);
 /* Shards the pretraining commands write (as the GPU tool's saves: each file under 16 MB). */
 #define MODEL_SHARD_BYTES ((size_t)15000000)
 /* Saves the base model (config.json + model.safetensors, sharded above max_shard_bytes; 0 = one

@@ -76,3 +76,11 @@ int model_max_tokens(const model_config *c)
     /* RoBERTa positions start after the padding id (see model_position_ids) */
     return c->family == FAMILY_BERT ? c->max_positions : c->max_positions - c->pad_id - 1;
 }
+
+adapt_status model_check_max_tokens(const model_config *c, int max_len)
+{
+    int limit = model_max_tokens(c);
+    if (max_len <= limit) return ADAPT_OK;
+    return adapt_fail(ADAPT_ERR_ARG, "--max-length %d is longer than the model's position embeddings allow (%d tokens with "
+                      "max_position_embeddings %d)", max_len, limit, c->max_positions);
+}

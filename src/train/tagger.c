@@ -18,12 +18,8 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
     TRY(adapt_model_load_dtype(o->model_dir, o->weight_dtype, &t->m));
     /* Without --max-length, sentences are cut at 128 tokens or what the position table allows. */
     int limit = model_max_tokens(&t->m->cfg);
-    adapt_status s = ADAPT_OK;
-    if (o->max_len > limit)
-        s = adapt_fail(ADAPT_ERR_ARG, "--max-length %d is longer than the model's position embeddings allow (%d tokens with "
-                       "max_position_embeddings %d)", o->max_len, limit, t->m->cfg.max_positions);
-    else if (o->max_len <= 0 && t->max_len > limit)
-        t->max_len = limit;
+    if (o->max_len <= 0 && t->max_len > limit) t->max_len = limit;
+    adapt_status s = model_check_max_tokens(&t->m->cfg, t->max_len);
     if (!s) s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &t->tok);
     char last_name[64] = "", last_dir[1024] = "";
     for (int i = 0; !s && i < o->n_adapters; i++) {

@@ -104,10 +104,7 @@ static adapt_status load_mlm_data(run *r)
 {
     const train_options *o = r->o;
     r->mlm = true;
-    int limit = model_max_tokens(&r->m->cfg);
-    if (o->max_len > limit)
-        return adapt_fail(ADAPT_ERR_ARG, "train: --max-length %d is longer than the model's position embeddings allow (%d tokens with "
-                          "max_position_embeddings %d)", o->max_len, limit, r->m->cfg.max_positions);
+    TRY(model_check_max_tokens(&r->m->cfg, o->max_len));
     TRY(mlm_special_ids(r->tok, r->m->cfg.vocab, &r->sp));
     if (o->whole_word_mask) TRY(mlm_word_starts(r->tok, r->m->cfg.vocab, &r->word_start));
     char list[8192];
