@@ -24,6 +24,8 @@ SECONDS_BUDGET=${SELF_TRAIN_SECONDS:-1500}
 MODEL=${SELF_TRAIN_MODEL:-models/default}
 MAX_LENGTH=${SELF_TRAIN_MAX_LENGTH:-128}
 EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
+# a word that starts with a capital letter (mawk matches bytes: the accented capitals spelled out)
+CAPITALISED='^([A-Z]|Á|É|Í|Ó|Ú|Ñ)'
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 
@@ -40,12 +42,12 @@ else
 fi
 
 echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
-awk -v min="$MIN_SCORE" -v out="$WORK/silver.conll" '
-  function upper(w) { return w ~ /^([A-Z]|Á|É|Í|Ó|Ú|Ñ)/ }
+awk -v min="$MIN_SCORE" -v out="$WORK/silver.conll" -v capitalised="$CAPITALISED" '
+  function upper(w) { return w ~ capitalised }
   function key(w) { w = tolower(w); gsub(/Á/, "á", w); gsub(/É/, "é", w); gsub(/Í/, "í", w); gsub(/Ó/, "ó", w); gsub(/Ú/, "ú", w); gsub(/Ñ/, "ñ", w); return w }
   function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
   function starts(i) { return i == 1 || word[i - 1] ~ /^[.:?!]$/ }
-  function flush(   i, ok, ents, text, type, prev) {
+  function flush(   i, ok, ents, text, type, prev, t) {
     if (n == 0) return
     ok = (n >= 4 && n <= 40); ents = 0; text = ""; prev = "O"
     for (i = 1; i <= n; i++) {
@@ -94,10 +96,10 @@ cat "$WORK/silver.conll" >> "$WORK/train-mixed.conll"
 
 echo "== 4. teacher vs student (held-out Quechua: no labels; English dev: entity F1)"
 heldout_stats() { # CONLL
-  awk -F'\t' '
+  awk -F'\t' -v capitalised="$CAPITALISED" '
     NF == 0 { s++; prev = "O"; next }
     { p += $3; w++
-      if ($2 ~ /^B-/ || ($2 ~ /^I-/ && substr(prev, 3) != substr($2, 3))) { e++; if ($1 !~ /^([A-Z]|Á|É|Í|Ó|Ú|Ñ)/) low++ }
+      if ($2 ~ /^B-/ || ($2 ~ /^I-/ && substr(prev, 3) != substr($2, 3))) { e++; if ($1 !~ capitalised) low++ }
       prev = $2 }
     END { printf "entities/sentence %.2f  mean tag probability %.3f  entities starting lower-case %.1f%%\n", e / s, p / w, 100 * low / (e ? e : 1) }' "$1"
 }
@@ -107,8 +109,9 @@ for who in teacher student; do
     --input "$WORK/qu-heldout.txt" --format text --output "$WORK/heldout-$who.conll" --scores
   echo "$who, held-out Quechua: $(heldout_stats "$WORK/heldout-$who.conll")"
   for setup in "Stack(en, ner)" "Stack(qu, ner)"; do
+    scores=$WORK/eval-$who-${setup//[^a-zA-Z]/}.json
     "$ADAPT" eval --model "$MODEL" --data "$NER_DEV" $LOAD --load-adapter "$ner" --setup "$setup" --max-examples "$EVAL_EXAMPLES" \
-      --json "$WORK/eval-$who-${setup//[^a-zA-Z]/}.json" > /dev/null
-    echo "$who, English dev, $setup: entity F1 $(sed -n 's/.*"value":[[:space:]]*\([0-9.]*\).*/\1/p' "$WORK/eval-$who-${setup//[^a-zA-Z]/}.json")"
+      --json "$scores" > /dev/null
+    echo "$who, English dev, $setup: entity F1 $(sed -n 's/.*"value":[[:space:]]*\([0-9.]*\).*/\1/p' "$scores")"
   done
 done
