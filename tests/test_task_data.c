@@ -28,6 +28,15 @@ static void error_says(const char *what)
     if (!strstr(adapt_error(), what)) fail_msg("error \"%s\" does not say \"%s\"", adapt_error(), what);
 }
 
+/* Reading `path` fails with `code` and an error that contains `what`. */
+static void refused(const char *path, const task_data_options *o, adapt_status code, const char *what)
+{
+    dataset ds;
+    assert_int_equal(task_data_read(path, o, &ds), code);
+    error_says(what);
+    dataset_free(&ds);
+}
+
 static void log_says(const char *what)
 {
     if (run_command("grep -qF -- '%s' '%s'", what, at("last.log"))) {
@@ -76,17 +85,13 @@ static void test_plain_text_input(void **state)
     assert_null(ds.examples[1].tags);
     dataset_free(&ds);
     o.unlabeled = false; /* training data needs tags */
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_ARG);
-    error_says("tagging head's predictions only");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_ARG, "tagging head's predictions only");
     o = (task_data_options){.format = DATA_FORMAT_TEXT, .unlabeled = true, .glue = glue_task_find("sst2")};
     assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_ARG);
     dataset_free(&ds);
     p = put("empty.txt", "\n \n");
     o = (task_data_options){.format = DATA_FORMAT_TEXT, .unlabeled = true};
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_FORMAT);
-    error_says("empty.txt: no sentences");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_FORMAT, "empty.txt: no sentences");
 }
 
 static void test_task_data_read(void **state)
@@ -107,9 +112,7 @@ static void test_task_data_read(void **state)
     /* a label outside the task's list names file:line */
     p = put("sst.jsonl", "{\"text\": \"fine\", \"label\": 1}\n{\"text\": \"odd\", \"label\": 2}\n");
     o = (task_data_options){.glue = sst2};
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_FORMAT);
-    error_says("sst.jsonl:2");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_FORMAT, "sst.jsonl:2");
     /* regression targets: implied by stsb, asked for with tsv, refused elsewhere */
     p = put("sts.jsonl", "{\"text\": \"a\", \"text_pair\": \"b\", \"label\": 3.25}\n");
     o = (task_data_options){.glue = stsb};
@@ -122,19 +125,13 @@ static void test_task_data_read(void **state)
     assert_int_equal(ds.kind, DATASET_REGRESSION);
     dataset_free(&ds);
     o = (task_data_options){.glue = sst2, .regression = true};
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_ARG);
-    error_says("regression targets need task tsv");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_ARG, "regression targets need task tsv");
     /* the records must be the task's kind */
     p = put("tags.jsonl", "{\"tokens\": [\"EU\", \"rejects\"], \"tags\": [\"B-ORG\", \"O\"]}\n");
     o = (task_data_options){.glue = sst2};
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_FORMAT);
-    error_says("tags.jsonl:1: a \"tokens\" record, but task SST-2 needs \"text\" / \"label\" records");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_FORMAT, "tags.jsonl:1: a \"tokens\" record, but task SST-2 needs \"text\" / \"label\" records");
     o = (task_data_options){.glue = NULL};
-    assert_int_equal(task_data_read(at("sst.jsonl"), &o, &ds), ADAPT_ERR_FORMAT);
-    error_says("sst.jsonl:1: a \"text\" record, but task ner needs \"tokens\" / \"tags\" records");
-    dataset_free(&ds);
+    refused(at("sst.jsonl"), &o, ADAPT_ERR_FORMAT, "sst.jsonl:1: a \"text\" record, but task ner needs \"tokens\" / \"tags\" records");
     /* tagging records, given labels, and unlabelled (prediction) input that ignores the tags */
     const char *const labels[] = {"O", "B-ORG", "I-ORG"};
     o = (task_data_options){.glue = NULL, .labels = labels, .n_labels = 3};
@@ -148,24 +145,16 @@ static void test_task_data_read(void **state)
     dataset_free(&ds);
     /* a format the task cannot read */
     o = (task_data_options){.glue = NULL, .format = DATA_FORMAT_TSV};
-    assert_int_equal(task_data_read(at("x.tsv"), &o, &ds), ADAPT_ERR_ARG);
-    error_says("task ner reads CoNLL or JSON Lines files, not TSV");
-    dataset_free(&ds);
+    refused(at("x.tsv"), &o, ADAPT_ERR_ARG, "task ner reads CoNLL or JSON Lines files, not TSV");
     o = (task_data_options){.glue = sst2, .format = DATA_FORMAT_CONLL};
-    assert_int_equal(task_data_read(at("x.conll"), &o, &ds), ADAPT_ERR_ARG);
-    error_says("task SST-2 reads TSV or JSON Lines files, not CoNLL");
-    dataset_free(&ds);
+    refused(at("x.conll"), &o, ADAPT_ERR_ARG, "task SST-2 reads TSV or JSON Lines files, not CoNLL");
     /* --format jsonl reads a file of any name; hostile content names file:line */
     p = put("data.txt", "{\"text\": \"fine\", \"label\": 1}\n{\"text\": \"odd\", \"label\": 0} trailing\n");
     o = (task_data_options){.glue = sst2, .format = DATA_FORMAT_JSONL};
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_FORMAT);
-    error_says("data.txt:2: unexpected text after the JSON object");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_FORMAT, "data.txt:2: unexpected text after the JSON object");
     p = put("bad.jsonl", "{\"tokens\": \"EU rejects\", \"tags\": [\"O\"]}\n");
     o = (task_data_options){.glue = NULL};
-    assert_int_equal(task_data_read(p, &o, &ds), ADAPT_ERR_FORMAT);
-    error_says("bad.jsonl:1: \"tokens\" must be an array of strings");
-    dataset_free(&ds);
+    refused(p, &o, ADAPT_ERR_FORMAT, "bad.jsonl:1: \"tokens\" must be an array of strings");
 }
 
 /* ------------------------------------------------------------------ adapt train / eval / predict */
