@@ -23,13 +23,7 @@
 
 static uint64_t rng_state = 12345;
 
-static double urand(void)
-{
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-}
+static double urand(void) { return test_uniform(&rng_state); }
 
 static void fill(float *x, size_t n, double lo, double hi)
 {

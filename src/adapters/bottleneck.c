@@ -151,14 +151,29 @@ void bn_adapter_forward(arena *a, bn_cache *c, float *out, float *up_out, const 
     linear_forward(c->pre, z, w->down_w->data, w->down_b->data, N, H, m);
     c->act = need(a, (size_t)N * m);
     activation_forward(c->act, c->pre, (size_t)N * m, cfg->non_linearity);
+    if (!cfg->ln_after && cfg->scaling_kind == BN_SCALING_FIXED && !up_out && !(rng && cfg->dropout > 0) && out != residual) {
+        /* Nothing reads the up projection on its own: out = residual + s (up(act)) in one GEMM. */
+        linear_forward_onto(out, residual, (float)cfg->scaling, c->act, w->up_w->data, w->up_b->data, N, m, H);
+        return;
+    }
     /* The scaled up projection o is built in `out` unless ln_after needs it kept as its input; the
      * unscaled one is kept only for the gradient of a learned scale. */
     float *o = cfg->ln_after || out == residual ? need(a, NH) : out;
     float *up_raw = cfg->scaling_kind != BN_SCALING_FIXED ? need(a, NH) : o;
     linear_forward(up_raw, c->act, w->up_w->data, w->up_b->data, N, m, H);
     if (up_raw != o) c->up_raw = up_raw;
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < H; j++) o[(size_t)i * H + j] = up_raw[(size_t)i * H + j] * scale_at(w, cfg, j);
+    if (cfg->scaling_kind == BN_SCALING_CHANNEL) {
+        const float *s = w->scale->data;
+        #pragma omp parallel for schedule(static)
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < H; j++) o[(size_t)i * H + j] = up_raw[(size_t)i * H + j] * s[j];
+    } else {
+        float s = scale_at(w, cfg, 0);
+        if (s != 1.0f || o != up_raw) {
+            #pragma omp parallel for simd schedule(static)
+            for (size_t i = 0; i < NH; i++) o[i] = up_raw[i] * s;
+        }
+    }
     if (up_out) memcpy(up_out, o, NH * sizeof(float));
     if (rng && cfg->dropout > 0) {
         float keep = (float)(1.0 / (1.0 - cfg->dropout));
@@ -223,7 +238,13 @@ void bn_adapter_backward(arena *a, float *d_h, float *d_residual, const float *d
 
     /* up = up_raw * s: scale gradients, then d_up_raw in place. */
     float *g_scale = grad_of(w->scale);
-    for (int i = 0; i < N; i++)
+    if (!g_scale && cfg->scaling_kind == BN_SCALING_FIXED) { /* the usual case: one constant, in parallel */
+        float s = (float)cfg->scaling;
+        if (s != 1.0f) {
+            #pragma omp parallel for simd schedule(static)
+            for (size_t k = 0; k < NH; k++) d_u[k] *= s;
+        }
+    } else for (int i = 0; i < N; i++)
         for (int j = 0; j < H; j++) {
             size_t k = (size_t)i * H + j;
             if (g_scale) g_scale[cfg->scaling_kind == BN_SCALING_CHANNEL ? j : 0] += d_u[k] * c->up_raw[k];

@@ -59,6 +59,7 @@ typedef struct ctx {
     int layer, H;
     int T;                                    /* tokens per sequence of the current rows (Split narrows it) */
     bool attention;
+    bool want_up;                             /* adapters keep their up projection (inside a Fuse) */
     param *ln_w, *ln_b;                       /* the sublayer's own LayerNorm */
     comp_cache *cc;
     adapt_status status;
@@ -70,12 +71,14 @@ typedef struct cstate {
 } cstate;
 
 /* ------------------------------------------------------------------ values and operations */
-static cval *cval_new(ctx *c, int rows)
+/* A new value; `zeroed` for operations that accumulate into it, otherwise its values are left for
+ * the operation to write in full (a zero fill would be one more pass over N x H floats). */
+static cval *cval_alloc(ctx *c, int rows, bool zeroed)
 {
     cval *v = arena_alloc(c->a, sizeof *v);
     if (v) {
         v->rows = rows;
-        v->v = arena_floats(c->a, (size_t)rows * c->H);
+        v->v = zeroed ? arena_floats(c->a, (size_t)rows * c->H) : arena_floats_raw(c->a, (size_t)rows * c->H);
         v->g = NULL;
         v->parent = NULL;
     }
@@ -86,9 +89,12 @@ static cval *cval_new(ctx *c, int rows)
     return v;
 }
 
+static cval *cval_new(ctx *c, int rows) { return cval_alloc(c, rows, true); }
+static cval *cval_new_raw(ctx *c, int rows) { return cval_alloc(c, rows, false); }
+
 static cval *cval_wrap(ctx *c, const float *data, int rows)
 {
-    cval *v = cval_new(c, rows);
+    cval *v = cval_new_raw(c, rows);
     if (v) memcpy(v->v, data, (size_t)rows * c->H * sizeof(float));
     return v;
 }
@@ -142,14 +148,18 @@ static const bn_weights *adapter_weights(const ctx *c, const adapter_def *a)
 }
 
 /* out = LayerNorm(a + b) with the sublayer's LayerNorm, or the copy of it that adapter `owner`
- * brings (adapters/ln_copies.h); *sum_out (optional) receives the sum as a value of its own. */
-static cval *op_add_ln(ctx *c, const adapter_def *owner, cval *a, cval *b, cval **sum_out)
+ * brings (adapters/ln_copies.h); *sum_out (optional) receives the sum as a value of its own.
+ * `into` (optional) is the caller's buffer for the output. */
+static cval *op_add_ln_into(ctx *c, const adapter_def *owner, cval *a, cval *b, cval **sum_out, float *into)
 {
     if (c->status) return NULL;
     int rows = a->rows, H = c->H;
     cop *o = op_new(c, OP_ADD_LN);
-    cval *sum = cval_new(c, rows), *out = cval_new(c, rows);
-    float *mean = arena_floats(c->a, rows), *rstd = arena_floats(c->a, rows);
+    /* Backward reads the sum; an inference pass keeps it only when it is the adapter's residual. */
+    bool keep_sum = sum_out || !c->m->fw.no_grad;
+    cval *sum = keep_sum ? cval_new_raw(c, rows) : NULL;
+    cval *out = into ? cval_ref(c, into, rows) : cval_new_raw(c, rows);
+    float *mean = arena_floats_raw(c->a, rows), *rstd = arena_floats_raw(c->a, rows);
     if (c->status || !mean || !rstd) {
         if (!c->status) c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
         return NULL;
@@ -157,22 +167,27 @@ static cval *op_add_ln(ctx *c, const adapter_def *owner, cval *a, cval *b, cval 
     const bn_weights *own = owner ? adapter_weights(c, owner) : NULL;
     o->ln_w = own && own->ln_w ? own->ln_w : c->ln_w;
     o->ln_b = own && own->ln_w ? own->ln_b : c->ln_b;
-    #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < (size_t)rows * H; i++) sum->v[i] = a->v[i] + b->v[i];
-    layernorm_forward(out->v, mean, rstd, sum->v, o->ln_w->data, o->ln_b->data, rows, H, c->m->cfg.layer_norm_eps);
+    add_layernorm_forward(out->v, sum ? sum->v : NULL, mean, rstd, a->v, b->v, o->ln_w->data, o->ln_b->data, rows, H,
+                          c->m->cfg.layer_norm_eps);
     o->a = a, o->b = b, o->sum = sum, o->out = out, o->mean = mean, o->rstd = rstd;
     if (sum_out) *sum_out = sum;
     return out;
 }
 
-/* One adapter block: returns the output, *up_out the scaled up projection. */
+static cval *op_add_ln(ctx *c, const adapter_def *owner, cval *a, cval *b, cval **sum_out)
+{
+    return op_add_ln_into(c, owner, a, b, sum_out, NULL);
+}
+
+/* One adapter block: returns the output, *up_out the scaled up projection (NULL unless the
+ * context asks for it: only a fusion reads it). */
 static cval *op_adapter(ctx *c, const adapter_def *ad, const bn_weights *w, cval *h, cval *res, cval **up_out)
 {
     if (c->status) return NULL;
     cop *o = op_new(c, OP_ADAPTER);
-    cval *out = cval_new(c, h->rows), *up = cval_new(c, h->rows);
+    cval *out = cval_new_raw(c, h->rows), *up = c->want_up ? cval_new_raw(c, h->rows) : NULL;
     if (c->status) return NULL;
-    bn_adapter_forward(c->a, &o->bc, out->v, up->v, h->v, res->v, w, &ad->cfg, h->rows, c->H,
+    bn_adapter_forward(c->a, &o->bc, out->v, up ? up->v : NULL, h->v, res->v, w, &ad->cfg, h->rows, c->H,
                        c->m->training ? &c->m->dropout_rng : NULL);
     o->a = h, o->b = res, o->out = out, o->up = up, o->bw = w, o->bcfg = &ad->cfg;
     *up_out = up;
@@ -244,6 +259,8 @@ static void compose_fuse(ctx *c, const comp_node *n, cstate *st)
         c->status = adapt_fail(ADAPT_ERR_NOMEM, "out of memory for adapter activations");
         return;
     }
+    bool want_up = c->want_up;
+    c->want_up = true;
     for (int i = 0; i < n->n && !c->status; i++) {
         cstate sub = *st;
         compose_single(c, setup_find_adapter(c->s, names[i]), &sub);
@@ -251,6 +268,7 @@ static void compose_fuse(ctx *c, const comp_node *n, cstate *st)
         if (!sub.up && !c->status)
             c->status = adapt_fail(ADAPT_ERR_ARG, "fusion \"%s\": adapter \"%s\" has no adapter at layer %d", f->name, names[i], c->layer);
     }
+    c->want_up = want_up;
     if (c->status) return;
     cop *o = op_new(c, OP_FUSION);
     cval *out = cval_new(c, st->h->rows);
@@ -300,7 +318,7 @@ static void compose_row_groups(ctx *c, const comp_node *n, const int *batch_size
     if (c->status) return;
     /* Concatenate the row groups again (recorded after the children, so backward splits first). */
     cop *o_h = op_new(c, OP_CONCAT), *o_res = op_new(c, OP_CONCAT);
-    cval *h = cval_new(c, st->h->rows), *res = cval_new(c, st->h->rows);
+    cval *h = cval_new_raw(c, st->h->rows), *res = cval_new_raw(c, st->h->rows); /* the groups cover every row */
     if (c->status) return;
     for (int i = 0, r = 0; i < n->n; r += hp[i]->rows, i++) {
         memcpy(h->v + (size_t)r * c->H, hp[i]->v, (size_t)hp[i]->rows * c->H * sizeof(float));
@@ -346,7 +364,7 @@ static cval *op_gather(ctx *c, cval *in, const int *map, int rows)
 {
     if (c->status) return NULL;
     cop *o = op_new(c, OP_GATHER);
-    cval *out = cval_new(c, rows);
+    cval *out = cval_new_raw(c, rows);
     if (c->status) return NULL;
     for (int i = 0; i < rows; i++) memcpy(out->v + (size_t)i * c->H, in->v + (size_t)map[i] * c->H, (size_t)c->H * sizeof(float));
     o->a = in, o->out = out, o->map = map;
@@ -473,7 +491,7 @@ static void point_ln(const adapt_model *m, int layer, point_loc loc, param **w, 
     *b = loc == POINT_OUTPUT ? L->out_ln_b : L->attn_ln_b;
 }
 
-adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x,
+adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x, float *dest,
                                    float **out, point_cache **cache)
 {
     int N = m->fw.N, H = m->cfg.hidden;
@@ -489,9 +507,9 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
         if (!cc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
         memset(cc, 0, sizeof *cc);
         c.cc = cc;
-        /* h (the dense output) lives in per-pass scratch that the next layer overwrites, so it is
-         * copied; x (the sublayer input) stays until backward. */
-        cstate st = {cval_wrap(&c, h, N), cval_ref(&c, x, N), NULL, NULL, NULL};
+        /* h (the dense output) lives in per-pass scratch that the next layer overwrites, so a
+         * training pass copies it; x (the sublayer input) stays until backward. */
+        cstate st = {m->fw.no_grad ? cval_ref(&c, h, N) : cval_wrap(&c, h, N), cval_ref(&c, x, N), NULL, NULL, NULL};
         if (c.status) return c.status;
         cc->h0 = st.h;
         cc->x0 = st.x;
@@ -500,8 +518,8 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
         comp_node wrap = {.kind = COMP_STACK, .n = 1, .children = (comp_node **)&root};
         compose(&c, root->kind == COMP_SINGLE ? &wrap : root, &st); /* a bare adapter is a Stack of one */
         if (!c.status) {
-            if (!st.last) cc->out = op_add_ln(&c, NULL, cc->h0, cc->x0, NULL);
-            else if (st.last->cfg.original_ln_after) cc->out = op_add_ln(&c, st.last, st.h, st.x, NULL);
+            if (!st.last) cc->out = op_add_ln_into(&c, NULL, cc->h0, cc->x0, NULL, dest);
+            else if (st.last->cfg.original_ln_after) cc->out = op_add_ln_into(&c, st.last, st.h, st.x, NULL, dest);
             else cc->out = st.h;
         }
         if (c.status) return c.status;
@@ -510,12 +528,10 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
         return ADAPT_OK;
     }
     /* No adapter here: the sublayer's usual LayerNorm(h + x). */
-    float *sum = arena_floats(a, (size_t)N * H), *o = arena_floats(a, (size_t)N * H);
-    float *mean = arena_floats(a, N), *rstd = arena_floats(a, N);
-    if (!sum || !o || !mean || !rstd) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    #pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < (size_t)N * H; i++) sum[i] = h[i] + x[i];
-    layernorm_forward(o, mean, rstd, sum, c.ln_w->data, c.ln_b->data, N, H, m->cfg.layer_norm_eps);
+    float *sum = m->fw.no_grad ? NULL : arena_floats_raw(a, (size_t)N * H), *o = dest ? dest : arena_floats_raw(a, (size_t)N * H);
+    float *mean = arena_floats_raw(a, N), *rstd = arena_floats_raw(a, N);
+    if ((!sum && !m->fw.no_grad) || !o || !mean || !rstd) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    add_layernorm_forward(o, sum, mean, rstd, h, x, c.ln_w->data, c.ln_b->data, N, H, m->cfg.layer_norm_eps);
     pc->sum = sum;
     pc->mean = mean;
     pc->rstd = rstd;
@@ -567,7 +583,7 @@ static adapt_status op_backward(arena *a, const cop *o, int H)
         break;
     }
     case OP_ADAPTER:
-        bn_adapter_backward(a, o->a->g, o->b->g, o->out->g, o->up->g, &o->bc, o->bw, o->bcfg, o->out->rows, H);
+        bn_adapter_backward(a, o->a->g, o->b->g, o->out->g, o->up ? o->up->g : NULL, &o->bc, o->bw, o->bcfg, o->out->rows, H);
         break;
     case OP_FUSION: {
         float *d_ups[FUSION_MAX_ADAPTERS];

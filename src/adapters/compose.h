@@ -20,8 +20,9 @@ struct point_cache {
 
 /* h: sublayer output after its dense layer [N,H] (copied: the caller may reuse it); x: the
  * sublayer input (residual) [N,H], read again by backward, so unchanged until then.
- * *out receives the point's output (in the model arena). */
-adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x,
+ * *out receives the point's output: dest [N,H] (optional) when the point's last operation can
+ * write there, otherwise a buffer in the model arena. */
+adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x, float *dest,
                                    float **out, point_cache **cache);
 /* Accumulates into d_h and d_x (and the gradients of trainable LayerNorm / adapter tensors). */
 adapt_status adapter_point_backward(adapt_model *m, int layer, point_loc loc, float *d_h, float *d_x, const float *d_out,

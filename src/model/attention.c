@@ -24,7 +24,7 @@ static float *scratch(size_t n)
 static void head_probs(float *P, const float *q, const float *k, const int32_t *mask, int T, int head_dim, int H, float scale)
 {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, scale, q, H, k, H, 0.0f, P, T);
-    for (int i = 0; i < T; i++) masked_softmax_row(P + (size_t)i * T, mask, T);
+    masked_softmax_rows(P, mask, T, T);
 }
 
 void attention_forward(float *ctx, const float *q, const float *k, const float *v, const int32_t *mask, int B, int T,
@@ -73,7 +73,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, 1.0f, use, T, d_ctx + off, H, 1.0f, dv + off, H);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, 1.0f, d_ctx + off, H, v + off, H, 0.0f, dP, T);
             if (Pd) dropout_apply(dP, TT, (size_t)bh * TT, p_drop, drop_key);
-            for (int i = 0; i < T; i++) softmax_backward_row(dP + (size_t)i * T, P + (size_t)i * T, T);
+            softmax_backward_rows(dP, P, T, T);
             /* S = scale * Q K^T: dQ += scale dS K ; dK += scale dS^T Q */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, k + off, H, 1.0f, dq + off, H);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);

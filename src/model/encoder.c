@@ -65,7 +65,8 @@ static bool lora_on(const adapt_model *m, int l, lora_linear which)
     return m->lora && !m->lora->merged && m->lora->has[l][which];
 }
 
-static adapt_status layer_forward(adapt_model *m, int l, const float *x, float **out)
+/* *out: the layer's output, in `dest` (optional) where its last operation can write it there. */
+static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *dest, float **out)
 {
     const model_config *c = &m->cfg;
     forward_state *fw = &m->fw;
@@ -94,7 +95,7 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     TRY(lora_branch(m, l, LIN_ATTN_OUT, lc->attn_dense, lc->ctx));
     /* BertSelfOutput: dense, dropout, then the adapter point (add & LayerNorm) */
     dropout_forward(lc->attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
-    TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, &lc->attn_out, &lc->attn_point));
+    TRY(adapter_point_forward(m, l, POINT_ATTENTION_OUTPUT, lc->attn_dense, x, NULL, &lc->attn_out, &lc->attn_point));
     const float *a = lc->attn_out;
     if (fw->no_grad) lc->ffn_pre = fw->inference_scratch.ffn_pre;
     else ALLOC_RAW(lc->ffn_pre, (size_t)N * I);
@@ -107,7 +108,7 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     model_linear_forward(m, lc->ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
     TRY(lora_branch(m, l, LIN_OUT, lc->ffn_dense, lc->ffn_act));
     dropout_forward(lc->ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
-    return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, out, &lc->out_point);
+    return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, dest, out, &lc->out_point);
 }
 
 static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids,
@@ -173,20 +174,21 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
     size_t NH = (size_t)N * H, NI = (size_t)N * c->intermediate;
     ALLOC_RAW(fw->scratch_nh[0], NH); ALLOC_RAW(fw->scratch_nh[1], NH); ALLOC_RAW(fw->scratch_ni, NI);
     if (!no_grad) {
-        for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], &fw->hidden[l + 1]));
+        for (int l = 0; l < c->layers; l++) TRY(layer_forward(m, l, fw->hidden[l], NULL, &fw->hidden[l + 1]));
         return ADAPT_OK;
     }
     layer_cache *shared = &fw->inference_scratch;
     ALLOC_RAW(shared->q, NH); ALLOC_RAW(shared->k, NH); ALLOC_RAW(shared->v, NH); ALLOC_RAW(shared->ctx, NH);
     ALLOC_RAW(shared->ffn_pre, NI);
     /* Inference: each layer's own allocations (adapter points, LoRA) are dead once its output is
-     * copied out, so one region serves every layer and the pass needs a layer's worth of memory. */
+     * in hidden[l + 1] (written there directly, or copied), so one region serves every layer and
+     * the pass needs a layer's worth of memory. */
     for (int l = 0; l < c->layers; l++) {
         ALLOC_RAW(fw->hidden[l + 1], NH);
         arena_mark_t mark = arena_mark(&m->acts);
         float *out;
-        TRY(layer_forward(m, l, fw->hidden[l], &out));
-        memcpy(fw->hidden[l + 1], out, NH * sizeof(float));
+        TRY(layer_forward(m, l, fw->hidden[l], fw->hidden[l + 1], &out));
+        if (out != fw->hidden[l + 1]) memcpy(fw->hidden[l + 1], out, NH * sizeof(float));
         arena_release(&m->acts, mark);
         memset(&fw->layers[l], 0, sizeof fw->layers[l]); /* its caches are gone */
     }

@@ -1,6 +1,7 @@
 /* Vectorisable erf, exp and sums for the elementwise layers (GELU, softmax). */
 #ifndef ADAPT_MODEL_FAST_MATH_H
 #define ADAPT_MODEL_FAST_MATH_H
+#include "model/cpu_features.h"
 #include <math.h>
 #include <stdint.h>
 
@@ -15,8 +16,20 @@
 #define FAST_MATH_BEGIN _Pragma("GCC push_options") _Pragma("GCC optimize(\"finite-math-only\", \"no-trapping-math\", \"tree-vectorize\")")
 #define FAST_MATH_END _Pragma("GCC pop_options")
 
+/* The build targets x86-64-v3 (AVX2) so that it runs anywhere; the hot elementwise kernels are
+ * also compiled for AVX-512 (twice the lanes) and picked at run time: a kernel's body and the
+ * helpers below are always-inline functions (GCC inlines nothing plain into a function with
+ * another target), a WIDE_TARGET function wraps the body in an AVX-512 copy, and callers branch
+ * on cpu_has_wide_vectors(). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define WIDE_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512")))
+#else
+#define WIDE_TARGET
+#endif
+#define KERNEL_BODY static inline __attribute__((always_inline))
+
 FAST_MATH_BEGIN
-static inline float erf_fast(float x)
+KERNEL_BODY float erf_fast(float x)
 {
     x = fminf(fmaxf(x, -4.0f), 4.0f); /* not ?: (control flow stops the vectoriser at -O2) */
     float x2 = x * x;
@@ -35,7 +48,7 @@ static inline float erf_fast(float x)
     return x * p / q;
 }
 
-static inline float exp_nonpositive(float x) /* x <= 0 */
+KERNEL_BODY float exp_nonpositive(float x) /* x <= 0 */
 {
     x = fmaxf(x, -87.0f);
     float n = (float)(int32_t)(x * 1.44269504088896341f - 0.5f); /* x <= 0: truncation rounds */
@@ -52,7 +65,7 @@ static inline float exp_nonpositive(float x) /* x <= 0 */
 }
 /* Sum of x[i] * y[i] (y NULL: of x[i]) in eight independent lanes: GCC vectorises a float
  * reduction only when it may reassociate, which these lanes make explicit. */
-static inline float dot_lanes(const float *x, const float *y, int n)
+KERNEL_BODY float dot_lanes(const float *x, const float *y, int n)
 {
     float lanes[8] = {0};
     int j = 0;

@@ -10,21 +10,51 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One row: y = LayerNorm(x) with the given weights; returns mean and rstd through m_out, r_out. */
+static inline void row_forward(float *y, const float *x, const float *w, const float *b, int H, double eps, float *m_out,
+                               float *r_out)
+{
+    float m = dot_lanes(x, NULL, H) / (float)H;
+    #pragma omp simd
+    for (int j = 0; j < H; j++) y[j] = x[j] - m; /* centred, in the output row for now */
+    float r = (float)(1.0 / sqrt((double)dot_lanes(y, y, H) / H + eps));
+    #pragma omp simd
+    for (int j = 0; j < H; j++) y[j] = y[j] * r * w[j] + b[j];
+    *m_out = m;
+    *r_out = r;
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
                        int N, int H, double eps)
 {
     #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
-        const float *x = in + (size_t)i * H;
-        float *y = out + (size_t)i * H;
-        float m = dot_lanes(x, NULL, H) / (float)H;
-        #pragma omp simd
-        for (int j = 0; j < H; j++) y[j] = x[j] - m; /* centred, in the output row for now */
-        float r = (float)(1.0 / sqrt((double)dot_lanes(y, y, H) / H + eps));
-        #pragma omp simd
-        for (int j = 0; j < H; j++) y[j] = y[j] * r * w[j] + b[j];
+        float m, r;
+        row_forward(out + (size_t)i * H, in + (size_t)i * H, w, b, H, eps, &m, &r);
         if (mean) mean[i] = m;
         if (rstd) rstd[i] = r;
+    }
+}
+
+void add_layernorm_forward(float *out, float *sum, float *mean, float *rstd, const float *x1, const float *x2,
+                           const float *w, const float *b, int N, int H, double eps)
+{
+    #pragma omp parallel
+    {
+        /* Without `sum` the row's sum lives in a per-thread row that stays in L1. */
+        float *row = sum ? NULL : malloc((size_t)H * sizeof(float));
+        if (!sum && !row) abort(); /* H floats: not recoverable mid-step */
+        #pragma omp for schedule(static)
+        for (int i = 0; i < N; i++) {
+            size_t off = (size_t)i * H;
+            float *s = sum ? sum + off : row, m, r;
+            #pragma omp simd
+            for (int j = 0; j < H; j++) s[j] = x1[off + j] + x2[off + j];
+            row_forward(out + off, s, w, b, H, eps, &m, &r);
+            if (mean) mean[i] = m;
+            if (rstd) rstd[i] = r;
+        }
+        free(row);
     }
 }
 

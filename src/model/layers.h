@@ -10,6 +10,10 @@
 
 /* out[N,out_dim] = in[N,in_dim] @ W[out_dim,in_dim]^T + b (b may be NULL). */
 void linear_forward(float *out, const float *in, const float *W, const float *b, int N, int in_dim, int out_dim);
+/* out = base + scale * (in @ W^T + b): a projection added onto a residual without a pass of its
+ * own (the residual and bias fill `out`, the GEMM accumulates into it). */
+void linear_forward_onto(float *out, const float *base, float scale, const float *in, const float *W, const float *b, int N,
+                         int in_dim, int out_dim);
 void linear_backward(float *d_in, float *dW, float *db, const float *d_out, const float *in, const float *W,
                      int N, int in_dim, int out_dim);
 /* The same pair with W held as bf16 (weight-only bf16; W frozen, so no dW): W is widened into
@@ -23,6 +27,10 @@ void linear_backward_bf16(float *d_in, float *db, const float *d_out, const uint
 /* LayerNorm over the last dimension; mean and rstd ([N]) are kept for the backward pass. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
                        int N, int H, double eps);
+/* out = LayerNorm(x1 + x2) in one pass over the rows (the residual add of a post-LN sublayer);
+ * the sum is also written to `sum` when it is not NULL (backward needs it), mean/rstd likewise. */
+void add_layernorm_forward(float *out, float *sum, float *mean, float *rstd, const float *x1, const float *x2,
+                           const float *w, const float *b, int N, int H, double eps);
 void layernorm_backward(float *d_in, float *dw, float *db, const float *d_out, const float *in, const float *mean,
                         const float *rstd, const float *w, int N, int H);
 
@@ -32,10 +40,11 @@ void activation_backward(float *d_in, const float *d_out, const float *in, size_
 /* d = d * f'(in): the gradient through the activation, overwriting the output's gradient. */
 void activation_backward_in_place(float *d, const float *in, size_t n, activation_kind kind);
 
-/* Softmax of one row of T scores over the keys with mask[j] = 1 (masked keys get 0; a row with
- * every key masked gets 1/T each), in place; and its backward d = p * (d - <p, d>), in place. */
-void masked_softmax_row(float *row, const int32_t *mask, int T);
-void softmax_backward_row(float *d, const float *p, int T);
+/* Softmax of each of n rows of T scores over the keys with mask[j] = 1 (masked keys get 0; a row
+ * with every key masked gets 1/T each), in place; and its backward d = p * (d - <p, d>) per row,
+ * in place. */
+void masked_softmax_rows(float *rows, const int32_t *mask, int n, int T);
+void softmax_backward_rows(float *d, const float *p, int n, int T);
 
 /* Multi-head self-attention core on projected q, k, v ([B,T,H], head h = columns h*dh..).
  * mask[B,T] (1 = attend, 0 = padding key). p_drop > 0 drops attention probabilities (training)

@@ -13,6 +13,23 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
                 b ? 1.0f : 0.0f, out, out_dim);
 }
 
+void linear_forward_onto(float *out, const float *base, float scale, const float *in, const float *W, const float *b, int N,
+                         int in_dim, int out_dim)
+{
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < N; i++) {
+        float *o = out + (size_t)i * out_dim;
+        const float *r = base + (size_t)i * out_dim;
+        if (b) {
+            #pragma omp simd
+            for (int j = 0; j < out_dim; j++) o[j] = r[j] + scale * b[j];
+        } else {
+            memcpy(o, r, (size_t)out_dim * sizeof(float));
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out_dim, in_dim, scale, in, in_dim, W, in_dim, 1.0f, out, out_dim);
+}
+
 void linear_backward(float *d_in, float *dW, float *db, const float *d_out, const float *in, const float *W,
                      int N, int in_dim, int out_dim)
 {

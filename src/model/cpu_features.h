@@ -1,0 +1,12 @@
+/* Run-time choice between the AVX2 build of the elementwise kernels and their AVX-512 copies. */
+#ifndef ADAPT_MODEL_CPU_FEATURES_H
+#define ADAPT_MODEL_CPU_FEATURES_H
+#include <stdbool.h>
+
+/* Whether the AVX-512 copies run: the CPU has AVX-512 F/DQ/BW/VL and ADAPT_NARROW_KERNELS is not
+ * set. Decided once. */
+bool cpu_has_wide_vectors(void);
+/* Picks the copies from now on (wide only where the CPU has them); returns what is in use. */
+bool cpu_use_wide_vectors(bool wide);
+
+#endif
