@@ -37,14 +37,6 @@ static void refused(const char *path, const task_data_options *o, adapt_status c
     dataset_free(&ds);
 }
 
-static void log_says(const char *what)
-{
-    if (run_command("grep -qF -- '%s' '%s'", what, at("last.log"))) {
-        run_command("cat '%s' >&2", at("last.log"));
-        fail_msg("adapt's output does not say \"%s\"", what);
-    }
-}
-
 /* ------------------------------------------------------------------ formats */
 static void test_format_names(void **state)
 {
@@ -268,19 +260,19 @@ static void test_hostile_jsonl_cli(void **state)
     (void)state;
     put("broken.jsonl", "{\"tokens\": [\"a\"], \"tags\": [\"O\"]}\n{\"tokens\": [\"b\"], \"tags\": [\"O\"\n");
     assert_int_equal(adapt("train --task ner --model base --train broken.jsonl --output x " COMMON), 1);
-    log_says("broken.jsonl:2: malformed JSON");
+    assert_log_says(test_tmp, "broken.jsonl:2: malformed JSON");
     put("unknown_tag.jsonl", "{\"tokens\": [\"a\", \"b\"], \"tags\": [\"O\", \"B-DATE\"]}\n");
     assert_int_equal(adapt("train --task ner --model base --train train.jsonl --dev unknown_tag.jsonl --output x " COMMON), 1);
-    log_says("unknown_tag.jsonl:1");
+    assert_log_says(test_tmp, "unknown_tag.jsonl:1");
     assert_int_equal(adapt("train --task ner --model base --train rte_train.jsonl --output x " COMMON), 1);
-    log_says("rte_train.jsonl:1: a \"text\" record, but task ner needs");
+    assert_log_says(test_tmp, "rte_train.jsonl:1: a \"text\" record, but task ner needs");
     assert_int_equal(adapt("eval --model base --load-adapter rte_j/best/rte --data dev.jsonl --task rte"), 1);
-    log_says("dev.jsonl:1: a \"tokens\" record, but task RTE needs \"text\" / \"label\" records");
+    assert_log_says(test_tmp, "dev.jsonl:1: a \"tokens\" record, but task RTE needs \"text\" / \"label\" records");
     assert_int_equal(adapt("predict --model base --load-adapter ner_j/best/ner --input rte_dev.jsonl --output q.jsonl"), 1);
-    log_says("rte_dev.jsonl:1: a \"text\" record, but task ner needs");
+    assert_log_says(test_tmp, "rte_dev.jsonl:1: a \"text\" record, but task ner needs");
     assert_int_equal(run_command("test ! -e '%s'", at("q.jsonl")), 0); /* nothing half-written */
     assert_int_equal(adapt("train --task ner --model base --train train.jsonl --format xml --output x"), 2);
-    log_says("unknown data format \"xml\"");
+    assert_log_says(test_tmp, "unknown data format \"xml\"");
 }
 
 int main(void)

@@ -138,3 +138,12 @@ double test_uniform(uint64_t *state)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
 }
+
+void assert_log_says(const char *dir, const char *text)
+{
+    const char *log = path_in(dir, "last.log");
+    if (run_command("grep -qF -- '%s' '%s'", text, log)) {
+        run_command("cat '%s' >&2", log);
+        fail_msg("adapt's output does not say \"%s\"", text);
+    }
+}

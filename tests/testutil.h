@@ -26,6 +26,9 @@ void write_file(const char *path, const void *data, size_t len);
 const char *path_in(const char *dir, const char *rel);
 /* A number member of a JSON file's top-level object (the test fails when it is missing). */
 double json_file_number(const char *path, const char *key);
+/* Fails the test, showing the log, unless dir/last.log (what run_adapt and the tests' own runners
+ * capture) contains `text` (a fixed string). */
+void assert_log_says(const char *dir, const char *text);
 /* Uniform double in [0, 1) from a splitmix64 stream (deterministic test data). */
 double test_uniform(uint64_t *state);
 /* Group setup / teardown that make and remove a scratch folder, test_tmp. */
