@@ -1,9 +1,11 @@
-/* The elementwise kernels (GELU forward/backward, masked softmax rows and their backward) against
- * double-precision references, in both of their builds: the AVX2 one and, where the CPU has it,
- * the AVX-512 copy chosen at run time (model/cpu_features.h). Sizes are odd so that the vector
- * loops' remainders and the per-thread spans' edges are exercised. */
+/* The kernels with an AVX-512 copy chosen at run time (model/cpu_features.h): GELU forward and
+ * backward, masked softmax rows and their backward, attention's per-head products (head_gemm),
+ * against double-precision references, in both builds (the AVX2 / OpenBLAS one and, where the CPU
+ * has it, the AVX-512 one). Sizes are odd so that the vector loops' remainders, the register
+ * tiles' edges and the per-thread spans' edges are exercised. */
 #include "testutil.h"
 #include "model/cpu_features.h"
+#include "model/head_gemm.h"
 #include "model/layers.h"
 #include <math.h>
 #include <stdlib.h>
@@ -134,11 +136,63 @@ static void test_softmax_both_builds(void **state)
         if (!mask[j]) assert_true(p[j] == 0.0f);
 }
 
+/* Largest |C - reference| of head_gemm on A [M,K] (stride lda), B [K,N] (stride ldb), C (stride ldc). */
+static double head_gemm_worst_error(int M, int N, int K, bool accumulate)
+{
+    int lda = K + 3, ldb = N + 5, ldc = N + 2;
+    float *A = malloc((size_t)M * lda * sizeof(float)), *B = malloc((size_t)K * ldb * sizeof(float));
+    float *C = malloc((size_t)M * ldc * sizeof(float));
+    assert_non_null(A);
+    assert_non_null(B);
+    assert_non_null(C);
+    for (int i = 0; i < M * lda; i++) A[i] = (float)(urand() - 0.5);
+    for (int i = 0; i < K * ldb; i++) B[i] = (float)(urand() - 0.5);
+    for (int i = 0; i < M * ldc; i++) C[i] = (float)(urand() - 0.5);
+    float *C0 = malloc((size_t)M * ldc * sizeof(float));
+    assert_non_null(C0);
+    memcpy(C0, C, (size_t)M * ldc * sizeof(float));
+    const float alpha = 0.375f;
+    head_gemm(M, N, K, alpha, A, lda, B, ldb, accumulate, C, ldc);
+    double worst = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            double ref = C0[(size_t)i * ldc + j]; /* the columns past N stay as they were */
+            if (j < N) {
+                double dot = 0;
+                for (int k = 0; k < K; k++) dot += (double)A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+                ref = alpha * dot + (accumulate ? ref : 0);
+            }
+            worst = fmax(worst, fabs(C[(size_t)i * ldc + j] - ref));
+        }
+    free(A);
+    free(B);
+    free(C);
+    free(C0);
+    return worst;
+}
+
+static void test_head_gemm_both_builds(void **state)
+{
+    (void)state;
+    /* BERT's two products, then shapes that leave partial register tiles in every direction */
+    static const int shapes[][3] = {{128, 128, 64}, {128, 64, 128}, {37, 37, 64}, {5, 17, 3}, {13, 100, 7}, {1, 1, 1}, {7, 65, 130}};
+    for (int pass = 0; pass < 2; pass++) {
+        bool wide = cpu_use_wide_vectors(pass == 0);
+        double worst = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int acc = 0; acc < 2; acc++) worst = fmax(worst, head_gemm_worst_error(shapes[s][0], shapes[s][1], shapes[s][2], acc));
+        print_message("head_gemm worst error (%s): %.2e\n", wide ? "AVX-512" : "OpenBLAS", worst);
+        assert_true(worst < 1e-5);
+    }
+    cpu_use_wide_vectors(true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_both_builds),
         cmocka_unit_test(test_softmax_both_builds),
+        cmocka_unit_test(test_head_gemm_both_builds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  * The probabilities are not kept: backward recomputes them from q and k (one T x T x head_dim
  * product per head, ~1% of a layer's work), as flash attention does, which saves B*heads*T*T
  * floats per layer (75 MB for BERT-base at 8 x 128). */
+#include "model/head_gemm.h"
 #include "model/layers.h"
 #include <cblas.h>
 #include <math.h>
@@ -20,10 +21,25 @@ static float *scratch(size_t n)
     return p;
 }
 
-/* P = softmax(scale Q K^T) with the padding mask, for one (sequence, head). */
-static void head_probs(float *P, const float *q, const float *k, const int32_t *mask, int T, int head_dim, int H, float scale)
+/* One head's rows of x ([T, head_dim] at stride H) into a contiguous block, transposed or not:
+ * the products then read their second operand without H-strided rows, which share a few L1
+ * sets and evict each other. */
+static void pack_head(float *dst, const float *x, int T, int head_dim, int H, bool transpose)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, scale, q, H, k, H, 0.0f, P, T);
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < head_dim; d++) {
+            float v = x[(size_t)t * H + d];
+            if (transpose) dst[(size_t)d * T + t] = v;
+            else dst[(size_t)t * head_dim + d] = v;
+        }
+}
+
+/* P = softmax(scale Q K^T) with the padding mask, for one (sequence, head); kt: scratch for K^T. */
+static void head_probs(float *P, float *kt, const float *q, const float *k, const int32_t *mask, int T, int head_dim, int H,
+                       float scale)
+{
+    pack_head(kt, k, T, head_dim, H, true);
+    head_gemm(T, T, head_dim, scale, q, H, kt, T, false, P, T);
     masked_softmax_rows(P, mask, T, T);
 }
 
@@ -32,19 +48,21 @@ void attention_forward(float *ctx, const float *q, const float *k, const float *
 {
     int H = heads * head_dim;
     float scale = 1.0f / sqrtf((float)head_dim);
-    size_t TT = (size_t)T * T;
+    size_t TT = (size_t)T * T, TD = (size_t)T * head_dim;
     #pragma omp parallel
     {
-        float *P = scratch(TT);
+        float *P = scratch(TT), *packed = scratch(TD);
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * heads; bh++) {
             int b = bh / heads, h = bh % heads;
             size_t off = (size_t)b * T * H + (size_t)h * head_dim;
-            head_probs(P, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
+            head_probs(P, packed, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
             if (p_drop > 0) dropout_apply(P, TT, (size_t)bh * TT, p_drop, drop_key);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, 1.0f, P, T, v + off, H, 0.0f, ctx + off, H);
+            pack_head(packed, v + off, T, head_dim, H, false);
+            head_gemm(T, head_dim, T, 1.0f, P, T, packed, head_dim, false, ctx + off, H);
         }
         free(P);
+        free(packed);
     }
 }
 
@@ -56,13 +74,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
     size_t TT = (size_t)T * T;
     #pragma omp parallel
     {
-        float *P = scratch(TT), *dP = scratch(TT), *Pd = scratch(p_drop > 0 ? TT : 0);
+        float *P = scratch(TT), *dP = scratch(TT), *Pd = scratch(p_drop > 0 ? TT : 0), *packed = scratch((size_t)T * head_dim);
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * heads; bh++) {
             int b = bh / heads, h = bh % heads;
             size_t off = (size_t)b * T * H + (size_t)h * head_dim;
             /* The same products and softmax as forward, so P is bit-identical to what forward used. */
-            head_probs(P, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
+            head_probs(P, packed, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
             const float *use = P;
             if (Pd) {
                 memcpy(Pd, P, TT * sizeof(float));
@@ -75,11 +93,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
             if (Pd) dropout_apply(dP, TT, (size_t)bh * TT, p_drop, drop_key);
             softmax_backward_rows(dP, P, T, T);
             /* S = scale * Q K^T: dQ += scale dS K ; dK += scale dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, k + off, H, 1.0f, dq + off, H);
+            pack_head(packed, k + off, T, head_dim, H, false);
+            head_gemm(T, head_dim, T, scale, dP, T, packed, head_dim, true, dq + off, H);
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);
         }
         free(P);
         free(dP);
         free(Pd);
+        free(packed);
     }
 }
