@@ -1,4 +1,5 @@
 #include "model/fast_math.h"
+#include "model/gelu_avx512.h"
 #include "model/layers.h"
 #include <math.h>
 #include <omp.h>
@@ -34,11 +35,13 @@ KERNEL_BODY void gelu_backward_span(float *d_in, const float *d_out, const float
     }
 }
 
-WIDE_TARGET static void gelu_forward_wide(float *out, const float *in, size_t n) { gelu_forward_span(out, in, n); }
-WIDE_TARGET static void gelu_backward_wide(float *d_in, const float *d_out, const float *in, size_t n, bool accumulate)
-{
-    gelu_backward_span(d_in, d_out, in, n, accumulate);
-}
+#ifdef HAVE_GELU_AVX512
+#define gelu_forward_wide gelu_forward_avx512
+#define gelu_backward_wide gelu_backward_avx512
+#else /* never called: cpu_has_wide_vectors() is false there */
+#define gelu_forward_wide gelu_forward_span
+#define gelu_backward_wide gelu_backward_span
+#endif
 
 /* Contiguous spans of 16-float multiples per thread, so every thread's loop is whole vectors. */
 #define SPAN_SPLIT(n, lo, hi)                                                                   \

@@ -19,13 +19,8 @@
 /* The build targets x86-64-v3 (AVX2) so that it runs anywhere; the hot elementwise kernels are
  * also compiled for AVX-512 (twice the lanes) and picked at run time: a kernel's body and the
  * helpers below are always-inline functions (GCC inlines nothing plain into a function with
- * another target), a WIDE_TARGET function wraps the body in an AVX-512 copy, and callers branch
+ * another target), a WIDE_TARGET function (cpu_features.h) wraps the body in an AVX-512 copy, and callers branch
  * on cpu_has_wide_vectors(). */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define WIDE_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512")))
-#else
-#define WIDE_TARGET
-#endif
 #define KERNEL_BODY static inline __attribute__((always_inline))
 
 FAST_MATH_BEGIN

@@ -12,8 +12,7 @@
 #define TILE_ROWS 6
 #define TILE_VECS 4 /* 64 columns */
 
-#define WIDE __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,prefer-vector-width=512")))
-#define INLINE_WIDE static inline __attribute__((always_inline)) WIDE
+#define INLINE_WIDE static inline __attribute__((always_inline)) WIDE_TARGET
 
 /* One tile: rows x vecs*16 columns of C (the last vector masked by `tail`). */
 INLINE_WIDE void tile(int rows, int vecs, __mmask16 tail, int K, float alpha, const float *A, int lda, const float *B, int ldb,
@@ -73,7 +72,7 @@ INLINE_WIDE void tile_rows(int rows, int vecs, __mmask16 tail, int K, float alph
 #undef TILE_CASE
 }
 
-WIDE static void head_gemm_avx512(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, bool accumulate,
+WIDE_TARGET static void head_gemm_avx512(int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, bool accumulate,
                                   float *C, int ldc)
 {
     for (int n0 = 0; n0 < N; n0 += 16 * TILE_VECS) {
