@@ -136,30 +136,33 @@ static void test_softmax_both_builds(void **state)
         if (!mask[j]) assert_true(p[j] == 0.0f);
 }
 
-/* Largest |C - reference| of head_gemm on A [M,K] (stride lda), B [K,N] (stride ldb), C (stride ldc). */
-static double head_gemm_worst_error(int M, int N, int K, bool accumulate)
+/* Largest |C - reference| of head_gemm on A [M,K] (or [K,M] with trans_a; row stride +3),
+ * B [K,N] (stride N + 5), C (stride N + 2). */
+static double head_gemm_worst_error(bool trans_a, int M, int N, int K, bool accumulate)
 {
-    int lda = K + 3, ldb = N + 5, ldc = N + 2;
-    float *A = malloc((size_t)M * lda * sizeof(float)), *B = malloc((size_t)K * ldb * sizeof(float));
+    int lda = (trans_a ? M : K) + 3, ldb = N + 5, ldc = N + 2;
+    size_t a_rows = trans_a ? (size_t)K : (size_t)M;
+    float *A = malloc(a_rows * lda * sizeof(float)), *B = malloc((size_t)K * ldb * sizeof(float));
     float *C = malloc((size_t)M * ldc * sizeof(float));
     assert_non_null(A);
     assert_non_null(B);
     assert_non_null(C);
-    for (int i = 0; i < M * lda; i++) A[i] = (float)(urand() - 0.5);
+    for (size_t i = 0; i < a_rows * lda; i++) A[i] = (float)(urand() - 0.5);
     for (int i = 0; i < K * ldb; i++) B[i] = (float)(urand() - 0.5);
     for (int i = 0; i < M * ldc; i++) C[i] = (float)(urand() - 0.5);
     float *C0 = malloc((size_t)M * ldc * sizeof(float));
     assert_non_null(C0);
     memcpy(C0, C, (size_t)M * ldc * sizeof(float));
     const float alpha = 0.375f;
-    head_gemm(M, N, K, alpha, A, lda, B, ldb, accumulate, C, ldc);
+    head_gemm(trans_a, M, N, K, alpha, A, lda, B, ldb, accumulate, C, ldc);
     double worst = 0;
     for (int i = 0; i < M; i++)
         for (int j = 0; j < ldc; j++) {
             double ref = C0[(size_t)i * ldc + j]; /* the columns past N stay as they were */
             if (j < N) {
                 double dot = 0;
-                for (int k = 0; k < K; k++) dot += (double)A[(size_t)i * lda + k] * B[(size_t)k * ldb + j];
+                for (int k = 0; k < K; k++)
+                    dot += (double)A[trans_a ? (size_t)k * lda + i : (size_t)i * lda + k] * B[(size_t)k * ldb + j];
                 ref = alpha * dot + (accumulate ? ref : 0);
             }
             worst = fmax(worst, fabs(C[(size_t)i * ldc + j] - ref));
@@ -180,7 +183,8 @@ static void test_head_gemm_both_builds(void **state)
         bool wide = cpu_use_wide_vectors(pass == 0);
         double worst = 0;
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
-            for (int acc = 0; acc < 2; acc++) worst = fmax(worst, head_gemm_worst_error(shapes[s][0], shapes[s][1], shapes[s][2], acc));
+            for (int variant = 0; variant < 4; variant++) /* accumulate or not, A transposed or not */
+                worst = fmax(worst, head_gemm_worst_error(variant & 2, shapes[s][0], shapes[s][1], shapes[s][2], variant & 1));
         print_message("head_gemm worst error (%s): %.2e\n", wide ? "AVX-512" : "OpenBLAS", worst);
         assert_true(worst < 1e-5);
     }

@@ -7,7 +7,6 @@
  * floats per layer (75 MB for BERT-base at 8 x 128). */
 #include "model/head_gemm.h"
 #include "model/layers.h"
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +38,7 @@ static void head_probs(float *P, float *kt, const float *q, const float *k, cons
                        float scale)
 {
     pack_head(kt, k, T, head_dim, H, true);
-    head_gemm(T, T, head_dim, scale, q, H, kt, T, false, P, T);
+    head_gemm(false, T, T, head_dim, scale, q, H, kt, T, false, P, T);
     masked_softmax_rows(P, mask, T, T);
 }
 
@@ -59,7 +58,7 @@ void attention_forward(float *ctx, const float *q, const float *k, const float *
             head_probs(P, packed, q + off, k + off, mask + (size_t)b * T, T, head_dim, H, scale);
             if (p_drop > 0) dropout_apply(P, TT, (size_t)bh * TT, p_drop, drop_key);
             pack_head(packed, v + off, T, head_dim, H, false);
-            head_gemm(T, head_dim, T, 1.0f, P, T, packed, head_dim, false, ctx + off, H);
+            head_gemm(false, T, head_dim, T, 1.0f, P, T, packed, head_dim, false, ctx + off, H);
         }
         free(P);
         free(packed);
@@ -88,14 +87,17 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
                 use = Pd;
             }
             /* dV += Pd^T dC ; dPd = dC V^T ; dP = dPd * mask */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, 1.0f, use, T, d_ctx + off, H, 1.0f, dv + off, H);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, head_dim, 1.0f, d_ctx + off, H, v + off, H, 0.0f, dP, T);
+            pack_head(packed, d_ctx + off, T, head_dim, H, false);
+            head_gemm(true, T, head_dim, T, 1.0f, use, T, packed, head_dim, true, dv + off, H);
+            pack_head(packed, v + off, T, head_dim, H, true);
+            head_gemm(false, T, T, head_dim, 1.0f, d_ctx + off, H, packed, T, false, dP, T);
             if (Pd) dropout_apply(dP, TT, (size_t)bh * TT, p_drop, drop_key);
             softmax_backward_rows(dP, P, T, T);
             /* S = scale * Q K^T: dQ += scale dS K ; dK += scale dS^T Q */
             pack_head(packed, k + off, T, head_dim, H, false);
-            head_gemm(T, head_dim, T, scale, dP, T, packed, head_dim, true, dq + off, H);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, head_dim, T, scale, dP, T, q + off, H, 1.0f, dk + off, H);
+            head_gemm(false, T, head_dim, T, scale, dP, T, packed, head_dim, true, dq + off, H);
+            pack_head(packed, q + off, T, head_dim, H, false);
+            head_gemm(true, T, head_dim, T, scale, dP, T, packed, head_dim, true, dk + off, H);
         }
         free(P);
         free(dP);
