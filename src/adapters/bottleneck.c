@@ -244,12 +244,14 @@ void bn_adapter_backward(arena *a, float *d_h, float *d_residual, const float *d
             #pragma omp parallel for simd schedule(static)
             for (size_t k = 0; k < NH; k++) d_u[k] *= s;
         }
-    } else for (int i = 0; i < N; i++)
-        for (int j = 0; j < H; j++) {
-            size_t k = (size_t)i * H + j;
-            if (g_scale) g_scale[cfg->scaling_kind == BN_SCALING_CHANNEL ? j : 0] += d_u[k] * c->up_raw[k];
-            d_u[k] *= scale_at(w, cfg, j);
-        }
+    } else {
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < H; j++) {
+                size_t k = (size_t)i * H + j;
+                if (g_scale) g_scale[cfg->scaling_kind == BN_SCALING_CHANNEL ? j : 0] += d_u[k] * c->up_raw[k];
+                d_u[k] *= scale_at(w, cfg, j);
+            }
+    }
 
     float *d_act = need(a, (size_t)N * m);
     linear_backward(d_act, grad_of(w->up_w), grad_of(w->up_b), d_u, c->act, w->up_w->data, N, m, H);
