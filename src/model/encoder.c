@@ -99,7 +99,8 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     const float *a = lc->attn_out;
     if (fw->no_grad) lc->ffn_pre = fw->inference_scratch.ffn_pre;
     else ALLOC_RAW(lc->ffn_pre, (size_t)N * I);
-    if (!fw->no_grad && (L->out_w->grad || lora_on(m, l, LIN_OUT))) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
+    if (fw->no_grad) lc->ffn_act = lc->ffn_pre; /* nothing reads the pre-activation again: GELU in place */
+    else if (L->out_w->grad || lora_on(m, l, LIN_OUT)) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
     else lc->ffn_act = fw->scratch_ni;
     lc->ffn_dense = fw->scratch_nh[1];
     model_linear_forward(m, lc->ffn_pre, a, L->inter_w, L->inter_b, N, H, I);
