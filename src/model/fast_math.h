@@ -23,40 +23,40 @@
  * on cpu_has_wide_vectors(). */
 #define KERNEL_BODY static inline __attribute__((always_inline))
 
+/* The approximations' constants, shared with the AVX-512 intrinsics of gelu_avx512.c.
+ * erf(x) ~ x P(x^2) / Q(x^2) on [-4, 4]; polynomials highest power first. */
+static const float ERF_P[7] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
+                               -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f};
+static const float ERF_Q[5] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f,
+                               -1.42647390514189e-02f};
+/* exp(x) = 2^n e^r: n = trunc(x log2(e) - 1/2) (x <= 0), r = x - n ln2 (ln2 in two parts), e^r by
+ * its degree-6 Taylor polynomial. */
+static const float EXP_LOG2E = 1.44269504088896341f, EXP_LN2_HI = 0.693145751953125f, EXP_LN2_LO = 1.428606765330187e-06f;
+static const float EXP_POLY[7] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+
 FAST_MATH_BEGIN
+KERNEL_BODY float horner_fast(float x, const float *c, int n)
+{
+    float p = c[0];
+#pragma GCC unroll 8
+    for (int i = 1; i < n; i++) p = p * x + c[i];
+    return p;
+}
+
 KERNEL_BODY float erf_fast(float x)
 {
     x = fminf(fmaxf(x, -4.0f), 4.0f); /* not ?: (control flow stops the vectoriser at -O2) */
     float x2 = x * x;
-    float p = -2.72614225801306e-10f;
-    p = p * x2 + 2.77068142495902e-08f;
-    p = p * x2 - 2.10102402082508e-06f;
-    p = p * x2 - 5.69250639462346e-05f;
-    p = p * x2 - 7.34990630326855e-04f;
-    p = p * x2 - 2.95459980854025e-03f;
-    p = p * x2 - 1.60960333262415e-02f;
-    float q = -1.45660718464996e-05f;
-    q = q * x2 - 2.13374055278905e-04f;
-    q = q * x2 - 1.68282697438203e-03f;
-    q = q * x2 - 7.37332916720468e-03f;
-    q = q * x2 - 1.42647390514189e-02f;
-    return x * p / q;
+    return x * horner_fast(x2, ERF_P, 7) / horner_fast(x2, ERF_Q, 5);
 }
 
 KERNEL_BODY float exp_nonpositive(float x) /* x <= 0 */
 {
     x = fmaxf(x, -87.0f);
-    float n = (float)(int32_t)(x * 1.44269504088896341f - 0.5f); /* x <= 0: truncation rounds */
-    float r = x - n * 0.693145751953125f - n * 1.428606765330187e-06f;
-    float p = 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    float n = (float)(int32_t)(x * EXP_LOG2E - 0.5f); /* x <= 0: truncation rounds */
+    float r = x - n * EXP_LN2_HI - n * EXP_LN2_LO;
     union { int32_t i; float f; } s = {.i = ((int32_t)n + 127) << 23};
-    return p * s.f;
+    return horner_fast(r, EXP_POLY, 7) * s.f;
 }
 /* Sum of x[i] * y[i] (y NULL: of x[i]) in eight independent lanes: GCC vectorises a float
  * reduction only when it may reassociate, which these lanes make explicit. */

@@ -4,17 +4,13 @@
  * a 512-bit vdivps issues once per ~16 cycles on the Xeons measured, the estimate every 2. */
 #include "model/gelu_avx512.h"
 #include "model/cpu_features.h"
+#include "model/fast_math.h" /* the constants of erf_fast and exp_nonpositive */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 
 #define INLINE_WIDE static inline __attribute__((always_inline)) WIDE_TARGET
 
-/* erf_fast's rational approximation, highest power first: x * P(x^2) / Q(x^2) on [-4, 4]. */
-static const float ERF_P[] = {-2.72614225801306e-10f, 2.77068142495902e-08f, -2.10102402082508e-06f, -5.69250639462346e-05f,
-                              -7.34990630326855e-04f, -2.95459980854025e-03f, -1.60960333262415e-02f};
-static const float ERF_Q[] = {-1.45660718464996e-05f, -2.13374055278905e-04f, -1.68282697438203e-03f, -7.37332916720468e-03f,
-                              -1.42647390514189e-02f};
 static const float INV_SQRT_2 = 0.7071067811865476f, INV_SQRT_2PI = 0.3989422804014327f;
 
 INLINE_WIDE __m512 horner(__m512 x, const float *c, int n)
@@ -37,14 +33,13 @@ INLINE_WIDE __m512 erf16(__m512 x)
 /* exp(x) for x <= 0, as exp_nonpositive: Cody-Waite reduction, degree-6 polynomial, 2^n. */
 INLINE_WIDE __m512 exp_nonpositive16(__m512 x)
 {
-    static const float poly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    __m512i ni = _mm512_cvttps_epi32(_mm512_fmsub_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)));
+    __m512i ni = _mm512_cvttps_epi32(_mm512_fmsub_ps(x, _mm512_set1_ps(EXP_LOG2E), _mm512_set1_ps(0.5f)));
     __m512 n = _mm512_cvtepi32_ps(ni);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), r);
     __m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
-    return _mm512_mul_ps(horner(r, poly, 7), scale);
+    return _mm512_mul_ps(horner(r, EXP_POLY, 7), scale);
 }
 
 INLINE_WIDE __m512 gelu16(__m512 x)
