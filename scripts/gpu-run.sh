@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The one device run of the CUDA backend (docs/gpu.md):
 #   scripts/gpu-run.sh FIXTURES_DIR IDS_FILE [PRETRAIN_SECONDS=360]
-# FIXTURES_DIR holds cases/<case>/ and models/<model>/ as ../shared/fixtures does (c01, c02, c09,
-# tiny-bert, tiny-xlmr). IDS_FILE is the flat uint16 token-id file to pretrain on; a config.json
+# FIXTURES_DIR holds cases/<case>/ and models/<model>/ as ../shared/fixtures does (c01, c02, c03,
+# c09, tiny-bert, tiny-xlmr). IDS_FILE is the flat uint16 token-id file to pretrain on ("-": no
+# pretraining stage); a config.json
 # beside it gives the model (else a RoBERTa hidden 256 / 6 layers / 4 heads / FFN 1024 config with
 # the vocabulary size of a tokenizer.json beside it, else 16000); a tokenizer.json beside it is
 # copied into the saved model.
 # Stages, each under its own timeout so that one failure never stops the rest:
 #   1. the tool: unpack gpu-dist/adapt-gpu.xz (made here by `make gpu-dist`), else build with make;
-#   2. fixture cases on the GPU in fp32, compared with expected.safetensors, and check-mlm (the
-#      pretraining path against the CPU library on tiny-xlmr);
+#   2. fixture cases on the GPU in fp32, compared with expected.safetensors; check-mlm (the
+#      training path against the CPU library on tiny-xlmr, plain and with adapters of several
+#      configurations); check-attention (the fused attention kernel against a host reference);
 #   3. pretraining for PRETRAIN_SECONDS, the model saved into $OUT/model/ (bf16 shards < 16 MB);
-#   4. bench/gpu.sh: adapt vs PyTorch eager, BERT-base B32 x T128, if time is left.
+#   4. bench/gpu.sh: adapt vs PyTorch eager, BERT-base B32 x T128, if time is left;
+#   5. a kernel profile of adapt's adapter and inference steps (nsys), if time is left.
 # Everything is logged to $OUT/run.log; the whole run stays under 9 minutes for SECONDS <= 380.
 set -u -o pipefail
 FIX=${1:?usage: scripts/gpu-run.sh FIXTURES_DIR IDS_FILE [PRETRAIN_SECONDS]}
@@ -56,7 +59,7 @@ fi
 SUMMARY+=("tool: $GPU")
 
 stage "2. fixture cases on the GPU (fp32)"
-for c in c01_bert_forward_mlm c02_xlmr_forward_mlm c09_full_finetune_tagging; do
+for c in c01_bert_forward_mlm c02_xlmr_forward_mlm c03_seq_bn_tagging c09_full_finetune_tagging; do
     if [[ ! -d $FIX/cases/$c ]]; then SUMMARY+=("$c: fixture missing"); continue; fi
     if run timeout 60 "$GPU" case "$FIX/cases/$c" "/tmp/gpu-run/$c.safetensors"; then
         res=$(python3 tests/gpu/compare.py "$FIX/cases/$c/expected.safetensors" "/tmp/gpu-run/$c.safetensors" 2>&1)
@@ -69,13 +72,27 @@ done
 
 # the pretraining path (gathered MLM rows, tied decoder, RoBERTa positions, padding, AdamW)
 # against the CPU library: fp32 strictly, bf16 / tf32 loosely
-for prec in fp32 bf16 tf32; do
-    if [[ -d $FIX/models/tiny-xlmr ]]; then
-        res=$(timeout 60 "$GPU" check-mlm "$FIX/models/tiny-xlmr" --precision $prec 2>&1)
-        echo "$res"
-        SUMMARY+=("check-mlm $prec: $(grep -E '^check-mlm' <<<"$res" | sed 's/^check-mlm //' | tr '\n' ';')")
-    fi
-done
+check_mlm() { # label, arguments after the model
+    local label=$1 res rc
+    shift
+    res=$(timeout 60 "$GPU" check-mlm "$FIX/models/tiny-xlmr" "$@" 2>&1)
+    rc=$?
+    echo "== check-mlm $label (rc $rc)"; echo "$res"
+    SUMMARY+=("check-mlm $label: rc=$rc $(grep -E '^check-mlm|FAIL|adapt-gpu' <<<"$res" | sed 's/^check-mlm //' | head -4 | tr '\n' ';')")
+}
+if [[ -d $FIX/models/tiny-xlmr ]]; then
+    for prec in fp32 bf16 tf32; do check_mlm "$prec" --precision $prec; done
+    for cfg in seq_bn double_seq_bn "seq_bn[residual_before_ln=post_add,non_linearity=gelu,scaling=0.5]" \
+               "seq_bn[residual_before_ln=False,reduction_factor=4]" "double_seq_bn[non_linearity=relu,leave_out=[0]]"; do
+        check_mlm "adapter $cfg" --adapter "$cfg"
+        check_mlm "adapter-only $cfg" --adapter "$cfg" --adapter-only
+    done
+    check_mlm "adapter seq_bn bf16" --adapter seq_bn --precision bf16
+    check_mlm "adapter-only double_seq_bn bf16" --adapter double_seq_bn --adapter-only --precision bf16
+fi
+res=$(timeout 60 "$GPU" check-attention 2>&1)
+echo "$res"
+SUMMARY+=("check-attention: $(grep -E 'check-attention|us|µs' <<<"$res" | tail -3 | tr '\n' ';')")
 
 stage "3. pretraining ($SECS s)"
 DATA=$(dirname "$IDS")
@@ -92,7 +109,9 @@ if [[ ! -f $CONFIG ]]; then
 JSON
 fi
 echo "config: $CONFIG"; cat "$CONFIG"
-if [[ -f $IDS ]]; then
+if [[ $IDS == - ]]; then
+    echo "skipped (no ids file given)"
+elif [[ -f $IDS ]]; then
     run timeout $((SECS + 150)) "$GPU" pretrain --config "$CONFIG" --ids "$IDS" --out "$OUT/model" --seconds "$SECS" \
         --batch "${PRETRAIN_BATCH:-256}" --lr "${PRETRAIN_LR:-1e-3}" --log-every 250 ${PRETRAIN_ARGS:-}
     [[ -f $DATA/tokenizer.json ]] && cp "$DATA/tokenizer.json" "$OUT/model/"
@@ -106,10 +125,22 @@ fi
 stage "4. bench"
 if (( $(el) < BUDGET - 70 )); then
     run timeout $((BUDGET - $(el) - 5)) bash bench/gpu.sh "$GPU" 4 2>&1 | tee /tmp/gpu-run/bench.log
-    while read -r l; do SUMMARY+=("bench: $l"); done < <(grep -E '^(infer|full) ' /tmp/gpu-run/bench.log)
+    while read -r l; do SUMMARY+=("bench: $l"); done < <(grep -E '^(infer|adapter|full)' /tmp/gpu-run/bench.log)
 else
     echo "skipped: $(el)s used of $BUDGET"
     SUMMARY+=("bench: skipped (time)")
+fi
+
+stage "5. kernel profile"
+if command -v nsys >/dev/null && (( $(el) < BUDGET - 60 )); then
+    for mode in adapter infer; do
+        timeout 60 nsys profile -o /tmp/gpu-run/prof-$mode --force-overwrite true "$GPU" bench --mode $mode --seconds 1 >/dev/null 2>&1
+        echo "== $mode"
+        timeout 40 nsys stats --report cuda_gpu_kern_sum --format csv /tmp/gpu-run/prof-$mode.nsys-rep 2>/dev/null |
+            python3 -c 'import csv,sys; r=[x for x in csv.reader(sys.stdin) if len(x)>8]; [print(x[0].rjust(6), x[1].rjust(12), x[2].rjust(7), x[8][:110]) for x in r[:26]]'
+    done
+else
+    echo "skipped (no nsys, or $(el)s used of $BUDGET)"
 fi
 
 stage "summary ($(el)s)"

@@ -71,6 +71,15 @@ adapt_status gpu_download_hidden(gpu_model *g, int layer, float *out);
 adapt_status gpu_download_logits(gpu_model *g, float *out);
 adapt_status gpu_download_params(gpu_model *g);
 adapt_status gpu_download_grads(gpu_model *g);
+/* The reverse: p->grad of every trainable tensor into the device gradients (to step the optimizer
+ * from given gradients). */
+adapt_status gpu_upload_grads(gpu_model *g);
+
+/* Per-phase device time (adapt-gpu bench --profile): enable once, collect after each step (it
+ * synchronises), print the mean per step. */
+adapt_status gpu_profile_enable(gpu_model *g);
+adapt_status gpu_profile_collect(gpu_model *g);
+void gpu_profile_print(const gpu_model *g, long steps);
 
 /* Device name and memory, for logs. */
 void gpu_describe(char *buf, size_t size);

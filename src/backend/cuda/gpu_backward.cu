@@ -4,12 +4,8 @@
 #include "backend/cuda/gpu_common.cuh"
 #include <math.h>
 
-static size_t esz(const gpu_model *g) { return g->bf ? 2 : 4; }
-static const void *at(const gpu_model *g, const void *p, size_t elems) { return (const char *)p + elems * esz(g); }
-static void *out_at(const gpu_model *g, dbuf d, size_t elems) { return (char *)(g->bf ? (void *)d.h : (void *)d.f) + elems * esz(g); }
 
-/* dW[out,in] += dY^T X for Y = X W^T (skipped when W is frozen). */
-static adapt_status weight_grad(gpu_model *g, const dparam &W, const void *dY, const void *X, int N, int in, int out)
+adapt_status weight_grad(gpu_model *g, const dparam &W, const void *dY, const void *X, int N, int in, int out)
 {
     if (!W.g) return ADAPT_OK;
     return gemm(g, true, false, out, in, N, 1.0f, {dY, out, 0}, {X, in, 0}, 1.0f, W.g, false, in, 0, 1);
@@ -31,7 +27,7 @@ adapt_status head_backward(gpu_model *g, float *d_last)
         t.d_out = g->d_t; t.in = g->m_act; t.mean = g->m_mean; t.rstd = g->m_rstd; t.w = g->mlm_ln_w.w; t.N = R; t.H = H;
         t.dw = g->mlm_ln_w.g; t.db = g->mlm_ln_b.g; t.d_res = g->d_act;
         k_ln_bwd(g, t);
-        k_gelu_bwd(g, g->d_mpre, g->d_act, g->m_pre, (size_t)R * H);
+        k_act_bwd(g, g->d_mpre, dbuf{g->d_act, NULL}, dbuf{g->m_pre, NULL}, (size_t)R * H, ACT_GELU);
         k_colsum(g, g->mlm_dense_b.g, op_of(g, g->d_mpre), g->bf, R, H);
         TRY(weight_grad(g, g->mlm_dense_w, op_of(g, g->d_mpre), op_of(g, g->xm), R, H, H));
         TRY(gemm(g, false, false, R, H, H, 1.0f, {op_of(g, g->d_mpre), H, 0}, {op_of(g, g->mlm_dense_w), H, 0}, 0.0f, g->d_xm, false, H, 0, 1));
@@ -42,67 +38,95 @@ adapt_status head_backward(gpu_model *g, float *d_last)
         TRY(weight_grad(g, g->head_w, dl, op_of(g, g->hidden[c->layers]), R, H, C));
         TRY(gemm(g, false, false, R, H, C, 1.0f, {dl, C, 0}, {op_of(g, g->head_w), H, 0}, 0.0f, d_last, false, H, 0, 1));
     }
+    prof_mark(g, "bwd head");
     return ADAPT_OK;
 }
 
-static adapt_status attention_backward(gpu_model *g, const layer_acts *a)
+static bool base_trainable(const dlayer *D)
 {
-    const model_config *c = &g->m->cfg;
-    int B = g->B, T = g->T, H = c->hidden, nh = c->heads, dh = H / nh;
-    float scale = 1.0f / sqrtf((float)dh), pa = g->training ? g->opt.attn_dropout : 0.0f;
-    long long sQ = (long long)T * 3 * H, sP = (long long)nh * T * T, sC = (long long)T * H;
-    const void *q = op_of(g, a->qkv), *pd = op_of(g, a->Pd), *dctx = op_of(g, g->d_ctx), *ds = op_of(g, g->dS);
-    for (int h = 0; h < nh; h++) {
-        /* dPd = dC V^T ; dV = Pd^T dC */
-        TRY(gemm(g, false, true, T, T, dh, 1.0f, {at(g, dctx, (size_t)h * dh), H, sC}, {at(g, q, (size_t)2 * H + h * dh), 3 * H, sQ}, 0.0f,
-                 g->dP + (size_t)h * T * T, false, T, sP, B));
-        TRY(gemm(g, true, false, T, dh, T, 1.0f, {at(g, pd, (size_t)h * T * T), T, sP}, {at(g, dctx, (size_t)h * dh), H, sC}, 0.0f,
-                 out_at(g, g->d_qkv, (size_t)2 * H + h * dh), g->bf, 3 * H, sQ, B));
-    }
-    k_softmax_bwd(g, g->dS, g->dP, a->P, B, nh, T, pa, SITE_PROBS(a - g->acts));
-    for (int h = 0; h < nh; h++) {
-        /* S = scale Q K^T: dQ = scale dS K ; dK = scale dS^T Q */
-        TRY(gemm(g, false, false, T, dh, T, scale, {at(g, ds, (size_t)h * T * T), T, sP}, {at(g, q, (size_t)H + h * dh), 3 * H, sQ}, 0.0f,
-                 out_at(g, g->d_qkv, (size_t)h * dh), g->bf, 3 * H, sQ, B));
-        TRY(gemm(g, true, false, T, dh, T, scale, {at(g, ds, (size_t)h * T * T), T, sP}, {at(g, q, (size_t)h * dh), 3 * H, sQ}, 0.0f,
-                 out_at(g, g->d_qkv, (size_t)H + h * dh), g->bf, 3 * H, sQ, B));
-    }
+    const dparam *ps[] = {&D->qkv_w, &D->qkv_b, &D->ao_w, &D->ao_b, &D->ln1_w, &D->ln1_b,
+                          &D->in_w, &D->in_b, &D->out_w, &D->out_b, &D->ln2_w, &D->ln2_b};
+    for (const dparam *p : ps)
+        if (p->g) return true;
+    return false;
+}
+
+static bool has_adapter(const gpu_model *g, int l, bool attention)
+{
+    const dadapter *A = attention ? g->ad_attn : g->ad_out;
+    return A && A[l].m > 0;
+}
+
+/* The backward of one sublayer end (see sublayer_end): d_out -> d_x (written) and g->d_branch. */
+static adapt_status sublayer_end_backward(gpu_model *g, int l, bool attention, const float *d_out, float *d_x, bool stop)
+{
+    const dlayer *D = &g->L[l];
+    point_io io = attention ? attention_point(g, l) : output_point(g, l);
+    const dparam &ln_w = attention ? D->ln1_w : D->ln2_w, &ln_b = attention ? D->ln1_b : D->ln2_b;
+    const dparam &bias = attention ? D->ao_b : D->out_b;
+    if (has_adapter(g, l, attention))
+        return adapter_point_backward(g, l, attention, io, point_grads{d_out, d_x, ln_w.g, ln_b.g, bias.g, stop});
+    ln_bwd_args e = {};
+    e.d_out = d_out; e.in = io.ln_sum; e.mean = io.ln_mean; e.rstd = io.ln_rstd; e.w = io.ln_w; e.N = g->N; e.H = g->m->cfg.hidden;
+    e.dw = ln_w.g; e.db = ln_b.g; e.d_res = d_x;
+    e.d_br_f = g->d_branch.f; e.d_br_h = g->d_branch.h; e.p_br = g->training ? g->opt.hidden_dropout : 0.0f; e.site_br = io.site;
+    e.d_br_bias = bias.g;
+    k_ln_bwd(g, e);
     return ADAPT_OK;
 }
 
-/* d_out: gradient of the layer output; writes the gradient of the layer input into d_x. */
-static adapt_status layer_backward(gpu_model *g, int l, const float *d_out, float *d_x)
+/* d_out: gradient of the layer output; writes the gradient of the layer input into d_x unless
+ * !need_input: then it stops as soon as nothing below needs a gradient (a frozen layer below its
+ * lowest adapter, the lowest layer with anything trainable). */
+static adapt_status layer_backward(gpu_model *g, int l, const float *d_out, float *d_x, bool need_input)
 {
     const model_config *c = &g->m->cfg;
     int N = g->N, H = c->hidden, I = c->intermediate;
-    float ph = g->training ? g->opt.hidden_dropout : 0.0f;
     const dlayer *D = &g->L[l];
     const layer_acts *a = &g->acts[l];
-    ln_bwd_args l2 = {};
-    l2.d_out = d_out; l2.in = a->sum2; l2.mean = a->mean2; l2.rstd = a->rstd2; l2.w = D->ln2_w.w; l2.N = N; l2.H = H;
-    l2.dw = D->ln2_w.g; l2.db = D->ln2_b.g; l2.d_res = g->d_a;
-    l2.d_br_f = g->d_branch.f; l2.d_br_h = g->d_branch.h; l2.p_br = ph; l2.site_br = SITE_FFN_OUT(l); l2.d_br_bias = D->out_b.g;
-    k_ln_bwd(g, l2);
+    bool frozen = !base_trainable(D), attn_adapter = has_adapter(g, l, true);
+    bool stop_out = !need_input && frozen && !attn_adapter;
+    TRY(sublayer_end_backward(g, l, false, d_out, g->d_a, stop_out));
+    prof_mark(g, "bwd ffn end: LN (adapter: down gemm + first LN)");
+    if (stop_out) return ADAPT_OK;
     const void *dbr = op_of(g, g->d_branch);
     TRY(weight_grad(g, D->out_w, dbr, op_of(g, a->ffn_act), N, I, H));
-    TRY(gemm(g, false, false, N, I, H, 1.0f, {dbr, H, 0}, {op_of(g, D->out_w), I, 0}, 0.0f, g->d_ffn_act, false, I, 0, 1));
-    k_gelu_bwd(g, g->d_ffn_pre, g->d_ffn_act, a->ffn_pre, (size_t)N * I);
+    TRY(gemm(g, false, false, N, I, H, 1.0f, {dbr, H, 0}, {op_of(g, D->out_w), I, 0}, 0.0f, out_of(g, g->d_ffn_act), g->bf, I, 0, 1));
+    prof_mark(g, "bwd ffn-out gemms");
+    k_act_bwd(g, g->d_ffn_pre, g->d_ffn_act, a->ffn_pre, (size_t)N * I, ACT_GELU);
+    prof_mark(g, "bwd gelu");
     const void *dpre = op_of(g, g->d_ffn_pre);
     k_colsum(g, D->in_b.g, dpre, g->bf, N, I);
     TRY(weight_grad(g, D->in_w, dpre, op_of(g, a->a), N, H, I));
     TRY(gemm(g, false, false, N, H, I, 1.0f, {dpre, I, 0}, {op_of(g, D->in_w), H, 0}, 1.0f, g->d_a, false, H, 0, 1));
-    ln_bwd_args l1 = {};
-    l1.d_out = g->d_a; l1.in = a->sum1; l1.mean = a->mean1; l1.rstd = a->rstd1; l1.w = D->ln1_w.w; l1.N = N; l1.H = H;
-    l1.dw = D->ln1_w.g; l1.db = D->ln1_b.g; l1.d_res = d_x;
-    l1.d_br_f = g->d_branch.f; l1.d_br_h = g->d_branch.h; l1.p_br = ph; l1.site_br = SITE_ATTN_OUT(l); l1.d_br_bias = D->ao_b.g;
-    k_ln_bwd(g, l1);
+    prof_mark(g, "bwd ffn-in gemms + bias grad");
+    bool stop_attn = !need_input && frozen;
+    TRY(sublayer_end_backward(g, l, true, g->d_a, d_x, stop_attn));
+    prof_mark(g, "bwd attn end: LN (adapter: down gemm + first LN)");
+    if (stop_attn) return ADAPT_OK;
     TRY(weight_grad(g, D->ao_w, dbr, op_of(g, a->ctx), N, H, H));
-    TRY(gemm(g, false, false, N, H, H, 1.0f, {dbr, H, 0}, {op_of(g, D->ao_w), H, 0}, 0.0f, out_at(g, g->d_ctx, 0), g->bf, H, 0, 1));
-    TRY(attention_backward(g, a));
+    TRY(gemm(g, false, false, N, H, H, 1.0f, {dbr, H, 0}, {op_of(g, D->ao_w), H, 0}, 0.0f, out_of(g, g->d_ctx), g->bf, H, 0, 1));
+    prof_mark(g, "bwd attn-out gemms");
+    TRY(attention_backward(g, l));
+    prof_mark(g, "bwd attention");
     const void *dqkv = op_of(g, g->d_qkv);
     k_colsum(g, D->qkv_b.g, dqkv, g->bf, N, 3 * H);
     TRY(weight_grad(g, D->qkv_w, dqkv, op_of(g, g->hidden[l]), N, H, 3 * H));
-    return gemm(g, false, false, N, H, 3 * H, 1.0f, {dqkv, 3 * H, 0}, {op_of(g, D->qkv_w), H, 0}, 1.0f, d_x, false, H, 0, 1);
+    if (need_input) TRY(gemm(g, false, false, N, H, 3 * H, 1.0f, {dqkv, 3 * H, 0}, {op_of(g, D->qkv_w), H, 0}, 1.0f, d_x, false, H, 0, 1));
+    prof_mark(g, "bwd qkv gemms + bias grad");
+    return ADAPT_OK;
+}
+
+/* The lowest layer whose backward has work (-1: the embeddings are trainable). */
+static int lowest_trainable_layer(const gpu_model *g)
+{
+    if (g->word.g || g->pos.g || g->type.g || g->emb_ln_w.g || g->emb_ln_b.g) return -1;
+    for (int l = 0; l < g->m->cfg.layers; l++) {
+        if (base_trainable(&g->L[l])) return l;
+        for (int at = 0; at < 2; at++)
+            if (has_adapter(g, l, at) && (at ? g->ad_attn : g->ad_out)[l].down_w.g) return l;
+    }
+    return g->m->cfg.layers;
 }
 
 adapt_status encoder_backward(gpu_model *g, float *d_last)
@@ -110,19 +134,20 @@ adapt_status encoder_backward(gpu_model *g, float *d_last)
     const model_config *c = &g->m->cfg;
     int N = g->N, H = c->hidden;
     float *cur = d_last, *next = cur == g->d_h[0] ? g->d_h[1] : g->d_h[0];
-    for (int l = c->layers - 1; l >= 0; l--) {
-        TRY(layer_backward(g, l, cur, next));
+    int lowest = lowest_trainable_layer(g);
+    for (int l = c->layers - 1; l >= 0 && l >= lowest; l--) {
+        TRY(layer_backward(g, l, cur, next, l > lowest));
         float *t = cur;
         cur = next;
         next = t;
     }
-    bool emb_trainable = g->word.g || g->pos.g || g->type.g || g->emb_ln_w.g || g->emb_ln_b.g;
-    if (!emb_trainable) return ADAPT_OK;
+    if (lowest >= 0) return ADAPT_OK;
     ln_bwd_args e = {};
     e.d_out = cur; e.p_dout = g->training ? g->opt.hidden_dropout : 0.0f; e.site_dout = SITE_EMB;
     e.in = g->emb_sum; e.mean = g->emb_mean; e.rstd = g->emb_rstd; e.w = g->emb_ln_w.w; e.N = N; e.H = H;
     e.dw = g->emb_ln_w.g; e.db = g->emb_ln_b.g; e.d_res = g->d_a;
     k_ln_bwd(g, e);
     k_embed_bwd(g, g->d_a, N, H);
+    prof_mark(g, "bwd embeddings");
     return ADAPT_OK;
 }

@@ -1,7 +1,10 @@
-/* adapt-gpu case CASE_DIR OUT.safetensors: a fixture case of the plain encoder (no adapter setup)
- * on the GPU in fp32, writing the same tensors as build/adapt-case: hidden_states.N, logits, loss
- * and grad.<name> for the trainable tensors. Heads: "mlm" and "token_classifier". */
+/* adapt-gpu case CASE_DIR OUT.safetensors: a fixture case on the GPU in fp32, writing the same
+ * tensors as build/adapt-case: hidden_states.N, logits, loss and grad.<name> for the trainable
+ * tensors. The plain encoder or a single AdapterHub adapter (setup ["single", NAME], loaded from
+ * the case's folders); heads "mlm", "token_classifier" and AdapterHub "tagging". */
+#include "adapters/setup.h"
 #include "backend/cuda/gpu_host.h"
+#include "formats/adapterhub.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
@@ -115,17 +118,56 @@ static void free_inputs(inputs *in)
     free(in->labels);
 }
 
+/* setup ["single", NAME]: the adapter NAME (NULL for no setup). */
+static adapt_status case_adapter(const char *case_dir, const cJSON *cs, const char **name)
+{
+    *name = NULL;
+    const cJSON *setup = cJSON_GetObjectItemCaseSensitive(cs, "setup"), *lora = cJSON_GetObjectItemCaseSensitive(cs, "lora");
+    if (lora && !cJSON_IsNull(lora)) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: LoRA is not supported on the GPU yet", case_dir);
+    if (!setup || cJSON_IsNull(setup)) return ADAPT_OK;
+    const cJSON *kind = cJSON_GetArrayItem(setup, 0), *n = cJSON_GetArrayItem(setup, 1);
+    if (cJSON_GetArraySize(setup) != 2 || !cJSON_IsString(kind) || strcmp(kind->valuestring, "single") || !cJSON_IsString(n))
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: only a single adapter is supported on the GPU yet", case_dir);
+    *name = n->valuestring;
+    return ADAPT_OK;
+}
+
+/* Every folder of "files" that holds an AdapterHub adapter (with its head, if saved beside it). */
+static adapt_status load_adapter_folders(adapt_model *m, const char *case_dir, const cJSON *cs)
+{
+    const cJSON *files = cJSON_GetObjectItemCaseSensitive(cs, "files");
+    for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+        if (!cJSON_IsString(f) || !strcmp(f->string, "classifier")) continue;
+        char *dir = path_join(case_dir, f->valuestring), *cfg = dir ? path_join(dir, "adapter_config.json") : NULL;
+        char *hcfg = dir ? path_join(dir, "head_config.json") : NULL;
+        adapt_status s = dir && cfg && hcfg ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        if (!s && path_exists(cfg)) s = adapterhub_load_adapter(m, dir, NULL, NULL, 0);
+        head h;
+        if (!s && path_exists(hcfg)) s = adapterhub_load_head(m, dir, NULL, &h);
+        free(dir);
+        free(cfg);
+        free(hcfg);
+        TRY(s);
+    }
+    return ADAPT_OK;
+}
+
 static adapt_status run(const char *case_dir, const cJSON *cs, outputs *out)
 {
-    const char *model_rel, *what = "case.json";
+    const char *model_rel, *what = "case.json", *adapter = NULL;
     TRY(json_get_str(cs, "model", what, &model_rel));
-    const cJSON *setup = cJSON_GetObjectItemCaseSensitive(cs, "setup"), *lora = cJSON_GetObjectItemCaseSensitive(cs, "lora");
-    if ((setup && !cJSON_IsNull(setup)) || (lora && !cJSON_IsNull(lora)))
-        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: adapter setups and LoRA are not supported on the GPU yet", case_dir);
+    TRY(case_adapter(case_dir, cs, &adapter));
     const cJSON *head = cJSON_GetObjectItemCaseSensitive(cs, "head");
     const char *kind = cJSON_IsArray(head) && cJSON_IsString(head->child) ? head->child->valuestring : "";
-    bool mlm = !strcmp(kind, "mlm");
-    if (!mlm && strcmp(kind, "token_classifier")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: head \"%s\" is not supported on the GPU yet", case_dir, kind);
+    const cJSON *head_name = cJSON_GetArrayItem(head, 1);
+    bool mlm = !strcmp(kind, "mlm"), tagging = !strcmp(kind, "tagging") && cJSON_IsString(head_name);
+    if (!mlm && !tagging && strcmp(kind, "token_classifier"))
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: head \"%s\" is not supported on the GPU yet", case_dir, kind);
+    char head_w[160] = "classifier.weight", head_b[160] = "classifier.bias";
+    if (tagging) { /* AdapterHub's tagging head: dropout, then the linear layer at index 1 */
+        snprintf(head_w, sizeof head_w, "heads.%s.1.weight", head_name->valuestring);
+        snprintf(head_b, sizeof head_b, "heads.%s.1.bias", head_name->valuestring);
+    }
     char *model_dir = model_rel[0] == '/' ? strdup(model_rel) : path_join(case_dir, model_rel);
     if (!model_dir) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     adapt_model *m = NULL;
@@ -143,6 +185,8 @@ static adapt_status run(const char *case_dir, const cJSON *cs, outputs *out)
         s = p ? store_load_safetensors(&m->store, p, NULL, NULL, NULL) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         free(p);
     }
+    if (!s && adapter) s = load_adapter_folders(m, case_dir, cs);
+    if (!s && adapter) s = setup_activate(m, adapter);
     const cJSON *trainable = cJSON_GetObjectItemCaseSensitive(cs, "trainable");
     for (const cJSON *t = cJSON_IsArray(trainable) ? trainable->child : NULL; !s && t; t = t->next) {
         param *p = cJSON_IsString(t) ? store_get(&m->store, t->valuestring) : NULL;
@@ -156,11 +200,11 @@ static adapt_status run(const char *case_dir, const cJSON *cs, outputs *out)
     }
     if (!s) {
         gpu_options o = {.precision = GPU_FP32, .max_B = in.B, .max_T = in.T, .max_head_rows = N, .train = train,
-                         .head = mlm ? GPU_HEAD_MLM : GPU_HEAD_TOKEN, .head_w = "classifier.weight", .head_b = "classifier.bias"};
+                         .head = mlm ? GPU_HEAD_MLM : GPU_HEAD_TOKEN, .head_w = head_w, .head_b = head_b};
         s = gpu_model_create(m, &o, &g);
     }
     if (!s) {
-        param *cw = store_get(&m->store, "classifier.weight");
+        param *cw = store_get(&m->store, head_w);
         C = mlm ? m->cfg.vocab : (int)cw->shape[0];
         int counted = 0;
         for (int i = 0; in.labels && i < N; i++) counted += in.labels[i] != -100;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 extern "C" {
+#include "adapters/setup.h"
 #include "backend/cuda/gpu.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -42,9 +43,35 @@ struct layer_acts {
     dbuf ctx;            /* [N,H] */
     float *sum1, *mean1, *rstd1;
     dbuf a;              /* attention sublayer output [N,H] */
-    float *ffn_pre;      /* [N,I], bias added */
+    dbuf ffn_pre;        /* [N,I], bias added (in the GEMM precision) */
     dbuf ffn_act;        /* [N,I] */
     float *sum2, *mean2, *rstd2;
+    void **ptrs;         /* device pointer tables of the attention GEMMs (gpu_attention.cu) */
+};
+
+/* One bottleneck adapter at one point (after attention or after the FFN) of one layer; m = 0 where
+ * the active adapter has none. */
+struct dadapter {
+    dparam down_w, down_b, up_w, up_b;
+    int m;
+};
+
+/* What backward needs from an adapter point: z = dropout(y + b) is the sublayer's branch output,
+ * x its input; the adapter reads hs = LN(z + x) (original_ln_before) or hs = z. */
+struct adapter_acts {
+    float *sum, *mean, *rstd;  /* original_ln_before: z + x and its LayerNorm statistics */
+    dbuf hs;                   /* [N,H] adapter input; fp32 too where it is the residual */
+    float *dn;                 /* [N,m] down projection + bias */
+    dbuf act;                  /* [N,m] act(dn) */
+};
+
+/* The active adapter as the device runs it (a single sequential bottleneck adapter). */
+struct gpu_adapter_cfg {
+    bool on;
+    bool ln_before;            /* original_ln_before */
+    bn_residual_mode residual;
+    int act;                   /* ACT_* of the bottleneck */
+    float scaling, dropout;
 };
 
 struct slot {            /* one store tensor in the arenas */
@@ -53,10 +80,13 @@ struct slot {            /* one store tensor in the arenas */
     bool trainable;
 };
 
+struct gpu_prof;
+
 struct gpu_model {
     adapt_model *m;
     gpu_options opt;
     bool bf;             /* bf16 GEMM operands */
+    bool fused_attention; /* inference in bf16: gpu_kernels_flash.cu where the shape allows */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;
@@ -73,6 +103,13 @@ struct gpu_model {
     dparam mlm_dense_w, mlm_dense_b, mlm_ln_w, mlm_ln_b, mlm_bias, mlm_decoder;
     dparam head_w, head_b;
     int head_classes;
+    /* adapter */
+    gpu_adapter_cfg ad;
+    dadapter *ad_attn, *ad_out;        /* per layer */
+    adapter_acts *aa_attn, *aa_out;    /* per layer */
+    dbuf ad_u;                         /* [N,H] up projection (forward scratch, GEMM output precision) */
+    float *ad_dact, *ad_dhs;           /* backward scratch [N,m_max], [N,H] */
+    dbuf ad_ddn;                       /* [N,m_max] */
     /* batch */
     int B, T, N, n_rows;
     float label_scale;
@@ -85,7 +122,7 @@ struct gpu_model {
     float *emb_sum, *emb_mean, *emb_rstd;
     dbuf *hidden;        /* L+1 entries [N,H] */
     layer_acts *acts;
-    float *scratch_h;    /* [N,H] dense outputs before their LayerNorm */
+    dbuf scratch_h;      /* [N,H] dense outputs before their LayerNorm (GEMM output precision) */
     /* head */
     dbuf xm;             /* gathered rows [R,H] */
     float *m_pre, *m_act, *m_mean, *m_rstd;
@@ -93,12 +130,16 @@ struct gpu_model {
     float *logits;       /* [R,C] */
     dbuf dlogits;
     /* backward scratch */
-    float *d_h[2], *d_a, *d_ffn_act, *dP, *d_t, *d_act, *d_xm;
+    float *d_h[2], *d_a, *dP, *d_t, *d_act, *d_xm;
+    dbuf d_ffn_act;      /* [N,I] in the GEMM output precision */
     dbuf d_branch, d_ctx, d_qkv, d_ffn_pre, dS, d_mpre;
+    void **bwd_ptrs;     /* pointer tables of the backward attention GEMMs */
+    int ptr_B, ptr_T;    /* the batch shape the tables were built for */
     /* scalars */
     float *d_loss, *d_norm;
     uint64_t seed;
     bool training;
+    gpu_prof *prof;      /* NULL unless profiling (gpu_profile.cu) */
 };
 
 #define CUDA_TRY(expr)                                                                             \
@@ -123,8 +164,13 @@ struct gemm_operand {
 };
 adapt_status gemm(gpu_model *g, bool ta, bool tb, int M, int N, int K, float alpha, gemm_operand A, gemm_operand B,
                   float beta, void *C, bool c_bf16, int ldc, long long strideC, int batch);
-/* The operand view of a dbuf / a parameter in the model's precision. */
+/* The same over `batch` independent products whose operands are device arrays of pointers. */
+adapt_status gemm_ptrs(gpu_model *g, bool ta, bool tb, int M, int N, int K, float alpha, void *const *A, int lda, void *const *B,
+                       int ldb, float beta, void *const *C, bool c_bf16, int ldc, int batch);
+/* The operand view of a dbuf / a parameter in the model's precision; out_of: a GEMM output buffer
+ * in that precision. */
 const void *op_of(const gpu_model *g, dbuf d);
+void *out_of(const gpu_model *g, dbuf d);
 const void *op_of(const gpu_model *g, const dparam &p);
 
 /* ---- kernels (gpu_kernels_*.cu); all launch on g->stream. Dropout: p = probability, site = a
@@ -133,7 +179,10 @@ void k_embed_fwd(gpu_model *g, float *out, int N, int H);
 void k_embed_bwd(gpu_model *g, const float *d_sum, int N, int H);
 struct ln_fwd_args {
     float *out_f; bf16 *out_h; float *sum_out; float *mean, *rstd;
-    const float *a, *a_bias, *resid;  /* LN input = dropout(a + a_bias) + resid */
+    const float *a, *a_bias, *resid;  /* LN input = dropout(a + a_bias) * a_mul + resid + resid2 */
+    const bf16 *a_h;                  /* a in bf16 instead (when a is NULL) */
+    const float *resid2;
+    float a_mul;                      /* 0 is read as 1 */
     const float *w, *b;
     int N, H; float eps;
     float p_in; uint32_t site_in;     /* dropout on a + a_bias */
@@ -146,15 +195,24 @@ struct ln_bwd_args {
     int N, H;
     float *dw, *db;                   /* accumulated, may be NULL */
     float *d_res; bool res_accum;     /* d(LN input), written or added, may be NULL */
-    float *d_br_f; bf16 *d_br_h;      /* d(a + a_bias): through the input dropout */
-    float p_br; uint32_t site_br;
+    const float *d_out2;              /* added to d_out (after its dropout), may be NULL */
+    const float *d_in_extra;          /* added to d(LN input) before it is split, may be NULL */
+    const float *d_br_extra;          /* added to the branch gradient only, may be NULL */
+    float *d_br_f; bf16 *d_br_h;      /* d(a + a_bias): through the input dropout and a_mul */
+    float p_br; uint32_t site_br; float br_mul; /* br_mul: 0 is read as 1 */
     float *d_br_bias;                 /* column sums of d_br (the branch's bias gradient) */
 };
 void k_ln_bwd(gpu_model *g, const ln_bwd_args &a);
-/* x[N,C] += bias; out = act(x) (act: 0 identity, 1 gelu); writes out.f / out.h where set. */
-void k_bias_act(gpu_model *g, float *x, const float *bias, dbuf out, int N, int C, int act);
-/* d_in = d_out * gelu'(pre) */
-void k_gelu_bwd(gpu_model *g, dbuf d_in, const float *d_out, const float *pre, size_t n);
+/* v = x + bias over [N,C] (x read from x.f, else x.h); stored back into x when store_x; out =
+ * act(v) (act: ACT_IDENTITY, ACT_GELU, ACT_RELU, ACT_SILU) into out.f / out.h where set. */
+void k_bias_act(gpu_model *g, dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act);
+/* d_in = d_out * act'(pre) (d_out and pre read from .f, else .h) */
+void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act);
+/* out = dropout(x + bias) [N,C] (x from x.f, else x.h; out.f / out.h where set). */
+void k_bias_dropout(gpu_model *g, dbuf out, dbuf x, const float *bias, int N, int C, float p, uint32_t site);
+/* d_out = dropout-mask * (a + b) over n elements of rows of C (b may be NULL); bias_grad (may be
+ * NULL) += column sums. */
+void k_branch_bwd(gpu_model *g, dbuf d_out, const float *a, const float *b, int N, int C, float p, uint32_t site, float *bias_grad);
 /* out[c] += sum_r in[r*C + c] */
 void k_colsum(gpu_model *g, float *out, const void *in, bool in_bf16, int R, int C);
 void k_gather_rows(gpu_model *g, dbuf out, const float *in, const int32_t *rows, int R, int H);
@@ -170,16 +228,57 @@ void k_cross_entropy(gpu_model *g, float *logits, const float *bias, const int32
 void k_sumsq(gpu_model *g, const float *x, size_t n, float *out);
 void k_adamw(gpu_model *g, float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2, float max_norm);
 
+/* ---- attention (gpu_attention.cu): layer l's context from its qkv, and back into g->d_qkv */
+adapt_status attention_forward(gpu_model *g, int l);
+adapt_status attention_backward(gpu_model *g, int l);
+/* Entries of the per-layer (forward) or shared (backward) pointer table. */
+size_t attention_ptr_count(const gpu_model *g, bool backward);
+
 /* ---- passes (gpu_forward.cu / gpu_backward.cu) */
+/* dW[out,in] += dY^T X for Y = X W^T (skipped when W is frozen). */
+adapt_status weight_grad(gpu_model *g, const dparam &W, const void *dY, const void *X, int N, int in, int out);
 adapt_status encoder_forward(gpu_model *g);
 adapt_status head_forward(gpu_model *g);
 adapt_status head_backward(gpu_model *g, float *d_last);
 adapt_status encoder_backward(gpu_model *g, float *d_last);
+
+/* ---- adapters (gpu_adapter.cu). The end of a sublayer with the active adapter: y is the dense
+ * output without its bias b, x the sublayer input; writes the point's output (after its
+ * LayerNorm, whose input / statistics go to ln_sum / ln_mean / ln_rstd). */
+struct point_io {
+    dbuf y;
+    const float *bias, *x, *ln_w, *ln_b;
+    uint32_t site;                 /* the sublayer's dropout site */
+    dbuf out;
+    float *ln_sum, *ln_mean, *ln_rstd;
+};
+/* The two points of layer l as the plain encoder and the adapter code see them. */
+point_io attention_point(const gpu_model *g, int l);
+point_io output_point(const gpu_model *g, int l);
+adapt_status adapter_point_forward(gpu_model *g, int l, bool attention, const point_io &io);
+/* Backward of the same: d_out is the gradient of the point's output; writes d_x (the gradient of
+ * x), the branch gradient into g->d_branch (through the sublayer dropout; its bias gradient into
+ * d_bias) unless `stop` (nothing below needs a gradient: only the adapter's own are computed). */
+struct point_grads {
+    const float *d_out;
+    float *d_x;
+    float *ln_dw, *ln_db, *d_bias;
+    bool stop;
+};
+adapt_status adapter_point_backward(gpu_model *g, int l, bool attention, const point_io &io, const point_grads &gr);
+/* Whether the device runs m's active adapter exactly; *def = that adapter (NULL: none active). */
+adapt_status adapter_validate(const adapt_model *m, gpu_adapter_cfg *out, const struct adapter_def **def);
+bool adapter_input_is_residual(const gpu_adapter_cfg &c);
+
+/* Profiling (gpu_profile.cu): the phase that ends here; nothing when profiling is off. */
+void prof_mark(gpu_model *g, const char *phase);
+void prof_free(gpu_model *g);
 
 /* Dropout sites */
 #define SITE_EMB 0u
 #define SITE_PROBS(l) (1u + 3u * (uint32_t)(l))
 #define SITE_ATTN_OUT(l) (2u + 3u * (uint32_t)(l))
 #define SITE_FFN_OUT(l) (3u + 3u * (uint32_t)(l))
+#define SITE_ADAPTER(l, attention) ((1u << 20) + 2u * (uint32_t)(l) + ((attention) ? 1u : 0u))
 
 #endif

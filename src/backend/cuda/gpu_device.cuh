@@ -68,6 +68,9 @@ __device__ __forceinline__ void store2(dbuf d, size_t i, float v)
     if (d.h) d.h[i] = __float2bfloat16_rn(v);
 }
 
+/* d.f when it is set, else d.h */
+__device__ __forceinline__ float load2(dbuf d, size_t i) { return d.f ? d.f[i] : __bfloat162float(d.h[i]); }
+
 __device__ __forceinline__ float load_any(const void *p, bool is_bf16, size_t i)
 {
     return is_bf16 ? __bfloat162float(((const bf16 *)p)[i]) : ((const float *)p)[i];

@@ -3,6 +3,7 @@
 #include "backend/cuda/gpu_common.cuh"
 
 const void *op_of(const gpu_model *g, dbuf d) { return g->bf ? (const void *)d.h : (const void *)d.f; }
+void *out_of(const gpu_model *g, dbuf d) { return g->bf ? (void *)d.h : (void *)d.f; }
 const void *op_of(const gpu_model *g, const dparam &p) { return g->bf ? (const void *)p.wh : (const void *)p.w; }
 
 adapt_status gemm(gpu_model *g, bool ta, bool tb, int M, int N, int K, float alpha, gemm_operand A, gemm_operand B,
@@ -15,5 +16,16 @@ adapt_status gemm(gpu_model *g, bool ta, bool tb, int M, int N, int K, float alp
     BLAS_TRY(cublasGemmStridedBatchedEx(g->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K,
                                         &alpha, B.p, ab, B.ld, B.stride, A.p, ab, A.ld, A.stride, &beta, C, ct, ldc, strideC,
                                         batch, comp, CUBLAS_GEMM_DEFAULT));
+    return ADAPT_OK;
+}
+
+adapt_status gemm_ptrs(gpu_model *g, bool ta, bool tb, int M, int N, int K, float alpha, void *const *A, int lda, void *const *B,
+                       int ldb, float beta, void *const *C, bool c_bf16, int ldc, int batch)
+{
+    cudaDataType_t ab = g->bf ? CUDA_R_16BF : CUDA_R_32F, ct = c_bf16 ? CUDA_R_16BF : CUDA_R_32F;
+    cublasComputeType_t comp = g->opt.precision == GPU_TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    BLAS_TRY(cublasGemmBatchedEx(g->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
+                                 (const void *const *)B, ab, ldb, (const void *const *)A, ab, lda, &beta, C, ct, ldc, batch, comp,
+                                 CUBLAS_GEMM_DEFAULT));
     return ADAPT_OK;
 }

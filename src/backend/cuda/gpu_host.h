@@ -8,6 +8,7 @@ int gpu_cmd_case(int argc, char **argv);
 int gpu_cmd_pretrain(int argc, char **argv);
 int gpu_cmd_bench(int argc, char **argv);
 int gpu_cmd_check_mlm(int argc, char **argv);
+int gpu_cmd_check_attention(int argc, char **argv);
 
 /* Hugging Face RoBERTa initialisation: Linear / Embedding weights N(0, 0.02), biases 0, LayerNorm
  * 1 / 0, the padding rows of the word and position tables 0. */

@@ -1,4 +1,4 @@
-/* Elementwise and gather kernels: embeddings, bias + activation, GELU backward, column sums (bias
+/* Elementwise and gather kernels: embeddings, bias + activation and its backward, bias + dropout, column sums (bias
  * gradients), row gather / scatter for the MLM head, fp32 -> bf16. */
 #include "backend/cuda/gpu_device.cuh"
 
@@ -52,33 +52,78 @@ void k_embed_bwd(gpu_model *g, const float *d_sum, int N, int H)
         g->word.g, g->pos.g, g->type.g, type_rows, d_sum, g->d_ids, g->d_pos, g->d_type, N, H);
 }
 
-__global__ void bias_act_kernel(float *x, const float *bias, dbuf out, int N, int C, int act)
+__device__ __forceinline__ float act_f(float x, int act)
 {
-    size_t n = (size_t)N * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float v = x[i];
-        if (bias) {
-            v += bias[i % C];
-            x[i] = v;
-        }
-        store2(out, i, act ? gelu_f(v) : v);
+    switch (act) {
+    case ACT_GELU: return gelu_f(x);
+    case ACT_RELU: return fmaxf(x, 0.0f);
+    case ACT_SILU: return x / (1.0f + expf(-x));
+    default: return x;
     }
 }
 
-void k_bias_act(gpu_model *g, float *x, const float *bias, dbuf out, int N, int C, int act)
+__device__ __forceinline__ float act_grad(float x, int act)
 {
-    bias_act_kernel<<<blocks_for((size_t)N * C, 256, 65536), 256, 0, g->stream>>>(x, bias, out, N, C, act);
+    switch (act) {
+    case ACT_GELU: return gelu_grad(x);
+    case ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case ACT_SILU: {
+        float s = 1.0f / (1.0f + expf(-x));
+        return s * (1.0f + x * (1.0f - s));
+    }
+    default: return 1.0f;
+    }
 }
 
-__global__ void gelu_bwd_kernel(dbuf d_in, const float *d_out, const float *pre, size_t n)
+__global__ void bias_act_kernel(dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
+{
+    size_t n = (size_t)N * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+        float v = load2(x, i) + (bias ? bias[i % C] : 0.0f);
+        if (store_x) store2(x, i, v);
+        store2(out, i, act_f(v, act));
+    }
+}
+
+void k_bias_act(gpu_model *g, dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
+{
+    bias_act_kernel<<<blocks_for((size_t)N * C, 256, 65536), 256, 0, g->stream>>>(x, bias, store_x, out, N, C, act);
+}
+
+__global__ void act_bwd_kernel(dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        store2(d_in, i, d_out[i] * gelu_grad(pre[i]));
+        store2(d_in, i, load2(d_out, i) * act_grad(load2(pre, i), act));
 }
 
-void k_gelu_bwd(gpu_model *g, dbuf d_in, const float *d_out, const float *pre, size_t n)
+void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act)
 {
-    gelu_bwd_kernel<<<blocks_for(n, 256, 65536), 256, 0, g->stream>>>(d_in, d_out, pre, n);
+    act_bwd_kernel<<<blocks_for(n, 256, 65536), 256, 0, g->stream>>>(d_in, d_out, pre, n, act);
+}
+
+__global__ void bias_dropout_kernel(dbuf out, dbuf x, const float *bias, int N, int C, float p, uint32_t site, uint64_t seed)
+{
+    size_t n = (size_t)N * C;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        store2(out, i, (load2(x, i) + (bias ? bias[i % C] : 0.0f)) * drop_scale(seed, site, i, p));
+}
+
+void k_bias_dropout(gpu_model *g, dbuf out, dbuf x, const float *bias, int N, int C, float p, uint32_t site)
+{
+    bias_dropout_kernel<<<blocks_for((size_t)N * C, 256, 65536), 256, 0, g->stream>>>(out, x, bias, N, C, p, site, g->seed);
+}
+
+__global__ void branch_bwd_kernel(dbuf d_out, const float *a, const float *b, size_t n, float p, uint32_t site, uint64_t seed)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        store2(d_out, i, (a[i] + (b ? b[i] : 0.0f)) * drop_scale(seed, site, i, p));
+}
+
+void k_branch_bwd(gpu_model *g, dbuf d_out, const float *a, const float *b, int N, int C, float p, uint32_t site, float *bias_grad)
+{
+    size_t n = (size_t)N * C;
+    branch_bwd_kernel<<<blocks_for(n, 256, 65536), 256, 0, g->stream>>>(d_out, a, b, n, p, site, g->seed);
+    if (bias_grad) k_colsum(g, bias_grad, d_out.f ? (const void *)d_out.f : (const void *)d_out.h, !d_out.f, N, C);
 }
 
 /* Block (32 columns x 8 row lanes) sums a slab of rows, then one atomic per column. */

@@ -1,6 +1,7 @@
 /* LayerNorm forward and backward, one warp per row, each lane holding H/32 values in registers.
- * Forward fuses the sublayer's bias, dropout and residual add; backward fuses the gradients of
- * the LayerNorm weights, the residual split, the branch dropout and the branch's bias gradient,
+ * Forward fuses the sublayer's bias, dropout, scaling and residual adds; backward fuses the
+ * gradients of the LayerNorm weights, the residual split, the branch dropout and the branch's bias
+ * gradient,
  * reducing the per-column sums in the block before one atomic add per column per block. */
 #include "backend/cuda/gpu_device.cuh"
 
@@ -13,16 +14,17 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
     if (warp >= a.N) return;
     size_t row = (size_t)warp * a.H;
     float x[V];
-    float s = 0.0f;
+    float s = 0.0f, mul = a.a_mul != 0.0f ? a.a_mul : 1.0f;
 #pragma unroll
     for (int k = 0; k < V; k++) {
         int c = k * 32 + lane;
         x[k] = 0.0f;
         if (c < a.H) {
-            float v = a.a[row + c];
+            float v = a.a ? a.a[row + c] : __bfloat162float(a.a_h[row + c]);
             if (a.a_bias) v += a.a_bias[c];
-            v *= drop_scale(seed, a.site_in, row + c, a.p_in);
+            v *= mul * drop_scale(seed, a.site_in, row + c, a.p_in);
             if (a.resid) v += a.resid[row + c];
+            if (a.resid2) v += a.resid2[row + c];
             if (a.sum_out) a.sum_out[row + c] = v;
             x[k] = v;
             s += v;
@@ -76,7 +78,7 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
 {
     extern __shared__ float red[]; /* [LN_WARPS][H] */
     int lane = threadIdx.x & 31;
-    float pdw[V], pdb[V], pbias[V];
+    float pdw[V], pdb[V], pbias[V], br_mul = a.br_mul != 0.0f ? a.br_mul : 1.0f;
 #pragma unroll
     for (int k = 0; k < V; k++) pdw[k] = pdb[k] = pbias[k] = 0.0f;
     for (int r = blockIdx.x * LN_WARPS + (threadIdx.x >> 5); r < a.N; r += gridDim.x * LN_WARPS) {
@@ -91,6 +93,7 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
             if (c < a.H) {
                 xh[k] = (a.in[row + c] - mean) * rstd;
                 dy[k] = a.d_out[row + c] * drop_scale(seed, a.site_dout, row + c, a.p_dout);
+                if (a.d_out2) dy[k] += a.d_out2[row + c];
                 float gw = dy[k] * a.w[c];
                 sg += gw;
                 sgx += gw * xh[k];
@@ -104,8 +107,11 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
             int c = k * 32 + lane;
             if (c >= a.H) continue;
             float dx = rstd * (dy[k] * a.w[c] - mg - xh[k] * mgx);
+            /* the extras may alias d_res: read them before it is written (same thread, same element) */
+            if (a.d_in_extra) dx += a.d_in_extra[row + c];
+            float br = dx + (a.d_br_extra ? a.d_br_extra[row + c] : 0.0f);
             if (a.d_res) a.d_res[row + c] = a.res_accum ? a.d_res[row + c] + dx : dx;
-            float db = dx * drop_scale(seed, a.site_br, row + c, a.p_br);
+            float db = br * br_mul * drop_scale(seed, a.site_br, row + c, a.p_br);
             if (a.d_br_f) a.d_br_f[row + c] = db;
             if (a.d_br_h) a.d_br_h[row + c] = __float2bfloat16_rn(db);
             pbias[k] += db;

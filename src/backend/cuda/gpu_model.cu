@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEVICE_ALLOCS 1024
+#define MAX_DEVICE_ALLOCS 4096
 static void *g_allocs[MAX_DEVICE_ALLOCS]; /* one model per process: the tool's use */
 static int g_nallocs;
 
@@ -152,6 +152,31 @@ static void bind_roles(gpu_model *g)
     g->mlm_decoder = m->mlm.decoder ? role(g, m->mlm.decoder, 1) : g->word; /* tied */
 }
 
+/* The active adapter's tensors per layer and point (m = 0 where it has none). */
+static adapt_status bind_adapter(gpu_model *g, const adapter_def *ad)
+{
+    int L = g->m->cfg.layers;
+    g->ad_attn = (dadapter *)calloc((size_t)L, sizeof(dadapter));
+    g->ad_out = (dadapter *)calloc((size_t)L, sizeof(dadapter));
+    g->aa_attn = (adapter_acts *)calloc((size_t)L, sizeof(adapter_acts));
+    g->aa_out = (adapter_acts *)calloc((size_t)L, sizeof(adapter_acts));
+    if (!g->ad_attn || !g->ad_out || !g->aa_attn || !g->aa_out) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < L; l++)
+        for (int at = 0; at < 2; at++) {
+            if (!(at ? ad->has_attn[l] : ad->has_out[l])) continue;
+            const bn_weights *w = at ? &ad->attn[l] : &ad->out[l];
+            dadapter *D = at ? &g->ad_attn[l] : &g->ad_out[l];
+            D->down_w = role(g, w->down_w, 1);
+            D->down_b = role(g, w->down_b, 1);
+            D->up_w = role(g, w->up_w, 1);
+            D->up_b = role(g, w->up_b, 1);
+            D->m = w->bottleneck;
+            if (!D->down_w.w || !D->down_b.w || !D->up_w.w || !D->up_b.w || D->m < 1)
+                return adapt_fail(ADAPT_ERR_ARG, "CUDA backend: adapter \"%s\" at layer %d lacks a tensor", ad->name, l);
+        }
+    return ADAPT_OK;
+}
+
 /* A GEMM operand buffer: bf16 only in bf16 mode (fp32 when `also_f`), fp32 otherwise. */
 static bool op_alloc(gpu_model *g, dbuf *d, size_t n, bool also_f)
 {
@@ -182,18 +207,19 @@ static adapt_status alloc_activations(gpu_model *g)
     for (size_t l = 0; l <= L; l++) OALLOC(g->hidden[l], N * H, true);
     for (size_t l = 0; l < L; l++) {
         layer_acts *a = &g->acts[l];
-        OALLOC(a->qkv, N * 3 * H, true);
+        OALLOC(a->qkv, N * 3 * H, false);
         FALLOC(a->P, PP);
         if (g->bf || drop_f) OALLOC(a->Pd, PP, false);
         else a->Pd.f = a->P;
         OALLOC(a->ctx, N * H, false);
         FALLOC(a->sum1, N * H); FALLOC(a->mean1, N); FALLOC(a->rstd1, N);
         OALLOC(a->a, N * H, true);
-        FALLOC(a->ffn_pre, N * I);
+        OALLOC(a->ffn_pre, N * I, false);
         OALLOC(a->ffn_act, N * I, false);
         FALLOC(a->sum2, N * H); FALLOC(a->mean2, N); FALLOC(a->rstd2, N);
+        if (!(a->ptrs = (void **)dalloc(attention_ptr_count(g, false) * sizeof(void *)))) goto oom;
     }
-    FALLOC(g->scratch_h, N * H);
+    OALLOC(g->scratch_h, N * H, false);
     if (g->opt.head == GPU_HEAD_MLM) {
         OALLOC(g->xm, R * H, false);
         FALLOC(g->m_pre, R * H); FALLOC(g->m_act, R * H); FALLOC(g->m_mean, R); FALLOC(g->m_rstd, R);
@@ -203,11 +229,33 @@ static adapt_status alloc_activations(gpu_model *g)
         FALLOC(g->logits, R * C);
         OALLOC(g->dlogits, R * C, false);
     }
+    if (g->ad.on) {
+        size_t m_max = 1;
+        for (size_t l = 0; l < L; l++)
+            for (int at = 0; at < 2; at++) {
+                int m = (at ? g->ad_attn : g->ad_out)[l].m;
+                if (!m) continue;
+                if ((size_t)m > m_max) m_max = (size_t)m;
+                adapter_acts *s = at ? &g->aa_attn[l] : &g->aa_out[l];
+                if (g->ad.ln_before) {
+                    FALLOC(s->sum, N * H); FALLOC(s->mean, N); FALLOC(s->rstd, N);
+                }
+                OALLOC(s->hs, N * H, adapter_input_is_residual(g->ad));
+                FALLOC(s->dn, N * (size_t)m);
+                OALLOC(s->act, N * (size_t)m, false);
+            }
+        OALLOC(g->ad_u, N * H, false);
+        if (train) {
+            FALLOC(g->ad_dact, N * m_max); FALLOC(g->ad_dhs, N * H);
+            OALLOC(g->ad_ddn, N * m_max, false);
+        }
+    }
     if (train) {
         FALLOC(g->d_h[0], N * H); FALLOC(g->d_h[1], N * H); FALLOC(g->d_a, N * H);
-        FALLOC(g->d_ffn_act, N * I); FALLOC(g->dP, PP);
+        OALLOC(g->d_ffn_act, N * I, false); FALLOC(g->dP, PP);
         OALLOC(g->d_branch, N * H, false); OALLOC(g->d_ctx, N * H, false); OALLOC(g->d_qkv, N * 3 * H, false);
         OALLOC(g->d_ffn_pre, N * I, false); OALLOC(g->dS, PP, false);
+        if (!(g->bwd_ptrs = (void **)dalloc(attention_ptr_count(g, true) * sizeof(void *)))) goto oom;
         if (g->opt.head == GPU_HEAD_MLM) {
             FALLOC(g->d_t, R * H); FALLOC(g->d_act, R * H); FALLOC(g->d_xm, R * H);
             OALLOC(g->d_mpre, R * H, false);
@@ -232,7 +280,6 @@ static adapt_status validate(const adapt_model *m, const gpu_options *o)
     if (o->hidden_dropout < 0 || o->hidden_dropout >= 1 || o->attn_dropout < 0 || o->attn_dropout >= 1)
         return adapt_fail(ADAPT_ERR_ARG, "dropout must be in [0, 1)");
     if (c->hidden_act != ACT_GELU) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "CUDA backend: only the erf GELU activation so far, not %s", activation_name(c->hidden_act));
-    if (m->setup) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "CUDA backend: adapter setups are not supported yet");
     return store_require_fp32(&m->store, "the CUDA backend (it uploads and saves fp32 host weights)");
 }
 
@@ -240,6 +287,9 @@ extern "C" adapt_status gpu_model_create(adapt_model *m, const gpu_options *opt,
 {
     *out = NULL;
     TRY(validate(m, opt));
+    gpu_adapter_cfg ad_cfg;
+    const adapter_def *ad = NULL;
+    TRY(adapter_validate(m, &ad_cfg, &ad));
     int dev_count = 0;
     if (cudaGetDeviceCount(&dev_count) != cudaSuccess || dev_count < 1)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "CUDA: no GPU is visible");
@@ -249,6 +299,9 @@ extern "C" adapt_status gpu_model_create(adapt_model *m, const gpu_options *opt,
     g->m = m;
     g->opt = *opt;
     g->bf = opt->precision == GPU_BF16;
+    g->ad = ad_cfg;
+    /* ADAPT_GPU_UNFUSED_ATTENTION=1 keeps the GEMM + softmax path (for comparisons) */
+    g->fused_attention = g->bf && !opt->train && !getenv("ADAPT_GPU_UNFUSED_ATTENTION");
     g->L = (dlayer *)calloc((size_t)m->cfg.layers + 1, sizeof(dlayer));
     if (!g->L) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     cudaDeviceProp prop;
@@ -289,6 +342,7 @@ extern "C" adapt_status gpu_model_create(adapt_model *m, const gpu_options *opt,
         g->head_w = role(g, store_get(&m->store, opt->head_w), 1);
         g->head_b = role(g, store_get(&m->store, opt->head_b), 1);
     }
+    if (ad) TRY(bind_adapter(g, ad));
     TRY(alloc_activations(g));
     CUDA_TRY(cudaDeviceSynchronize());
     size_t stage = (size_t)4 * opt->max_B * opt->max_T + 2 * (size_t)opt->max_head_rows;
@@ -305,6 +359,7 @@ extern "C" void gpu_model_free(gpu_model *g)
 {
     if (!g) return;
     if (g->stream) cudaStreamSynchronize(g->stream);
+    prof_free(g);
     for (int i = 0; i < g_nallocs; i++) cudaFree(g_allocs[i]);
     g_nallocs = 0;
     for (int s = 0; s < 2; s++) {
@@ -317,6 +372,10 @@ extern "C" void gpu_model_free(gpu_model *g)
     free(g->L);
     free(g->hidden);
     free(g->acts);
+    free(g->ad_attn);
+    free(g->ad_out);
+    free(g->aa_attn);
+    free(g->aa_out);
     free(g);
 }
 
@@ -335,6 +394,17 @@ extern "C" adapt_status gpu_download_grads(gpu_model *g)
         const slot *s = &g->slots[i];
         if (s->trainable && s->p->grad)
             CUDA_TRY(cudaMemcpy(s->p->grad, g->gf + s->off, s->p->numel * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+    return ADAPT_OK;
+}
+
+extern "C" adapt_status gpu_upload_grads(gpu_model *g)
+{
+    CUDA_TRY(cudaStreamSynchronize(g->stream));
+    for (size_t i = 0; i < g->n_slots; i++) {
+        const slot *s = &g->slots[i];
+        if (s->trainable && s->p->grad)
+            CUDA_TRY(cudaMemcpy(g->gf + s->off, s->p->grad, s->p->numel * sizeof(float), cudaMemcpyHostToDevice));
     }
     return ADAPT_OK;
 }

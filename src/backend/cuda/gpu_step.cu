@@ -82,6 +82,7 @@ extern "C" adapt_status gpu_backward(gpu_model *g)
     if (!g->opt.train || !g->gf) return adapt_fail(ADAPT_ERR_ARG, "CUDA backend: the model was created without training buffers");
     if (!g->has_labels || g->opt.head == GPU_HEAD_NONE) return adapt_fail(ADAPT_ERR_ARG, "CUDA backend: backward needs a head and labels");
     CUDA_TRY(cudaMemsetAsync(g->gf, 0, g->n_train * sizeof(float), g->stream));
+    prof_mark(g, "bwd zero gradients");
     TRY(head_backward(g, g->d_h[0]));
     TRY(encoder_backward(g, g->d_h[0]));
     CUDA_TRY(cudaGetLastError());
@@ -97,6 +98,7 @@ extern "C" adapt_status gpu_adamw_step(gpu_model *g, const gpu_adamw *cfg, doubl
     double bc1 = 1.0 - pow(cfg->beta1, (double)step), bc2 = 1.0 - pow(cfg->beta2, (double)step);
     k_adamw(g, (float)lr, (float)cfg->beta1, (float)cfg->beta2, (float)cfg->eps, (float)cfg->weight_decay, (float)bc1, (float)bc2,
             (float)cfg->max_grad_norm);
+    prof_mark(g, "adamw (+ gradient norm)");
     CUDA_TRY(cudaGetLastError());
     return ADAPT_OK;
 }
