@@ -2,7 +2,8 @@
 # adapt (CUDA backend) against PyTorch eager on BERT-base shapes, batch 32 x 128, bf16, in one run
 # on one GPU: `bench/gpu.sh [ADAPT_GPU] [SECONDS]`. Modes: infer (encoder forward), adapter (a
 # seq_bn adapter per layer + token head train, the encoder frozen), full (every tensor trains).
-# adapt's inference is also measured without the fused attention kernel, for comparison. Prints
+# adapt's inference and adapter training are also measured without the fused attention kernels
+# (ADAPT_GPU_UNFUSED_ATTENTION=1: cuBLAS batched GEMMs around a softmax kernel), for comparison. Prints
 # each measurement, then the ratios last (issue 9's targets: adapter >= 3x, infer >= 2x).
 # A stage that fails prints why and the rest goes on.
 ADAPT_GPU=${1:-build/adapt-gpu}
@@ -17,14 +18,17 @@ adapt_bench() { # mode [env...]
     sed -n 's/.*: \([0-9]*\) tokens\/s.*/\1/p' <<<"$line"
 }
 for mode in $MODES; do A[$mode]=$(adapt_bench "$mode"); done
-[[ " $MODES " == *" infer "* ]] && A[infer-unfused]=$(adapt_bench infer ADAPT_GPU_UNFUSED_ATTENTION=1)
+for mode in infer adapter; do
+    [[ " $MODES " == *" $mode "* ]] && A[$mode-unfused]=$(adapt_bench $mode ADAPT_GPU_UNFUSED_ATTENTION=1)
+done
 for mode in $MODES; do
     line=$(timeout 180 "$PY" "$(dirname "$0")/gpu_pytorch.py" "$mode" "$SECS" 2>&1 | tee /dev/stderr | grep '^pytorch ')
     P[$mode]=$(awk '{print $4}' <<<"$line")
 done
 P[infer-unfused]=${P[infer]:-}
+P[adapter-unfused]=${P[adapter]:-}
 echo "== adapt vs PyTorch eager (BERT-base, B32 x T128, bf16) =="
-for mode in $MODES infer-unfused; do
+for mode in $MODES infer-unfused adapter-unfused; do
     [[ -z ${A[$mode]+x} ]] && continue
     a=${A[$mode]:-0} p=${P[$mode]:-0}
     if [[ $a -gt 0 && $p -gt 0 ]]; then

@@ -11,10 +11,12 @@
 #   1. the tool: unpack gpu-dist/adapt-gpu.xz (made here by `make gpu-dist`), else build with make;
 #   2. fixture cases on the GPU in fp32, compared with expected.safetensors; check-mlm (the
 #      training path against the CPU library on tiny-xlmr, plain and with adapters of several
-#      configurations); check-attention (the fused attention kernel against a host reference);
+#      configurations); check-attention / check-attention-train (the fused attention kernels
+#      against host references); check-fused (the fused attention in the model against the
+#      unfused path, inference and a training step);
 #   3. pretraining for PRETRAIN_SECONDS, the model saved into $OUT/model/ (bf16 shards < 16 MB);
 #   4. bench/gpu.sh: adapt vs PyTorch eager, BERT-base B32 x T128, if time is left;
-#   5. a kernel profile of adapt's adapter and inference steps (nsys), if time is left.
+#   5. adapt's per-phase profile (bench --profile) of each mode, if time is left.
 # Everything is logged to $OUT/run.log; the whole run stays under 9 minutes for SECONDS <= 380.
 set -u -o pipefail
 FIX=${1:?usage: scripts/gpu-run.sh FIXTURES_DIR IDS_FILE [PRETRAIN_SECONDS]}
@@ -90,9 +92,12 @@ if [[ -d $FIX/models/tiny-xlmr ]]; then
     check_mlm "adapter seq_bn bf16" --adapter seq_bn --precision bf16
     check_mlm "adapter-only double_seq_bn bf16" --adapter double_seq_bn --adapter-only --precision bf16
 fi
-res=$(timeout 60 "$GPU" check-attention 2>&1)
-echo "$res"
-SUMMARY+=("check-attention: $(grep -E 'check-attention|us|µs' <<<"$res" | tail -3 | tr '\n' ';')")
+for check in check-attention check-attention-train check-fused; do
+    res=$(timeout 60 "$GPU" $check 2>&1)
+    rc=$?
+    echo "$res"
+    SUMMARY+=("$check: rc=$rc $(grep -E "^$check|FAIL|us per|µs" <<<"$res" | tail -4 | tr '\n' ';')")
+done
 
 stage "3. pretraining ($SECS s)"
 DATA=$(dirname "$IDS")
@@ -131,17 +136,14 @@ else
     SUMMARY+=("bench: skipped (time)")
 fi
 
-stage "5. kernel profile"
-if command -v nsys >/dev/null && (( $(el) < BUDGET - 60 )); then
-    for mode in adapter infer; do
-        timeout 60 nsys profile -o /tmp/gpu-run/prof-$mode --force-overwrite true "$GPU" bench --mode $mode --seconds 1 >/dev/null 2>&1
-        echo "== $mode"
-        timeout 40 nsys stats --report cuda_gpu_kern_sum --format csv /tmp/gpu-run/prof-$mode.nsys-rep 2>/dev/null |
-            python3 -c 'import csv,sys; r=[x for x in csv.reader(sys.stdin) if len(x)>8]; [print(x[0].rjust(6), x[1].rjust(12), x[2].rjust(7), x[8][:110]) for x in r[:26]]'
-    done
-else
-    echo "skipped (no nsys, or $(el)s used of $BUDGET)"
-fi
+stage "5. per-phase profile"
+for mode in adapter infer full; do
+    if (( $(el) < BUDGET - 25 )); then
+        timeout 40 "$GPU" bench --mode $mode --seconds 1 --profile 2>&1 | grep -E '^(bench|profile)'
+    else
+        echo "skipped $mode ($(el)s used of $BUDGET)"
+    fi
+done
 
 stage "summary ($(el)s)"
 printf '%s\n' "${SUMMARY[@]}"

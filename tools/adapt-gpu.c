@@ -2,7 +2,8 @@
  *   adapt-gpu case CASE_DIR OUT.safetensors   a fixture case on the GPU in fp32 (as adapt-case)
  *   adapt-gpu pretrain ...                    MLM pretraining from scratch (see --help)
  *   adapt-gpu check-mlm MODEL_DIR [--adapter CONFIG]   the training path against the CPU library
- *   adapt-gpu check-attention                 the fused attention kernel against a host reference
+ *   adapt-gpu check-attention[-train]         the fused attention kernels against host references
+ *   adapt-gpu check-fused                     the fused attention in the model against the unfused path
  *   adapt-gpu bench --mode infer|adapter|full BERT-base throughput
  *   adapt-gpu info                            the visible device */
 #include "backend/cuda/gpu_host.h"
@@ -15,6 +16,8 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "pretrain")) return gpu_cmd_pretrain(argc - 2, argv + 2);
     if (argc >= 3 && !strcmp(argv[1], "check-mlm")) return gpu_cmd_check_mlm(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "check-attention")) return gpu_cmd_check_attention(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "check-attention-train")) return gpu_cmd_check_attention_train(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "check-fused")) return gpu_cmd_check_fused(argc - 2, argv + 2);
     if (argc >= 2 && !strcmp(argv[1], "bench")) return gpu_cmd_bench(argc - 2, argv + 2);
     if (argc == 2 && !strcmp(argv[1], "info")) {
         char buf[256];
@@ -22,6 +25,6 @@ int main(int argc, char **argv)
         printf("%s\n", buf);
         return 0;
     }
-    fprintf(stderr, "usage: adapt-gpu case|pretrain|check-mlm|check-attention|bench|info ...\n");
+    fprintf(stderr, "usage: adapt-gpu case|pretrain|check-mlm|check-attention[-train]|check-fused|bench|info ...\n");
     return 1;
 }

@@ -26,6 +26,8 @@ typedef struct gpu_options {
     const char *head_w, *head_b; /* GPU_HEAD_TOKEN: store names of its weight [C,H] and bias [C] */
     bool train;                  /* allocate gradients, moments and backward buffers */
     float hidden_dropout, attn_dropout; /* used by gpu_forward(training = true) */
+    bool unfused_attention;      /* keep the GEMM + softmax attention where a fused kernel applies
+                                  * (also ADAPT_GPU_UNFUSED_ATTENTION=1), for comparisons */
 } gpu_options;
 
 typedef struct gpu_model gpu_model;

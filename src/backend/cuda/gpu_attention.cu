@@ -4,8 +4,10 @@
  * per-pair pointers, rebuilt only when the batch shape changes. A per-head loop of strided GEMMs
  * would launch heads x more kernels, each too small to fill the GPU.
  * Forward: S = scale Q K^T, P = masked softmax(S), Pd = dropout(P), C = Pd V.
- * Backward: dPd = dC V^T, dV = Pd^T dC, dS = softmax'(dPd), dQ = scale dS K, dK = scale dS^T Q. */
-#include "backend/cuda/gpu_common.cuh"
+ * Backward: dPd = dC V^T, dV = Pd^T dC, dS = softmax'(dPd), dQ = scale dS K, dK = scale dS^T Q.
+ * A model created for training in bf16 runs both through the fused kernels of
+ * gpu_kernels_flash_train.cu instead where the shape allows (no [B,heads,T,T] buffers). */
+#include "backend/cuda/gpu_flash.cuh"
 #include <math.h>
 
 enum { PTR_Q, PTR_K, PTR_V, PTR_P, PTR_PD, PTR_CTX, FWD_PTRS };        /* per layer */
@@ -62,13 +64,22 @@ size_t attention_ptr_count(const gpu_model *g, bool backward)
     return (size_t)(backward ? (int)BWD_PTRS : (int)FWD_PTRS) * g->opt.max_B * g->m->cfg.heads;
 }
 
+static bool train_fused(const gpu_model *g)
+{
+    return g->acts[0].row_stats && attention_train_fused_supported(g->T, g->m->cfg.hidden / g->m->cfg.heads);
+}
+
 adapt_status attention_forward(gpu_model *g, int l)
 {
     const model_config *c = &g->m->cfg;
     int B = g->B, T = g->T, H = c->hidden, nh = c->heads, dh = H / nh, n = B * nh;
     float pa = g->training ? g->opt.attn_dropout : 0.0f, scale = 1.0f / sqrtf((float)dh);
-    if (g->ptr_B != B || g->ptr_T != T) build_tables(g);
     layer_acts *a = &g->acts[l];
+    if (train_fused(g)) {
+        k_attention_train_fwd(g, a->qkv.h, a->ctx.h, a->row_stats, B, nh, T, dh, pa, SITE_PROBS(l));
+        return ADAPT_OK;
+    }
+    if (g->ptr_B != B || g->ptr_T != T) build_tables(g);
     void **p = a->ptrs;
     TRY(gemm_ptrs(g, false, true, T, T, dh, scale, ptrs(g, p, PTR_Q), 3 * H, ptrs(g, p, PTR_K), 3 * H, 0.0f, ptrs(g, p, PTR_P), false, T, n));
     k_softmax_fwd(g, a->P, a->Pd, B, nh, T, pa, SITE_PROBS(l));
@@ -81,6 +92,10 @@ adapt_status attention_backward(gpu_model *g, int l)
     int B = g->B, T = g->T, H = c->hidden, nh = c->heads, dh = H / nh, n = B * nh;
     float pa = g->training ? g->opt.attn_dropout : 0.0f, scale = 1.0f / sqrtf((float)dh);
     const layer_acts *a = &g->acts[l];
+    if (train_fused(g)) {
+        k_attention_train_bwd(g, a->qkv.h, g->d_ctx.h, a->row_stats, g->d_qkv.h, B, nh, T, dh, pa, SITE_PROBS(l));
+        return ADAPT_OK;
+    }
     void **p = a->ptrs, **d = g->bwd_ptrs;
     TRY(gemm_ptrs(g, false, true, T, T, dh, 1.0f, ptrs(g, d, PTR_DCTX), H, ptrs(g, p, PTR_V), 3 * H, 0.0f, ptrs(g, d, PTR_DP), false, T, n));
     TRY(gemm_ptrs(g, true, false, T, dh, T, 1.0f, ptrs(g, p, PTR_PD), T, ptrs(g, d, PTR_DCTX), H, 0.0f, ptrs(g, d, PTR_DV), g->bf, 3 * H, n));

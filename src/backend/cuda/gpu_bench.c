@@ -17,23 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static adapt_status bert_base(adapt_model **out)
-{
-    model_config c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.model_type, sizeof c.model_type, "bert");
-    c.family = FAMILY_BERT;
-    c.hidden = 768; c.layers = 12; c.heads = 12; c.intermediate = 3072; c.vocab = 30522;
-    c.max_positions = 512; c.type_vocab = 2; c.pad_id = 0; c.hidden_act = ACT_GELU; c.layer_norm_eps = 1e-12;
-    TRY(model_create(&c, out));
-    int64_t w[2] = {9, 768}, b[1] = {9};
-    param *pw, *pb;
-    TRY(store_add(&(*out)->store, "classifier.weight", 2, w, &pw));
-    TRY(store_add(&(*out)->store, "classifier.bias", 1, b, &pb));
-    gpu_init_roberta(*out, 7);
-    return ADAPT_OK;
-}
-
 /* The adapter mode's setup: a Pfeiffer adapter in every layer and the head train, nothing else. */
 static adapt_status add_bench_adapter(adapt_model *m)
 {
@@ -93,7 +76,7 @@ int gpu_cmd_bench(int argc, char **argv)
     gpu_model *g = NULL;
     int N = B * T;
     int32_t *ids = malloc((size_t)N * sizeof(int32_t)), *pos = malloc((size_t)N * sizeof(int32_t)), *lab = malloc((size_t)N * sizeof(int32_t));
-    adapt_status s = ids && pos && lab ? bert_base(&m) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status s = ids && pos && lab ? gpu_bert_model(768, 12, 12, 3072, 30522, 9, 7, &m) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     uint64_t r = 88172645463325252ull;
     for (int i = 0; ids && pos && lab && i < N; i++) {
         r ^= r << 13; r ^= r >> 7; r ^= r << 17;

@@ -47,6 +47,7 @@ struct layer_acts {
     dbuf ffn_act;        /* [N,I] */
     float *sum2, *mean2, *rstd2;
     void **ptrs;         /* device pointer tables of the attention GEMMs (gpu_attention.cu) */
+    float *row_stats;    /* fused training attention: [B*heads*T][2] softmax max and 1/sum */
 };
 
 /* One bottleneck adapter at one point (after attention or after the FFN) of one layer; m = 0 where
@@ -86,7 +87,7 @@ struct gpu_model {
     adapt_model *m;
     gpu_options opt;
     bool bf;             /* bf16 GEMM operands */
-    bool fused_attention; /* inference in bf16: gpu_kernels_flash.cu where the shape allows */
+    bool fused_attention; /* bf16: the kernels of gpu_kernels_flash*.cu where the shape allows */
     cudaStream_t stream;
     cublasHandle_t blas;
     void *blas_ws;

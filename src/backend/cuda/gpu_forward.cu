@@ -52,7 +52,7 @@ adapt_status encoder_forward(gpu_model *g)
         dbuf x = g->hidden[l];
         TRY(gemm(g, false, true, N, 3 * H, H, 1.0f, {op_of(g, x), H, 0}, {op_of(g, D->qkv_w), H, 0}, 0.0f, out_of(g, a->qkv), g->bf, 3 * H, 0, 1));
         prof_mark(g, "fwd qkv gemm");
-        if (g->fused_attention && attention_fused_supported(g->T, H / c->heads)) {
+        if (!g->opt.train && g->fused_attention && attention_fused_supported(g->T, H / c->heads)) {
             k_attention_fused(g, a->qkv.h, D->qkv_b.w, a->ctx.h, g->B, c->heads, g->T, H / c->heads);
         } else {
             k_bias_act(g, a->qkv, D->qkv_b.w, true, dbuf{}, N, 3 * H, ACT_IDENTITY);

@@ -9,6 +9,13 @@ int gpu_cmd_pretrain(int argc, char **argv);
 int gpu_cmd_bench(int argc, char **argv);
 int gpu_cmd_check_mlm(int argc, char **argv);
 int gpu_cmd_check_attention(int argc, char **argv);
+int gpu_cmd_check_fused(int argc, char **argv);
+int gpu_cmd_check_attention_train(int argc, char **argv);
+
+/* A BERT encoder of the given shape (BERT-base: 768, 12, 12, 3072, 30522) with a token classifier
+ * "classifier.{weight,bias}" of `classes` labels, initialised by gpu_init_roberta(seed). */
+adapt_status gpu_bert_model(int hidden, int layers, int heads, int intermediate, int vocab, int classes, uint64_t seed,
+                            adapt_model **out);
 
 /* Hugging Face RoBERTa initialisation: Linear / Embedding weights N(0, 0.02), biases 0, LayerNorm
  * 1 / 0, the padding rows of the word and position tables 0. */

@@ -218,6 +218,7 @@ static adapt_status alloc_activations(gpu_model *g)
         OALLOC(a->ffn_act, N * I, false);
         FALLOC(a->sum2, N * H); FALLOC(a->mean2, N); FALLOC(a->rstd2, N);
         if (!(a->ptrs = (void **)dalloc(attention_ptr_count(g, false) * sizeof(void *)))) goto oom;
+        if (train && g->fused_attention) FALLOC(a->row_stats, (size_t)g->opt.max_B * c->heads * g->opt.max_T * 2);
     }
     OALLOC(g->scratch_h, N * H, false);
     if (g->opt.head == GPU_HEAD_MLM) {
@@ -301,7 +302,7 @@ extern "C" adapt_status gpu_model_create(adapt_model *m, const gpu_options *opt,
     g->bf = opt->precision == GPU_BF16;
     g->ad = ad_cfg;
     /* ADAPT_GPU_UNFUSED_ATTENTION=1 keeps the GEMM + softmax path (for comparisons) */
-    g->fused_attention = g->bf && !opt->train && !getenv("ADAPT_GPU_UNFUSED_ATTENTION");
+    g->fused_attention = g->bf && !opt->unfused_attention && !getenv("ADAPT_GPU_UNFUSED_ATTENTION");
     g->L = (dlayer *)calloc((size_t)m->cfg.layers + 1, sizeof(dlayer));
     if (!g->L) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     cudaDeviceProp prop;

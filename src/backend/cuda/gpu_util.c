@@ -2,6 +2,7 @@
 #include "backend/cuda/gpu_host.h"
 #include "core/error.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static uint64_t next_u64(uint64_t *s)
@@ -16,6 +17,24 @@ static double normal(uint64_t *s)
 {
     double u1 = ((next_u64(s) >> 11) + 1.0) * (1.0 / 9007199254740993.0), u2 = (next_u64(s) >> 11) * (1.0 / 9007199254740992.0);
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+adapt_status gpu_bert_model(int hidden, int layers, int heads, int intermediate, int vocab, int classes, uint64_t seed,
+                            adapt_model **out)
+{
+    model_config c;
+    memset(&c, 0, sizeof c);
+    snprintf(c.model_type, sizeof c.model_type, "bert");
+    c.family = FAMILY_BERT;
+    c.hidden = hidden; c.layers = layers; c.heads = heads; c.intermediate = intermediate; c.vocab = vocab;
+    c.max_positions = 512; c.type_vocab = 2; c.pad_id = 0; c.hidden_act = ACT_GELU; c.layer_norm_eps = 1e-12;
+    TRY(model_create(&c, out));
+    int64_t w[2] = {classes, hidden}, b[1] = {classes};
+    param *pw, *pb;
+    TRY(store_add(&(*out)->store, "classifier.weight", 2, w, &pw));
+    TRY(store_add(&(*out)->store, "classifier.bias", 1, b, &pb));
+    gpu_init_roberta(*out, seed);
+    return ADAPT_OK;
 }
 
 void gpu_init_roberta(adapt_model *m, uint64_t seed)
