@@ -10,6 +10,7 @@ ADAPT_GPU=${1:-build/adapt-gpu}
 SECS=${2:-4}
 PY=${PYTHON:-python3}
 MODES=${MODES:-infer adapter full}
+UNFUSED_MODES=${UNFUSED_MODES-infer adapter}   # also measured without the fused attention
 declare -A A P
 adapt_bench() { # mode [env...]
     local mode=$1 line
@@ -18,9 +19,7 @@ adapt_bench() { # mode [env...]
     sed -n 's/.*: \([0-9]*\) tokens\/s.*/\1/p' <<<"$line"
 }
 for mode in $MODES; do A[$mode]=$(adapt_bench "$mode"); done
-for mode in infer adapter; do
-    [[ " $MODES " == *" $mode "* ]] && A[$mode-unfused]=$(adapt_bench $mode ADAPT_GPU_UNFUSED_ATTENTION=1)
-done
+for mode in $UNFUSED_MODES; do A[$mode-unfused]=$(adapt_bench "$mode" ADAPT_GPU_UNFUSED_ATTENTION=1); done
 for mode in $MODES; do
     line=$(timeout 180 "$PY" "$(dirname "$0")/gpu_pytorch.py" "$mode" "$SECS" 2>&1 | tee /dev/stderr | grep '^pytorch ')
     P[$mode]=$(awk '{print $4}' <<<"$line")

@@ -129,7 +129,7 @@ fi
 
 stage "4. bench"
 if (( $(el) < BUDGET - 70 )); then
-    run timeout $((BUDGET - $(el) - 5)) bash bench/gpu.sh "$GPU" 4 2>&1 | tee /tmp/gpu-run/bench.log
+    run timeout $((BUDGET - $(el) - 5)) bash bench/gpu.sh "$GPU" "${BENCH_SECONDS:-4}" 2>&1 | tee /tmp/gpu-run/bench.log
     while read -r l; do SUMMARY+=("bench: $l"); done < <(grep -E '^(infer|adapter|full)' /tmp/gpu-run/bench.log)
 else
     echo "skipped: $(el)s used of $BUDGET"
@@ -139,7 +139,7 @@ fi
 stage "5. per-phase profile"
 for mode in adapter infer full; do
     if (( $(el) < BUDGET - 25 )); then
-        timeout 40 "$GPU" bench --mode $mode --seconds 1 --profile 2>&1 | grep -E '^(bench|profile)'
+        timeout 40 "$GPU" bench --mode $mode --seconds 1 --profile 2>&1 | grep -E '^(bench|host|profile)'
     else
         echo "skipped $mode ($(el)s used of $BUDGET)"
     fi

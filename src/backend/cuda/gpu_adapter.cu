@@ -129,9 +129,9 @@ adapt_status adapter_point_backward(gpu_model *g, int l, bool attention, const p
     ln_bwd_args pre = {};
     pre.d_out = g->ad_dhs; pre.in = s.sum; pre.mean = s.mean; pre.rstd = s.rstd; pre.w = io.ln_w; pre.N = N; pre.H = H;
     pre.dw = gr.ln_dw; pre.db = gr.ln_db; pre.d_res = gr.d_x; pre.res_accum = true;
-    pre.d_out2 = g->ad.residual == BN_RESIDUAL_AFTER_LN ? gr.d_x : NULL;
-    pre.d_in_extra = g->ad.residual == BN_RESIDUAL_POST_ADD ? gr.d_x : NULL;
-    pre.d_br_extra = g->ad.residual == BN_RESIDUAL_BEFORE_LN ? gr.d_x : NULL;
+    pre.old_into_d_out = g->ad.residual == BN_RESIDUAL_AFTER_LN;   /* res = hs */
+    pre.old_into_d_in = g->ad.residual == BN_RESIDUAL_POST_ADD;    /* res = z + x */
+    pre.old_into_branch = g->ad.residual == BN_RESIDUAL_BEFORE_LN; /* res = z */
     pre.d_br_f = g->d_branch.f; pre.d_br_h = g->d_branch.h; pre.p_br = ph; pre.site_br = io.site; pre.d_br_bias = gr.d_bias;
     k_ln_bwd(g, pre);
     return ADAPT_OK;

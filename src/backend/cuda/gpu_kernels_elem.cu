@@ -2,22 +2,28 @@
  * gradients), row gather / scatter for the MLM head, fp32 -> bf16. */
 #include "backend/cuda/gpu_device.cuh"
 
+/* Row-wise kernels over [N, C]: blockIdx.x picks 256 columns, blockIdx.y (striding) the rows, so
+ * no thread divides a flat index (64-bit division is a long instruction sequence on the GPU). */
+#define ROW_THREADS 256
+static dim3 row_grid(int N, int C) { return dim3((unsigned)((C + ROW_THREADS - 1) / ROW_THREADS), (unsigned)(N < 65535 ? N : 65535)); }
+#define FOR_ROWS(N) for (int r = blockIdx.y; r < (N); r += gridDim.y)
+
 __global__ void embed_fwd_kernel(float *out, const int32_t *ids, const int32_t *pos, const int32_t *type, const float *word,
                                  const float *pe, const float *te, int N, int H)
 {
-    size_t n = (size_t)N * H;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        size_t r = i / H, c = i % H;
+    int c = blockIdx.x * ROW_THREADS + threadIdx.x;
+    if (c >= H) return;
+    FOR_ROWS(N) {
         float v = word[(size_t)ids[r] * H + c] + pe[(size_t)pos[r] * H + c];
         if (te) v += te[(size_t)(type ? type[r] : 0) * H + c];
-        out[i] = v;
+        out[(size_t)r * H + c] = v;
     }
 }
 
 void k_embed_fwd(gpu_model *g, float *out, int N, int H)
 {
-    embed_fwd_kernel<<<blocks_for((size_t)N * H, 256, 65536), 256, 0, g->stream>>>(
-        out, g->d_ids, g->d_pos, g->d_type, g->word.w, g->pos.w, g->type.w, N, H);
+    embed_fwd_kernel<<<row_grid(N, H), ROW_THREADS, 0, g->stream>>>(out, g->d_ids, g->d_pos, g->d_type, g->word.w, g->pos.w, g->type.w,
+                                                                     N, H);
 }
 
 /* Word and position rows by atomics (few rows collide); the token-type table (one or two rows hit
@@ -77,9 +83,12 @@ __device__ __forceinline__ float act_grad(float x, int act)
 
 __global__ void bias_act_kernel(dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
 {
-    size_t n = (size_t)N * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
-        float v = load2(x, i) + (bias ? bias[i % C] : 0.0f);
+    int c = blockIdx.x * ROW_THREADS + threadIdx.x;
+    if (c >= C) return;
+    float b = bias ? bias[c] : 0.0f;
+    FOR_ROWS(N) {
+        size_t i = (size_t)r * C + c;
+        float v = load2(x, i) + b;
         if (store_x) store2(x, i, v);
         store2(out, i, act_f(v, act));
     }
@@ -87,7 +96,7 @@ __global__ void bias_act_kernel(dbuf x, const float *bias, bool store_x, dbuf ou
 
 void k_bias_act(gpu_model *g, dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
 {
-    bias_act_kernel<<<blocks_for((size_t)N * C, 256, 65536), 256, 0, g->stream>>>(x, bias, store_x, out, N, C, act);
+    bias_act_kernel<<<row_grid(N, C), ROW_THREADS, 0, g->stream>>>(x, bias, store_x, out, N, C, act);
 }
 
 __global__ void act_bwd_kernel(dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act)
@@ -103,14 +112,18 @@ void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act)
 
 __global__ void bias_dropout_kernel(dbuf out, dbuf x, const float *bias, int N, int C, float p, uint32_t site, uint64_t seed)
 {
-    size_t n = (size_t)N * C;
-    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
-        store2(out, i, (load2(x, i) + (bias ? bias[i % C] : 0.0f)) * drop_scale(seed, site, i, p));
+    int c = blockIdx.x * ROW_THREADS + threadIdx.x;
+    if (c >= C) return;
+    float b = bias ? bias[c] : 0.0f;
+    FOR_ROWS(N) {
+        size_t i = (size_t)r * C + c;
+        store2(out, i, (load2(x, i) + b) * drop_scale(seed, site, i, p));
+    }
 }
 
 void k_bias_dropout(gpu_model *g, dbuf out, dbuf x, const float *bias, int N, int C, float p, uint32_t site)
 {
-    bias_dropout_kernel<<<blocks_for((size_t)N * C, 256, 65536), 256, 0, g->stream>>>(out, x, bias, N, C, p, site, g->seed);
+    bias_dropout_kernel<<<row_grid(N, C), ROW_THREADS, 0, g->stream>>>(out, x, bias, N, C, p, site, g->seed);
 }
 
 __global__ void branch_bwd_kernel(dbuf d_out, const float *a, const float *b, size_t n, float p, uint32_t site, uint64_t seed)

@@ -1,8 +1,7 @@
 /* LayerNorm forward and backward, one warp per row, each lane holding H/32 values in registers.
  * Forward fuses the sublayer's bias, dropout, scaling and residual adds; backward fuses the
  * gradients of the LayerNorm weights, the residual split, the branch dropout and the branch's bias
- * gradient,
- * reducing the per-column sums in the block before one atomic add per column per block. */
+ * gradient, reducing the per-column sums in the block before one atomic add per column per block. */
 #include "backend/cuda/gpu_device.cuh"
 
 #define LN_WARPS 8
@@ -15,6 +14,9 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
     size_t row = (size_t)warp * a.H;
     float x[V];
     float s = 0.0f, mul = a.a_mul != 0.0f ? a.a_mul : 1.0f;
+    /* every load from memory before the first store: the pointers may alias as far as the
+     * compiler knows, so a store between loads would make each row pay one memory latency per
+     * value (the LayerNorm weights read below come from L1) */
 #pragma unroll
     for (int k = 0; k < V; k++) {
         int c = k * 32 + lane;
@@ -25,7 +27,6 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
             v *= mul * drop_scale(seed, a.site_in, row + c, a.p_in);
             if (a.resid) v += a.resid[row + c];
             if (a.resid2) v += a.resid2[row + c];
-            if (a.sum_out) a.sum_out[row + c] = v;
             x[k] = v;
             s += v;
         }
@@ -45,6 +46,7 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
     for (int k = 0; k < V; k++) {
         int c = k * 32 + lane;
         if (c >= a.H) continue;
+        if (a.sum_out) a.sum_out[row + c] = x[k];
         float y = ((x[k] - mean) * rstd) * a.w[c] + a.b[c];
         y *= drop_scale(seed, a.site_out, row + c, a.p_out);
         if (a.out_f) a.out_f[row + c] = y;
@@ -79,26 +81,29 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
     extern __shared__ float red[]; /* [LN_WARPS][H] */
     int lane = threadIdx.x & 31;
     float pdw[V], pdb[V], pbias[V], br_mul = a.br_mul != 0.0f ? a.br_mul : 1.0f;
+    bool need_old = a.res_accum || a.old_into_d_out || a.old_into_d_in || a.old_into_branch;
 #pragma unroll
     for (int k = 0; k < V; k++) pdw[k] = pdb[k] = pbias[k] = 0.0f;
     for (int r = blockIdx.x * LN_WARPS + (threadIdx.x >> 5); r < a.N; r += gridDim.x * LN_WARPS) {
         size_t row = (size_t)r * a.H;
         float mean = a.mean[r], rstd = a.rstd[r];
-        float xh[V], dy[V];
+        float xh[V], gw[V], old[V];
         float sg = 0.0f, sgx = 0.0f;
+        /* every load of the row before its first store (see ln_fwd_kernel) */
 #pragma unroll
         for (int k = 0; k < V; k++) {
             int c = k * 32 + lane;
-            xh[k] = dy[k] = 0.0f;
+            xh[k] = gw[k] = old[k] = 0.0f;
             if (c < a.H) {
                 xh[k] = (a.in[row + c] - mean) * rstd;
-                dy[k] = a.d_out[row + c] * drop_scale(seed, a.site_dout, row + c, a.p_dout);
-                if (a.d_out2) dy[k] += a.d_out2[row + c];
-                float gw = dy[k] * a.w[c];
-                sg += gw;
-                sgx += gw * xh[k];
-                pdw[k] += dy[k] * xh[k];
-                pdb[k] += dy[k];
+                old[k] = need_old ? a.d_res[row + c] : 0.0f;
+                float dy = a.d_out[row + c] * drop_scale(seed, a.site_dout, row + c, a.p_dout);
+                if (a.old_into_d_out) dy += old[k];
+                gw[k] = dy * a.w[c];
+                sg += gw[k];
+                sgx += gw[k] * xh[k];
+                pdw[k] += dy * xh[k];
+                pdb[k] += dy;
             }
         }
         float mg = warp_sum(sg) / a.H, mgx = warp_sum(sgx) / a.H;
@@ -106,11 +111,9 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
         for (int k = 0; k < V; k++) {
             int c = k * 32 + lane;
             if (c >= a.H) continue;
-            float dx = rstd * (dy[k] * a.w[c] - mg - xh[k] * mgx);
-            /* the extras may alias d_res: read them before it is written (same thread, same element) */
-            if (a.d_in_extra) dx += a.d_in_extra[row + c];
-            float br = dx + (a.d_br_extra ? a.d_br_extra[row + c] : 0.0f);
-            if (a.d_res) a.d_res[row + c] = a.res_accum ? a.d_res[row + c] + dx : dx;
+            float dx = rstd * (gw[k] - mg - xh[k] * mgx) + (a.old_into_d_in ? old[k] : 0.0f);
+            float br = dx + (a.old_into_branch ? old[k] : 0.0f);
+            if (a.d_res) a.d_res[row + c] = (a.res_accum ? old[k] : 0.0f) + dx;
             float db = br * br_mul * drop_scale(seed, a.site_br, row + c, a.p_br);
             if (a.d_br_f) a.d_br_f[row + c] = db;
             if (a.d_br_h) a.d_br_h[row + c] = __float2bfloat16_rn(db);
