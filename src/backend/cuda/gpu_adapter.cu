@@ -114,7 +114,7 @@ adapt_status adapter_point_backward(gpu_model *g, int l, bool attention, const p
     const void *d_up = op_of(g, g->d_branch);
     TRY(weight_grad(g, A.up_w, d_up, op_of(g, s.act), N, m, H));
     TRY(gemm(g, false, false, N, m, H, 1.0f, {d_up, H, 0}, {op_of(g, A.up_w), m, 0}, 0.0f, g->ad_dact, false, m, 0, 1));
-    k_act_bwd(g, g->ad_ddn, dbuf{g->ad_dact, NULL}, dbuf{s.dn, NULL}, (size_t)N * m, g->ad.act);
+    k_act_bwd(g, g->ad_ddn, dbuf{g->ad_dact, NULL}, dbuf{s.dn, NULL}, N, m, g->ad.act);
     const void *d_dn = op_of(g, g->ad_ddn);
     k_colsum(g, A.down_b.g, d_dn, g->bf, N, m);
     TRY(weight_grad(g, A.down_w, d_dn, op_of(g, s.hs), N, H, m));

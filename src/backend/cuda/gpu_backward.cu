@@ -27,7 +27,7 @@ adapt_status head_backward(gpu_model *g, float *d_last)
         t.d_out = g->d_t; t.in = g->m_act; t.mean = g->m_mean; t.rstd = g->m_rstd; t.w = g->mlm_ln_w.w; t.N = R; t.H = H;
         t.dw = g->mlm_ln_w.g; t.db = g->mlm_ln_b.g; t.d_res = g->d_act;
         k_ln_bwd(g, t);
-        k_act_bwd(g, g->d_mpre, dbuf{g->d_act, NULL}, dbuf{g->m_pre, NULL}, (size_t)R * H, ACT_GELU);
+        k_act_bwd(g, g->d_mpre, dbuf{g->d_act, NULL}, dbuf{g->m_pre, NULL}, R, H, ACT_GELU);
         k_colsum(g, g->mlm_dense_b.g, op_of(g, g->d_mpre), g->bf, R, H);
         TRY(weight_grad(g, g->mlm_dense_w, op_of(g, g->d_mpre), op_of(g, g->xm), R, H, H));
         TRY(gemm(g, false, false, R, H, H, 1.0f, {op_of(g, g->d_mpre), H, 0}, {op_of(g, g->mlm_dense_w), H, 0}, 0.0f, g->d_xm, false, H, 0, 1));
@@ -93,7 +93,7 @@ static adapt_status layer_backward(gpu_model *g, int l, const float *d_out, floa
     TRY(weight_grad(g, D->out_w, dbr, op_of(g, a->ffn_act), N, I, H));
     TRY(gemm(g, false, false, N, I, H, 1.0f, {dbr, H, 0}, {op_of(g, D->out_w), I, 0}, 0.0f, out_of(g, g->d_ffn_act), g->bf, I, 0, 1));
     prof_mark(g, "bwd ffn-out gemms");
-    k_act_bwd(g, g->d_ffn_pre, g->d_ffn_act, a->ffn_pre, (size_t)N * I, ACT_GELU);
+    k_act_bwd(g, g->d_ffn_pre, g->d_ffn_act, a->ffn_pre, N, I, ACT_GELU);
     prof_mark(g, "bwd gelu");
     const void *dpre = op_of(g, g->d_ffn_pre);
     k_colsum(g, D->in_b.g, dpre, g->bf, N, I);

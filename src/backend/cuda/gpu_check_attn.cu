@@ -2,6 +2,7 @@
  * reference in double precision that follows the unfused path's roundings (biased q/k/v and the
  * probabilities in bf16), on a few shapes with padding and a fully masked sequence; then its time
  * on a BERT-base batch. Exit 0 when every shape passes, 2 when one does not, 1 on a CUDA error. */
+#include "backend/cuda/gpu_check_util.cuh"
 #include "backend/cuda/gpu_flash.cuh"
 #include <math.h>
 #include <stdio.h>
@@ -14,32 +15,14 @@
 #define BENCH_HEADS 12
 #define BENCH_T 128
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* N(0, 1) by Box-Muller on two uniforms in (0, 1]. */
-static double rng_normal(uint64_t *s)
-{
-    double u1 = ((rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double u2 = (rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 /* qkv ~ 1.5 N(0,1), bias ~ 0.5 N(0,1): scores (q.k / 8) have a spread of about 2.5, softmax
  * rows neither flat nor one-hot. */
 static void fill_inputs(bf16 *qkv, size_t n_qkv, float *bias, int n_bias, uint64_t seed)
 {
     uint64_t s = seed;
-    for (size_t i = 0; i < n_qkv; i++) qkv[i] = __float2bfloat16_rn((float)(1.5 * rng_normal(&s)));
-    for (int i = 0; i < n_bias; i++) bias[i] = (float)(0.5 * rng_normal(&s));
+    fill_normal_bf16(qkv, n_qkv, 1.5, &s);
+    fill_normal_f32(bias, (size_t)n_bias, 0.5, &s);
 }
-
-static float bf16_round(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
 
 /* out[B*T, H] as the unfused path computes it, in double where it accumulates in fp32. */
 static void reference_attention(const bf16 *qkv, const float *bias, const int32_t *mask, double *out, int B, int heads, int T)
@@ -48,7 +31,7 @@ static void reference_attention(const bf16 *qkv, const float *bias, const int32_
     size_t n_qkv = (size_t)B * T * 3 * H;
     float *x = (float *)malloc(n_qkv * sizeof(float));
     double *p = (double *)malloc((size_t)T * sizeof(double));
-    for (size_t i = 0; i < n_qkv; i++) x[i] = bf16_round(__bfloat162float(qkv[i]) + bias[i % (3 * H)]);
+    for (size_t i = 0; i < n_qkv; i++) x[i] = bf16_rounded(__bfloat162float(qkv[i]) + bias[i % (3 * H)]);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < T; i++) {
@@ -65,7 +48,7 @@ static void reference_attention(const bf16 *qkv, const float *bias, const int32_
                     p[j] = mx == -INFINITY ? 1.0 : (mask[b * T + j] ? exp(p[j] - mx) : 0.0);
                     sum += p[j];
                 }
-                for (int j = 0; j < T; j++) p[j] = bf16_round((float)(p[j] / sum));
+                for (int j = 0; j < T; j++) p[j] = bf16_rounded((float)(p[j] / sum));
                 double *o = out + ((size_t)b * T + i) * H + h * DH;
                 for (int d = 0; d < DH; d++) o[d] = 0.0;
                 for (int j = 0; j < T; j++) {
@@ -94,10 +77,7 @@ static cudaError_t check_shape(attn_bufs *d, int T, int keep1, bool *pass)
     int32_t *mask = (int32_t *)malloc((size_t)B * T * sizeof(int32_t));
     double *ref = (double *)malloc(n_ctx * sizeof(double));
     fill_inputs(qkv, n_qkv, bias, 3 * H, 0x9E3779B97F4A7C15ull ^ (uint64_t)T);
-    for (int t = 0; t < T; t++) {
-        mask[t] = 1;
-        mask[T + t] = t < keep1;
-    }
+    two_sequence_mask(mask, T, keep1);
     reference_attention(qkv, bias, mask, ref, B, heads, T);
 
     cudaError_t e = cudaMemcpy(d->qkv, qkv, n_qkv * sizeof(bf16), cudaMemcpyHostToDevice);
@@ -112,14 +92,8 @@ static cudaError_t check_shape(attn_bufs *d, int T, int keep1, bool *pass)
     if (e == cudaSuccess) e = cudaStreamSynchronize(d->g.stream);
     if (e == cudaSuccess) e = cudaMemcpy(ctx, d->ctx, n_ctx * sizeof(bf16), cudaMemcpyDeviceToHost);
     if (e == cudaSuccess) {
-        double worst = 0.0, max_ref = 0.0;
-        for (size_t i = 0; i < n_ctx; i++) {
-            double err = fabs((double)__bfloat162float(ctx[i]) - ref[i]);
-            if (!(err <= worst)) worst = err;  /* NaN sticks */
-            if (fabs(ref[i]) > max_ref) max_ref = fabs(ref[i]);
-        }
-        /* the output is bf16 (relative step 2^-8) and a probability may round the other way */
-        *pass = worst <= 2e-2 * (max_ref + 1e-3);
+        double worst, max_ref;
+        *pass = compare_bf16(ctx, ref, B * T, H, 0, H, &worst, &max_ref);
         printf("check-attention B=%d heads=%d T=%3d keep(batch 1)=%3d: max |ref| %.3f, max abs error %.2e, relative %.2e  %s\n", B,
                heads, T, keep1, max_ref, worst, worst / (max_ref + 1e-30), *pass ? "PASS" : "FAIL");
     }

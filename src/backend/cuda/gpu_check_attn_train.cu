@@ -4,6 +4,8 @@
  * GEMM operands, the outputs in bf16), on a few shapes with padding, a fully masked sequence and
  * dropout on and off; then the time of both kernels on a BERT-base batch. Exit 0 when every tensor
  * of every shape passes, 2 when one does not, 1 on a CUDA error. */
+#include "backend/cuda/gpu_check_util.cuh"
+#include "backend/cuda/gpu_device.cuh"
 #include "backend/cuda/gpu_flash.cuh"
 #include <math.h>
 #include <stdio.h>
@@ -20,47 +22,16 @@
 
 static const char *const tensor_names[N_TENSORS] = {"ctx", "dQ", "dK", "dV"};
 
-static uint64_t rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* N(0, 1) by Box-Muller on two uniforms in (0, 1]. */
-static double rng_normal(uint64_t *s)
-{
-    double u1 = ((rng_next(s) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double u2 = (rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
-
 /* qkv = bf16(1.5 N(0,1) + bias[column]), bias ~ 0.5 N(0,1) (the kernels take q|k|v with the bias
  * added): scores with a spread of about 2.5. d_ctx ~ N(0, 1). */
 static void fill_inputs(bf16 *qkv, bf16 *dctx, int N, int H, uint64_t seed)
 {
     uint64_t s = seed;
     float *bias = (float *)malloc((size_t)3 * H * sizeof(float));
-    for (int i = 0; i < 3 * H; i++) bias[i] = (float)(0.5 * rng_normal(&s));
+    fill_normal_f32(bias, (size_t)3 * H, 0.5, &s);
     for (size_t i = 0; i < (size_t)N * 3 * H; i++) qkv[i] = __float2bfloat16_rn((float)(1.5 * rng_normal(&s)) + bias[i % (3 * H)]);
-    for (size_t i = 0; i < (size_t)N * H; i++) dctx[i] = __float2bfloat16_rn((float)rng_normal(&s));
+    fill_normal_bf16(dctx, (size_t)N * H, 1.0, &s);
     free(bias);
-}
-
-static float bf16_round(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
-
-/* gpu_device.cuh's drop_scale, bit for bit. */
-static float host_drop_scale(uint64_t seed, uint32_t site, uint64_t i, float p)
-{
-    if (p <= 0.0f) return 1.0f;
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull + ((uint64_t)site << 40) + i;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    uint32_t h = (uint32_t)(z >> 32);
-    uint32_t thr = (uint32_t)((double)p * 4294967296.0);
-    return h >= thr ? 1.0f / (1.0f - p) : 0.0f;
 }
 
 /* ctx [B*T, H] and d_qkv [B*T, 3H] as the unfused path computes them, in double where it
@@ -99,14 +70,14 @@ static void reference(const bf16 *qkv, const bf16 *dctx, const int32_t *mask, do
                 for (int j = 0; j < T; j++) {
                     const float *v = x + ((size_t)b * T + j) * W + 2 * H + h * DH;
                     P[j] /= sum;
-                    m[j] = host_drop_scale(seed, site, base + j, p);
-                    Pd[j] = bf16_round((float)(P[j] * m[j]));
+                    m[j] = drop_scale(seed, site, base + j, p);
+                    Pd[j] = bf16_rounded((float)(P[j] * m[j]));
                     double dpd = 0.0;
                     for (int d = 0; d < DH; d++) dpd += (double)g[d] * v[d];
                     dP[j] = dpd * m[j];
                     dot += P[j] * dP[j];
                 }
-                for (int j = 0; j < T; j++) dS[j] = bf16_round((float)(P[j] * (dP[j] - dot)));
+                for (int j = 0; j < T; j++) dS[j] = bf16_rounded((float)(P[j] * (dP[j] - dot)));
                 double *o = ctx + ((size_t)b * T + i) * H + h * DH;
                 double *dq = dqkv + ((size_t)b * T + i) * W + h * DH;
                 for (int d = 0; d < DH; d++) o[d] = dq[d] = 0.0;
@@ -137,22 +108,6 @@ struct train_bufs {
     float *stats;
 };
 
-/* Worst absolute error of rows x cols of got (pitch ld, from col0) against ref; NaN sticks. */
-static bool compare(const bf16 *got, const double *ref, int rows, int ld, int col0, int cols, double *worst, double *max_ref)
-{
-    *worst = 0.0;
-    *max_ref = 0.0;
-    for (int r = 0; r < rows; r++)
-        for (int c = col0; c < col0 + cols; c++) {
-            size_t i = (size_t)r * ld + c;
-            double err = fabs((double)__bfloat162float(got[i]) - ref[i]);
-            if (!(err <= *worst)) *worst = err;
-            if (fabs(ref[i]) > *max_ref) *max_ref = fabs(ref[i]);
-        }
-    /* outputs are bf16 (relative step 2^-8) and a GEMM operand may round the other way */
-    return *worst <= 2e-2 * (*max_ref + 1e-3);
-}
-
 /* One shape: batch 0 keeps every key, batch 1 keeps its first keep1 (0: fully masked). Adds the
  * tensors that pass to *passed. */
 static cudaError_t check_shape(train_bufs *d, int T, int keep1, float p, int *passed)
@@ -165,10 +120,7 @@ static cudaError_t check_shape(train_bufs *d, int T, int keep1, float p, int *pa
     double *ref_ctx = (double *)malloc(n_ctx * sizeof(double)), *ref_dqkv = (double *)malloc(n_qkv * sizeof(double));
     d->g.seed = 0x5DEECE66Dull * (uint64_t)(T + 1) + (p > 0.0f);
     fill_inputs(qkv, dctx, N, H, 0x9E3779B97F4A7C15ull ^ (uint64_t)T ^ ((uint64_t)keep1 << 16));
-    for (int t = 0; t < T; t++) {
-        mask[t] = 1;
-        mask[T + t] = t < keep1;
-    }
+    two_sequence_mask(mask, T, keep1);
     reference(qkv, dctx, mask, ref_ctx, ref_dqkv, B, heads, T, p, d->g.seed, CHECK_SITE);
 
     cudaError_t e = cudaMemcpy(d->qkv, qkv, n_qkv * sizeof(bf16), cudaMemcpyHostToDevice);
@@ -192,8 +144,8 @@ static cudaError_t check_shape(train_bufs *d, int T, int keep1, float p, int *pa
     if (e == cudaSuccess) {
         for (int t = 0; t < N_TENSORS; t++) {
             double worst, max_ref;
-            bool pass = t == 0 ? compare(ctx, ref_ctx, N, H, 0, H, &worst, &max_ref)
-                               : compare(dqkv, ref_dqkv, N, 3 * H, (t - 1) * H, H, &worst, &max_ref);
+            bool pass = t == 0 ? compare_bf16(ctx, ref_ctx, N, H, 0, H, &worst, &max_ref)
+                               : compare_bf16(dqkv, ref_dqkv, N, 3 * H, (t - 1) * H, H, &worst, &max_ref);
             *passed += pass;
             printf("check-attention-train B=%d heads=%d T=%3d keep(batch 1)=%3d p=%.1f %-3s: max |ref| %.3f, max abs error %.2e, "
                    "relative %.2e  %s\n",

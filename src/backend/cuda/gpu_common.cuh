@@ -208,8 +208,8 @@ void k_ln_bwd(gpu_model *g, const ln_bwd_args &a);
 /* v = x + bias over [N,C] (x read from x.f, else x.h); stored back into x when store_x; out =
  * act(v) (act: ACT_IDENTITY, ACT_GELU, ACT_RELU, ACT_SILU) into out.f / out.h where set. */
 void k_bias_act(gpu_model *g, dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act);
-/* d_in = d_out * act'(pre) (d_out and pre read from .f, else .h) */
-void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act);
+/* d_in = d_out * act'(pre) over [N,C] (d_out and pre read from .f, else .h) */
+void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, int N, int C, int act);
 /* out = dropout(x + bias) [N,C] (x from x.f, else x.h; out.f / out.h where set). */
 void k_bias_dropout(gpu_model *g, dbuf out, dbuf x, const float *bias, int N, int C, float p, uint32_t site);
 /* d_out = dropout-mask * (a + b) over n elements of rows of C (b may be NULL); bias_grad (may be

@@ -5,8 +5,9 @@
 #include "backend/cuda/gpu_common.cuh"
 
 /* Dropout without stored masks: element i of site s in the step seeded by `seed` is kept when a
- * splitmix64 hash of (seed, site, i) is at or above p * 2^32. Backward recomputes it. */
-__device__ __forceinline__ float drop_scale(uint64_t seed, uint32_t site, uint64_t i, float p)
+ * splitmix64 hash of (seed, site, i) is at or above p * 2^32. Backward recomputes it; the host
+ * self-tests (gpu_check_attn_train.cu) call the same code for their reference. */
+__host__ __device__ __forceinline__ float drop_scale(uint64_t seed, uint32_t site, uint64_t i, float p)
 {
     if (p <= 0.0f) return 1.0f;
     uint64_t z = seed * 0x9E3779B97F4A7C15ull + ((uint64_t)site << 40) + i;

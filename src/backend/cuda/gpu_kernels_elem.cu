@@ -81,6 +81,80 @@ __device__ __forceinline__ float act_grad(float x, int act)
     }
 }
 
+/* Eight consecutive values at element i (a multiple of 8) of a dbuf: one 16-byte access of bf16,
+ * two of fp32. */
+__device__ __forceinline__ void load8(dbuf d, size_t i, float v[8])
+{
+    if (d.f) {
+        float4 lo = *reinterpret_cast<const float4 *>(d.f + i), hi = *reinterpret_cast<const float4 *>(d.f + i + 4);
+        v[0] = lo.x; v[1] = lo.y; v[2] = lo.z; v[3] = lo.w; v[4] = hi.x; v[5] = hi.y; v[6] = hi.z; v[7] = hi.w;
+        return;
+    }
+    uint4 raw = *reinterpret_cast<const uint4 *>(d.h + i);
+    const __nv_bfloat162 *p = reinterpret_cast<const __nv_bfloat162 *>(&raw);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        float2 f = __bfloat1622float2(p[j]);
+        v[2 * j] = f.x;
+        v[2 * j + 1] = f.y;
+    }
+}
+
+__device__ __forceinline__ void store8(dbuf d, size_t i, const float v[8])
+{
+    if (d.f) {
+        *reinterpret_cast<float4 *>(d.f + i) = make_float4(v[0], v[1], v[2], v[3]);
+        *reinterpret_cast<float4 *>(d.f + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    }
+    if (d.h) {
+        uint4 raw;
+        __nv_bfloat162 *p = reinterpret_cast<__nv_bfloat162 *>(&raw);
+#pragma unroll
+        for (int j = 0; j < 4; j++) p[j] = __floats2bfloat162_rn(v[2 * j], v[2 * j + 1]);
+        *reinterpret_cast<uint4 *>(d.h + i) = raw;
+    }
+}
+
+/* Rows of C % 8 == 0 values: 8 columns per thread, so each thread moves 16-byte pieces (and a
+ * block 1024 values) instead of one 2-byte value. */
+#define VEC_THREADS 128
+static dim3 vec_grid(int N, int C) { return dim3((unsigned)((C / 8 + VEC_THREADS - 1) / VEC_THREADS), (unsigned)(N < 65535 ? N : 65535)); }
+
+__global__ void bias_act_vec_kernel(dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
+{
+    int c = (blockIdx.x * VEC_THREADS + threadIdx.x) * 8;
+    if (c >= C) return;
+    float b[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) b[j] = bias ? bias[c + j] : 0.0f;
+    FOR_ROWS(N) {
+        size_t i = (size_t)r * C + c;
+        float v[8];
+        load8(x, i, v);
+#pragma unroll
+        for (int j = 0; j < 8; j++) v[j] += b[j];
+        if (store_x) store8(x, i, v);
+#pragma unroll
+        for (int j = 0; j < 8; j++) v[j] = act_f(v[j], act);
+        store8(out, i, v);
+    }
+}
+
+__global__ void act_bwd_vec_kernel(dbuf d_in, dbuf d_out, dbuf pre, int N, int C, int act)
+{
+    int c = (blockIdx.x * VEC_THREADS + threadIdx.x) * 8;
+    if (c >= C) return;
+    FOR_ROWS(N) {
+        size_t i = (size_t)r * C + c;
+        float d[8], p[8];
+        load8(d_out, i, d);
+        load8(pre, i, p);
+#pragma unroll
+        for (int j = 0; j < 8; j++) d[j] *= act_grad(p[j], act);
+        store8(d_in, i, d);
+    }
+}
+
 __global__ void bias_act_kernel(dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
 {
     int c = blockIdx.x * ROW_THREADS + threadIdx.x;
@@ -96,6 +170,10 @@ __global__ void bias_act_kernel(dbuf x, const float *bias, bool store_x, dbuf ou
 
 void k_bias_act(gpu_model *g, dbuf x, const float *bias, bool store_x, dbuf out, int N, int C, int act)
 {
+    if (C % 8 == 0) {
+        bias_act_vec_kernel<<<vec_grid(N, C), VEC_THREADS, 0, g->stream>>>(x, bias, store_x, out, N, C, act);
+        return;
+    }
     bias_act_kernel<<<row_grid(N, C), ROW_THREADS, 0, g->stream>>>(x, bias, store_x, out, N, C, act);
 }
 
@@ -105,8 +183,13 @@ __global__ void act_bwd_kernel(dbuf d_in, dbuf d_out, dbuf pre, size_t n, int ac
         store2(d_in, i, load2(d_out, i) * act_grad(load2(pre, i), act));
 }
 
-void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, size_t n, int act)
+void k_act_bwd(gpu_model *g, dbuf d_in, dbuf d_out, dbuf pre, int N, int C, int act)
 {
+    if (C % 8 == 0) {
+        act_bwd_vec_kernel<<<vec_grid(N, C), VEC_THREADS, 0, g->stream>>>(d_in, d_out, pre, N, C, act);
+        return;
+    }
+    size_t n = (size_t)N * C;
     act_bwd_kernel<<<blocks_for(n, 256, 65536), 256, 0, g->stream>>>(d_in, d_out, pre, n, act);
 }
 

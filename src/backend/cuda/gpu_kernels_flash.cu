@@ -10,49 +10,9 @@
  * A warp whose 16 rows all lie past T skips the work but still reaches every barrier. */
 #include "backend/cuda/gpu_device.cuh"
 #include "backend/cuda/gpu_flash.cuh"
-#include <mma.h>
+#include "backend/cuda/gpu_flash_common.cuh"
 
 using namespace nvcuda;
-
-#define FLASH_DH 64                  /* head size */
-#define FLASH_QT 64                  /* queries per block */
-#define FLASH_WARPS (FLASH_QT / 16)  /* one warp per 16 query rows */
-#define FLASH_MAX_T 128
-#define FLASH_KPL (FLASH_MAX_T / 32) /* keys per lane in the softmax */
-#define FLASH_CHUNKS (FLASH_DH / 8)  /* 16-byte chunks per head row */
-/* Row pitches in elements: a multiple of 16 bytes (wmma's rule) that shifts consecutive rows by
- * 4 banks, so the 8-row fragment loads do not all hit the same banks. */
-#define FLASH_LDH (FLASH_DH + 8)     /* Q, K, V (bf16) */
-#define FLASH_LDO (FLASH_DH + 4)     /* the output tile (fp32) */
-
-/* Shared-memory layout for T keys. Regions start on 128-byte boundaries; every fragment pointer
- * inside them lands on the 32-byte boundary wmma needs (row offsets are multiples of 16 rows). */
-struct flash_layout {
-    int tp;          /* keys padded to a multiple of 16 */
-    int lds, ldp;    /* pitches of S (fp32) and P (bf16) */
-    size_t q, kp, v, so, bytes;  /* byte offsets of Q, K|P, V, S|O; total */
-};
-
-__host__ __device__ static inline size_t round128(size_t n) { return (n + 127) & ~(size_t)127; }
-__host__ __device__ static inline size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
-
-__host__ __device__ static inline flash_layout flash_layout_for(int T)
-{
-    flash_layout L;
-    L.tp = (T + 15) / 16 * 16;
-    L.lds = L.tp + 4;
-    L.ldp = L.tp + 8;
-    size_t q = (size_t)FLASH_QT * FLASH_LDH * sizeof(bf16);
-    size_t kp = max_sz((size_t)L.tp * FLASH_LDH * sizeof(bf16), (size_t)FLASH_QT * L.ldp * sizeof(bf16));
-    size_t v = (size_t)L.tp * FLASH_LDH * sizeof(bf16);
-    size_t so = max_sz((size_t)FLASH_QT * L.lds * sizeof(float), (size_t)FLASH_QT * FLASH_LDO * sizeof(float));
-    L.q = 0;
-    L.kp = L.q + round128(q);
-    L.v = L.kp + round128(kp);
-    L.so = L.v + round128(v);
-    L.bytes = L.so + round128(so);
-    return L;
-}
 
 /* dst[0..8) = bf16(src[0..8) + bias[0..8)), the sum in fp32; src and dst 16-byte aligned. */
 static __device__ __forceinline__ void load_biased8(bf16 *dst, const bf16 *src, const float *bias)
@@ -67,8 +27,6 @@ static __device__ __forceinline__ void load_biased8(bf16 *dst, const bf16 *src, 
     }
     *reinterpret_cast<uint4 *>(dst) = out;
 }
-
-static __device__ __forceinline__ void zero8(bf16 *dst) { *reinterpret_cast<uint4 *>(dst) = make_uint4(0, 0, 0, 0); }
 
 __global__ void __launch_bounds__(FLASH_WARPS * 32)
 attention_fused_kernel(const bf16 *__restrict__ qkv, const float *__restrict__ bias, const int32_t *__restrict__ mask,
@@ -108,33 +66,14 @@ attention_fused_kernel(const bf16 *__restrict__ qkv, const float *__restrict__ b
     }
     __syncthreads();
 
-    /* 2. S[row0.., :] = Q K^T; K^T is K read column-major */
-    if (active) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qa[FLASH_DH / 16];
-#pragma unroll
-        for (int k = 0; k < FLASH_DH / 16; k++) wmma::load_matrix_sync(qa[k], sQ + row0 * FLASH_LDH + k * 16, FLASH_LDH);
-        for (int n = 0; n < L.tp / 16; n++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-            for (int k = 0; k < FLASH_DH / 16; k++) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> kb;
-                wmma::load_matrix_sync(kb, sK + n * 16 * FLASH_LDH + k * 16, FLASH_LDH);
-                wmma::mma_sync(acc, qa[k], kb, acc);
-            }
-            wmma::store_matrix_sync(sS + row0 * L.lds + n * 16, acc, L.lds, wmma::mem_row_major);
-        }
-    }
+    /* 2. S[row0.., :] = Q K^T */
+    if (active) abt_rows(sS + row0 * L.lds, L.lds, sQ + row0 * FLASH_LDH, sK, L.tp / 16);
     __syncthreads();  /* every warp is done with K before P overwrites it */
 
     /* 3. masked softmax of each row (as k_softmax_fwd), P rounded to bf16; padded keys get 0 */
     if (active) {
         bool keep[FLASH_KPL];
-#pragma unroll
-        for (int k = 0; k < FLASH_KPL; k++) {
-            int j = k * 32 + lane;
-            keep[k] = j < T && keep_of[j] != 0;
-        }
+        lane_keys_kept(keep, keep_of, T, lane);
         for (int r = row0; r < row0 + 16; r++) {
             const float *s = sS + r * L.lds;
             bf16 *p = sP + r * L.ldp;
@@ -165,38 +104,9 @@ attention_fused_kernel(const bf16 *__restrict__ qkv, const float *__restrict__ b
     __syncthreads();  /* every warp is done with S (and P is visible) before O overwrites S */
 
     /* 4. O[row0.., :] = P V, then the rows that are real queries go to ctx */
-    if (active) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[FLASH_DH / 16];
-#pragma unroll
-        for (int c = 0; c < FLASH_DH / 16; c++) wmma::fill_fragment(acc[c], 0.0f);
-        for (int kt = 0; kt < L.tp / 16; kt++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pa;
-            wmma::load_matrix_sync(pa, sP + row0 * L.ldp + kt * 16, L.ldp);
-#pragma unroll
-            for (int c = 0; c < FLASH_DH / 16; c++) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vb;
-                wmma::load_matrix_sync(vb, sV + kt * 16 * FLASH_LDH + c * 16, FLASH_LDH);
-                wmma::mma_sync(acc[c], pa, vb, acc[c]);
-            }
-        }
-#pragma unroll
-        for (int c = 0; c < FLASH_DH / 16; c++)
-            wmma::store_matrix_sync(sO + row0 * FLASH_LDO + c * 16, acc[c], FLASH_LDO, wmma::mem_row_major);
-        __syncwarp();  /* lanes read what other lanes of the warp stored */
-        for (int c = lane; c < 16 * FLASH_CHUNKS; c += 32) {
-            int r = row0 + c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8, t = q0 + r;
-            if (t >= T) continue;
-            const float *o = sO + r * FLASH_LDO + d;
-            float4 lo = *reinterpret_cast<const float4 *>(o), hi = *reinterpret_cast<const float4 *>(o + 4);
-            uint4 out;
-            __nv_bfloat162 *o2 = reinterpret_cast<__nv_bfloat162 *>(&out);
-            o2[0] = __floats2bfloat162_rn(lo.x, lo.y);
-            o2[1] = __floats2bfloat162_rn(lo.z, lo.w);
-            o2[2] = __floats2bfloat162_rn(hi.x, hi.y);
-            o2[3] = __floats2bfloat162_rn(hi.z, hi.w);
-            *reinterpret_cast<uint4 *>(ctx + ((size_t)b * T + t) * H + (size_t)h * FLASH_DH + d) = out;
-        }
-    }
+    if (active)
+        pv_store_rows(ctx + (size_t)b * T * H + (size_t)h * FLASH_DH, H, sP + row0 * L.ldp, L.ldp, sV, sO + row0 * FLASH_LDO,
+                      L.tp / 16, q0 + row0, T, lane);
 }
 
 bool attention_fused_supported(int T, int dh) { return dh == FLASH_DH && T >= 1 && T <= FLASH_MAX_T; }

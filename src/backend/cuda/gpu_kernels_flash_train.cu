@@ -24,71 +24,35 @@
  * P with the same IEEE operations (no contraction), so backward's P is bit-identical to forward's. */
 #include "backend/cuda/gpu_device.cuh"
 #include "backend/cuda/gpu_flash.cuh"
-#include <mma.h>
+#include "backend/cuda/gpu_flash_common.cuh"
 
 using namespace nvcuda;
 
-#define TR_DH 64                    /* head size */
-#define TR_MAX_T 128
-#define TR_KPL (TR_MAX_T / 32)      /* keys per lane in the row-wise parts */
-#define TR_CHUNKS (TR_DH / 8)       /* 16-byte chunks per head row */
-#define TR_LDH (TR_DH + 8)          /* pitch of the bf16 head tiles (Q, K, V, dC), elements */
-#define TR_QT 64                    /* forward: queries per block */
-#define TR_FWD_WARPS (TR_QT / 16)
-#define TR_BWD_WARPS (TR_MAX_T / 16) /* backward at most: one warp per 16 rows */
-#define TR_LDO (TR_DH + 4)          /* forward: pitch of the fp32 output tile */
+#define BWD_WARPS (FLASH_MAX_T / 16) /* backward at most: one warp per 16 rows */
 /* Backward: S and dPd rows in fp32 with a fixed pitch of 132 (4 banks of shift per row); the bf16
  * view of the same bytes (pitch 264) holds Pd over S and dS over dPd in its first Tp elements
  * (<= 256 bytes), and a warp stages a 16 x 64 fp32 output block at fp32 column 64 of its rows. */
-#define TR_LDF (TR_MAX_T + 4)
-#define TR_LDB (2 * TR_LDF)
-#define TR_STAGE 64
+#define BWD_LDF (FLASH_MAX_T + 4)
+#define BWD_LDB (2 * BWD_LDF)
+#define BWD_STAGE 64
 
-static_assert(TR_MAX_T * sizeof(bf16) <= TR_STAGE * sizeof(float), "staging overlaps the bf16 P/dS rows");
-static_assert(TR_STAGE + TR_DH <= TR_LDF, "staging block past the row");
-static_assert(TR_STAGE * sizeof(float) % 32 == 0, "staging block not 32-byte aligned");
+static_assert(FLASH_MAX_T * sizeof(bf16) <= BWD_STAGE * sizeof(float), "staging overlaps the bf16 P/dS rows");
+static_assert(BWD_STAGE + FLASH_DH <= BWD_LDF, "staging block past the row");
+static_assert(BWD_STAGE * sizeof(float) % 32 == 0, "staging block not 32-byte aligned");
 
-__host__ __device__ static inline size_t tr_round128(size_t n) { return (n + 127) & ~(size_t)127; }
-__host__ __device__ static inline size_t tr_max(size_t a, size_t b) { return a > b ? a : b; }
-
-/* Forward shared memory (as the inference kernel): regions on 128-byte boundaries. */
-struct tr_fwd_layout {
-    int tp;          /* keys padded to a multiple of 16 */
-    int lds, ldp;    /* pitches of S (fp32) and Pd (bf16) */
-    size_t q, kp, v, so, bytes;
-};
-
-__host__ __device__ static inline tr_fwd_layout tr_fwd_layout_for(int T)
-{
-    tr_fwd_layout L;
-    L.tp = (T + 15) / 16 * 16;
-    L.lds = L.tp + 4;
-    L.ldp = L.tp + 8;
-    size_t q = (size_t)TR_QT * TR_LDH * sizeof(bf16);
-    size_t kp = tr_max((size_t)L.tp * TR_LDH * sizeof(bf16), (size_t)TR_QT * L.ldp * sizeof(bf16));
-    size_t v = (size_t)L.tp * TR_LDH * sizeof(bf16);
-    size_t so = tr_max((size_t)TR_QT * L.lds * sizeof(float), (size_t)TR_QT * TR_LDO * sizeof(float));
-    L.q = 0;
-    L.kp = L.q + tr_round128(q);
-    L.v = L.kp + tr_round128(kp);
-    L.so = L.v + tr_round128(v);
-    L.bytes = L.so + tr_round128(so);
-    return L;
-}
-
-/* Backward shared memory: Q, K, V, dC (bf16, pitch TR_LDH), S|Pd and dPd|dS (pitch TR_LDF fp32),
+/* Backward shared memory: Q, K, V, dC (bf16, pitch FLASH_LDH), S|Pd and dPd|dS (pitch BWD_LDF fp32),
  * Tp rows each; 204 KB at T = 128. */
-struct tr_bwd_layout {
+struct bwd_layout {
     int tp;
     size_t q, k, v, c, s, d, bytes;
 };
 
-__host__ __device__ static inline tr_bwd_layout tr_bwd_layout_for(int T)
+__host__ __device__ static inline bwd_layout bwd_layout_for(int T)
 {
-    tr_bwd_layout L;
+    bwd_layout L;
     L.tp = (T + 15) / 16 * 16;
-    size_t head = tr_round128((size_t)L.tp * TR_LDH * sizeof(bf16));
-    size_t rows = tr_round128((size_t)L.tp * TR_LDF * sizeof(float));
+    size_t head = round128((size_t)L.tp * FLASH_LDH * sizeof(bf16));
+    size_t rows = round128((size_t)L.tp * BWD_LDF * sizeof(float));
     L.q = 0;
     L.k = L.q + head;
     L.v = L.k + head;
@@ -99,127 +63,88 @@ __host__ __device__ static inline tr_bwd_layout tr_bwd_layout_for(int T)
     return L;
 }
 
-static __device__ __forceinline__ void tr_copy8(bf16 *dst, const bf16 *src)
+/* The training kernels take q|k|v with the bias already added: a plain 16-byte copy. */
+static __device__ __forceinline__ void copy8(bf16 *dst, const bf16 *src)
 {
     *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
 }
 
-static __device__ __forceinline__ void tr_zero8(bf16 *dst) { *reinterpret_cast<uint4 *>(dst) = make_uint4(0, 0, 0, 0); }
+/* exp(scale s - max) / sum for a kept key, in the IEEE operations both training kernels use
+ * (rounded intrinsics: the compiler may not fuse them differently in forward and backward). */
+static __device__ __forceinline__ float score_scaled(float s, float scale) { return __fmul_rn(s, scale); }
+static __device__ __forceinline__ float score_exp(float x, float mx) { return expf(__fsub_rn(x, mx)); }
 
-/* dst[0..8) = bf16(src[0..8)); src and dst 16-byte aligned. */
-static __device__ __forceinline__ void tr_store8(bf16 *dst, const float *src)
-{
-    float4 lo = *reinterpret_cast<const float4 *>(src), hi = *reinterpret_cast<const float4 *>(src + 4);
-    uint4 out;
-    __nv_bfloat162 *o2 = reinterpret_cast<__nv_bfloat162 *>(&out);
-    o2[0] = __floats2bfloat162_rn(lo.x, lo.y);
-    o2[1] = __floats2bfloat162_rn(lo.z, lo.w);
-    o2[2] = __floats2bfloat162_rn(hi.x, hi.y);
-    o2[3] = __floats2bfloat162_rn(hi.z, hi.w);
-    *reinterpret_cast<uint4 *>(dst) = out;
-}
-
-/* out[16, 16 * ntiles] (fp32, pitch ldo) = A[16, 64] B[16 * ntiles, 64]^T, A and B bf16 row-major
- * (pitch TR_LDH); B^T is B read column-major. Each 16 x 16 block accumulates the four 16-wide
- * chunks of dh in order from zero: forward and backward compute S with this one routine. */
-static __device__ __forceinline__ void tr_abt_rows(float *out, int ldo, const bf16 *a, const bf16 *bm, int ntiles)
-{
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa[TR_DH / 16];
-#pragma unroll
-    for (int k = 0; k < TR_DH / 16; k++) wmma::load_matrix_sync(fa[k], a + k * 16, TR_LDH);
-    for (int n = 0; n < ntiles; n++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-        for (int k = 0; k < TR_DH / 16; k++) {
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> fb;
-            wmma::load_matrix_sync(fb, bm + n * 16 * TR_LDH + k * 16, TR_LDH);
-            wmma::mma_sync(acc, fa[k], fb, acc);
-        }
-        wmma::store_matrix_sync(out + n * 16, acc, ldo, wmma::mem_row_major);
-    }
-}
-
-/* exp(scale s - max) / sum for a kept key, in the IEEE operations both kernels use (rounded
- * intrinsics: the compiler may not fuse them differently in the two kernels). */
-static __device__ __forceinline__ float tr_scaled(float s, float scale) { return __fmul_rn(s, scale); }
-static __device__ __forceinline__ float tr_exp(float x, float mx) { return expf(__fsub_rn(x, mx)); }
-
-__global__ void __launch_bounds__(TR_FWD_WARPS * 32)
+__global__ void __launch_bounds__(FLASH_WARPS * 32)
 attention_train_fwd_kernel(const bf16 *__restrict__ qkv, const int32_t *__restrict__ mask, bf16 *__restrict__ ctx,
                            float *__restrict__ row_stats, int heads, int T, float scale, float p, uint32_t site, uint64_t seed)
 {
     extern __shared__ __align__(128) unsigned char smem[];
-    const tr_fwd_layout L = tr_fwd_layout_for(T);
+    const flash_layout L = flash_layout_for(T);
     bf16 *sQ = reinterpret_cast<bf16 *>(smem + L.q);
     bf16 *sK = reinterpret_cast<bf16 *>(smem + L.kp), *sP = sK;
     bf16 *sV = reinterpret_cast<bf16 *>(smem + L.v);
     float *sS = reinterpret_cast<float *>(smem + L.so), *sO = sS;
 
-    const int q0 = blockIdx.x * TR_QT, h = blockIdx.y, b = blockIdx.z;
+    const int q0 = blockIdx.x * FLASH_QT, h = blockIdx.y, b = blockIdx.z;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, row0 = warp * 16;
     const bool active = q0 + row0 < T;
-    const int H = heads * TR_DH;
+    const int H = heads * FLASH_DH;
     const size_t pitch = (size_t)3 * H;
-    const bf16 *seq = qkv + (size_t)b * T * pitch + (size_t)h * TR_DH;  /* this sequence, this head's q */
+    const bf16 *seq = qkv + (size_t)b * T * pitch + (size_t)h * FLASH_DH;  /* this sequence, this head's q */
     const int32_t *keep_of = mask + (size_t)b * T;
     const size_t head_row0 = ((size_t)b * heads + h) * T;                  /* (b, h, query 0) */
 
     /* 1. stage Q, K, V; rows past T are zeros (padded keys are masked in the softmax) */
-    for (int c = threadIdx.x; c < TR_QT * TR_CHUNKS; c += blockDim.x) {
-        int r = c / TR_CHUNKS, d = c % TR_CHUNKS * 8, t = q0 + r;
-        if (t < T) tr_copy8(sQ + r * TR_LDH + d, seq + t * pitch + d);
-        else tr_zero8(sQ + r * TR_LDH + d);
+    for (int c = threadIdx.x; c < FLASH_QT * FLASH_CHUNKS; c += blockDim.x) {
+        int r = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8, t = q0 + r;
+        if (t < T) copy8(sQ + r * FLASH_LDH + d, seq + t * pitch + d);
+        else zero8(sQ + r * FLASH_LDH + d);
     }
-    for (int c = threadIdx.x; c < L.tp * TR_CHUNKS; c += blockDim.x) {
-        int j = c / TR_CHUNKS, d = c % TR_CHUNKS * 8;
+    for (int c = threadIdx.x; c < L.tp * FLASH_CHUNKS; c += blockDim.x) {
+        int j = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8;
         if (j < T) {
-            tr_copy8(sK + j * TR_LDH + d, seq + j * pitch + H + d);
-            tr_copy8(sV + j * TR_LDH + d, seq + j * pitch + 2 * H + d);
+            copy8(sK + j * FLASH_LDH + d, seq + j * pitch + H + d);
+            copy8(sV + j * FLASH_LDH + d, seq + j * pitch + 2 * H + d);
         } else {
-            tr_zero8(sK + j * TR_LDH + d);
-            tr_zero8(sV + j * TR_LDH + d);
+            zero8(sK + j * FLASH_LDH + d);
+            zero8(sV + j * FLASH_LDH + d);
         }
     }
     __syncthreads();
 
     /* 2. S[row0.., :] = Q K^T */
-    if (active) tr_abt_rows(sS + row0 * L.lds, L.lds, sQ + row0 * TR_LDH, sK, L.tp / 16);
+    if (active) abt_rows(sS + row0 * L.lds, L.lds, sQ + row0 * FLASH_LDH, sK, L.tp / 16);
     __syncthreads();  /* every warp is done with K before Pd overwrites it */
 
     /* 3. masked softmax of each real row (as k_softmax_fwd), its max and 1 / sum to row_stats, and
      * Pd = P * dropout (index (row, key) of the [B, heads, T, T] probabilities) as bf16; padded
      * keys and padded query rows get 0 */
     if (active) {
-        bool keep[TR_KPL];
-#pragma unroll
-        for (int k = 0; k < TR_KPL; k++) {
-            int j = k * 32 + lane;
-            keep[k] = j < T && keep_of[j] != 0;
-        }
+        bool keep[FLASH_KPL];
+        lane_keys_kept(keep, keep_of, T, lane);
         for (int r = row0; r < row0 + 16; r++) {
             const int t = q0 + r;
             bf16 *pr = sP + r * L.ldp;
             if (t >= T) {  /* warp-uniform */
 #pragma unroll
-                for (int k = 0; k < TR_KPL; k++) {
+                for (int k = 0; k < FLASH_KPL; k++) {
                     int j = k * 32 + lane;
                     if (j < L.tp) pr[j] = __float2bfloat16_rn(0.0f);
                 }
                 continue;
             }
             const float *s = sS + r * L.lds;
-            float x[TR_KPL], mx = -INFINITY;
+            float x[FLASH_KPL], mx = -INFINITY;
 #pragma unroll
-            for (int k = 0; k < TR_KPL; k++) {
-                x[k] = keep[k] ? tr_scaled(s[k * 32 + lane], scale) : -INFINITY;
+            for (int k = 0; k < FLASH_KPL; k++) {
+                x[k] = keep[k] ? score_scaled(s[k * 32 + lane], scale) : -INFINITY;
                 mx = fmaxf(mx, x[k]);
             }
             mx = warp_max(mx);
             float sum = 0.0f;
 #pragma unroll
-            for (int k = 0; k < TR_KPL; k++) {
-                x[k] = keep[k] ? tr_exp(x[k], mx) : 0.0f;
+            for (int k = 0; k < FLASH_KPL; k++) {
+                x[k] = keep[k] ? score_exp(x[k], mx) : 0.0f;
                 sum += x[k];
             }
             sum = warp_sum(sum);
@@ -232,7 +157,7 @@ attention_train_fwd_kernel(const bf16 *__restrict__ qkv, const int32_t *__restri
                 row_stats[2 * row + 1] = inv;
             }
 #pragma unroll
-            for (int k = 0; k < TR_KPL; k++) {
+            for (int k = 0; k < FLASH_KPL; k++) {
                 int j = k * 32 + lane;
                 if (j >= L.tp) continue;
                 float pd = 0.0f;
@@ -247,119 +172,85 @@ attention_train_fwd_kernel(const bf16 *__restrict__ qkv, const int32_t *__restri
     __syncthreads();  /* every warp is done with S (and Pd is visible) before O overwrites S */
 
     /* 4. O[row0.., :] = Pd V, then the rows that are real queries go to ctx */
-    if (active) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[TR_DH / 16];
-#pragma unroll
-        for (int c = 0; c < TR_DH / 16; c++) wmma::fill_fragment(acc[c], 0.0f);
-        for (int kt = 0; kt < L.tp / 16; kt++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pa;
-            wmma::load_matrix_sync(pa, sP + row0 * L.ldp + kt * 16, L.ldp);
-#pragma unroll
-            for (int c = 0; c < TR_DH / 16; c++) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vb;
-                wmma::load_matrix_sync(vb, sV + kt * 16 * TR_LDH + c * 16, TR_LDH);
-                wmma::mma_sync(acc[c], pa, vb, acc[c]);
-            }
-        }
-#pragma unroll
-        for (int c = 0; c < TR_DH / 16; c++)
-            wmma::store_matrix_sync(sO + row0 * TR_LDO + c * 16, acc[c], TR_LDO, wmma::mem_row_major);
-        __syncwarp();  /* lanes read what other lanes of the warp stored */
-        for (int c = lane; c < 16 * TR_CHUNKS; c += 32) {
-            int r = row0 + c / TR_CHUNKS, d = c % TR_CHUNKS * 8, t = q0 + r;
-            if (t < T) tr_store8(ctx + ((size_t)b * T + t) * H + (size_t)h * TR_DH + d, sO + r * TR_LDO + d);
-        }
-    }
+    if (active)
+        pv_store_rows(ctx + (size_t)b * T * H + (size_t)h * FLASH_DH, H, sP + row0 * L.ldp, L.ldp, sV, sO + row0 * FLASH_LDO,
+                      L.tp / 16, q0 + row0, T, lane);
 }
 
-/* A warp's staged 16 x 64 fp32 block (pitch TR_LDF) to rows r0.. of out (pitch `pitch`), the rows
- * below T only. */
-static __device__ __forceinline__ void tr_store_block(bf16 *out, size_t pitch, const float *st, int r0, int T, int lane)
-{
-    for (int c = lane; c < 16 * TR_CHUNKS; c += 32) {
-        int rr = c / TR_CHUNKS, d = c % TR_CHUNKS * 8, t = r0 + rr;
-        if (t < T) tr_store8(out + (size_t)t * pitch + d, st + rr * TR_LDF + d);
-    }
-}
-
-__global__ void __launch_bounds__(TR_BWD_WARPS * 32)
+__global__ void __launch_bounds__(BWD_WARPS * 32)
 attention_train_bwd_kernel(const bf16 *__restrict__ qkv, const bf16 *__restrict__ dctx, const float *__restrict__ row_stats,
                            const int32_t *__restrict__ mask, bf16 *__restrict__ dqkv, int heads, int T, float scale, float p,
                            uint32_t site, uint64_t seed)
 {
     extern __shared__ __align__(128) unsigned char smem[];
-    const tr_bwd_layout L = tr_bwd_layout_for(T);
+    const bwd_layout L = bwd_layout_for(T);
     bf16 *sQ = reinterpret_cast<bf16 *>(smem + L.q);
     bf16 *sK = reinterpret_cast<bf16 *>(smem + L.k);
     bf16 *sV = reinterpret_cast<bf16 *>(smem + L.v);
     bf16 *sC = reinterpret_cast<bf16 *>(smem + L.c);
     float *sS = reinterpret_cast<float *>(smem + L.s), *sD = reinterpret_cast<float *>(smem + L.d);
-    bf16 *sPd = reinterpret_cast<bf16 *>(sS), *sdS = reinterpret_cast<bf16 *>(sD);  /* pitch TR_LDB */
+    bf16 *sPd = reinterpret_cast<bf16 *>(sS), *sdS = reinterpret_cast<bf16 *>(sD);  /* pitch BWD_LDB */
 
     const int h = blockIdx.x, b = blockIdx.y;
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, row0 = warp * 16;  /* row0 < Tp */
-    const int H = heads * TR_DH, nt = L.tp / 16;
+    const int H = heads * FLASH_DH, nt = L.tp / 16;
     const size_t pitch = (size_t)3 * H;
-    const bf16 *seq = qkv + (size_t)b * T * pitch + (size_t)h * TR_DH;
-    const bf16 *dc = dctx + (size_t)b * T * H + (size_t)h * TR_DH;
-    bf16 *dq = dqkv + (size_t)b * T * pitch + (size_t)h * TR_DH, *dk = dq + H, *dv = dq + 2 * H;
+    const bf16 *seq = qkv + (size_t)b * T * pitch + (size_t)h * FLASH_DH;
+    const bf16 *dc = dctx + (size_t)b * T * H + (size_t)h * FLASH_DH;
+    bf16 *dq = dqkv + (size_t)b * T * pitch + (size_t)h * FLASH_DH, *dk = dq + H, *dv = dq + 2 * H;
     const int32_t *keep_of = mask + (size_t)b * T;
     const size_t head_row0 = ((size_t)b * heads + h) * T;
 
     /* 1. stage Q, K, V, dC; rows past T are zeros */
-    for (int c = threadIdx.x; c < L.tp * TR_CHUNKS; c += blockDim.x) {
-        int j = c / TR_CHUNKS, d = c % TR_CHUNKS * 8, o = j * TR_LDH + d;
+    for (int c = threadIdx.x; c < L.tp * FLASH_CHUNKS; c += blockDim.x) {
+        int j = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8, o = j * FLASH_LDH + d;
         if (j < T) {
             const bf16 *src = seq + j * pitch + d;
-            tr_copy8(sQ + o, src);
-            tr_copy8(sK + o, src + H);
-            tr_copy8(sV + o, src + 2 * H);
-            tr_copy8(sC + o, dc + (size_t)j * H + d);
+            copy8(sQ + o, src);
+            copy8(sK + o, src + H);
+            copy8(sV + o, src + 2 * H);
+            copy8(sC + o, dc + (size_t)j * H + d);
         } else {
-            tr_zero8(sQ + o);
-            tr_zero8(sK + o);
-            tr_zero8(sV + o);
-            tr_zero8(sC + o);
+            zero8(sQ + o);
+            zero8(sK + o);
+            zero8(sV + o);
+            zero8(sC + o);
         }
     }
     __syncthreads();
 
     /* 2. this warp's rows of S = Q K^T and dPd = dC V^T */
-    tr_abt_rows(sS + row0 * TR_LDF, TR_LDF, sQ + row0 * TR_LDH, sK, nt);
-    tr_abt_rows(sD + row0 * TR_LDF, TR_LDF, sC + row0 * TR_LDH, sV, nt);
+    abt_rows(sS + row0 * BWD_LDF, BWD_LDF, sQ + row0 * FLASH_LDH, sK, nt);
+    abt_rows(sD + row0 * BWD_LDF, BWD_LDF, sC + row0 * FLASH_LDH, sV, nt);
     __syncwarp();  /* lanes read what other lanes of the warp stored */
 
     /* 3. P as forward computed it; Pd = P * dropout and dS = P (dP - rowsum(P dP)) with
      * dP = dPd * dropout (as k_softmax_bwd), both bf16 over the row's own S / dPd bytes; padded
      * keys and padded query rows get 0 (they add nothing to dK, dV) */
     {
-        bool keep[TR_KPL];
-#pragma unroll
-        for (int k = 0; k < TR_KPL; k++) {
-            int j = k * 32 + lane;
-            keep[k] = j < T && keep_of[j] != 0;
-        }
+        bool keep[FLASH_KPL];
+        lane_keys_kept(keep, keep_of, T, lane);
         for (int r = row0; r < row0 + 16; r++) {
-            bf16 *pd_row = sPd + r * TR_LDB, *ds_row = sdS + r * TR_LDB;
+            bf16 *pd_row = sPd + r * BWD_LDB, *ds_row = sdS + r * BWD_LDB;
             if (r >= T) {  /* warp-uniform; nothing of this row is read */
 #pragma unroll
-                for (int k = 0; k < TR_KPL; k++) {
+                for (int k = 0; k < FLASH_KPL; k++) {
                     int j = k * 32 + lane;
                     if (j < L.tp) pd_row[j] = ds_row[j] = __float2bfloat16_rn(0.0f);
                 }
                 continue;
             }
-            const float *s = sS + r * TR_LDF, *dpd = sD + r * TR_LDF;
+            const float *s = sS + r * BWD_LDF, *dpd = sD + r * BWD_LDF;
             const size_t row = head_row0 + r, base = row * T;
             const float mx = row_stats[2 * row], inv = row_stats[2 * row + 1];
             const bool none = mx == -INFINITY;
-            float pv[TR_KPL], dvv[TR_KPL], pdv[TR_KPL], dot = 0.0f;
+            float pv[FLASH_KPL], dvv[FLASH_KPL], pdv[FLASH_KPL], dot = 0.0f;
 #pragma unroll
-            for (int k = 0; k < TR_KPL; k++) {
+            for (int k = 0; k < FLASH_KPL; k++) {
                 int j = k * 32 + lane;
                 pv[k] = dvv[k] = pdv[k] = 0.0f;
                 if (j < T) {
-                    float P = none ? 1.0f / T : keep[k] ? __fmul_rn(tr_exp(tr_scaled(s[j], scale), mx), inv) : 0.0f;
+                    float P = none ? 1.0f / T : keep[k] ? __fmul_rn(score_exp(score_scaled(s[j], scale), mx), inv) : 0.0f;
                     float m = drop_scale(seed, site, base + j, p);
                     pv[k] = P;
                     pdv[k] = P * m;
@@ -370,7 +261,7 @@ attention_train_bwd_kernel(const bf16 *__restrict__ qkv, const bf16 *__restrict_
             dot = warp_sum(dot);
             __syncwarp();  /* every lane has read the row before it is overwritten */
 #pragma unroll
-            for (int k = 0; k < TR_KPL; k++) {
+            for (int k = 0; k < FLASH_KPL; k++) {
                 int j = k * 32 + lane;
                 if (j < L.tp) {
                     pd_row[j] = __float2bfloat16_rn(pdv[k]);
@@ -385,66 +276,55 @@ attention_train_bwd_kernel(const bf16 *__restrict__ qkv, const bf16 *__restrict_
      * row0..) = scale dS^T Q. A col_major load of the [queries, keys] tile at (query kt, key row0)
      * is the [keys, queries] transpose block. Staging: fp32 columns 64.. of this warp's rows of
      * S (stA) and dPd (stB), disjoint from every Pd / dS byte the other warps read. */
-    float *stA = sS + row0 * TR_LDF + TR_STAGE, *stB = sD + row0 * TR_LDF + TR_STAGE;
+    float *stA = sS + row0 * BWD_LDF + BWD_STAGE, *stB = sD + row0 * BWD_LDF + BWD_STAGE;
     {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> aq[TR_DH / 16], av[TR_DH / 16];
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> aq[FLASH_DH / 16], av[FLASH_DH / 16];
 #pragma unroll
-        for (int c = 0; c < TR_DH / 16; c++) {
+        for (int c = 0; c < FLASH_DH / 16; c++) {
             wmma::fill_fragment(aq[c], 0.0f);
             wmma::fill_fragment(av[c], 0.0f);
         }
         for (int kt = 0; kt < nt; kt++) {
             wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fs;
             wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::col_major> fp;
-            wmma::load_matrix_sync(fs, sdS + row0 * TR_LDB + kt * 16, TR_LDB);
-            wmma::load_matrix_sync(fp, sPd + kt * 16 * TR_LDB + row0, TR_LDB);
+            wmma::load_matrix_sync(fs, sdS + row0 * BWD_LDB + kt * 16, BWD_LDB);
+            wmma::load_matrix_sync(fp, sPd + kt * 16 * BWD_LDB + row0, BWD_LDB);
 #pragma unroll
-            for (int c = 0; c < TR_DH / 16; c++) {
+            for (int c = 0; c < FLASH_DH / 16; c++) {
                 wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fk, fc;
-                wmma::load_matrix_sync(fk, sK + kt * 16 * TR_LDH + c * 16, TR_LDH);
-                wmma::load_matrix_sync(fc, sC + kt * 16 * TR_LDH + c * 16, TR_LDH);
+                wmma::load_matrix_sync(fk, sK + kt * 16 * FLASH_LDH + c * 16, FLASH_LDH);
+                wmma::load_matrix_sync(fc, sC + kt * 16 * FLASH_LDH + c * 16, FLASH_LDH);
                 wmma::mma_sync(aq[c], fs, fk, aq[c]);
                 wmma::mma_sync(av[c], fp, fc, av[c]);
             }
         }
 #pragma unroll
-        for (int c = 0; c < TR_DH / 16; c++) {
+        for (int c = 0; c < FLASH_DH / 16; c++) {
 #pragma unroll
             for (int e = 0; e < aq[c].num_elements; e++) aq[c].x[e] *= scale;
-            wmma::store_matrix_sync(stA + c * 16, aq[c], TR_LDF, wmma::mem_row_major);
-            wmma::store_matrix_sync(stB + c * 16, av[c], TR_LDF, wmma::mem_row_major);
+            wmma::store_matrix_sync(stA + c * 16, aq[c], BWD_LDF, wmma::mem_row_major);
+            wmma::store_matrix_sync(stB + c * 16, av[c], BWD_LDF, wmma::mem_row_major);
         }
     }
     __syncwarp();
-    tr_store_block(dq, pitch, stA, row0, T, lane);
-    tr_store_block(dv, pitch, stB, row0, T, lane);
+    store_rows_bf16(dq, pitch, stA, BWD_LDF, row0, T, lane);
+    store_rows_bf16(dv, pitch, stB, BWD_LDF, row0, T, lane);
     __syncwarp();  /* stA is read before it is staged over */
     {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> ak[TR_DH / 16];
+        flash_acc ak[FLASH_DH / 16];
+        ab_rows<wmma::col_major>(ak, sdS + row0, BWD_LDB, 16 * BWD_LDB, sQ, nt);
 #pragma unroll
-        for (int c = 0; c < TR_DH / 16; c++) wmma::fill_fragment(ak[c], 0.0f);
-        for (int kt = 0; kt < nt; kt++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::col_major> fs;
-            wmma::load_matrix_sync(fs, sdS + kt * 16 * TR_LDB + row0, TR_LDB);
-#pragma unroll
-            for (int c = 0; c < TR_DH / 16; c++) {
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fq;
-                wmma::load_matrix_sync(fq, sQ + kt * 16 * TR_LDH + c * 16, TR_LDH);
-                wmma::mma_sync(ak[c], fs, fq, ak[c]);
-            }
-        }
-#pragma unroll
-        for (int c = 0; c < TR_DH / 16; c++) {
+        for (int c = 0; c < FLASH_DH / 16; c++) {
 #pragma unroll
             for (int e = 0; e < ak[c].num_elements; e++) ak[c].x[e] *= scale;
-            wmma::store_matrix_sync(stA + c * 16, ak[c], TR_LDF, wmma::mem_row_major);
+            wmma::store_matrix_sync(stA + c * 16, ak[c], BWD_LDF, wmma::mem_row_major);
         }
     }
     __syncwarp();
-    tr_store_block(dk, pitch, stA, row0, T, lane);
+    store_rows_bf16(dk, pitch, stA, BWD_LDF, row0, T, lane);
 }
 
-bool attention_train_fused_supported(int T, int dh) { return dh == TR_DH && T >= 1 && T <= TR_MAX_T; }
+bool attention_train_fused_supported(int T, int dh) { return dh == FLASH_DH && T >= 1 && T <= FLASH_MAX_T; }
 
 void k_attention_train_fwd(gpu_model *g, const bf16 *qkv, bf16 *ctx, float *row_stats, int B, int heads, int T, int dh, float p,
                            uint32_t site)
@@ -452,10 +332,10 @@ void k_attention_train_fwd(gpu_model *g, const bf16 *qkv, bf16 *ctx, float *row_
     if (!attention_train_fused_supported(T, dh)) return;
     /* above the 48 KB default once T > 32; raised once for the largest layout */
     static const cudaError_t raised = cudaFuncSetAttribute(attention_train_fwd_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                           (int)tr_fwd_layout_for(TR_MAX_T).bytes);
+                                                           (int)flash_layout_for(FLASH_MAX_T).bytes);
     (void)raised;  /* a failure resurfaces as the launch error */
-    dim3 grid((unsigned)((T + TR_QT - 1) / TR_QT), (unsigned)heads, (unsigned)B);
-    attention_train_fwd_kernel<<<grid, TR_FWD_WARPS * 32, tr_fwd_layout_for(T).bytes, g->stream>>>(
+    dim3 grid((unsigned)((T + FLASH_QT - 1) / FLASH_QT), (unsigned)heads, (unsigned)B);
+    attention_train_fwd_kernel<<<grid, FLASH_WARPS * 32, flash_layout_for(T).bytes, g->stream>>>(
         qkv, g->d_mask, ctx, row_stats, heads, T, 1.0f / sqrtf((float)dh), p, site, g->seed);
 }
 
@@ -464,9 +344,9 @@ void k_attention_train_bwd(gpu_model *g, const bf16 *qkv, const bf16 *d_ctx, con
 {
     if (!attention_train_fused_supported(T, dh)) return;
     static const cudaError_t raised = cudaFuncSetAttribute(attention_train_bwd_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                           (int)tr_bwd_layout_for(TR_MAX_T).bytes);
+                                                           (int)bwd_layout_for(FLASH_MAX_T).bytes);
     (void)raised;
-    const tr_bwd_layout L = tr_bwd_layout_for(T);
+    const bwd_layout L = bwd_layout_for(T);
     dim3 grid((unsigned)heads, (unsigned)B);
     attention_train_bwd_kernel<<<grid, (unsigned)(L.tp / 16 * 32), L.bytes, g->stream>>>(
         qkv, d_ctx, row_stats, g->d_mask, d_qkv, heads, T, 1.0f / sqrtf((float)dh), p, site, g->seed);
