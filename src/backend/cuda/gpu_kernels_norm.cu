@@ -33,8 +33,10 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
         for (int k = 0; k < V; k++) x[k] += a.a_bias[LANE_COL(k)];
     }
     float mul = a.a_mul != 0.0f ? a.a_mul : 1.0f;
+    if (a.p_in > 0.0f || mul != 1.0f) { /* drop_scale branches per value: kept out of the load loops */
 #pragma unroll
-    for (int k = 0; k < V; k++) x[k] *= mul * drop_scale(seed, a.site_in, row + LANE_COL(k), a.p_in);
+        for (int k = 0; k < V; k++) x[k] *= mul * drop_scale(seed, a.site_in, row + LANE_COL(k), a.p_in);
+    }
     if (a.resid) {
 #pragma unroll
         for (int k = 0; k < V; k++) x[k] += a.resid[row + LANE_COL(k)];
@@ -61,8 +63,10 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
     }
 #pragma unroll
     for (int k = 0; k < V; k++) x[k] = ((x[k] - mean) * rstd) * a.w[LANE_COL(k)] + a.b[LANE_COL(k)];
+    if (a.p_out > 0.0f) {
 #pragma unroll
-    for (int k = 0; k < V; k++) x[k] *= drop_scale(seed, a.site_out, row + LANE_COL(k), a.p_out);
+        for (int k = 0; k < V; k++) x[k] *= drop_scale(seed, a.site_out, row + LANE_COL(k), a.p_out);
+    }
 #pragma unroll
     for (int k = 0; k < V; k++) {
         if (!LANE_REAL(k)) continue;
@@ -76,7 +80,9 @@ __global__ void ln_fwd_kernel(ln_fwd_args a, uint64_t seed)
  * (48 KB at H = 1024), summed over the warps and added with one atomic per column at the end. */
 #define LNB_WARPS 4
 
-template <int V>
+/* OLD: whether d_res's previous content is read (see ln_bwd_args); a template flag so that the
+ * common case keeps no registers for it. */
+template <int V, bool OLD>
 __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
 {
     extern __shared__ float red[];
@@ -85,7 +91,7 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
     for (int i = threadIdx.x; i < 3 * LNB_WARPS * H; i += blockDim.x) red[i] = 0.0f;
     __syncthreads();
     float br_mul = a.br_mul != 0.0f ? a.br_mul : 1.0f;
-    bool need_old = a.res_accum || a.old_into_d_out || a.old_into_d_in || a.old_into_branch, ln_grads = a.dw || a.db;
+    bool ln_grads = a.dw || a.db;
     for (int r = blockIdx.x * LNB_WARPS + warp; r < a.N; r += gridDim.x * LNB_WARPS) {
         size_t row = (size_t)r * H;
         float mean = a.mean[r], rstd = a.rstd[r];
@@ -93,23 +99,27 @@ __global__ void ln_bwd_kernel(ln_bwd_args a, uint64_t seed)
 #pragma unroll
         for (int k = 0; k < V; k++) xh[k] = (a.in[row + LANE_COL(k)] - mean) * rstd;
 #pragma unroll
-        for (int k = 0; k < V; k++) dy[k] = a.d_out[row + LANE_COL(k)] * drop_scale(seed, a.site_dout, row + LANE_COL(k), a.p_dout);
-        if (need_old) {
+        for (int k = 0; k < V; k++) dy[k] = a.d_out[row + LANE_COL(k)];
 #pragma unroll
-            for (int k = 0; k < V; k++) old[k] = a.d_res[row + LANE_COL(k)];
-        } else {
+        for (int k = 0; k < V; k++) old[k] = OLD ? a.d_res[row + LANE_COL(k)] : 0.0f;
+        if (a.p_dout > 0.0f) { /* a branch per value: kept out of the load loops */
 #pragma unroll
-            for (int k = 0; k < V; k++) old[k] = 0.0f;
+            for (int k = 0; k < V; k++) dy[k] *= drop_scale(seed, a.site_dout, row + LANE_COL(k), a.p_dout);
+        }
+#pragma unroll
+        for (int k = 0; k < V; k++) dy[k] = LANE_REAL(k) ? dy[k] + (a.old_into_d_out ? old[k] : 0.0f) : 0.0f;
+        if (ln_grads) {
+#pragma unroll
+            for (int k = 0; k < V; k++)
+                if (LANE_REAL(k)) {
+                    acc_w[k * 32 + lane] += dy[k] * xh[k];
+                    acc_b[k * 32 + lane] += dy[k];
+                }
         }
         float sg = 0.0f, sgx = 0.0f;
 #pragma unroll
         for (int k = 0; k < V; k++) {
-            float d = LANE_REAL(k) ? dy[k] + (a.old_into_d_out ? old[k] : 0.0f) : 0.0f;
-            if (ln_grads && LANE_REAL(k)) {
-                acc_w[k * 32 + lane] += d * xh[k];
-                acc_b[k * 32 + lane] += d;
-            }
-            dy[k] = d * a.w[LANE_COL(k)]; /* from here on: d(normalised value) */
+            dy[k] *= a.w[LANE_COL(k)]; /* from here on: d(normalised value) */
             sg += dy[k];
             sgx += dy[k] * xh[k];
         }
@@ -152,15 +162,22 @@ void k_ln_fwd(gpu_model *g, const ln_fwd_args &a)
     }
 }
 
+template <bool OLD>
+static void launch_ln_bwd(gpu_model *g, const ln_bwd_args &a, unsigned grid, size_t shmem)
+{
+    switch (ln_values(a.H)) {
+    case 8: ln_bwd_kernel<8, OLD><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
+    case 16: ln_bwd_kernel<16, OLD><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
+    case 24: ln_bwd_kernel<24, OLD><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
+    default: ln_bwd_kernel<32, OLD><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
+    }
+}
+
 void k_ln_bwd(gpu_model *g, const ln_bwd_args &a)
 {
     unsigned grid = (unsigned)((a.N + LNB_WARPS - 1) / LNB_WARPS), cap = (unsigned)(4 * g->sms);
     if (grid > cap) grid = cap;
     size_t shmem = (size_t)3 * LNB_WARPS * a.H * sizeof(float);
-    switch (ln_values(a.H)) {
-    case 8: ln_bwd_kernel<8><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
-    case 16: ln_bwd_kernel<16><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
-    case 24: ln_bwd_kernel<24><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
-    default: ln_bwd_kernel<32><<<grid, 32 * LNB_WARPS, shmem, g->stream>>>(a, g->seed); break;
-    }
+    if (a.res_accum || a.old_into_d_out || a.old_into_d_in || a.old_into_branch) launch_ln_bwd<true>(g, a, grid, shmem);
+    else launch_ln_bwd<false>(g, a, grid, shmem);
 }
