@@ -130,9 +130,11 @@ gpu-dist: $(BUILD)/adapt-gpu-dist
 	cp -L $$(ldd $< | awk '/libcjson/ {print $$3}') gpu-dist/lib/
 	@ls -la gpu-dist gpu-dist/lib
 
-# Host-side checks of the GPU tool (save format, init, positions): plain C, no CUDA needed.
+# Host-side checks of the GPU tool (save format, init, positions, which adapter setups the device
+# runs): plain C, no CUDA needed; CI runs them.
 $(BUILD)/tests/gpu/test_gpu_host: $(BUILD)/obj/tests/gpu/test_gpu_host.o $(BUILD)/obj/src/backend/cuda/gpu_save.o \
-                                  $(BUILD)/obj/src/backend/cuda/gpu_util.o $(BUILD)/libadapt.a
+                                  $(BUILD)/obj/src/backend/cuda/gpu_util.o $(BUILD)/obj/src/backend/cuda/gpu_adapter_config.o \
+                                  $(BUILD)/libadapt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

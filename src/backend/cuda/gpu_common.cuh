@@ -12,6 +12,7 @@
 extern "C" {
 #include "adapters/setup.h"
 #include "backend/cuda/gpu.h"
+#include "backend/cuda/gpu_adapter_config.h"
 #include "core/error.h"
 #include "model/model.h"
 }
@@ -64,15 +65,6 @@ struct adapter_acts {
     dbuf hs;                   /* [N,H] adapter input; fp32 too where it is the residual */
     float *dn;                 /* [N,m] down projection + bias */
     dbuf act;                  /* [N,m] act(dn) */
-};
-
-/* The active adapter as the device runs it (a single sequential bottleneck adapter). */
-struct gpu_adapter_cfg {
-    bool on;
-    bool ln_before;            /* original_ln_before */
-    bn_residual_mode residual;
-    int act;                   /* ACT_* of the bottleneck */
-    float scaling, dropout;
 };
 
 struct slot {            /* one store tensor in the arenas */
@@ -268,8 +260,6 @@ struct point_grads {
     bool stop;
 };
 adapt_status adapter_point_backward(gpu_model *g, int l, bool attention, const point_io &io, const point_grads &gr);
-/* Whether the device runs m's active adapter exactly; *def = that adapter (NULL: none active). */
-adapt_status adapter_validate(const adapt_model *m, gpu_adapter_cfg *out, const struct adapter_def **def);
 bool adapter_input_is_residual(const gpu_adapter_cfg &c);
 
 /* Profiling (gpu_profile.cu): the phase that ends here; nothing when profiling is off. */
