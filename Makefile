@@ -1,6 +1,6 @@
 # adapt — build with `make`, test with `make test`, sanitizer run with `make SAN=1 test`.
 # Plain GNU make: every .c under src/ (but src/cli) goes into libadapt.a; src/cli/*.c make `adapt`;
-# tools/adapt-case.c makes the fixture runner; tests/test_*.c each make one cmocka test binary.
+# tools/adapt-case.c makes the fixture runner (with tools/case_files.c, shared with the GPU tool); tests/test_*.c each make one cmocka test binary.
 
 CC      ?= gcc
 SAN     ?= 0
@@ -12,7 +12,7 @@ BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 CFLAGS  ?= -O2 -march=x86-64-v3 -g
 # -fvect-cost-model=dynamic: -O2's "very cheap" model leaves elementwise loops over pointers that
 # might alias scalar; float reductions stay in order either way (no -ffast-math).
-CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -fvect-cost-model=dynamic -Iinclude -Isrc \
+CFLAGS  += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fopenmp -fvect-cost-model=dynamic -Iinclude -Isrc -Itools \
            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas $(shell pkg-config --libs $(PKGS)) -lm -lpthread -fopenmp
 ifeq ($(SAN),1)
@@ -42,7 +42,7 @@ $(BUILD)/libadapt.a: $(LIB_OBJ)
 $(BUILD)/adapt: $(CLI_OBJ) $(BUILD)/libadapt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/adapt-case: $(BUILD)/obj/tools/adapt-case.o $(BUILD)/libadapt.a
+$(BUILD)/adapt-case: $(BUILD)/obj/tools/adapt-case.o $(BUILD)/obj/tools/case_files.o $(BUILD)/libadapt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON) $(BUILD)/libadapt.a
@@ -95,7 +95,7 @@ NVFLAGS   ?= -O3 -lineinfo
 NVFLAGS   += -std=c++17 -gencode=arch=compute_90,code=sm_90 -gencode=arch=compute_90,code=compute_90 \
              -Xcompiler -Wall,-Wextra -Werror all-warnings -Iinclude -Isrc $(shell pkg-config --cflags libcjson 2>/dev/null)
 CUDA_CU   := $(sort $(wildcard src/backend/cuda/*.cu))
-CUDA_HOST := $(sort $(wildcard src/backend/cuda/*.c)) tools/adapt-gpu.c
+CUDA_HOST := $(sort $(wildcard src/backend/cuda/*.c)) tools/adapt-gpu.c tools/case_files.c
 CUDA_OBJ  := $(CUDA_CU:%.cu=$(BUILD)/obj/%.cu.o) $(CUDA_HOST:%.c=$(BUILD)/obj/%.o)
 CUDA_LIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,'$$ORIGIN/lib' -Wl,-rpath,$(CUDA_HOME)/lib64 \
              -lcublas -lcudart_static -lstdc++ -ldl -lrt
