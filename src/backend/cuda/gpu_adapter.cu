@@ -11,10 +11,6 @@
  * gpu_adapter_config.c). */
 #include "backend/cuda/gpu_common.cuh"
 
-static const dadapter &point_adapter(const gpu_model *g, int l, bool attention) { return attention ? g->ad_attn[l] : g->ad_out[l]; }
-static adapter_acts &point_acts(gpu_model *g, int l, bool attention) { return attention ? g->aa_attn[l] : g->aa_out[l]; }
-
-/* Whether the adapter input is also kept in fp32 (as the residual). */
 bool adapter_input_is_residual(const gpu_adapter_cfg &c) { return !c.ln_before || c.residual == BN_RESIDUAL_AFTER_LN; }
 
 /* The values the last LayerNorm adds to the adapter output: res + x, where res = z is read as
@@ -26,11 +22,10 @@ static void residuals_of(const gpu_model *g, const adapter_acts &s, const float 
     post.resid2 = res_is_hs || g->ad.residual == BN_RESIDUAL_POST_ADD ? x : NULL;
 }
 
-
 adapt_status adapter_point_forward(gpu_model *g, int l, bool attention, const point_io &io)
 {
-    const dadapter &A = point_adapter(g, l, attention);
-    adapter_acts &s = point_acts(g, l, attention);
+    const dadapter &A = g->ad_points[attention][l];
+    adapter_acts &s = g->ad_acts[attention][l];
     int N = g->N, H = g->m->cfg.hidden, m = A.m;
     float ph = g->training ? g->opt.hidden_dropout : 0.0f, eps = (float)g->m->cfg.layer_norm_eps;
     if (g->ad.ln_before) {
@@ -59,8 +54,8 @@ adapt_status adapter_point_forward(gpu_model *g, int l, bool attention, const po
 
 adapt_status adapter_point_backward(gpu_model *g, int l, bool attention, const point_io &io, const point_grads &gr)
 {
-    const dadapter &A = point_adapter(g, l, attention);
-    const adapter_acts &s = point_acts(g, l, attention);
+    const dadapter &A = g->ad_points[attention][l];
+    const adapter_acts &s = g->ad_acts[attention][l];
     int N = g->N, H = g->m->cfg.hidden, m = A.m;
     float ph = g->training ? g->opt.hidden_dropout : 0.0f;
     /* the last LayerNorm: d_x gets its input gradient (x was added there), d_branch the up projection's */

@@ -5,8 +5,9 @@
  * would launch heads x more kernels, each too small to fill the GPU.
  * Forward: S = scale Q K^T, P = masked softmax(S), Pd = dropout(P), C = Pd V.
  * Backward: dPd = dC V^T, dV = Pd^T dC, dS = softmax'(dPd), dQ = scale dS K, dK = scale dS^T Q.
- * A model created for training in bf16 runs both through the fused kernels of
- * gpu_kernels_flash_train.cu instead where the shape allows (no [B,heads,T,T] buffers). */
+ * In bf16 the fused kernels of gpu_kernels_flash*.cu run instead where the shape allows (no
+ * [B,heads,T,T] buffers): inference in one kernel from the unbiased q/k/v, training forward and
+ * backward with the bias added first. */
 #include "backend/cuda/gpu_flash.cuh"
 #include <math.h>
 
@@ -64,9 +65,10 @@ size_t attention_ptr_count(const gpu_model *g, bool backward)
     return (size_t)(backward ? (int)BWD_PTRS : (int)FWD_PTRS) * g->opt.max_B * g->m->cfg.heads;
 }
 
-static bool train_fused(const gpu_model *g)
+static bool use_fused(const gpu_model *g)
 {
-    return g->acts[0].row_stats && attention_train_fused_supported(g->T, g->m->cfg.hidden / g->m->cfg.heads);
+    int dh = g->m->cfg.hidden / g->m->cfg.heads;
+    return g->fused_attention && (g->opt.train ? attention_train_fused_supported(g->T, dh) : attention_fused_supported(g->T, dh));
 }
 
 adapt_status attention_forward(gpu_model *g, int l)
@@ -75,7 +77,13 @@ adapt_status attention_forward(gpu_model *g, int l)
     int B = g->B, T = g->T, H = c->hidden, nh = c->heads, dh = H / nh, n = B * nh;
     float pa = g->training ? g->opt.attn_dropout : 0.0f, scale = 1.0f / sqrtf((float)dh);
     layer_acts *a = &g->acts[l];
-    if (train_fused(g)) {
+    const float *qkv_bias = g->L[l].qkv_b.w;
+    if (use_fused(g) && !g->opt.train) {
+        k_attention_fused(g, a->qkv.h, qkv_bias, a->ctx.h, B, nh, T, dh);
+        return ADAPT_OK;
+    }
+    k_bias_act(g, a->qkv, qkv_bias, true, dbuf{}, g->N, 3 * H, ACT_IDENTITY); /* backward reads the biased q/k/v */
+    if (use_fused(g)) {
         k_attention_train_fwd(g, a->qkv.h, a->ctx.h, a->row_stats, B, nh, T, dh, pa, SITE_PROBS(l));
         return ADAPT_OK;
     }
@@ -92,7 +100,7 @@ adapt_status attention_backward(gpu_model *g, int l)
     int B = g->B, T = g->T, H = c->hidden, nh = c->heads, dh = H / nh, n = B * nh;
     float pa = g->training ? g->opt.attn_dropout : 0.0f, scale = 1.0f / sqrtf((float)dh);
     const layer_acts *a = &g->acts[l];
-    if (train_fused(g)) {
+    if (use_fused(g)) {
         k_attention_train_bwd(g, a->qkv.h, g->d_ctx.h, a->row_stats, g->d_qkv.h, B, nh, T, dh, pa, SITE_PROBS(l));
         return ADAPT_OK;
     }

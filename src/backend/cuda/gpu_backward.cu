@@ -4,7 +4,6 @@
 #include "backend/cuda/gpu_common.cuh"
 #include <math.h>
 
-
 adapt_status weight_grad(gpu_model *g, const dparam &W, const void *dY, const void *X, int N, int in, int out)
 {
     if (!W.g) return ADAPT_OK;
@@ -51,12 +50,6 @@ static bool base_trainable(const dlayer *D)
     return false;
 }
 
-static bool has_adapter(const gpu_model *g, int l, bool attention)
-{
-    const dadapter *A = attention ? g->ad_attn : g->ad_out;
-    return A && A[l].m > 0;
-}
-
 /* The backward of one sublayer end (see sublayer_end): d_out -> d_x (written) and g->d_branch. */
 static adapt_status sublayer_end_backward(gpu_model *g, int l, bool attention, const float *d_out, float *d_x, bool stop)
 {
@@ -64,7 +57,7 @@ static adapt_status sublayer_end_backward(gpu_model *g, int l, bool attention, c
     point_io io = attention ? attention_point(g, l) : output_point(g, l);
     const dparam &ln_w = attention ? D->ln1_w : D->ln2_w, &ln_b = attention ? D->ln1_b : D->ln2_b;
     const dparam &bias = attention ? D->ao_b : D->out_b;
-    if (has_adapter(g, l, attention))
+    if (adapter_at(g, l, attention))
         return adapter_point_backward(g, l, attention, io, point_grads{d_out, d_x, ln_w.g, ln_b.g, bias.g, stop});
     ln_bwd_args e = {};
     e.d_out = d_out; e.in = io.ln_sum; e.mean = io.ln_mean; e.rstd = io.ln_rstd; e.w = io.ln_w; e.N = g->N; e.H = g->m->cfg.hidden;
@@ -84,7 +77,7 @@ static adapt_status layer_backward(gpu_model *g, int l, const float *d_out, floa
     int N = g->N, H = c->hidden, I = c->intermediate;
     const dlayer *D = &g->L[l];
     const layer_acts *a = &g->acts[l];
-    bool frozen = !base_trainable(D), attn_adapter = has_adapter(g, l, true);
+    bool frozen = !base_trainable(D), attn_adapter = adapter_at(g, l, true);
     bool stop_out = !need_input && frozen && !attn_adapter;
     TRY(sublayer_end_backward(g, l, false, d_out, g->d_a, stop_out));
     prof_mark(g, "bwd ffn end: LN (adapter: down gemm + first LN)");
@@ -124,7 +117,7 @@ static int lowest_trainable_layer(const gpu_model *g)
     for (int l = 0; l < g->m->cfg.layers; l++) {
         if (base_trainable(&g->L[l])) return l;
         for (int at = 0; at < 2; at++)
-            if (has_adapter(g, l, at) && (at ? g->ad_attn : g->ad_out)[l].down_w.g) return l;
+            if (adapter_at(g, l, at) && adapter_at(g, l, at)->down_w.g) return l;
     }
     return g->m->cfg.layers;
 }

@@ -82,28 +82,19 @@ static adapt_status cpu_reference(adapt_model *m, const batch *b, double *loss)
     return s;
 }
 
-static double rel_err(const float *a, const float *e, size_t n, double *ref_norm)
-{
-    double d = 0, r = 0;
-    for (size_t k = 0; k < n; k++) {
-        d += ((double)a[k] - e[k]) * ((double)a[k] - e[k]);
-        r += (double)e[k] * e[k];
-    }
-    *ref_norm = sqrt(r);
-    return sqrt(d);
-}
-
 /* Compares the store's grad (or data) with the saved copies; returns the failures. A gradient the
  * CPU computes as zero up to fp32 rounding (the key bias's: softmax rows sum to one) is not
  * compared when zero_floor is set: in reduced precision it is pure rounding noise. */
 static int compare(const adapt_model *m, float **saved, bool grads, double rtol, bool zero_floor, const char *what)
 {
     int fails = 0, skipped = 0;
+    size_t n = 0;
     double worst = 0;
     for (size_t i = 0; i < m->store.count; i++) {
         const param *p = m->store.items[i];
         if (grads && !p->trainable) continue;
-        double ref, err = rel_err(grads ? p->grad : p->data, saved[i], p->numel, &ref);
+        n++;
+        double ref, err = gpu_l2_diff(grads ? p->grad : p->data, saved[i], p->numel, &ref);
         double floor = 1e-6 * sqrt((double)p->numel), bound = rtol * ref + floor;
         if (zero_floor && ref <= floor) {
             skipped++;
@@ -115,8 +106,6 @@ static int compare(const adapt_model *m, float **saved, bool grads, double rtol,
             printf("  FAIL %s %s: |gpu-cpu| %.3e > %.3e (relative %.2e)\n", what, p->name, err, bound, ref > 0 ? err / ref : err);
         }
     }
-    size_t n = 0;
-    for (size_t i = 0; i < m->store.count; i++) n += !grads || m->store.items[i]->trainable;
     printf("check-mlm %s: %zu/%zu tensors within rtol %g, worst relative error %.2e", what, n - (size_t)fails - (size_t)skipped, n,
            rtol, worst);
     printf(skipped ? " (%d zero up to rounding, not compared)\n" : "\n", skipped);

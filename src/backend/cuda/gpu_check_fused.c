@@ -64,13 +64,7 @@ static adapt_status run_path(adapt_model *m, const check_batch *cb, bool train, 
 /* ||a - e|| <= rtol ||e|| + 1e-6 sqrt(n); prints a failure. */
 static int agree(const char *what, const float *a, const float *e, size_t n)
 {
-    double d = 0, r = 0;
-    for (size_t k = 0; k < n; k++) {
-        d += ((double)a[k] - e[k]) * ((double)a[k] - e[k]);
-        r += (double)e[k] * e[k];
-    }
-    d = sqrt(d);
-    r = sqrt(r);
+    double r, d = gpu_l2_diff(a, e, n, &r);
     bool ok = d <= CF_RTOL * r + 1e-6 * sqrt((double)n);
     if (!ok) printf("  FAIL %s: |fused - unfused| %.3e, relative %.2e\n", what, d, r > 0 ? d / r : d);
     return ok ? 0 : 1;

@@ -98,8 +98,8 @@ struct gpu_model {
     int head_classes;
     /* adapter */
     gpu_adapter_cfg ad;
-    dadapter *ad_attn, *ad_out;        /* per layer */
-    adapter_acts *aa_attn, *aa_out;    /* per layer */
+    dadapter *ad_points[2];            /* per layer: [0] the FFN's end, [1] attention's (adapter_at) */
+    adapter_acts *ad_acts[2];          /* per layer, the same two points */
     dbuf ad_u;                         /* [N,H] up projection (forward scratch, GEMM output precision) */
     float *ad_dact, *ad_dhs;           /* backward scratch [N,m_max], [N,H] */
     dbuf ad_ddn;                       /* [N,m_max] */
@@ -222,7 +222,8 @@ void k_cross_entropy(gpu_model *g, float *logits, const float *bias, const int32
 void k_sumsq(gpu_model *g, const float *x, size_t n, float *out);
 void k_adamw(gpu_model *g, float lr, float beta1, float beta2, float eps, float wd, float bc1, float bc2, float max_norm);
 
-/* ---- attention (gpu_attention.cu): layer l's context from its qkv, and back into g->d_qkv */
+/* ---- attention (gpu_attention.cu): layer l's context from its qkv (before the bias, which it
+ * adds), and back into g->d_qkv */
 adapt_status attention_forward(gpu_model *g, int l);
 adapt_status attention_backward(gpu_model *g, int l);
 /* Entries of the per-layer (forward) or shared (backward) pointer table. */
@@ -260,7 +261,14 @@ struct point_grads {
     bool stop;
 };
 adapt_status adapter_point_backward(gpu_model *g, int l, bool attention, const point_io &io, const point_grads &gr);
+/* Whether the adapter input is also kept in fp32 (as the residual). */
 bool adapter_input_is_residual(const gpu_adapter_cfg &c);
+/* The active adapter at the end of layer l's attention or FFN sublayer, NULL where it has none. */
+static inline const dadapter *adapter_at(const gpu_model *g, int l, bool attention)
+{
+    const dadapter *A = g->ad_points[attention];
+    return A && A[l].m ? &A[l] : NULL;
+}
 
 /* Profiling (gpu_profile.cu): the phase that ends here; nothing when profiling is off. */
 void prof_mark(gpu_model *g, const char *phase);

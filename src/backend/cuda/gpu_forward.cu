@@ -1,7 +1,7 @@
 /* Forward: embeddings, post-LN layers (one GEMM for query|key|value, attention in
  * gpu_attention.cu, bias + dropout + residual folded into the LayerNorm, the adapter where one is
  * active), then the head on its gathered rows with the loss. */
-#include "backend/cuda/gpu_flash.cuh"
+#include "backend/cuda/gpu_common.cuh"
 #include <math.h>
 
 
@@ -23,7 +23,7 @@ point_io output_point(const gpu_model *g, int l)
 /* dropout(y + bias) + x through the LayerNorm, or the adapter there when there is one. */
 static adapt_status sublayer_end(gpu_model *g, int l, bool attention, const point_io &io)
 {
-    if ((attention ? g->ad_attn : g->ad_out) && (attention ? g->ad_attn[l] : g->ad_out[l]).m) return adapter_point_forward(g, l, attention, io);
+    if (adapter_at(g, l, attention)) return adapter_point_forward(g, l, attention, io);
     ln_fwd_args e = {};
     e.out_f = io.out.f; e.out_h = io.out.h; e.sum_out = io.ln_sum; e.mean = io.ln_mean; e.rstd = io.ln_rstd;
     e.a = io.y.f; e.a_h = io.y.h; e.a_bias = io.bias; e.resid = io.x; e.w = io.ln_w; e.b = io.ln_b;
@@ -52,12 +52,7 @@ adapt_status encoder_forward(gpu_model *g)
         dbuf x = g->hidden[l];
         TRY(gemm(g, false, true, N, 3 * H, H, 1.0f, {op_of(g, x), H, 0}, {op_of(g, D->qkv_w), H, 0}, 0.0f, out_of(g, a->qkv), g->bf, 3 * H, 0, 1));
         prof_mark(g, "fwd qkv gemm");
-        if (!g->opt.train && g->fused_attention && attention_fused_supported(g->T, H / c->heads)) {
-            k_attention_fused(g, a->qkv.h, D->qkv_b.w, a->ctx.h, g->B, c->heads, g->T, H / c->heads);
-        } else {
-            k_bias_act(g, a->qkv, D->qkv_b.w, true, dbuf{}, N, 3 * H, ACT_IDENTITY);
-            TRY(attention_forward(g, l));
-        }
+        TRY(attention_forward(g, l));
         prof_mark(g, "fwd attention (+ qkv bias)");
         TRY(gemm(g, false, true, N, H, H, 1.0f, {op_of(g, a->ctx), H, 0}, {op_of(g, D->ao_w), H, 0}, 0.0f, out_of(g, g->scratch_h), g->bf, H, 0, 1));
         prof_mark(g, "fwd attn-out gemm");

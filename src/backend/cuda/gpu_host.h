@@ -17,6 +17,9 @@ int gpu_cmd_check_attention_train(int argc, char **argv);
 adapt_status gpu_bert_model(int hidden, int layers, int heads, int intermediate, int vocab, int classes, uint64_t seed,
                             adapt_model **out);
 
+/* ||a - e||_2 over n values, *ref_norm = ||e||_2 (the GPU checks' comparison, in double). */
+double gpu_l2_diff(const float *a, const float *e, size_t n, double *ref_norm);
+
 /* Hugging Face RoBERTa initialisation: Linear / Embedding weights N(0, 0.02), biases 0, LayerNorm
  * 1 / 0, the padding rows of the word and position tables 0. */
 void gpu_init_roberta(adapt_model *m, uint64_t seed);

@@ -156,16 +156,16 @@ static void bind_roles(gpu_model *g)
 static adapt_status bind_adapter(gpu_model *g, const adapter_def *ad)
 {
     int L = g->m->cfg.layers;
-    g->ad_attn = (dadapter *)calloc((size_t)L, sizeof(dadapter));
-    g->ad_out = (dadapter *)calloc((size_t)L, sizeof(dadapter));
-    g->aa_attn = (adapter_acts *)calloc((size_t)L, sizeof(adapter_acts));
-    g->aa_out = (adapter_acts *)calloc((size_t)L, sizeof(adapter_acts));
-    if (!g->ad_attn || !g->ad_out || !g->aa_attn || !g->aa_out) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (int at = 0; at < 2; at++) {
+        g->ad_points[at] = (dadapter *)calloc((size_t)L, sizeof(dadapter));
+        g->ad_acts[at] = (adapter_acts *)calloc((size_t)L, sizeof(adapter_acts));
+        if (!g->ad_points[at] || !g->ad_acts[at]) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
     for (int l = 0; l < L; l++)
         for (int at = 0; at < 2; at++) {
             if (!(at ? ad->has_attn[l] : ad->has_out[l])) continue;
             const bn_weights *w = at ? &ad->attn[l] : &ad->out[l];
-            dadapter *D = at ? &g->ad_attn[l] : &g->ad_out[l];
+            dadapter *D = &g->ad_points[at][l];
             D->down_w = role(g, w->down_w, 1);
             D->down_b = role(g, w->down_b, 1);
             D->up_w = role(g, w->up_w, 1);
@@ -234,10 +234,10 @@ static adapt_status alloc_activations(gpu_model *g)
         size_t m_max = 1;
         for (size_t l = 0; l < L; l++)
             for (int at = 0; at < 2; at++) {
-                int m = (at ? g->ad_attn : g->ad_out)[l].m;
+                int m = g->ad_points[at][l].m;
                 if (!m) continue;
                 if ((size_t)m > m_max) m_max = (size_t)m;
-                adapter_acts *s = at ? &g->aa_attn[l] : &g->aa_out[l];
+                adapter_acts *s = &g->ad_acts[at][l];
                 if (g->ad.ln_before) {
                     FALLOC(s->sum, N * H); FALLOC(s->mean, N); FALLOC(s->rstd, N);
                 }
@@ -373,10 +373,10 @@ extern "C" void gpu_model_free(gpu_model *g)
     free(g->L);
     free(g->hidden);
     free(g->acts);
-    free(g->ad_attn);
-    free(g->ad_out);
-    free(g->aa_attn);
-    free(g->aa_out);
+    for (int at = 0; at < 2; at++) {
+        free(g->ad_points[at]);
+        free(g->ad_acts[at]);
+    }
     free(g);
 }
 
@@ -388,27 +388,22 @@ extern "C" adapt_status gpu_download_params(gpu_model *g)
     return ADAPT_OK;
 }
 
-extern "C" adapt_status gpu_download_grads(gpu_model *g)
+/* Every trainable tensor's host gradient (p->grad) to or from its device gradient. */
+static adapt_status copy_grads(gpu_model *g, bool to_device)
 {
     CUDA_TRY(cudaStreamSynchronize(g->stream));
     for (size_t i = 0; i < g->n_slots; i++) {
         const slot *s = &g->slots[i];
-        if (s->trainable && s->p->grad)
-            CUDA_TRY(cudaMemcpy(s->p->grad, g->gf + s->off, s->p->numel * sizeof(float), cudaMemcpyDeviceToHost));
+        if (!s->trainable || !s->p->grad) continue;
+        size_t bytes = s->p->numel * sizeof(float);
+        if (to_device) CUDA_TRY(cudaMemcpy(g->gf + s->off, s->p->grad, bytes, cudaMemcpyHostToDevice));
+        else CUDA_TRY(cudaMemcpy(s->p->grad, g->gf + s->off, bytes, cudaMemcpyDeviceToHost));
     }
     return ADAPT_OK;
 }
 
-extern "C" adapt_status gpu_upload_grads(gpu_model *g)
-{
-    CUDA_TRY(cudaStreamSynchronize(g->stream));
-    for (size_t i = 0; i < g->n_slots; i++) {
-        const slot *s = &g->slots[i];
-        if (s->trainable && s->p->grad)
-            CUDA_TRY(cudaMemcpy(g->gf + s->off, s->p->grad, s->p->numel * sizeof(float), cudaMemcpyHostToDevice));
-    }
-    return ADAPT_OK;
-}
+extern "C" adapt_status gpu_download_grads(gpu_model *g) { return copy_grads(g, false); }
+extern "C" adapt_status gpu_upload_grads(gpu_model *g) { return copy_grads(g, true); }
 
 extern "C" adapt_status gpu_download_hidden(gpu_model *g, int layer, float *out)
 {

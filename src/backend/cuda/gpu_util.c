@@ -19,6 +19,17 @@ static double normal(uint64_t *s)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+double gpu_l2_diff(const float *a, const float *e, size_t n, double *ref_norm)
+{
+    double d = 0, r = 0;
+    for (size_t k = 0; k < n; k++) {
+        d += ((double)a[k] - e[k]) * ((double)a[k] - e[k]);
+        r += (double)e[k] * e[k];
+    }
+    *ref_norm = sqrt(r);
+    return sqrt(d);
+}
+
 adapt_status gpu_bert_model(int hidden, int layers, int heads, int intermediate, int vocab, int classes, uint64_t seed,
                             adapt_model **out)
 {
