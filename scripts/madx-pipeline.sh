@@ -4,14 +4,15 @@
 #      on English and Quechua text, the shipped base model frozen;
 #   2. the NER task adapter (seq_bn, reduction factor 16) + tagging head on WikiANN English, trained
 #      over the language adapters in turn: Stack(en, ner) and Stack(qu, ner) (docs/madx.md says why);
-#   3. self-training (scripts/madx-self-train.sh): that setup tags raw Quechua text, the confident
-#      and case-plausible tags become silver data, and the task adapter is trained again on English
-#      + silver Quechua, over both language adapters;
+#   3. self-training (scripts/madx-self-train.sh), MADX_SELF_TRAIN_ROUNDS (2) rounds: the setup tags
+#      raw Quechua text, the confident and plausible tags become silver data, and the task adapter
+#      is trained again on English + silver Quechua, over both language adapters; the next round's
+#      teacher is this round's student;
 #   4. copies the best checkpoints (English dev entity F1 / held-out MLM loss) to models/adapters/.
 # The base model itself (models/default) needs a GPU to pretrain: see models/default/README.md.
 # Data: ../shared/data when present, else the copies in data/. Budgets: language adapters 720 steps
 # (or MADX_LANG_SECONDS, 2400) each, the two at the same time; MADX_TASK_SECONDS (1500) for the
-# first task adapter and MADX_SELF_TRAIN_SECONDS (1200) for the second.
+# first task adapter and MADX_SELF_TRAIN_SECONDS (1500) for each self-trained one.
 source "$(dirname "$0")/madx-env.sh"
 WORK=${MADX_WORK:-build/madx}
 LANG_S=${MADX_LANG_SECONDS:-2400}
@@ -35,17 +36,22 @@ echo "== 2. NER task adapter over Stack(en, ner) / Stack(qu, ner), ${TASK_S}s"
   --setup "Stack(en, ner);Stack(qu, ner)" --adapter-config "seq_bn[reduction_factor=16]" \
   --batch-size 32 --max-length 128 --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
   --max-seconds "$TASK_S" --seed 7
-echo "== 3. self-training on raw Quechua text"
-mkdir -p "$WORK/teacher"
-rm -rf "$WORK/teacher/"*
-cp -r "$WORK/lang-en/best/en" "$WORK/lang-qu/best/qu" "$WORK/ner/best/ner" "$WORK/teacher/"
-SELF_TRAIN_ADAPTERS="$WORK/teacher" SELF_TRAIN_WORK="$WORK/self-train" \
-  SELF_TRAIN_SECONDS="${MADX_SELF_TRAIN_SECONDS:-1200}" bash scripts/madx-self-train.sh
+ROUNDS=${MADX_SELF_TRAIN_ROUNDS:-2}
+student=$WORK/ner/best/ner
+for round in $(seq 1 "$ROUNDS"); do
+  echo "== 3.$round self-training on raw Quechua text, round $round of $ROUNDS"
+  mkdir -p "$WORK/teacher-$round"
+  rm -rf "$WORK/teacher-$round/"*
+  cp -r "$WORK/lang-en/best/en" "$WORK/lang-qu/best/qu" "$student" "$WORK/teacher-$round/"
+  SELF_TRAIN_ADAPTERS="$WORK/teacher-$round" SELF_TRAIN_WORK="$WORK/self-train-$round" \
+    SELF_TRAIN_SECONDS="${MADX_SELF_TRAIN_SECONDS:-1500}" bash scripts/madx-self-train.sh
+  student=$WORK/self-train-$round/ner/best/ner
+done
 echo "== 4. install into models/adapters"
 mkdir -p models/adapters
 for a in en qu; do rm -rf "models/adapters/$a"; cp -r "$WORK/lang-$a/best/$a" "models/adapters/$a"; done
-rm -rf models/adapters/ner && cp -r "$WORK/self-train/ner/best/ner" models/adapters/ner
+rm -rf models/adapters/ner && cp -r "$student" models/adapters/ner
 cp "$WORK"/lang-en/summary.json models/adapters/en/training_summary.json
 cp "$WORK"/lang-qu/summary.json models/adapters/qu/training_summary.json
-cp "$WORK"/self-train/ner/summary.json models/adapters/ner/training_summary.json
+cp "$student/../../summary.json" models/adapters/ner/training_summary.json
 echo "done: models/adapters/{en,qu,ner}"

@@ -2,14 +2,15 @@
 # Self-training on raw Quechua text (docs/madx.md, "Self-training"): the shipped setup tags qu.txt,
 # the confident and plausible sentences become silver training data, and a new task adapter is
 # trained on English WikiANN + that silver data over both language adapters, as the shipped one is.
-#   1. tag every Quechua sentence but a held-out tail with Stack(qu, ner) and --scores;
-#   2. silver tags: Quechua writes names capitalised, so a lower-case word the teacher put in an
-#      entity becomes O, and so does a sentence's first word (capitalised whatever it is) unless
-#      the text writes it capitalised more often than not elsewhere; keep a sentence of 4-40 words
-#      with an entity when every remaining entity word has probability >= MIN_SCORE (0.7), and as
-#      many entity-free ones;
+#   1. tag every Quechua line but HELD_OUT (2000) spread over the text with Stack(qu, ner) and --scores;
+#   2. silver tags (scripts/madx-silver.awk): Quechua writes names capitalised, so a lower-case
+#      word the teacher put in an entity becomes O, and so does a sentence's first word unless the
+#      text writes it capitalised more often than not elsewhere; a name keeps one type across the
+#      text; a place's lower-case head noun ("Wanta pruwinsya", learnt from article titles)
+#      continues the name; keep up to SILVER_MAX (4000) sentences of 2-40 words with an entity whose
+#      teacher-decided words all have probability >= MIN_SCORE (0.7), and as many entity-free ones;
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
-#   4. report, on the held-out Quechua tail (no labels): entities per sentence, mean tag
+#   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student; and
 #      English dev entity F1 with each language adapter.
 # No Quechua labels are used. Budget: SELF_TRAIN_SECONDS (1500). Output in build/self-train/;
@@ -19,6 +20,7 @@ source "$(dirname "$0")/madx-env.sh"
 WORK=${SELF_TRAIN_WORK:-build/self-train}
 ADAPTERS=${SELF_TRAIN_ADAPTERS:-models/adapters}
 MIN_SCORE=${MIN_SCORE:-0.7}
+SILVER_MAX=${SILVER_MAX:-4000}
 HELD_OUT=${HELD_OUT:-2000}
 SECONDS_BUDGET=${SELF_TRAIN_SECONDS:-1500}
 MODEL=${SELF_TRAIN_MODEL:-models/default}
@@ -31,9 +33,11 @@ LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 
 echo "== 1. tag Quechua text with the teacher, Stack(qu, ner)"
 xzcat -f "$QU" | grep -v '^[[:space:]]*$' > "$WORK/qu-all.txt"
-total=$(wc -l < "$WORK/qu-all.txt")
-head -n $((total - HELD_OUT)) "$WORK/qu-all.txt" > "$WORK/qu-train.txt"
-tail -n "$HELD_OUT" "$WORK/qu-all.txt" > "$WORK/qu-heldout.txt"
+# held out: HELD_OUT lines spread over the text (Wikipedia, web and legal text alike)
+every=$(( $(wc -l < "$WORK/qu-all.txt") / HELD_OUT ))
+[ "$every" -ge 2 ] || every=2
+awk -v k="$every" -v train="$WORK/qu-train.txt" -v held="$WORK/qu-heldout.txt" \
+  '{ print > (NR % k == 0 ? held : train) }' "$WORK/qu-all.txt"
 if [ "${SELF_TRAIN_REUSE_TAGS:-0}" = 1 ] && [ -s "$WORK/qu-teacher.conll" ]; then
   echo "(reusing $WORK/qu-teacher.conll)"
 else
@@ -42,48 +46,8 @@ else
 fi
 
 echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
-awk -v min="$MIN_SCORE" -v out="$WORK/silver.conll" -v capitalised="$CAPITALISED" '
-  function upper(w) { return w ~ capitalised }
-  function key(w) { w = tolower(w); gsub(/Á/, "á", w); gsub(/É/, "é", w); gsub(/Í/, "í", w); gsub(/Ó/, "ó", w); gsub(/Ú/, "ú", w); gsub(/Ñ/, "ñ", w); return w }
-  function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
-  function starts(i) { return i == 1 || word[i - 1] ~ /^[.:?!]$/ }
-  function flush(   i, ok, ents, text, type, prev, t) {
-    if (n == 0) return
-    ok = (n >= 4 && n <= 40); ents = 0; text = ""; prev = "O"
-    for (i = 1; i <= n; i++) {
-      type = tag[i] == "O" ? "" : substr(tag[i], 3)
-      # the teacher tags Quechua common words next to names: a lower-case word is O, and so is
-      # the first word of a sentence (capitalised whatever it is) unless the word is written
-      # capitalised more often than not where it is not first (a name, not a common word)
-      if (type != "" && (!upper(word[i]) || (starts(i) && !name_like(word[i])))) type = ""
-      if (type != "" && score[i] + 0 < min) ok = 0
-      t = type == "" ? "O" : (prev == type && tag[i] ~ /^I-/ ? "I-" : "B-") type
-      if (t ~ /^B-/) ents++
-      prev = type == "" ? "O" : type
-      text = text word[i] "\t" t "\n"
-    }
-    if (ok && ents > 0) { print text > out; kept_e++ }
-    else if (ok) plain[kept_o++] = text
-    n = 0
-  }
-  BEGIN { FS = "\t"; n = 0; kept_e = 0; kept_o = 0; after_stop = 1 }
-  # first pass: how each word is written where it does not start a sentence (a line may hold
-  # several: ".", ":", "?" and "!" start one too)
-  FNR == NR {
-    if (NF == 0) after_stop = 1
-    else { if (!after_stop) { if (upper($1)) name_case[key($1)]++; else common_case[key($1)]++ }; after_stop = ($1 ~ /^[.:?!]$/) }
-    next
-  }
-  NF == 0 { sentences++; flush(); next }
-  { n++; word[n] = $1; tag[n] = $2; score[n] = $3 }
-  END {
-    flush()
-    # as many entity-free sentences as sentences with entities, spread over the text
-    use = kept_o < kept_e ? kept_o : kept_e
-    for (k = 0; k < use; k++) print plain[int(k * kept_o / use)] > out
-    printf "%d sentences tagged; kept %d with entities and %d of %d without\n", sentences, kept_e, use, kept_o
-  }
-' "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
+awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v out="$WORK/silver.conll" \
+  "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
 
 echo "== 3. student task adapter: English + silver Quechua, over Stack(en, ner) / Stack(qu, ner), ${SECONDS_BUDGET}s"
 xzcat -f "$NER_TRAIN" > "$WORK/train-mixed.conll"

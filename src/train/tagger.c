@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
+#include "train/bio_decode.h"
 #include "train/examples.h"
 #include "train/infer.h"
 #include <math.h>
@@ -52,14 +53,6 @@ void tagger_close(tagger *t)
     memset(t, 0, sizeof *t);
 }
 
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
 /* Softmax probability of label `k` among the n logits. */
 static float label_probability(const float *v, int n, int k)
 {
@@ -90,7 +83,10 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
     encoded_set enc = {0};
     if (!s) s = encode_dataset(t->tok, &ds, t->max_len, &enc);
     size_t *order = malloc((size_t)t->batch_size * sizeof(size_t));
-    if (!s && !order) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    int most_words = 1;
+    for (size_t i = 0; !s && i < enc.n; i++) most_words = enc.ex[i].n_words > most_words ? enc.ex[i].n_words : most_words;
+    const float **rows = malloc((size_t)most_words * sizeof *rows); /* a sentence's words' logits */
+    if (!s && (!order || !rows)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     int C = t->n_labels;
     for (size_t start = 0; !s && start < n; start += (size_t)t->batch_size) {
         int B = (int)(n - start < (size_t)t->batch_size ? n - start : (size_t)t->batch_size);
@@ -103,16 +99,17 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
         if (!s) s = head_forward(t->m, &t->h, logits);
         for (int i = 0; !s && i < B; i++) {
             const encoded_example *x = &enc.ex[start + (size_t)i];
-            for (int w = 0; w < x->n_words; w++) {
-                const float *v = x->word_start[w] >= 0 ? logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C : NULL;
-                int k = v ? argmax(v, C) : 0;
-                tags[start + (size_t)i][w] = k;
-                if (scores) scores[start + (size_t)i][w] = v ? label_probability(v, C, k) : 1.0f;
-            }
+            for (int w = 0; w < x->n_words; w++)
+                rows[w] = x->word_start[w] >= 0 ? logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C : NULL;
+            int32_t *out = tags[start + (size_t)i];
+            s = bio_decode((const char *const *)t->labels, C, rows, x->n_words, out);
+            for (int w = 0; !s && scores && w < x->n_words; w++)
+                scores[start + (size_t)i][w] = rows[w] ? label_probability(rows[w], C, out[w]) : 1.0f;
         }
         batch_free(&b);
     }
     free(order);
+    free(rows);
     encoded_set_free(&enc);
     ds.n = 0; /* the words belong to the caller */
     dataset_free(&ds);

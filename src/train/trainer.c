@@ -14,6 +14,7 @@
 #include "model/layers.h"
 #include "model/model.h"
 #include "train/adamw.h"
+#include "train/bio_decode.h"
 #include "train/examples.h"
 #include "train/metrics.h"
 #include "train/mlm_data.h"
@@ -420,15 +421,19 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
                 continue;
             }
             const data_example *e = &ds->examples[start + (size_t)i];
+            /* the words' tags as predict and eval decode them (a valid IOB2 sequence) */
             int32_t *wp = malloc((size_t)(x->n_words ? x->n_words : 1) * sizeof(int32_t));
-            if (!wp) {
+            const float **rows = malloc((size_t)(x->n_words ? x->n_words : 1) * sizeof *rows);
+            if (!wp || !rows) {
+                free(wp), free(rows);
                 st = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
                 break;
             }
             for (int w = 0; w < x->n_words; w++)
-                wp[w] = x->word_start[w] >= 0 ? argmax(logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C, C) : 0;
-            st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
-            free(wp);
+                rows[w] = x->word_start[w] >= 0 ? logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C : NULL;
+            st = bio_decode((const char *const *)r->train_ds.labels.names, C, rows, x->n_words, wp); /* the head's labels */
+            if (!st) st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
+            free(wp), free(rows);
         }
         batch_free(&b);
     }

@@ -1,0 +1,152 @@
+# Silver NER data from a teacher's tags of raw Quechua text (scripts/madx-self-train.sh, step 2).
+# Input: the teacher's `adapt predict --format text --scores` output (word, tag, probability; a
+# blank line ends a sentence), read three times: `awk -f madx-silver.awk -v out=SILVER [-v min=0.7]
+# [-v max=N] T T T`.
+# No labels: the rules use how the text itself writes words and what the teacher says elsewhere.
+#   - Quechua writes names capitalised: a lower-case word is not a name, and a sentence's first
+#     word is one only when the text writes it capitalised more often than not elsewhere.
+#   - One name, one type: a word the teacher tags confidently in most of its mid-sentence uses
+#     takes its majority type everywhere, also where the teacher missed it or typed it otherwise
+#     (WikiANN itself propagates a link's type to the other mentions).
+#   - Wikipedia names places with a lower-case head noun ("Wanta pruwinsya", "Puno suyu") and
+#     WikiANN's spans are those titles (as English "Landes department"): the heads are the
+#     lower-case last words of article titles ("X head nisqaqa" opening a sentence) that mostly
+#     name things (finish_heads); such a head right after a name continues the entity, a suffix
+#     allowed ("Puno suyupi"), and a title "Names head nisqaqa" is an entity of the head's type.
+#   - A sentence opening with a name that nothing typed is left out: WikiANN sentences often
+#     open with an entity, and O there would teach the student to miss it.
+# A sentence of 2-40 words is kept when it has an entity, every entity word the teacher alone
+# decided has probability >= min and no name opening a sentence is left untyped; at most max of
+# them are used, and as many entity-free ones.
+function upper(w) { return w ~ /^([A-Z]|Á|É|Í|Ó|Ú|Ñ)/ }
+function key(w) {
+  w = tolower(w); gsub(/Á/, "á", w); gsub(/É/, "é", w); gsub(/Í/, "í", w); gsub(/Ó/, "ó", w)
+  gsub(/Ú/, "ú", w); gsub(/Ñ/, "ñ", w); return w
+}
+function starts(i) { return i == 1 || word[i - 1] ~ /^[.:?!]$/ }
+function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
+function type_of(t) { return t == "O" ? "" : substr(t, 3) }
+# the head a lower-case word starts with ("suyupi" -> "suyu"), or "" (longest first)
+function head_of(w,   h, best) {
+  best = ""
+  for (h in head_titles) if (length(h) > length(best) && substr(w, 1, length(h)) == h) best = h
+  return best
+}
+# a name's propagated type: tagged (probability >= min) in at least half of its mid-sentence uses
+# (3 or more), 70% of them with one type
+function known_type(w,   k, best, t) {
+  k = key(w); best = ""
+  if (tagged[k] < 3 || 2 * tagged[k] < name_case[k]) return ""
+  for (t in type_names) if (typed[k, t] >= 0.7 * tagged[k]) best = t
+  return best
+}
+# the title opening the sentence: words before "nisqaqa" / "nisqa" (a parenthesis skipped), 0 if none
+function title_end(   i, end) {
+  end = 0
+  for (i = 1; i <= n && i <= 12; i++) {
+    if (word[i] == "nisqaqa" || word[i] == "nisqa") return end
+    if (word[i] == "(") { while (i <= n && word[i] != ")") i++; continue }
+    if (end == i - 1) end = i
+  }
+  return 0
+}
+function stats_pass(   i, k, t, e) {
+  for (i = 1; i <= n; i++) {
+    if (starts(i)) continue
+    k = key(word[i])
+    if (!upper(word[i])) { common_case[k]++; continue }
+    name_case[k]++
+    t = type_of(tag[i])
+    if (t != "" && score[i] + 0 >= min) { tagged[k]++; typed[k, t]++; type_names[t] = 1 }
+  }
+  e = title_end()
+  if (e >= 2 && !upper(word[e]) && upper(word[e - 1])) { titles++; title_head[titles] = word[e]; title_name[titles] = word[e - 1] }
+}
+function heads_pass(   i, h, t) {
+  for (i = 2; i <= n; i++) {
+    if (upper(word[i]) || starts(i - 1) || (h = head_of(word[i])) == "") continue
+    uses[h]++
+    if (!upper(word[i - 1])) continue
+    follows[h]++
+    t = type_of(tag[i - 1])
+    if (t != "") { follows_name[h]++; head_typed[h, t]++ }
+  }
+}
+# a head is kept when most of its uses follow a capitalised word and the teacher tags that word
+# at least half the time: "simi" (language) follows "runa", "qhichwa", "kastinlla" more often
+# than names, "qucha" (lake) and "mayu" (river) are mostly common nouns; its type is the majority's
+function finish_heads(   h, t, best) {
+  for (h in head_titles) {
+    if (2 * follows[h] < uses[h] || 2 * follows_name[h] < follows[h] || follows[h] < 3) { delete head_titles[h]; continue }
+    best = ""
+    for (t in type_names) if (best == "" || head_typed[h, t] > head_typed[h, best]) best = t
+    head_type[h] = best
+  }
+}
+function title_capitalised(e,   i) {
+  for (i = 1; i < e; i++) if (!upper(word[i])) return 0
+  return 1
+}
+function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, template) {
+  if (n < 2 || n > 40) return
+  e = title_end()
+  h = (e >= 2 && !upper(word[e]) && title_capitalised(e) && name_like(word[e - 1])) ? head_of(word[e]) : ""
+  ok = 1
+  for (i = 1; i <= n; i++) {
+    t = type_of(tag[i]); teacher[i] = 1; head[i] = 0
+    if (upper(word[i]) && (kt = known_type(word[i])) != "" && (!starts(i) || name_like(word[i]))) { t = kt; teacher[i] = 0 }
+    else if (!upper(word[i]) || (starts(i) && !name_like(word[i]))) t = ""
+    if (h != "" && i <= e) { t = head_type[h]; teacher[i] = 0; head[i] = i == e }
+    else if (!upper(word[i]) && i > 1 && final[i - 1] != "" && upper(word[i - 1]) && head_of(word[i]) != "") {
+      # a head continues the name before it and decides the entity's type ("Antonio Raymondi
+      # pruwinsya" is a place)
+      t = head_type[head_of(word[i])]; teacher[i] = 0; head[i] = 1
+      for (j = i - 1; j >= 1 && final[j] != "" && upper(word[j]); j--) final[j] = t
+    }
+    final[i] = t
+  }
+  ents = 0; text = ""; prev = ""
+  for (i = 1; i <= n; i++) {
+    t = final[i]
+    if (t != "" && teacher[i] && score[i] + 0 < min) ok = 0
+    # a name opening the sentence that nothing typed: unsure
+    if (t == "" && starts(i) && upper(word[i]) && name_like(word[i])) ok = 0
+    # one entity: the same type, not after a head, not where the teacher starts one (a title is one)
+    same = prev == t && !(i > 1 && head[i - 1]) && (tag[i] !~ /^B-/ || (h != "" && i <= e))
+    tag_out = t == "" ? "O" : (same ? "I-" : "B-") t
+    if (tag_out ~ /^B-/) ents++
+    prev = t
+    text = text word[i] "\t" tag_out "\n"
+  }
+  # templated stubs ("964 wataqa Hulyanu kalindaryukama ...") once, whatever their numbers
+  template = text; gsub(/[0-9]+/, "0", template)
+  if (!ok || template in seen) return
+  seen[template] = 1
+  if (ents > 0) named[kept_e++] = text
+  else plain[kept_o++] = text
+}
+function sentence() {
+  if (n == 0) return
+  if (pass == 1) stats_pass(); else if (pass == 2) heads_pass(); else output_pass()
+  n = 0
+}
+BEGIN { FS = "\t"; n = 0; pass = 0; kept_e = 0; kept_o = 0; if (min == "") min = 0.7 }
+FNR == 1 {
+  sentence(); pass++
+  if (pass == 2) for (j = 1; j <= titles; j++) if (name_like(title_name[j])) head_count[title_head[j]]++
+  if (pass == 2) for (hh in head_count) if (head_count[hh] >= 3 && hh ~ /^[a-z]/) head_titles[hh] = 1
+  if (pass == 3) finish_heads()
+}
+NF == 0 { sentence(); next }
+{ n++; word[n] = $1; tag[n] = $2; score[n] = $3 }
+END {
+  sentence()
+  # at most max sentences with entities and as many without, spread over the text
+  use_e = (max != "" && kept_e > max + 0) ? max + 0 : kept_e
+  for (k = 0; k < use_e; k++) print named[int(k * kept_e / use_e)] > out
+  use = kept_o < use_e ? kept_o : use_e
+  for (k = 0; k < use; k++) print plain[int(k * kept_o / use)] > out
+  printf "kept %d of %d sentences with entities and %d of %d without; name heads:", use_e, kept_e, use, kept_o
+  for (hh in head_titles) printf " %s (%s, %d/%d/%d)", hh, head_type[hh], follows_name[hh], follows[hh], uses[hh]
+  printf "\n"
+}

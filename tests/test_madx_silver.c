@@ -1,0 +1,45 @@
+/* The silver-data rules of MAD-X self-training (scripts/madx-silver.awk) on a teacher's tags
+ * written for the purpose (tests/data/madx-silver/teacher.conll), against the silver data they
+ * must give (silver.conll beside it):
+ *   - "Wanta", tagged LOC in three of its four mid-sentence uses, is LOC everywhere (also where
+ *     the teacher said PER, and where it missed the name: the sentence-initial title);
+ *   - "suyu" follows names in article titles ("Wanta suyu nisqaqa"), so it continues a name,
+ *     suffixed too ("Wanta suyupi"), makes the whole title one entity, and retypes the name
+ *     before it ("Antonio Raymondi suyupi" is a place, after another entity: a new one);
+ *   - "simi" opens titles after names too, but fewer than half of its uses follow a name ("runa
+ *     simi", "kastinlla simipi"): not a head ("Aymara simipi" stays "Aymara");
+ *   - lower-case words leave entities ("Perú mama llaqtapi"), a sentence with an unsure entity word
+ *     the teacher alone decided is dropped ("Arequipa", 0.5), and so is one opening with a name
+ *     nothing typed ("Kichwa simi nisqaqa"); templates are kept once ("964 wataqa" / "965
+ *     wataqa"), and entity-free sentences as many as there are. */
+#include "testutil.h"
+#include <stdlib.h>
+
+static void test_silver_rules(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    const char *teacher = "tests/data/madx-silver/teacher.conll";
+    int rc = run_command("awk -f scripts/madx-silver.awk -v out='%s' %s %s %s > '%s'", path_in(tmp, "silver.conll"), teacher, teacher,
+                         teacher, path_in(tmp, "log"));
+    assert_int_equal(rc, 0);
+    assert_int_equal(run_command("diff tests/data/madx-silver/silver.conll '%s' >&2", path_in(tmp, "silver.conll")), 0);
+    assert_int_equal(run_command("grep -qx 'kept 15 of 15 sentences with entities and 4 of 4 without; name heads: suyu (LOC, 7/7/9)' '%s'",
+                                 path_in(tmp, "log")),
+                     0);
+    /* max caps the sentences with entities, spread over the text, and the entity-free ones with them */
+    rc = run_command("awk -f scripts/madx-silver.awk -v max=3 -v out='%s' %s %s %s > '%s'", path_in(tmp, "capped.conll"), teacher, teacher,
+                     teacher, path_in(tmp, "log"));
+    assert_int_equal(rc, 0);
+    assert_int_equal(run_command("grep -q '^kept 3 of 15 sentences with entities and 3 of 4 without' '%s'", path_in(tmp, "log")), 0);
+    assert_int_equal(run_command("test $(grep -c '^$' '%s') -eq 6", path_in(tmp, "capped.conll")), 0);
+    assert_int_equal(run_command("head -n 5 '%s' | cut -f2 | tr '\\n' ' ' | grep -qx 'O B-LOC I-LOC O O '", path_in(tmp, "capped.conll")), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules)};
+    return cmocka_run_group_tests_name("MAD-X silver data", tests, NULL, NULL);
+}
