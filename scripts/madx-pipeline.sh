@@ -54,4 +54,5 @@ rm -rf models/adapters/ner && cp -r "$student" models/adapters/ner
 cp "$WORK"/lang-en/summary.json models/adapters/en/training_summary.json
 cp "$WORK"/lang-qu/summary.json models/adapters/qu/training_summary.json
 cp "$student/../../summary.json" models/adapters/ner/training_summary.json
+cp "$student/../../curve.svg" models/adapters/ner/training_curve.svg
 echo "done: models/adapters/{en,qu,ner}"
