@@ -139,6 +139,18 @@ void encoded_set_truncate(encoded_set *s, size_t n)
     if (n < s->n) s->n = n;
 }
 
+int encoded_set_most_words(const encoded_set *s)
+{
+    int most = 1;
+    for (size_t i = 0; i < s->n; i++) most = s->ex[i].n_words > most ? s->ex[i].n_words : most;
+    return most;
+}
+
+void encoded_word_rows(const encoded_example *x, const float *example_logits, int C, const float **rows)
+{
+    for (int w = 0; w < x->n_words; w++) rows[w] = x->word_start[w] >= 0 ? example_logits + (size_t)x->word_start[w] * C : NULL;
+}
+
 void encoded_set_free(encoded_set *s)
 {
     for (size_t i = 0; i < s->n; i++) {

@@ -29,6 +29,11 @@ adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len
 void encoded_set_free(encoded_set *s);
 /* Keeps the first n examples. */
 void encoded_set_truncate(encoded_set *s, size_t n);
+/* Tagging: the most words an example has (at least 1), to size buffers that hold one example's words. */
+int encoded_set_most_words(const encoded_set *s);
+/* Tagging: each word's row of logits (at its first token) in the example's [T, C] block, NULL for
+ * a word truncation cut. */
+void encoded_word_rows(const encoded_example *x, const float *example_logits, int C, const float **rows);
 
 typedef struct batch {
     int B, T;

@@ -83,9 +83,7 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
     encoded_set enc = {0};
     if (!s) s = encode_dataset(t->tok, &ds, t->max_len, &enc);
     size_t *order = malloc((size_t)t->batch_size * sizeof(size_t));
-    int most_words = 1;
-    for (size_t i = 0; !s && i < enc.n; i++) most_words = enc.ex[i].n_words > most_words ? enc.ex[i].n_words : most_words;
-    const float **rows = malloc((size_t)most_words * sizeof *rows); /* a sentence's words' logits */
+    const float **rows = malloc((size_t)encoded_set_most_words(&enc) * sizeof *rows); /* a sentence's words' logits */
     if (!s && (!order || !rows)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     int C = t->n_labels;
     for (size_t start = 0; !s && start < n; start += (size_t)t->batch_size) {
@@ -99,8 +97,7 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
         if (!s) s = head_forward(t->m, &t->h, logits);
         for (int i = 0; !s && i < B; i++) {
             const encoded_example *x = &enc.ex[start + (size_t)i];
-            for (int w = 0; w < x->n_words; w++)
-                rows[w] = x->word_start[w] >= 0 ? logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C : NULL;
+            encoded_word_rows(x, logits + (size_t)i * b.T * C, C, rows);
             int32_t *out = tags[start + (size_t)i];
             s = bio_decode((const char *const *)t->labels, C, rows, x->n_words, out);
             for (int w = 0; !s && scores && w < x->n_words; w++)

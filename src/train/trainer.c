@@ -395,7 +395,11 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     int32_t *gold = malloc(s->n * sizeof(int32_t) + 4), *pred = malloc(s->n * sizeof(int32_t) + 4);
     double *gold_v = malloc(s->n * sizeof(double) + 8), *pred_v = malloc(s->n * sizeof(double) + 8); /* regression */
     size_t *order = malloc((size_t)B * sizeof(size_t));
-    adapt_status st = gold && pred && gold_v && pred_v && order ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    /* tagging: one sentence's words' logits and tags, decoded as predict and eval do (valid IOB2) */
+    int most_words = s->tagging ? encoded_set_most_words(s) : 1;
+    const float **rows = malloc((size_t)most_words * sizeof *rows);
+    int32_t *wp = malloc((size_t)most_words * sizeof *wp);
+    adapt_status st = gold && pred && gold_v && pred_v && order && rows && wp ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     double loss_sum = 0;
     size_t n_batches = 0;
     for (size_t start = 0; !st && start < s->n; start += (size_t)B) {
@@ -421,19 +425,9 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
                 continue;
             }
             const data_example *e = &ds->examples[start + (size_t)i];
-            /* the words' tags as predict and eval decode them (a valid IOB2 sequence) */
-            int32_t *wp = malloc((size_t)(x->n_words ? x->n_words : 1) * sizeof(int32_t));
-            const float **rows = malloc((size_t)(x->n_words ? x->n_words : 1) * sizeof *rows);
-            if (!wp || !rows) {
-                free(wp), free(rows);
-                st = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-                break;
-            }
-            for (int w = 0; w < x->n_words; w++)
-                rows[w] = x->word_start[w] >= 0 ? logits + ((size_t)i * b.T + (size_t)x->word_start[w]) * C : NULL;
+            encoded_word_rows(x, logits + (size_t)i * b.T * C, C, rows);
             st = bio_decode((const char *const *)r->train_ds.labels.names, C, rows, x->n_words, wp); /* the head's labels */
             if (!st) st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
-            free(wp), free(rows);
         }
         batch_free(&b);
     }
@@ -451,6 +445,8 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     free(gold_v);
     free(pred_v);
     free(order);
+    free(rows);
+    free(wp);
     return st;
 }
 
