@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Self-training on raw Quechua text (docs/madx.md, "Self-training"): the shipped setup tags qu.txt,
 # the confident and plausible sentences become silver training data, and a new task adapter is
-# trained on English WikiANN + that silver data over both language adapters, as the shipped one is.
+# trained on English WikiANN + that silver data: with SELF_TRAIN_ROUTE=1 (the default) English
+# through Stack(en, ner) and the silver Quechua through Stack(qu, ner), so that the task adapter
+# reads Quechua through the Quechua adapter; with 0 both through both setups in turn.
 #   1. tag every Quechua line but HELD_OUT (2000) spread over the text with Stack(qu, ner) and --scores;
 #   2. silver tags (scripts/madx-silver.awk): Quechua writes names capitalised, so a lower-case
 #      word the teacher put in an entity becomes O, and so does a sentence's first word unless the
@@ -11,11 +13,13 @@
 #      teacher-decided words all have probability >= MIN_SCORE (0.7), and as many entity-free ones;
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
-#      probability and the share of entities that start lower-case, for teacher and student; and
-#      English dev entity F1 with each language adapter.
+#      probability and the share of entities that start lower-case, for teacher and student, and
+#      how many tags change without the Quechua adapter (setup ner); and English dev entity F1
+#      with each language adapter and without.
 # No Quechua labels are used. Budget: SELF_TRAIN_SECONDS (1500). Output in build/self-train/;
 # SELF_TRAIN_REUSE_TAGS=1 keeps the teacher's tags from an earlier run there; SELF_TRAIN_MODEL,
-# SELF_TRAIN_MAX_LENGTH and SELF_TRAIN_EVAL_EXAMPLES (3000) serve other base models and the tests.
+# SELF_TRAIN_MAX_LENGTH, SELF_TRAIN_BATCH (32) and SELF_TRAIN_EVAL_EXAMPLES (3000) serve other
+# base models and the tests.
 source "$(dirname "$0")/madx-env.sh"
 WORK=${SELF_TRAIN_WORK:-build/self-train}
 ADAPTERS=${SELF_TRAIN_ADAPTERS:-models/adapters}
@@ -26,6 +30,8 @@ SECONDS_BUDGET=${SELF_TRAIN_SECONDS:-1500}
 MODEL=${SELF_TRAIN_MODEL:-models/default}
 MAX_LENGTH=${SELF_TRAIN_MAX_LENGTH:-128}
 EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
+BATCH=${SELF_TRAIN_BATCH:-32}
+ROUTE=${SELF_TRAIN_ROUTE:-1}
 # a word that starts with a capital letter (mawk matches bytes: the accented capitals spelled out)
 CAPITALISED='^([A-Z]|Á|É|Í|Ó|Ú|Ñ)'
 mkdir -p "$WORK"
@@ -49,13 +55,18 @@ echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
 awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v out="$WORK/silver.conll" \
   "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
 
-echo "== 3. student task adapter: English + silver Quechua, over Stack(en, ner) / Stack(qu, ner), ${SECONDS_BUDGET}s"
-xzcat -f "$NER_TRAIN" > "$WORK/train-mixed.conll"
-printf '\n' >> "$WORK/train-mixed.conll"
-cat "$WORK/silver.conll" >> "$WORK/train-mixed.conll"
-"$ADAPT" train --task ner --model "$MODEL" --train "$WORK/train-mixed.conll" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
+xzcat -f "$NER_TRAIN" > "$WORK/train-en.conll"
+if [ "$ROUTE" = 1 ]; then
+  echo "== 3. student task adapter: English through Stack(en, ner), silver Quechua through Stack(qu, ner), ${SECONDS_BUDGET}s"
+  data=(--train "$WORK/train-en.conll" --train "$WORK/silver.conll")
+else
+  echo "== 3. student task adapter: English + silver Quechua, over Stack(en, ner) / Stack(qu, ner) in turn, ${SECONDS_BUDGET}s"
+  { cat "$WORK/train-en.conll"; printf '\n'; cat "$WORK/silver.conll"; } > "$WORK/train-mixed.conll"
+  data=(--train "$WORK/train-mixed.conll")
+fi
+"$ADAPT" train --task ner --model "$MODEL" "${data[@]}" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
   $LOAD --setup "Stack(en, ner);Stack(qu, ner)" --adapter-config "seq_bn[reduction_factor=16]" \
-  --batch-size 32 --max-length "$MAX_LENGTH" --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
+  --batch-size "$BATCH" --max-length "$MAX_LENGTH" --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
   --max-seconds "$SECONDS_BUDGET" --seed 7
 
 echo "== 4. teacher vs student (held-out Quechua: no labels; English dev: entity F1)"
@@ -72,7 +83,11 @@ for who in teacher student; do
   "$ADAPT" predict --model "$MODEL" $LOAD --load-adapter "$ner" --setup "Stack(qu, ner)" \
     --input "$WORK/qu-heldout.txt" --format text --output "$WORK/heldout-$who.conll" --scores
   echo "$who, held-out Quechua: $(heldout_stats "$WORK/heldout-$who.conll")"
-  for setup in "Stack(en, ner)" "Stack(qu, ner)"; do
+  "$ADAPT" predict --model "$MODEL" $LOAD --load-adapter "$ner" --setup ner \
+    --input "$WORK/qu-heldout.txt" --format text --output "$WORK/heldout-$who-ner.conll"
+  echo "$who, held-out Quechua: $(paste "$WORK/heldout-$who.conll" "$WORK/heldout-$who-ner.conll" |
+    awk -F'\t' '$1 != "" { n++; if ($2 != $5) d++ } END { printf "%d of %d tags differ without the Quechua adapter (setup ner)", d, n }')"
+  for setup in "Stack(en, ner)" "Stack(qu, ner)" ner; do
     scores=$WORK/eval-$who-${setup//[^a-zA-Z]/}.json
     "$ADAPT" eval --model "$MODEL" --data "$NER_DEV" $LOAD --load-adapter "$ner" --setup "$setup" --max-examples "$EVAL_EXAMPLES" \
       --json "$scores" > /dev/null

@@ -1,6 +1,7 @@
 /* The MAD-X pipeline end to end on a tiny model and tiny data, through the command line:
  * tokenizer training, a random model, English and Quechua language adapters (MLM, invertible
- * adapters), an NER task adapter trained in Stack(en, ner), zero-shot tagging with Stack(qu, ner),
+ * adapters), an NER task adapter trained in Stack(en, ner) (and with a second file through
+ * Stack(qu, ner)), zero-shot tagging with Stack(qu, ner),
  * and the demo command on the result. */
 #include "adapters/setup.h"
 #include "formats/adapterhub.h"
@@ -65,6 +66,20 @@ static void test_pipeline(void **state)
     /* Only the task adapter and head trained: the English adapter is not in the task's folder. */
     assert_int_equal(run_command("grep -q 'adapters.en' '%s'", at("ner/best/ner/adapter.safetensors")), 1);
 
+    /* two --train files, each through its own composition: with dev.conll's 7 batches against
+     * train.conll's 15, the epoch opens with a train.conll batch, then a dev.conll one. So step 1
+     * is the same whichever composition the first file has, and step 2 differs when the first
+     * file goes through Stack(qu, ner) (a cycle of compositions by step would differ at step 1) */
+    const char *routed = "train --task ner --model base --train dev.conll --train train.conll --load-adapter lang-en/best/en "
+                         "--load-adapter lang-qu/best/qu --name ner --max-steps 3 --batch-size 4 --max-length 48 --lr 5e-3 --quiet";
+    snprintf(cmd, sizeof cmd, "%s --setup 'Stack(en, ner);Stack(en, ner)' --output routed-en", routed);
+    assert_int_equal(adapt(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s --setup 'Stack(qu, ner);Stack(en, ner)' --output routed-qu", routed);
+    assert_int_equal(adapt(cmd), 0);
+    assert_int_equal(run_command("cd '%s' && head -n 1 routed-en/losses.tsv > r1 && head -n 1 routed-qu/losses.tsv > r2 && cmp -s r1 r2 && "
+                                 "sed -n 2p routed-en/losses.tsv > r1 && sed -n 2p routed-qu/losses.tsv > r2 && ! cmp -s r1 r2", tmp),
+                     0);
+
     /* zero-shot: swap the Quechua language adapter in */
     assert_int_equal(adapt("predict --model base --load-adapter lang-en/best/en --load-adapter lang-qu/best/qu "
                            "--load-adapter ner/best/ner --setup 'Stack(qu, ner)' --input dev.conll --output pred.conll"),
@@ -115,7 +130,7 @@ static void test_pipeline(void **state)
     char st[4096];
     snprintf(st, sizeof st,
              "SELF_TRAIN_REUSE_TAGS=1 SELF_TRAIN_WORK='%s' SELF_TRAIN_ADAPTERS='%s' SELF_TRAIN_MODEL='%s' SELF_TRAIN_SECONDS=4 "
-             "SELF_TRAIN_MAX_LENGTH=48 SELF_TRAIN_EVAL_EXAMPLES=20 HELD_OUT=20 MADX_QU='%s' MADX_NER_TRAIN='%s' MADX_NER_DEV='%s' "
+             "SELF_TRAIN_MAX_LENGTH=48 SELF_TRAIN_BATCH=4 SELF_TRAIN_EVAL_EXAMPLES=20 HELD_OUT=20 MADX_QU='%s' MADX_NER_TRAIN='%s' MADX_NER_DEV='%s' "
              "ADAPT=\"$PWD/%s\" bash scripts/madx-self-train.sh > '%s' 2>&1",
              at("st"), at("teacher"), at("base"), at("qu.txt"), at("train.conll"), at("dev.conll"), build_path("adapt"), at("st.log"));
     if (run_command("%s", st)) {
@@ -126,6 +141,12 @@ static void test_pipeline(void **state)
     assert_int_equal(run_command("grep -q '^kept 4 of 4 sentences with entities and 1 of 1 without' '%s'", at("st.log")), 0);
     assert_int_equal(run_command("grep -Eq '^student, English dev, Stack\\(qu, ner\\): entity F1 [0-9]' '%s'", at("st.log")), 0);
     assert_int_equal(run_command("test -s '%s'", at("st/ner/best/ner/adapter.safetensors")), 0);
+    /* the silver Quechua went through Stack(qu, ner), English through Stack(en, ner) */
+    assert_int_equal(run_command("grep -q 'English through Stack(en, ner), silver Quechua through Stack(qu, ner)' '%s' && "
+                                 "grep -q '^train: 65 examples' '%s' && "
+                                 "grep -Eq '^student, held-out Quechua: [0-9]+ of [1-9][0-9]* tags differ without the Quechua adapter' '%s'",
+                                 at("st.log"), at("st.log"), at("st.log")),
+                     0);
 
     /* Stack(qu, ner) runs Quechua's invertible adapter on the embeddings */
     adapt_model *m;

@@ -174,7 +174,7 @@ static void test_pretrain_errors(void **state)
     expect_error("pretrain --config missing.json --tokenizer tokenizer.json --train en.txt --output o", 1, "missing.json");
     expect_error("pretrain --config config.json --tokenizer tokenizer.json --train nothere.txt --output o", 1, "nothere.txt");
     expect_error("train --task ner --model models/default --train en.txt --train en.txt --output o", 1,
-                 "several --train files are read by --task mlm only");
+                 "2 --train files need --setup with as many compositions");
     remove_tree(tmp);
     free(tmp);
 }

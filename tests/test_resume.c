@@ -145,9 +145,32 @@ static void test_nan_skip(void **state)
     assert_int_not_equal(adapt_env("", TRAIN " --on-nan maybe --output x"), 0);
 }
 
+/* Two --train files, each under its composition: an interrupted run resumes to the same losses
+ * (the checkpoint's epoch order is rebuilt batch by batch from the files). */
+static void test_resume_two_files(void **state)
+{
+    (void)state;
+    assert_int_equal(run_command("cd '%s' && awk 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} NR<=26' train.conll > a.conll && "
+                                 "awk 'BEGIN{RS=\"\"; ORS=\"\\n\\n\"} NR>26' train.conll > b.conll", tmp), 0);
+#define TWO_FILES "train --task ner --model base --train a.conll --train b.conll --setup 'ner;ner' --dev dev.conll --name ner " \
+                  "--max-steps 12 --batch-size 4 --max-length 48 --eval-every 6 --checkpoint-every 3 --lr 5e-3 --quiet"
+    assert_int_equal(adapt_env("", TWO_FILES " --output two"), 0);
+    assert_int_equal(count_lines(at("two/losses.tsv")), 12);
+    /* a fault at step 8 stops the run after the step-6 checkpoint; --resume finishes it */
+    assert_int_not_equal(adapt_env("ADAPT_TEST_INJECT_NAN=8", TWO_FILES " --output two-stopped"), 0);
+    assert_int_equal(adapt_env("", TWO_FILES " --output two-stopped --resume"), 0);
+    assert_int_equal(run_command("cmp -s '%s' '%s'", at("two/losses.tsv"), at("two-stopped/losses.tsv")), 0);
+    /* as many compositions as files, and each file at least a batch */
+    assert_int_not_equal(adapt_env("", "train --task ner --model base --train a.conll --train b.conll --setup ner --output x --quiet"), 0);
+    assert_log_says(tmp, "2 --train files need --setup with as many compositions");
+    assert_int_not_equal(adapt_env("", "train --task ner --model base --train a.conll --train b.conll --setup 'ner;ner' "
+                                       "--batch-size 16 --output x --quiet"), 0);
+    assert_log_says(tmp, "b.conll: 14 examples, fewer than one batch of 16");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_kill_resume), cmocka_unit_test(test_resume_checks_options),
-                                       cmocka_unit_test(test_nan_abort), cmocka_unit_test(test_nan_skip)};
+                                       cmocka_unit_test(test_nan_abort), cmocka_unit_test(test_nan_skip), cmocka_unit_test(test_resume_two_files)};
     return cmocka_run_group_tests_name("checkpoints, resume and numerical faults", tests, setup, teardown);
 }

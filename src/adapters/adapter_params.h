@@ -3,6 +3,7 @@
  * equivalents driven by a caller-owned 64-bit RNG state, so runs are reproducible by seed). */
 #ifndef ADAPT_ADAPTERS_ADAPTER_PARAMS_H
 #define ADAPT_ADAPTERS_ADAPTER_PARAMS_H
+#include "core/random.h"
 #include "core/store.h"
 
 /* Adds "<prefix><suffix>" with shape [d0] (d1 <= 0) or [d0,d1], zero-filled and frozen. */
@@ -15,10 +16,6 @@ adapt_status adapter_param_bind(const param_store *s, const char *prefix, const 
 adapt_status adapter_param_bind_opt(const param_store *s, const char *prefix, const char *suffix, int64_t d0,
                                     int64_t d1, param **out);
 
-/* splitmix64: tiny, seedable, good enough for weight init and dropout masks. */
-uint64_t adapt_rng_next(uint64_t *state);
-double adapt_rng_uniform(uint64_t *state);  /* [0, 1) */
-double adapt_rng_normal(uint64_t *state);   /* N(0, 1) */
 
 void init_fill(float *x, size_t n, float v);
 void init_normal(float *x, size_t n, double std, uint64_t *rng);

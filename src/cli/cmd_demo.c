@@ -1,6 +1,7 @@
 /* adapt demo quechua-ner — zero-shot named-entity recognition for Quechua with MAD-X: the shipped
  * English+Spanish base model, the Quechua language adapter and the NER task adapter trained on
- * English WikiANN over the English language adapter: Stack(qu, ner). */
+ * English WikiANN over the English language adapter and on silver Quechua over the Quechua one:
+ * Stack(qu, ner). */
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "data/words.h"
@@ -19,7 +20,7 @@ static void usage(FILE *fp)
     fprintf(fp, "usage: adapt demo quechua-ner [--input FILE.conll --output OUT.conll] [--setup STR] [--dtype fp32|bf16]\n"
                 "                              [--retrain]\n"
                 "  Without --input, tags the example sentences in models/demo/quechua.txt.\n"
-                "  --setup    any composition of the shipped adapters en, qu, ner (default \"Stack(qu, ner)\")\n"
+                "  --setup    any composition of the shipped adapters en, es, qu, ner (default \"Stack(qu, ner)\")\n"
                 "  --dtype    bf16: weight-only bf16 (frozen encoder weights stored as bf16, arithmetic in fp32)\n"
                 "  --retrain  reproduce the adapters from raw data first (scripts/madx-pipeline.sh)\n");
 }
@@ -141,14 +142,16 @@ int cmd_demo(int argc, char **argv)
             return 1;
         }
     }
-    char model[PATH_MAX + 32], a_en[PATH_MAX + 32], a_qu[PATH_MAX + 32], a_ner[PATH_MAX + 32], examples[PATH_MAX + 32];
+    char model[PATH_MAX + 32], examples[PATH_MAX + 32], adapters[4][PATH_MAX + 32];
     snprintf(model, sizeof model, "%s/models/default", home);
-    snprintf(a_en, sizeof a_en, "%s/models/adapters/en", home);
-    snprintf(a_qu, sizeof a_qu, "%s/models/adapters/qu", home);
-    snprintf(a_ner, sizeof a_ner, "%s/models/adapters/ner", home);
     snprintf(examples, sizeof examples, "%s/models/demo/quechua.txt", home);
-    tagger_options o = {.model_dir = model, .adapters = {a_en, a_qu, a_ner}, .n_adapters = 3, .setup = setup,
-                         .weight_dtype = dtype};
+    tagger_options o = {.model_dir = model, .setup = setup, .weight_dtype = dtype};
+    /* the Spanish language adapter is optional: NER does not use it, a composition may */
+    static const char *const names[4] = {"en", "es", "qu", "ner"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(adapters[i], sizeof adapters[i], "%s/models/adapters/%s", home, names[i]);
+        if (strcmp(names[i], "es") || access(adapters[i], F_OK) == 0) o.adapters[o.n_adapters++] = adapters[i];
+    }
     tagger t;
     if (tagger_open(&o, &t)) return cli_report_error("demo");
     fprintf(stderr, "adapt demo: setup %s on %s\n\n", setup, model);

@@ -13,7 +13,7 @@ static void usage(FILE *fp)
     fprintf(fp,
             "usage: adapt train --model DIR --train FILE [--dev FILE] --output DIR [options]\n"
             "  --task ner|sst2|cola|mrpc|rte|stsb|tsv|...|mlm   (default ner: CoNLL token<TAB>tag files; tsv:\n"
-            "                            any header layout, labels collected; mlm: raw text, --train repeatable)\n"
+            "                            any header layout, labels collected; mlm: raw text; --train repeatable)\n"
             "  --regression              task tsv: the label is a number; trains a regression head (AdapterHub's\n"
             "                            classification head with one output, MSE loss; dev metric Pearson). stsb\n"
             "                            is regression already\n"
@@ -31,7 +31,10 @@ static void usage(FILE *fp)
             "  --name NAME               adapter and head name (default: the task)\n"
             "  --load-adapter DIR[=NAME] load a frozen AdapterHub adapter (repeatable)\n"
             "  --setup STR               composition to train in, e.g. \"Stack(en, ner)\"; several separated\n"
-            "                            by ';' are used in turn, one step each (evaluation uses the first)\n"
+            "                            by ';' are used in turn, one step each (evaluation uses the first);\n"
+            "                            with as many --train files, file i trains under the i-th: e.g.\n"
+            "                            --train en.conll --train qu-silver.conll --setup \"Stack(en, ner);Stack(qu, ner)\"\n"
+            "                            (each batch from one file, the files' batches interleaved by size)\n"
             "  --top-k N  --lora-r N  --lora-alpha X  --max-length N (128)\n");
     train_options d;
     train_options_defaults(&d);

@@ -3,6 +3,7 @@
  * row of the word and position embeddings is zero. */
 #include "core/bf16.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "formats/hf_config.h"
 #include "model/model.h"
 #include <math.h>
@@ -11,12 +12,7 @@
 static double normal(uint64_t *s)
 {
     double u[2];
-    for (int i = 0; i < 2; i++) {
-        uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        u[i] = ((z ^ (z >> 31)) >> 11) * (1.0 / 9007199254740992.0);
-    }
+    for (int i = 0; i < 2; i++) u[i] = adapt_rng_uniform(s);
     return sqrt(-2.0 * log(u[0] + 1e-300)) * cos(6.283185307179586 * u[1]);
 }
 

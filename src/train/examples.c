@@ -128,6 +128,19 @@ adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len
     return ADAPT_OK;
 }
 
+adapt_status encoded_set_append(encoded_set *dst, encoded_set *src)
+{
+    encoded_example *ex = realloc(dst->ex, (dst->n + src->n) * sizeof *ex + 1);
+    if (!ex) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    memcpy(ex + dst->n, src->ex, src->n * sizeof *ex);
+    dst->ex = ex;
+    dst->n += src->n;
+    dst->n_tokens += src->n_tokens;
+    free(src->ex);
+    memset(src, 0, sizeof *src);
+    return ADAPT_OK;
+}
+
 void encoded_set_truncate(encoded_set *s, size_t n)
 {
     for (size_t i = n; i < s->n; i++) {

@@ -27,6 +27,8 @@ typedef struct encoded_set {
  * added, truncated to max_len). */
 adapt_status encode_dataset(adapt_tokenizer *tok, const dataset *ds, int max_len, encoded_set *out);
 void encoded_set_free(encoded_set *s);
+/* Moves src's examples to the end of dst (src is left empty). */
+adapt_status encoded_set_append(encoded_set *dst, encoded_set *src);
 /* Keeps the first n examples. */
 void encoded_set_truncate(encoded_set *s, size_t n);
 /* Tagging: the most words an example has (at least 1), to size buffers that hold one example's words. */

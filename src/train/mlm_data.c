@@ -1,5 +1,6 @@
 #include "train/mlm_data.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "data/text_reader.h"
 #include <stdint.h>
 #include <stdlib.h>
@@ -104,22 +105,12 @@ adapt_status mlm_pack_files(adapt_tokenizer *tok, const char *const *paths, int 
     return s;
 }
 
-uint64_t mlm_random(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double uniform(uint64_t *s) { return (double)(mlm_random(s) >> 11) * (1.0 / 9007199254740992.0); }
-
 void mlm_corrupt(batch *b, size_t i, const mlm_special *sp, uint64_t *rng)
 {
     b->labels[i] = b->ids[i];
-    double u = uniform(rng);
+    double u = adapt_rng_uniform(rng);
     if (u < 0.8) b->ids[i] = sp->mask;
-    else if (u < 0.9) b->ids[i] = sp->first_regular + (int32_t)(mlm_random(rng) % (uint64_t)(sp->vocab - sp->first_regular));
+    else if (u < 0.9) b->ids[i] = sp->first_regular + (int32_t)(adapt_rng_next(rng) % (uint64_t)(sp->vocab - sp->first_regular));
 }
 
 size_t mlm_mask_batch(batch *b, const mlm_special *sp, double probability, uint64_t *rng)
@@ -128,7 +119,7 @@ size_t mlm_mask_batch(batch *b, const mlm_special *sp, double probability, uint6
     for (size_t i = 0; i < n; i++) {
         b->labels[i] = -100;
         if (!b->mask[i] || mlm_is_special(sp, b->ids[i])) continue;
-        if (uniform(rng) >= probability) continue;
+        if (adapt_rng_uniform(rng) >= probability) continue;
         mlm_corrupt(b, i, sp, rng);
         masked++;
     }

@@ -43,8 +43,6 @@ adapt_status mlm_mask_batch_words(batch *b, const mlm_special *sp, const uint8_t
 
 /* Shared by both maskings: <s>, </s> and padding are never masked. */
 static inline bool mlm_is_special(const mlm_special *sp, int32_t id) { return id == sp->bos || id == sp->eos || id == sp->pad; }
-/* The masking random stream (splitmix64). */
-uint64_t mlm_random(uint64_t *state);
 /* Makes position i a prediction: the label takes the id, the input becomes <mask> (80%), a random
  * ordinary token (10%) or stays (10%). */
 void mlm_corrupt(batch *b, size_t i, const mlm_special *sp, uint64_t *rng);

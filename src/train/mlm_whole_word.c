@@ -1,5 +1,6 @@
 /* Whole-word masking (see mlm_data.h): the word-start table of a vocabulary, and the masking. */
 #include "core/error.h"
+#include "core/random.h"
 #include "train/mlm_data.h"
 #include <math.h>
 #include <stdlib.h>
@@ -75,7 +76,7 @@ adapt_status mlm_mask_batch_words(batch *b, const mlm_special *sp, const uint8_t
         if (goal < 1) goal = 1;
         for (int w = 0; w < words; w++) order[w] = w;
         for (int w = words - 1; w > 0; w--) {
-            int j = (int)(mlm_random(rng) % (uint64_t)(w + 1)), x = order[w];
+            int j = (int)(adapt_rng_next(rng) % (uint64_t)(w + 1)), x = order[w];
             order[w] = order[j];
             order[j] = x;
         }

@@ -14,6 +14,7 @@
 #include "model/layers.h"
 #include "model/model.h"
 #include "train/adamw.h"
+#include "train/batch_order.h"
 #include "train/bio_decode.h"
 #include "train/examples.h"
 #include "train/metrics.h"
@@ -63,6 +64,9 @@ typedef struct run {
     uint8_t *word_start;    /* --whole-word-mask: which ids begin a word; NULL: token masking */
     int32_t pad_id;
     uint64_t rng;
+    /* several --train files (not MLM): each example's file; file i trains under --setup's i-th composition */
+    uint8_t *source_of;
+    int n_sources;
     /* METHOD_FUSION: the fused adapters and the composition "Fuse(a, b, c)" */
     char fusion_buf[FUSION_MAX_ADAPTERS][ADAPTER_NAME_MAX];
     const char *fusion_names[FUSION_MAX_ADAPTERS];
@@ -72,14 +76,6 @@ typedef struct run {
     double *loss_x, *loss_y, *eval_x, *eval_y;
     size_t n_loss, n_eval;
 } run;
-
-static uint64_t next_random(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* ------------------------------------------------------------------ data */
 /* The text files of every --train (each may be a comma-separated list), in order. */
@@ -133,6 +129,45 @@ static adapt_status load_mlm_data(run *r)
     return ADAPT_OK;
 }
 
+static int count_setups(const char *list)
+{
+    int n = 1;
+    for (const char *p = list; *p; p++) n += *p == ';';
+    return n;
+}
+
+/* --train files 2..n of a task that is not MLM: their examples follow the first file's, each
+ * remembered with its file, which picks the composition it trains under. */
+static adapt_status load_more_sources(run *r, const task_data_options *topt)
+{
+    const train_options *o = r->o;
+    if (r->train.n < (size_t)o->batch_size)
+        return adapt_fail(ADAPT_ERR_ARG, "%s: %zu examples, fewer than one batch of %d", o->train_files[0], r->train.n, o->batch_size);
+    uint8_t *files_of = calloc(r->train.n + 1, 1); /* the first file's examples: 0 */
+    adapt_status s = files_of ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (int f = 1; !s && f < o->n_train_files; f++) {
+        dataset ds;
+        encoded_set more = {0};
+        s = task_data_read(o->train_files[f], topt, &ds);
+        if (!s && o->max_train_examples > 0 && (size_t)o->max_train_examples < ds.n) ds.n = (size_t)o->max_train_examples;
+        if (!s) s = encode_dataset(r->tok, &ds, o->max_len, &more);
+        dataset_free(&ds);
+        if (!s && more.n < (size_t)o->batch_size)
+            s = adapt_fail(ADAPT_ERR_ARG, "%s: %zu examples, fewer than one batch of %d", o->train_files[f], more.n, o->batch_size);
+        uint8_t *grown = s ? NULL : realloc(files_of, (r->train.n + more.n) * sizeof *grown + 1);
+        if (!s && !grown) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        if (!s) {
+            files_of = grown;
+            memset(files_of + r->train.n, f, more.n);
+            s = encoded_set_append(&r->train, &more);
+        }
+        encoded_set_free(&more);
+    }
+    if (s) free(files_of);
+    else r->source_of = files_of, r->n_sources = o->n_train_files;
+    return s;
+}
+
 static adapt_status load_data(run *r)
 {
     const train_options *o = r->o;
@@ -143,11 +178,12 @@ static adapt_status load_data(run *r)
     task_data_options topt = {.glue = r->glue, .format = o->format, .regression = o->regression};
     TRY(task_data_read(o->train_files[0], &topt, &r->train_ds));
     r->regression = r->train_ds.kind == DATASET_REGRESSION;
-    topt.labels = (const char *const *)r->train_ds.labels.names; /* the dev file maps onto the training labels */
+    topt.labels = (const char *const *)r->train_ds.labels.names; /* the other files map onto the first's labels */
     topt.n_labels = r->train_ds.labels.n;
     if (o->dev_file) TRY(task_data_read(o->dev_file, &topt, &r->dev_ds));
     if (o->max_train_examples > 0 && (size_t)o->max_train_examples < r->train_ds.n) r->train_ds.n = (size_t)o->max_train_examples;
     TRY(encode_dataset(r->tok, &r->train_ds, o->max_len, &r->train));
+    if (o->n_train_files > 1) TRY(load_more_sources(r, &topt));
     if (o->dev_file) TRY(encode_dataset(r->tok, &r->dev_ds, o->max_len, &r->dev));
     if (o->max_dev_examples > 0) encoded_set_truncate(&r->dev, (size_t)o->max_dev_examples);
     return ADAPT_OK;
@@ -182,13 +218,13 @@ static adapt_status load_extra_adapters(run *r)
 
 /* --setup may list several compositions separated by ';': training cycles through them one step
  * at a time (e.g. a task adapter trained over two language adapters, so that it does not
- * depend on one of them); evaluation and the saved setup use the first. */
+ * depend on one of them), or, with as many --train files, file i's batches use the i-th (English
+ * through the English language adapter, silver Quechua through the Quechua one); evaluation and
+ * the saved setup use the first. */
 static adapt_status use_setup(run *r, long step)
 {
     const char *list = r->o->setup ? r->o->setup : r->name;
-    int n = 1;
-    for (const char *p = list; *p; p++) n += *p == ';';
-    int k = (int)(step % n);
+    int k = (int)(step % count_setups(list));
     const char *start = list;
     for (int i = 0; i < k; i++) start = strchr(start, ';') + 1;
     const char *end = strchr(start, ';');
@@ -553,16 +589,6 @@ static adapt_status push_point(double **xs, double **ys, size_t *n, double x, do
 }
 
 /* ------------------------------------------------------------------ the loop */
-static void shuffle(size_t *order, size_t n, uint64_t *rng)
-{
-    for (size_t i = 0; i < n; i++) order[i] = i;
-    for (size_t i = n - 1; n && i > 0; i--) {
-        size_t j = next_random(rng) % (i + 1), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-}
-
 /* The options a checkpoint must have been written with (the run would differ otherwise). */
 static void options_fingerprint(const run *r, long total, char *buf, size_t size)
 {
@@ -571,12 +597,12 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
              "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
-             "whole_word_mask=%d init=%s regression=%d layer_norms=%d",
+             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
-             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms);
+             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files);
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -634,7 +660,7 @@ static adapt_status checkpoint(run *r, const loop_state *ls, double elapsed)
 }
 
 /* --resume: everything the loop needs to continue exactly where the checkpoint was written. */
-static adapt_status restore(run *r, loop_state *ls, size_t *order, double *elapsed, bool *found)
+static adapt_status restore(run *r, loop_state *ls, size_t *order, int B, double *elapsed, bool *found)
 {
     train_state st = {0};
     TRY(ckpt_load(r->o->out_dir, &r->m->store, &st, found));
@@ -656,7 +682,7 @@ static adapt_status restore(run *r, loop_state *ls, size_t *order, double *elaps
     r->m->dropout_rng = st.dropout_rng;
     for (int i = 0; i < st.n_temps; i++) r->m->setup->fusions[i].temperature = st.temps[i];
     uint64_t t = st.epoch_rng;
-    shuffle(order, r->train.n, &t); /* this epoch's order */
+    s = epoch_order(order, r->train.n, r->source_of, r->n_sources, B, &t); /* this epoch's order */
     *elapsed = st.elapsed;
     free(ls->losses);
     ls->losses = st.losses, ls->n_losses = ls->cap_losses = st.n_losses;
@@ -694,7 +720,8 @@ static adapt_status train_loop(run *r)
     int B = o->batch_size;
     if (n < (size_t)B) B = (int)n;
     if (B < 1) return adapt_fail(ADAPT_ERR_ARG, "train: no training examples");
-    long per_epoch = (long)(n / (size_t)B) / o->grad_accum;
+    size_t positions = epoch_positions(r->source_of, n, r->n_sources, B); /* visited per epoch */
+    long per_epoch = (long)(positions / (size_t)B) / o->grad_accum;
     long total = o->max_steps > 0 ? o->max_steps : per_epoch * o->epochs;
     if (total < 1) total = 1;
     long warmup = (long)(o->warmup_ratio * (double)total), eval_every = o->eval_every > 0 ? o->eval_every : per_epoch;
@@ -708,7 +735,7 @@ static adapt_status train_loop(run *r)
     double elapsed = 0;
     bool resumed = false;
     adapt_status s = ADAPT_OK;
-    if (o->resume) s = restore(r, &ls, order, &elapsed, &resumed);
+    if (o->resume) s = restore(r, &ls, order, B, &elapsed, &resumed);
     if (!s && o->check_checkpoint) {
         if (!resumed) s = adapt_fail(ADAPT_ERR_IO, "%s/checkpoint: no checkpoint", o->out_dir);
         else printf("checkpoint OK: step %ld of %ld, epoch position %zu of %zu\n", ls.step, total, ls.cursor, n);
@@ -739,13 +766,14 @@ static adapt_status train_loop(run *r)
     /* a checkpoint of a run that stopped early: it stays stopped */
     bool stopped = resumed && o->patience > 0 && ls.bad_evals >= o->patience;
     while (!s && !stopped && ls.step < total) {
-        if (ls.cursor + (size_t)B > n) { /* new epoch: shuffle */
+        if (ls.cursor + (size_t)B > positions) { /* new epoch: shuffle */
             ls.epoch_rng = r->rng;
-            shuffle(order, n, &r->rng);
+            s = epoch_order(order, n, r->source_of, r->n_sources, B, &r->rng);
             ls.cursor = 0;
         }
         batch b = {0};
-        if (several_setups(r)) s = use_setup(r, ls.micro);
+        if (!s && r->source_of) s = use_setup(r, r->source_of[order[ls.cursor]]); /* the batch's file */
+        else if (!s && several_setups(r)) s = use_setup(r, ls.micro);
         if (!s) s = batch_build(&r->train, order + ls.cursor, B, r->pad_id, &b);
         if (!s && r->mlm) s = mask_batch(r, &b, &r->rng);
         ls.cursor += (size_t)B;
@@ -855,7 +883,9 @@ adapt_status trainer_run(const train_options *o)
         return adapt_fail(ADAPT_ERR_ARG, "train: --model, --train and --output are required");
     if (o->init_config && !o->tokenizer) return adapt_fail(ADAPT_ERR_ARG, "train: a model from a config.json needs --tokenizer");
     bool mlm = !strcmp(o->task, "mlm");
-    if (!mlm && o->n_train_files > 1) return adapt_fail(ADAPT_ERR_ARG, "train: several --train files are read by --task mlm only");
+    if (!mlm && o->n_train_files > 1 && (!o->setup || count_setups(o->setup) != o->n_train_files))
+        return adapt_fail(ADAPT_ERR_ARG, "train: %d --train files need --setup with as many compositions separated by ';' "
+                          "(file i trains under the i-th)", o->n_train_files);
     if (!mlm && o->whole_word_mask) return adapt_fail(ADAPT_ERR_ARG, "train: --whole-word-mask needs --task mlm");
     if (o->model_out && (!mlm || o->method != METHOD_FULL))
         return adapt_fail(ADAPT_ERR_ARG, "train: a model folder of its own is written for --task mlm --method full only");
@@ -885,6 +915,7 @@ adapt_status trainer_run(const train_options *o)
     adapt_tokenizer_free(r.tok);
     adapt_model_free(r.m);
     free(r.word_start);
+    free(r.source_of);
     free(r.loss_x);
     free(r.loss_y);
     free(r.eval_x);
