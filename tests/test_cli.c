@@ -1,4 +1,5 @@
-/* Command-line smoke tests on the shipped default model: fill-mask and its errors. */
+/* Command-line smoke tests on the shipped default model: fill-mask and its errors, and the
+ * Quechua NER demo on the shipped adapters. */
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,29 @@ static void test_fill_mask(void **state)
     free(tmp);
 }
 
+/* The README's first command on the shipped adapters: names and Wikipedia's place spans tagged;
+ * the task adapter reads Quechua through the Quechua adapter, so without it the tags change; the
+ * Spanish adapter is loaded for compositions. */
+static void test_demo_shipped(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    const char *demo = build_path("adapt");
+    assert_int_equal(run_command("'%s' demo quechua-ner > '%s/qu' 2>&1", demo, tmp), 0);
+    assert_int_equal(run_command("grep -q 'setup Stack(qu, ner)' '%s/qu' && grep -q '\\[PER Javier Sologuren\\]' '%s/qu' && "
+                                 "grep -q '\\[LOC Wanta pruwinsyapi\\]' '%s/qu'", tmp, tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' demo quechua-ner --setup ner > '%s/none' 2>&1", demo, tmp), 0);
+    assert_int_equal(run_command("grep '^    \\[' '%s/qu' > '%s/a' && grep '^    \\[' '%s/none' > '%s/b' && ! cmp -s '%s/a' '%s/b'",
+                                 tmp, tmp, tmp, tmp, tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' demo quechua-ner --setup 'Stack(es, ner)' > /dev/null 2>&1", demo), 0);
+    assert_int_not_equal(run_command("'%s' demo quechua-ner --setup 'Stack(de, ner)' > '%s/err' 2>&1", demo, tmp), 0);
+    assert_int_equal(run_command("grep -q 'adapter \"de\", which is not loaded' '%s/err'", tmp), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
