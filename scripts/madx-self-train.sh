@@ -9,8 +9,10 @@
 #      word the teacher put in an entity becomes O, and so does a sentence's first word unless the
 #      text writes it capitalised more often than not elsewhere; a name keeps one type across the
 #      text; a place's lower-case head noun ("Wanta pruwinsya", learnt from article titles)
-#      continues the name; keep up to SILVER_MAX (4000) sentences of 2-40 words with an entity whose
-#      teacher-decided words all have probability >= MIN_SCORE (0.7), and as many entity-free ones;
+#      continues the name; a sentence template (names and numbers masked: Wikipedia boilerplate)
+#      is used 10 times at most; keep up to SILVER_MAX (4000) sentences of 2-40 words with an
+#      entity whose teacher-decided words all have probability >= MIN_SCORE (0.7), and as many
+#      entity-free ones;
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student, and

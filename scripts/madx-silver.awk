@@ -1,7 +1,7 @@
 # Silver NER data from a teacher's tags of raw Quechua text (scripts/madx-self-train.sh, step 2).
 # Input: the teacher's `adapt predict --format text --scores` output (word, tag, probability; a
 # blank line ends a sentence), read three times: `awk -f madx-silver.awk -v out=SILVER [-v min=0.7]
-# [-v max=N] T T T`.
+# [-v max=N] [-v per_template=10] T T T`.
 # No labels: the rules use how the text itself writes words and what the teacher says elsewhere.
 #   - Quechua writes names capitalised: a lower-case word is not a name, and a sentence's first
 #     word is one only when the text writes it capitalised more often than not elsewhere.
@@ -15,6 +15,10 @@
 #     allowed ("Puno suyupi"), and a title "Names head nisqaqa" is an entity of the head's type.
 #   - A sentence opening with a name that nothing typed is left out: WikiANN sentences often
 #     open with an entity, and O there would teach the student to miss it.
+#   - Wikipedia's boilerplate ("X nisqaqa multimidya kapuyninkunayuqmi kay hawa : Y", the Commons
+#     link of thousands of articles) would outweigh the prose: a sentence's template (its names
+#     and numbers masked) is used per_template times at most, and a template differing only in
+#     numbers once.
 # A sentence of 2-40 words is kept when it has an entity, every entity word the teacher alone
 # decided has probability >= min and no name opening a sentence is left untyped; at most max of
 # them are used, and as many entity-free ones.
@@ -87,7 +91,7 @@ function title_capitalised(e,   i) {
   for (i = 1; i < e; i++) if (!upper(word[i])) return 0
   return 1
 }
-function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, template) {
+function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, template, masked) {
   if (n < 2 || n > 40) return
   e = title_end()
   h = (e >= 2 && !upper(word[e]) && title_capitalised(e) && name_like(word[e - 1])) ? head_of(word[e]) : ""
@@ -105,9 +109,10 @@ function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, 
     }
     final[i] = t
   }
-  ents = 0; text = ""; prev = ""
+  ents = 0; text = ""; prev = ""; masked = ""
   for (i = 1; i <= n; i++) {
     t = final[i]
+    masked = masked " " ((t != "" || upper(word[i])) ? "X" : word[i])
     if (t != "" && teacher[i] && score[i] + 0 < min) ok = 0
     # a name opening the sentence that nothing typed: unsure
     if (t == "" && starts(i) && upper(word[i]) && name_like(word[i])) ok = 0
@@ -120,8 +125,10 @@ function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, 
   }
   # templated stubs ("964 wataqa Hulyanu kalindaryukama ...") once, whatever their numbers
   template = text; gsub(/[0-9]+/, "0", template)
-  if (!ok || template in seen) return
+  gsub(/[0-9]+/, "0", masked)
+  if (!ok || template in seen || masked_uses[masked] >= per_template) return
   seen[template] = 1
+  masked_uses[masked]++
   if (ents > 0) named[kept_e++] = text
   else plain[kept_o++] = text
 }
@@ -130,7 +137,7 @@ function sentence() {
   if (pass == 1) stats_pass(); else if (pass == 2) heads_pass(); else output_pass()
   n = 0
 }
-BEGIN { FS = "\t"; n = 0; pass = 0; kept_e = 0; kept_o = 0; if (min == "") min = 0.7 }
+BEGIN { FS = "\t"; n = 0; pass = 0; kept_e = 0; kept_o = 0; if (min == "") min = 0.7; if (per_template == "") per_template = 10 }
 FNR == 1 {
   sentence(); pass++
   if (pass == 2) for (j = 1; j <= titles; j++) if (name_like(title_name[j])) head_count[title_head[j]]++

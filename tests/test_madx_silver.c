@@ -11,7 +11,9 @@
  *   - lower-case words leave entities ("Perú mama llaqtapi"), a sentence with an unsure entity word
  *     the teacher alone decided is dropped ("Arequipa", 0.5), and so is one opening with a name
  *     nothing typed ("Kichwa simi nisqaqa"); templates are kept once ("964 wataqa" / "965
- *     wataqa"), and entity-free sentences as many as there are. */
+ *     wataqa"), and entity-free sentences as many as there are;
+ *   - boilerplate (boilerplate.conll: the Commons line of three articles, names masked the same
+ *     sentence) is used per_template times at most. */
 #include "testutil.h"
 #include <stdlib.h>
 
@@ -34,6 +36,17 @@ static void test_silver_rules(void **state)
     assert_int_equal(run_command("grep -q '^kept 3 of 15 sentences with entities and 3 of 4 without' '%s'", path_in(tmp, "log")), 0);
     assert_int_equal(run_command("test $(grep -c '^$' '%s') -eq 6", path_in(tmp, "capped.conll")), 0);
     assert_int_equal(run_command("head -n 5 '%s' | cut -f2 | tr '\\n' ' ' | grep -qx 'O B-LOC I-LOC O O '", path_in(tmp, "capped.conll")), 0);
+    const char *boilerplate = "tests/data/madx-silver/boilerplate.conll";
+    for (int per_template = 1; per_template <= 3; per_template++) {
+        rc = run_command("awk -f scripts/madx-silver.awk -v per_template=%d -v out='%s' %s %s %s > '%s'", per_template,
+                         path_in(tmp, "boiler.conll"), boilerplate, boilerplate, boilerplate, path_in(tmp, "log"));
+        assert_int_equal(rc, 0);
+        assert_int_equal(run_command("grep -q '^kept %d of %d sentences with entities' '%s' && test $(grep -c '^Commons' '%s') -eq %d && "
+                                     "grep -q '^Lima.B-LOC' '%s'",
+                                     per_template + 1, per_template + 1, path_in(tmp, "log"), path_in(tmp, "boiler.conll"), per_template,
+                                     path_in(tmp, "boiler.conll")),
+                         0);
+    }
     remove_tree(tmp);
     free(tmp);
 }
