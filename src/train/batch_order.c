@@ -19,6 +19,7 @@ static void shuffle(size_t *order, size_t n, uint64_t *rng)
 size_t epoch_positions(const uint8_t *source_of, size_t n, int n_sources, int B)
 {
     if (!source_of || n_sources < 2) return n;
+    if (n_sources > MAX_SOURCES) n_sources = MAX_SOURCES; /* source_of holds bytes: no more exist */
     size_t count[MAX_SOURCES] = {0}, positions = 0;
     for (size_t i = 0; i < n; i++) count[source_of[i]]++;
     for (int s = 0; s < n_sources; s++) positions += count[s] / (size_t)B * (size_t)B;
