@@ -136,24 +136,31 @@ static int count_setups(const char *list)
     return n;
 }
 
+/* One --train file of a task: read (labels mapped as topt says), cut to --max-train-examples,
+ * encoded; with several files each must fill a batch, as batches come from one file. */
+static adapt_status encode_train_file(run *r, const char *path, const task_data_options *topt, dataset *ds, encoded_set *out)
+{
+    const train_options *o = r->o;
+    TRY(task_data_read(path, topt, ds));
+    if (o->max_train_examples > 0 && (size_t)o->max_train_examples < ds->n) ds->n = (size_t)o->max_train_examples;
+    TRY(encode_dataset(r->tok, ds, o->max_len, out));
+    if (o->n_train_files > 1 && out->n < (size_t)o->batch_size)
+        return adapt_fail(ADAPT_ERR_ARG, "%s: %zu examples, fewer than one batch of %d", path, out->n, o->batch_size);
+    return ADAPT_OK;
+}
+
 /* --train files 2..n of a task that is not MLM: their examples follow the first file's, each
  * remembered with its file, which picks the composition it trains under. */
 static adapt_status load_more_sources(run *r, const task_data_options *topt)
 {
     const train_options *o = r->o;
-    if (r->train.n < (size_t)o->batch_size)
-        return adapt_fail(ADAPT_ERR_ARG, "%s: %zu examples, fewer than one batch of %d", o->train_files[0], r->train.n, o->batch_size);
     uint8_t *files_of = calloc(r->train.n + 1, 1); /* the first file's examples: 0 */
     adapt_status s = files_of ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (int f = 1; !s && f < o->n_train_files; f++) {
         dataset ds;
         encoded_set more = {0};
-        s = task_data_read(o->train_files[f], topt, &ds);
-        if (!s && o->max_train_examples > 0 && (size_t)o->max_train_examples < ds.n) ds.n = (size_t)o->max_train_examples;
-        if (!s) s = encode_dataset(r->tok, &ds, o->max_len, &more);
+        s = encode_train_file(r, o->train_files[f], topt, &ds, &more);
         dataset_free(&ds);
-        if (!s && more.n < (size_t)o->batch_size)
-            s = adapt_fail(ADAPT_ERR_ARG, "%s: %zu examples, fewer than one batch of %d", o->train_files[f], more.n, o->batch_size);
         uint8_t *grown = s ? NULL : realloc(files_of, (r->train.n + more.n) * sizeof *grown + 1);
         if (!s && !grown) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         if (!s) {
@@ -176,13 +183,11 @@ static adapt_status load_data(run *r)
     r->glue = r->tagging ? NULL : glue_task_find(o->task);
     if (!r->tagging && !r->glue) return adapt_fail(ADAPT_ERR_ARG, "unknown task \"%s\" (ner, sst2, cola, mrpc, rte, stsb, tsv, ...)", o->task);
     task_data_options topt = {.glue = r->glue, .format = o->format, .regression = o->regression};
-    TRY(task_data_read(o->train_files[0], &topt, &r->train_ds));
+    TRY(encode_train_file(r, o->train_files[0], &topt, &r->train_ds, &r->train));
     r->regression = r->train_ds.kind == DATASET_REGRESSION;
     topt.labels = (const char *const *)r->train_ds.labels.names; /* the other files map onto the first's labels */
     topt.n_labels = r->train_ds.labels.n;
     if (o->dev_file) TRY(task_data_read(o->dev_file, &topt, &r->dev_ds));
-    if (o->max_train_examples > 0 && (size_t)o->max_train_examples < r->train_ds.n) r->train_ds.n = (size_t)o->max_train_examples;
-    TRY(encode_dataset(r->tok, &r->train_ds, o->max_len, &r->train));
     if (o->n_train_files > 1) TRY(load_more_sources(r, &topt));
     if (o->dev_file) TRY(encode_dataset(r->tok, &r->dev_ds, o->max_len, &r->dev));
     if (o->max_dev_examples > 0) encoded_set_truncate(&r->dev, (size_t)o->max_dev_examples);
@@ -221,10 +226,10 @@ static adapt_status load_extra_adapters(run *r)
  * depend on one of them), or, with as many --train files, file i's batches use the i-th (English
  * through the English language adapter, silver Quechua through the Quechua one); evaluation and
  * the saved setup use the first. */
-static adapt_status use_setup(run *r, long step)
+static adapt_status use_setup(run *r, long turn) /* the turn-th composition, cyclically */
 {
     const char *list = r->o->setup ? r->o->setup : r->name;
-    int k = (int)(step % count_setups(list));
+    int k = (int)(turn % count_setups(list));
     const char *start = list;
     for (int i = 0; i < k; i++) start = strchr(start, ';') + 1;
     const char *end = strchr(start, ';');
