@@ -10,7 +10,8 @@
 #      is trained again on English + silver Quechua; the next round's teacher is this round's
 #      student. The teachers' rounds train both data over both language adapters in turn; the last
 #      round routes English through Stack(en, ner) and the silver Quechua through Stack(qu, ner),
-#      so that the shipped task adapter reads Quechua through the Quechua adapter;
+#      so that the shipped task adapter reads Quechua through the Quechua adapter, and adds
+#      WikiANN-style fragments (titles) of the silver sentences to the silver data;
 #   4. copies the best checkpoints (English dev entity F1 / held-out MLM loss) to models/adapters/.
 # The base model itself (models/default) needs a GPU to pretrain: see models/default/README.md.
 # Data: ../shared/data when present, else the copies in data/. Budgets: language adapters 720 steps
@@ -46,8 +47,9 @@ for round in $(seq 1 "$ROUNDS"); do
   mkdir -p "$WORK/teacher-$round"
   rm -rf "$WORK/teacher-$round/"*
   cp -r "$WORK/lang-en/best/en" "$WORK/lang-qu/best/qu" "$student" "$WORK/teacher-$round/"
+  last=$([ "$round" = "$ROUNDS" ] && echo 1 || echo 0)
   SELF_TRAIN_ADAPTERS="$WORK/teacher-$round" SELF_TRAIN_WORK="$WORK/self-train-$round" \
-    SELF_TRAIN_ROUTE=$([ "$round" = "$ROUNDS" ] && echo 1 || echo 0) SELF_TRAIN_SECONDS="${MADX_SELF_TRAIN_SECONDS:-1500}" bash scripts/madx-self-train.sh
+    SELF_TRAIN_ROUTE=$last SELF_TRAIN_FRAGMENTS=$last SELF_TRAIN_SECONDS="${MADX_SELF_TRAIN_SECONDS:-1500}" bash scripts/madx-self-train.sh
   student=$WORK/self-train-$round/ner/best/ner
 done
 echo "== 4. install into models/adapters"

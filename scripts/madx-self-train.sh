@@ -12,7 +12,8 @@
 #      continues the name; a sentence template (names and numbers masked: Wikipedia boilerplate)
 #      is used 10 times at most; keep up to SILVER_MAX (4000) sentences of 2-40 words with an
 #      entity whose teacher-decided words all have probability >= MIN_SCORE (0.7), and as many
-#      entity-free ones;
+#      entity-free ones; with SELF_TRAIN_FRAGMENTS=1 (the default) each sentence with entities also
+#      gives a WikiANN-style fragment that opens with one of them (scripts/madx-fragments.awk);
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student, and
@@ -34,6 +35,7 @@ MAX_LENGTH=${SELF_TRAIN_MAX_LENGTH:-128}
 EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
 BATCH=${SELF_TRAIN_BATCH:-32}
 ROUTE=${SELF_TRAIN_ROUTE:-1}
+FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
 # a word that starts with a capital letter (mawk matches bytes: the accented capitals spelled out)
 CAPITALISED='^([A-Z]|Á|É|Í|Ó|Ú|Ñ)'
 mkdir -p "$WORK"
@@ -56,14 +58,19 @@ fi
 echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
 awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v out="$WORK/silver.conll" \
   "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
+cp "$WORK/silver.conll" "$WORK/silver-train.conll"
+if [ "$FRAGMENTS" = 1 ]; then
+  awk -f scripts/madx-fragments.awk "$WORK/silver.conll" >> "$WORK/silver-train.conll"
+  echo "with $(grep -c '^$' "$WORK/silver-train.conll") sentences, fragments that open with an entity included"
+fi
 
 xzcat -f "$NER_TRAIN" > "$WORK/train-en.conll"
 if [ "$ROUTE" = 1 ]; then
   echo "== 3. student task adapter: English through Stack(en, ner), silver Quechua through Stack(qu, ner), ${SECONDS_BUDGET}s"
-  data=(--train "$WORK/train-en.conll" --train "$WORK/silver.conll")
+  data=(--train "$WORK/train-en.conll" --train "$WORK/silver-train.conll")
 else
   echo "== 3. student task adapter: English + silver Quechua, over Stack(en, ner) / Stack(qu, ner) in turn, ${SECONDS_BUDGET}s"
-  { cat "$WORK/train-en.conll"; printf '\n'; cat "$WORK/silver.conll"; } > "$WORK/train-mixed.conll"
+  { cat "$WORK/train-en.conll"; printf '\n'; cat "$WORK/silver-train.conll"; } > "$WORK/train-mixed.conll"
   data=(--train "$WORK/train-mixed.conll")
 fi
 "$ADAPT" train --task ner --model "$MODEL" "${data[@]}" --dev "$NER_DEV" --output "$WORK/ner" --name ner \

@@ -141,9 +141,11 @@ static void test_pipeline(void **state)
     assert_int_equal(run_command("grep -q '^kept 4 of 4 sentences with entities and 1 of 1 without' '%s'", at("st.log")), 0);
     assert_int_equal(run_command("grep -Eq '^student, English dev, Stack\\(qu, ner\\): entity F1 [0-9]' '%s'", at("st.log")), 0);
     assert_int_equal(run_command("test -s '%s'", at("st/ner/best/ner/adapter.safetensors")), 0);
-    /* the silver Quechua went through Stack(qu, ner), English through Stack(en, ner) */
+    /* the silver Quechua, with a fragment opening with an entity of each of its 4 sentences with
+     * entities, went through Stack(qu, ner), English (60 sentences) through Stack(en, ner) */
+    assert_int_equal(run_command("grep -q '^with 9 sentences, fragments that open with an entity included' '%s'", at("st.log")), 0);
     assert_int_equal(run_command("grep -q 'English through Stack(en, ner), silver Quechua through Stack(qu, ner)' '%s' && "
-                                 "grep -q '^train: 65 examples' '%s' && "
+                                 "grep -q '^train: 69 examples' '%s' && "
                                  "grep -Eq '^student, held-out Quechua: [0-9]+ of [1-9][0-9]* tags differ without the Quechua adapter' '%s'",
                                  at("st.log"), at("st.log"), at("st.log")),
                      0);

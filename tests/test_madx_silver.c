@@ -13,7 +13,10 @@
  *     nothing typed ("Kichwa simi nisqaqa"); templates are kept once ("964 wataqa" / "965
  *     wataqa"), and entity-free sentences as many as there are;
  *   - boilerplate (boilerplate.conll: the Commons line of three articles, names masked the same
- *     sentence) is used per_template times at most. */
+ *     sentence) is used per_template times at most.
+ * And the WikiANN-style fragments of silver sentences (scripts/madx-fragments.awk) on
+ * fragments-in.conll: one per sentence with entities, opening with its entities in turn, alone
+ * or (every other one) with up to 4 words after it, never ending inside the next entity. */
 #include "testutil.h"
 #include <stdlib.h>
 
@@ -51,8 +54,25 @@ static void test_silver_rules(void **state)
     free(tmp);
 }
 
+static void test_fragments(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    int rc = run_command("awk -f scripts/madx-fragments.awk tests/data/madx-silver/fragments-in.conll > '%s'", path_in(tmp, "out.conll"));
+    assert_int_equal(rc, 0);
+    assert_int_equal(run_command("diff tests/data/madx-silver/fragments.conll '%s' >&2", path_in(tmp, "out.conll")), 0);
+    /* the sentences as one line each: the entity-free sentence gives none */
+    assert_int_equal(run_command("awk 'BEGIN { RS = \"\"; FS = \"\\n\" } { s = \"\"; for (i = 1; i <= NF; i++) { split($i, a, \"\\t\"); "
+                                 "s = s \" \" a[1] } print s }' '%s' | tr '\\n' '|' | "
+                                 "grep -qx ' Lima| Wanta pruwinsya nisqaqa x y| Ayakuchu suyupi| Qusqu x y z Lima|'",
+                                 path_in(tmp, "out.conll")),
+                     0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules), cmocka_unit_test(test_fragments)};
     return cmocka_run_group_tests_name("MAD-X silver data", tests, NULL, NULL);
 }
