@@ -1,27 +1,29 @@
 # WikiANN-style fragments of silver NER sentences (scripts/madx-self-train.sh, step 2):
-# `awk -f madx-fragments.awk SILVER.conll > FRAGMENTS.conll`.
+# `awk -f madx-fragments.awk [-v per_sentence=1] SILVER.conll > FRAGMENTS.conll`.
 # WikiANN's sentences are often titles and list items around a link: 59% of its English training
 # sentences open with an entity and 32% are nothing but entities, against 15% and 0.2% of the
 # silver sentences cut from running Quechua text. A task adapter that reads Quechua only from
 # running text learns that a capitalised word opening a sentence is seldom a name, and misses
 # "Titiqaqa qucha" or "Tupaq Amaru" standing alone. So every sentence with entities also gives
-# one fragment that opens with one of its entities (the sentences take their entities in turn):
-# the entity alone, or, every other sentence, the entity and up to 4 words after it (never half
-# of the next entity). Tags are the sentence's own; input and output are token<TAB>tag with a
-# blank line after each sentence.
+# per_sentence fragments that open with one of its entities (the fragments take the sentence's
+# entities in turn): the entity alone, or, every other fragment, the entity and up to 4 words
+# after it (never half of the next entity). Tags are the sentence's own; input and output are
+# token<TAB>tag with a blank line after each sentence.
 function emit(from, to,   k) {
   for (k = from; k <= to; k++) printf "%s\t%s\n", word[k], tag[k]
   printf "\n"
 }
-function fragment(   i, starts_at, entities, pick, first, last, end) {
+function fragments(   i, entities, f) {
   entities = 0
   for (i = 1; i <= n; i++) if (tag[i] ~ /^B-/) starts_at[++entities] = i
   if (entities == 0) return
-  pick = sentences % entities + 1
-  first = starts_at[pick]
+  for (f = 0; f < per_sentence; f++) fragment(entities)
+}
+function fragment(entities,   first, last, end) {
+  first = starts_at[made % entities + 1]
   for (last = first; last < n && tag[last + 1] ~ /^I-/; last++) {}
   end = last
-  if (sentences % 2 == 1) {
+  if (made % 2 == 1) {
     end = last + 4 < n ? last + 4 : n
     # a window ending inside an entity would tag its first half as the whole
     if (end < n && tag[end + 1] ~ /^I-/) {
@@ -30,9 +32,9 @@ function fragment(   i, starts_at, entities, pick, first, last, end) {
     }
   }
   emit(first, end)
-  sentences++
+  made++
 }
-BEGIN { FS = "\t"; n = 0; sentences = 0 }
-NF == 0 { fragment(); n = 0; next }
+BEGIN { FS = "\t"; n = 0; made = 0; if (per_sentence == "") per_sentence = 1 }
+NF == 0 { fragments(); n = 0; next }
 { n++; word[n] = $1; tag[n] = $2 }
-END { fragment() }
+END { fragments() }

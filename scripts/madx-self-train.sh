@@ -12,8 +12,8 @@
 #      continues the name; a sentence template (names and numbers masked: Wikipedia boilerplate)
 #      is used 10 times at most; keep up to SILVER_MAX (4000) sentences of 2-40 words with an
 #      entity whose teacher-decided words all have probability >= MIN_SCORE (0.7), and as many
-#      entity-free ones; with SELF_TRAIN_FRAGMENTS=1 (the default) each sentence with entities also
-#      gives a WikiANN-style fragment that opens with one of them (scripts/madx-fragments.awk);
+#      entity-free ones; each sentence with entities also gives SELF_TRAIN_FRAGMENTS (1; 0: none)
+#      WikiANN-style fragments that open with one of them (scripts/madx-fragments.awk);
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student, and
@@ -36,8 +36,6 @@ EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
 BATCH=${SELF_TRAIN_BATCH:-32}
 ROUTE=${SELF_TRAIN_ROUTE:-1}
 FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
-# a word that starts with a capital letter (mawk matches bytes: the accented capitals spelled out)
-CAPITALISED='^([A-Z]|Á|É|Í|Ó|Ú|Ñ)'
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 
@@ -56,11 +54,11 @@ else
 fi
 
 echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
-awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v out="$WORK/silver.conll" \
+awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v out="$WORK/silver.conll" \
   "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
 cp "$WORK/silver.conll" "$WORK/silver-train.conll"
-if [ "$FRAGMENTS" = 1 ]; then
-  awk -f scripts/madx-fragments.awk "$WORK/silver.conll" >> "$WORK/silver-train.conll"
+if [ "$FRAGMENTS" -gt 0 ]; then
+  awk -f scripts/madx-fragments.awk -v per_sentence="$FRAGMENTS" "$WORK/silver.conll" >> "$WORK/silver-train.conll"
   echo "with $(grep -c '^$' "$WORK/silver-train.conll") sentences, fragments that open with an entity included"
 fi
 
@@ -80,12 +78,7 @@ fi
 
 echo "== 4. teacher vs student (held-out Quechua: no labels; English dev: entity F1)"
 heldout_stats() { # CONLL
-  awk -F'\t' -v capitalised="$CAPITALISED" '
-    NF == 0 { s++; prev = "O"; next }
-    { p += $3; w++
-      if ($2 ~ /^B-/ || ($2 ~ /^I-/ && substr(prev, 3) != substr($2, 3))) { e++; if ($1 !~ capitalised) low++ }
-      prev = $2 }
-    END { printf "entities/sentence %.2f  mean tag probability %.3f  entities starting lower-case %.1f%%\n", e / s, p / w, 100 * low / (e ? e : 1) }' "$1"
+  awk -F'\t' -f scripts/madx-case.awk -f scripts/madx-heldout-stats.awk "$1"
 }
 for who in teacher student; do
   ner=$ADAPTERS/ner; [ "$who" = student ] && ner=$WORK/ner/best/ner

@@ -1,7 +1,7 @@
 # Silver NER data from a teacher's tags of raw Quechua text (scripts/madx-self-train.sh, step 2).
 # Input: the teacher's `adapt predict --format text --scores` output (word, tag, probability; a
-# blank line ends a sentence), read three times: `awk -f madx-silver.awk -v out=SILVER [-v min=0.7]
-# [-v max=N] [-v per_template=10] T T T`.
+# blank line ends a sentence), read three times: `awk -f madx-case.awk -f madx-silver.awk
+# -v out=SILVER [-v min=0.7] [-v max=N] [-v per_template=10] T T T`.
 # No labels: the rules use how the text itself writes words and what the teacher says elsewhere.
 #   - Quechua writes names capitalised: a lower-case word is not a name, and a sentence's first
 #     word is one only when the text writes it capitalised more often than not elsewhere.
@@ -22,11 +22,6 @@
 # A sentence of 2-40 words is kept when it has an entity, every entity word the teacher alone
 # decided has probability >= min and no name opening a sentence is left untyped; at most max of
 # them are used, and as many entity-free ones.
-function upper(w) { return w ~ /^([A-Z]|Á|É|Í|Ó|Ú|Ñ)/ }
-function key(w) {
-  w = tolower(w); gsub(/Á/, "á", w); gsub(/É/, "é", w); gsub(/Í/, "í", w); gsub(/Ó/, "ó", w)
-  gsub(/Ú/, "ú", w); gsub(/Ñ/, "ñ", w); return w
-}
 function starts(i) { return i == 1 || word[i - 1] ~ /^[.:?!]$/ }
 function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
 function type_of(t) { return t == "O" ? "" : substr(t, 3) }

@@ -140,6 +140,10 @@ static void test_pipeline(void **state)
     assert_int_equal(run_command("cmp '%s' '%s' >&2", at("st/silver.conll"), at("st/silver-expected.conll")), 0);
     assert_int_equal(run_command("grep -q '^kept 4 of 4 sentences with entities and 1 of 1 without' '%s'", at("st.log")), 0);
     assert_int_equal(run_command("grep -Eq '^student, English dev, Stack\\(qu, ner\\): entity F1 [0-9]' '%s'", at("st.log")), 0);
+    assert_int_equal(run_command("grep -Eq '^student, held-out Quechua: entities/sentence [0-9]+[.][0-9]{2}  mean tag probability (0[.][0-9]{3}|1[.]000)  "
+                                 "entities starting lower-case [0-9]+[.][0-9]%%$' '%s'",
+                                 at("st.log")),
+                     0);
     assert_int_equal(run_command("test -s '%s'", at("st/ner/best/ner/adapter.safetensors")), 0);
     /* the silver Quechua, with a fragment opening with an entity of each of its 4 sentences with
      * entities, went through Stack(qu, ner), English (60 sentences) through Stack(en, ner) */

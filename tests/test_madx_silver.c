@@ -25,7 +25,7 @@ static void test_silver_rules(void **state)
     (void)state;
     char *tmp = make_temp_dir();
     const char *teacher = "tests/data/madx-silver/teacher.conll";
-    int rc = run_command("awk -f scripts/madx-silver.awk -v out='%s' %s %s %s > '%s'", path_in(tmp, "silver.conll"), teacher, teacher,
+    int rc = run_command("awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v out='%s' %s %s %s > '%s'", path_in(tmp, "silver.conll"), teacher, teacher,
                          teacher, path_in(tmp, "log"));
     assert_int_equal(rc, 0);
     assert_int_equal(run_command("diff tests/data/madx-silver/silver.conll '%s' >&2", path_in(tmp, "silver.conll")), 0);
@@ -33,7 +33,7 @@ static void test_silver_rules(void **state)
                                  path_in(tmp, "log")),
                      0);
     /* max caps the sentences with entities, spread over the text, and the entity-free ones with them */
-    rc = run_command("awk -f scripts/madx-silver.awk -v max=3 -v out='%s' %s %s %s > '%s'", path_in(tmp, "capped.conll"), teacher, teacher,
+    rc = run_command("awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v max=3 -v out='%s' %s %s %s > '%s'", path_in(tmp, "capped.conll"), teacher, teacher,
                      teacher, path_in(tmp, "log"));
     assert_int_equal(rc, 0);
     assert_int_equal(run_command("grep -q '^kept 3 of 15 sentences with entities and 3 of 4 without' '%s'", path_in(tmp, "log")), 0);
@@ -41,7 +41,7 @@ static void test_silver_rules(void **state)
     assert_int_equal(run_command("head -n 5 '%s' | cut -f2 | tr '\\n' ' ' | grep -qx 'O B-LOC I-LOC O O '", path_in(tmp, "capped.conll")), 0);
     const char *boilerplate = "tests/data/madx-silver/boilerplate.conll";
     for (int per_template = 1; per_template <= 3; per_template++) {
-        rc = run_command("awk -f scripts/madx-silver.awk -v per_template=%d -v out='%s' %s %s %s > '%s'", per_template,
+        rc = run_command("awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v per_template=%d -v out='%s' %s %s %s > '%s'", per_template,
                          path_in(tmp, "boiler.conll"), boilerplate, boilerplate, boilerplate, path_in(tmp, "log"));
         assert_int_equal(rc, 0);
         assert_int_equal(run_command("grep -q '^kept %d of %d sentences with entities' '%s' && test $(grep -c '^Commons' '%s') -eq %d && "
