@@ -15,8 +15,9 @@
  *   - boilerplate (boilerplate.conll: the Commons line of three articles, names masked the same
  *     sentence) is used per_template times at most.
  * And the WikiANN-style fragments of silver sentences (scripts/madx-fragments.awk) on
- * fragments-in.conll: one per sentence with entities, opening with its entities in turn, alone
- * or (every other one) with up to 4 words after it, never ending inside the next entity. */
+ * fragments-in.conll: per_sentence (1, or 2) per sentence with entities, opening with its
+ * entities in turn, alone or (every other one) with up to 4 words after it, never ending inside
+ * the next entity. */
 #include "testutil.h"
 #include <stdlib.h>
 
@@ -67,6 +68,12 @@ static void test_fragments(void **state)
                                  "grep -qx ' Lima| Wanta pruwinsya nisqaqa x y| Ayakuchu suyupi| Qusqu x y z Lima|'",
                                  path_in(tmp, "out.conll")),
                      0);
+    /* two per sentence: the kinds and the entities still taken in turn, across sentences */
+    rc = run_command("awk -f scripts/madx-fragments.awk -v per_sentence=2 tests/data/madx-silver/fragments-in.conll | "
+                     "awk 'BEGIN { RS = \"\"; FS = \"\\n\" } { s = \"\"; for (i = 1; i <= NF; i++) { split($i, a, \"\\t\"); s = s \" \" a[1] } "
+                     "print s }' | tr '\\n' '|' | grep -qx ' Lima| Lima x| Ayakuchu suyupi| Qusqu Wanta pruwinsya nisqaqa x| Wanta pruwinsya| "
+                     "Ayakuchu suyupi huk| Qusqu| Lima w Piruw|'");
+    assert_int_equal(rc, 0);
     remove_tree(tmp);
     free(tmp);
 }
