@@ -9,6 +9,7 @@ NF == 0 { sentences++; prev = "O"; next }
   prev = $2
 }
 END {
-  printf "entities/sentence %.2f  mean tag probability %.3f  entities starting lower-case %.1f%%\n", entities / sentences,
+  if (words == 0) { print "no tagged words"; exit }
+  printf "entities/sentence %.2f  mean tag probability %.3f  entities starting lower-case %.1f%%\n", entities / (sentences ? sentences : 1),
     probability / words, 100 * lower_case / (entities ? entities : 1)
 }

@@ -36,6 +36,7 @@ EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
 BATCH=${SELF_TRAIN_BATCH:-32}
 ROUTE=${SELF_TRAIN_ROUTE:-1}
 FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
+[[ "$FRAGMENTS" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not '$FRAGMENTS'" >&2; exit 2; }
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 

@@ -74,6 +74,12 @@ static void test_fragments(void **state)
                      "print s }' | tr '\\n' '|' | grep -qx ' Lima| Lima x| Ayakuchu suyupi| Qusqu Wanta pruwinsya nisqaqa x| Wanta pruwinsya| "
                      "Ayakuchu suyupi huk| Qusqu| Lima w Piruw|'");
     assert_int_equal(rc, 0);
+    /* the self-training script takes a count and refuses anything else before it starts */
+    rc = run_command("ADAPT=/bin/true SELF_TRAIN_FRAGMENTS=two bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
+    assert_int_equal(rc, 2);
+    assert_int_equal(run_command("grep -q \"SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not 'two'\" '%s'",
+                                 path_in(tmp, "err")),
+                     0);
     remove_tree(tmp);
     free(tmp);
 }
