@@ -55,6 +55,16 @@ static void test_silver_rules(void **state)
     free(tmp);
 }
 
+/* 0 when madx-fragments.awk with these awk options writes exactly these fragments, each given
+ * as " word word" and followed by '|' */
+static int fragments_are(const char *options, const char *expected)
+{
+    return run_command("awk -f scripts/madx-fragments.awk %s tests/data/madx-silver/fragments-in.conll | "
+                       "awk 'BEGIN { RS = \"\"; FS = \"\\n\" } { s = \"\"; for (i = 1; i <= NF; i++) { split($i, a, \"\\t\"); s = s \" \" a[1] } "
+                       "print s }' | tr '\\n' '|' | grep -qx '%s'",
+                       options, expected);
+}
+
 static void test_fragments(void **state)
 {
     (void)state;
@@ -62,18 +72,12 @@ static void test_fragments(void **state)
     int rc = run_command("awk -f scripts/madx-fragments.awk tests/data/madx-silver/fragments-in.conll > '%s'", path_in(tmp, "out.conll"));
     assert_int_equal(rc, 0);
     assert_int_equal(run_command("diff tests/data/madx-silver/fragments.conll '%s' >&2", path_in(tmp, "out.conll")), 0);
-    /* the sentences as one line each: the entity-free sentence gives none */
-    assert_int_equal(run_command("awk 'BEGIN { RS = \"\"; FS = \"\\n\" } { s = \"\"; for (i = 1; i <= NF; i++) { split($i, a, \"\\t\"); "
-                                 "s = s \" \" a[1] } print s }' '%s' | tr '\\n' '|' | "
-                                 "grep -qx ' Lima| Wanta pruwinsya nisqaqa x y| Ayakuchu suyupi| Qusqu x y z Lima|'",
-                                 path_in(tmp, "out.conll")),
-                     0);
+    /* the entity-free sentence gives none */
+    assert_int_equal(fragments_are("", " Lima| Wanta pruwinsya nisqaqa x y| Ayakuchu suyupi| Qusqu x y z Lima|"), 0);
     /* two per sentence: the kinds and the entities still taken in turn, across sentences */
-    rc = run_command("awk -f scripts/madx-fragments.awk -v per_sentence=2 tests/data/madx-silver/fragments-in.conll | "
-                     "awk 'BEGIN { RS = \"\"; FS = \"\\n\" } { s = \"\"; for (i = 1; i <= NF; i++) { split($i, a, \"\\t\"); s = s \" \" a[1] } "
-                     "print s }' | tr '\\n' '|' | grep -qx ' Lima| Lima x| Ayakuchu suyupi| Qusqu Wanta pruwinsya nisqaqa x| Wanta pruwinsya| "
-                     "Ayakuchu suyupi huk| Qusqu| Lima w Piruw|'");
-    assert_int_equal(rc, 0);
+    assert_int_equal(fragments_are("-v per_sentence=2", " Lima| Lima x| Ayakuchu suyupi| Qusqu Wanta pruwinsya nisqaqa x| Wanta pruwinsya| "
+                                                        "Ayakuchu suyupi huk| Qusqu| Lima w Piruw|"),
+                     0);
     /* the self-training script takes a count and refuses anything else before it starts */
     rc = run_command("ADAPT=/bin/true SELF_TRAIN_FRAGMENTS=two bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
     assert_int_equal(rc, 2);
