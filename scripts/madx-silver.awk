@@ -13,8 +13,16 @@
 #     lower-case last words of article titles ("X head nisqaqa" opening a sentence) that mostly
 #     name things (finish_heads); such a head right after a name continues the entity, a suffix
 #     allowed ("Puno suyupi"), and a title "Names head nisqaqa" is an entity of the head's type.
+#   - An article's first sentence says what its title is: "Waqrawiri nisqaqa ... huk urqum" (a
+#     mountain). A predicate noun whose titles are mostly names elsewhere in the text (written
+#     capitalised mid-sentence, seldom lower-case; 5 or more, at most a third common) names
+#     things (finish_predicates); a capitalised title with such a predicate, none of its words
+#     written lower-case more often than not, is an entity of the type the teacher gives those
+#     names (70% of the typed ones), also when the title is a word the text writes nowhere else.
 #   - A sentence opening with a name that nothing typed is left out: WikiANN sentences often
-#     open with an entity, and O there would teach the student to miss it.
+#     open with an entity, and O there would teach the student to miss it. So is one whose title
+#     the text writes nowhere else and nothing typed ("Kuélap nisqaqa"): most such titles are
+#     names, where titles the text also writes lower-case are mostly common nouns ("Inti").
 #   - Wikipedia's boilerplate ("X nisqaqa multimidya kapuyninkunayuqmi kay hawa : Y", the Commons
 #     link of thousands of articles) would outweigh the prose: a sentence's template (its names
 #     and numbers masked) is used per_template times at most, and a template differing only in
@@ -22,7 +30,8 @@
 # A sentence of 2-40 words is kept when it has an entity, every entity word the teacher alone
 # decided has probability >= min and no name opening a sentence is left untyped; at most max of
 # them are used, and as many entity-free ones.
-function starts(i) { return i == 1 || word[i - 1] ~ /^[.:?!]$/ }
+# a sentence starts at the first word and after a full stop, but not after an initial ("Augusto B . Leguía")
+function starts(i) { return i == 1 || (word[i - 1] ~ /^[.:?!]$/ && !(word[i - 1] == "." && i > 2 && word[i - 2] ~ /^[A-Z]$/)) }
 function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
 function type_of(t) { return t == "O" ? "" : substr(t, 3) }
 # the head a lower-case word starts with ("suyupi" -> "suyu"), or "" (longest first)
@@ -49,6 +58,20 @@ function title_end(   i, end) {
   }
   return 0
 }
+# the predicate noun of a title sentence: after the first "huk" (a, one) after the title, the
+# first of 3 lower-case words that carries the assertive suffix -m / -mi ("huk nina urqum", a
+# volcano -> "urqu"; "huk piruwanu qillqaqmi", a Peruvian writer -> "qillqaq"), or ""
+function predicate(e,   i, j, p) {
+  for (i = e + 1; i < n; i++) if (word[i] == "huk") break
+  for (j = i + 1; j < n && j <= i + 3 && !upper(word[j]); j++)
+    if (word[j] ~ /[^aeiou]mi$|[aeiou]m$/) { p = word[j]; sub(/mi?$/, "", p); return p }
+  return ""
+}
+# every title word capitalised, none written lower-case more often than not elsewhere
+function title_nameable(e,   i, k) {
+  for (i = 1; i <= e; i++) { k = key(word[i]); if (!upper(word[i]) || common_case[k] > name_case[k]) return 0 }
+  return 1
+}
 function stats_pass(   i, k, t, e) {
   for (i = 1; i <= n; i++) {
     if (starts(i)) continue
@@ -61,7 +84,11 @@ function stats_pass(   i, k, t, e) {
   e = title_end()
   if (e >= 2 && !upper(word[e]) && upper(word[e - 1])) { titles++; title_head[titles] = word[e]; title_name[titles] = word[e - 1] }
 }
-function heads_pass(   i, h, t) {
+function heads_pass(   i, h, t, e, p, kt) {
+  if ((e = title_end()) >= 1 && upper(word[e]) && (p = predicate(e)) != "") {
+    if (name_like(word[e])) { predicate_names[p]++; if ((kt = known_type(word[e])) != "") { predicate_typed[p]++; predicate_type_count[p, kt]++ } }
+    else if (common_case[key(word[e])] > 0) predicate_common[p]++
+  }
   for (i = 2; i <= n; i++) {
     if (upper(word[i]) || starts(i - 1) || (h = head_of(word[i])) == "") continue
     uses[h]++
@@ -82,20 +109,29 @@ function finish_heads(   h, t, best) {
     head_type[h] = best
   }
 }
+function finish_predicates(   p, t) {
+  for (p in predicate_names) {
+    if (predicate_names[p] < 5 || 3 * predicate_common[p] > predicate_names[p]) continue
+    for (t in type_names) if (predicate_type_count[p, t] >= 0.7 * predicate_typed[p] && predicate_typed[p] > 0) predicate_type[p] = t
+  }
+}
 function title_capitalised(e,   i) {
   for (i = 1; i < e; i++) if (!upper(word[i])) return 0
   return 1
 }
-function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, template, masked) {
+function output_pass(   i, j, e, h, p, t, kt, ok, ents, text, prev, same, tag_out, template, masked) {
   if (n < 2 || n > 40) return
   e = title_end()
   h = (e >= 2 && !upper(word[e]) && title_capitalised(e) && name_like(word[e - 1])) ? head_of(word[e]) : ""
+  # a title that its predicate types is one entity, as one with a head noun
+  p = (h == "" && e >= 1 && title_nameable(e) && (p = predicate(e)) in predicate_type) ? p : ""
   ok = 1
   for (i = 1; i <= n; i++) {
     t = type_of(tag[i]); teacher[i] = 1; head[i] = 0
     if (upper(word[i]) && (kt = known_type(word[i])) != "" && (!starts(i) || name_like(word[i]))) { t = kt; teacher[i] = 0 }
     else if (!upper(word[i]) || (starts(i) && !name_like(word[i]))) t = ""
     if (h != "" && i <= e) { t = head_type[h]; teacher[i] = 0; head[i] = i == e }
+    else if (p != "" && i <= e) { t = predicate_type[p]; teacher[i] = 0 }
     else if (!upper(word[i]) && i > 1 && final[i - 1] != "" && upper(word[i - 1]) && head_of(word[i]) != "") {
       # a head continues the name before it and decides the entity's type ("Antonio Raymondi
       # pruwinsya" is a place)
@@ -111,8 +147,10 @@ function output_pass(   i, j, e, h, t, kt, ok, ents, text, prev, same, tag_out, 
     if (t != "" && teacher[i] && score[i] + 0 < min) ok = 0
     # a name opening the sentence that nothing typed: unsure
     if (t == "" && starts(i) && upper(word[i]) && name_like(word[i])) ok = 0
+    # an article's title that the text writes nowhere else and nothing typed: most are names
+    if (t == "" && i <= e && upper(word[i]) && name_case[key(word[i])] + common_case[key(word[i])] == 0) ok = 0
     # one entity: the same type, not after a head, not where the teacher starts one (a title is one)
-    same = prev == t && !(i > 1 && head[i - 1]) && (tag[i] !~ /^B-/ || (h != "" && i <= e))
+    same = prev == t && !(i > 1 && head[i - 1]) && (tag[i] !~ /^B-/ || ((h != "" || p != "") && i <= e))
     tag_out = t == "" ? "O" : (same ? "I-" : "B-") t
     if (tag_out ~ /^B-/) ents++
     prev = t
@@ -137,7 +175,7 @@ FNR == 1 {
   sentence(); pass++
   if (pass == 2) for (j = 1; j <= titles; j++) if (name_like(title_name[j])) head_count[title_head[j]]++
   if (pass == 2) for (hh in head_count) if (head_count[hh] >= 3 && hh ~ /^[a-z]/) head_titles[hh] = 1
-  if (pass == 3) finish_heads()
+  if (pass == 3) { finish_heads(); finish_predicates() }
 }
 NF == 0 { sentence(); next }
 { n++; word[n] = $1; tag[n] = $2; score[n] = $3 }
@@ -150,5 +188,7 @@ END {
   for (k = 0; k < use; k++) print plain[int(k * kept_o / use)] > out
   printf "kept %d of %d sentences with entities and %d of %d without; name heads:", use_e, kept_e, use, kept_o
   for (hh in head_titles) printf " %s (%s, %d/%d/%d)", hh, head_type[hh], follows_name[hh], follows[hh], uses[hh]
+  printf "; title predicates:"
+  for (pp in predicate_type) printf " %s (%s, %d/%d/%d)", pp, predicate_type[pp], predicate_typed[pp], predicate_names[pp], predicate_common[pp]
   printf "\n"
 }

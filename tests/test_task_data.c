@@ -64,17 +64,21 @@ static void test_plain_text_input(void **state)
     data_format f;
     assert_int_equal(data_format_parse("text", &f), ADAPT_OK);
     assert_int_equal(f, DATA_FORMAT_TEXT);
-    const char *p = put("qu.txt", "Limapi, p'unchawpas tiyan.\n\n  \nAyakuchu\n");
+    const char *p = put("qu.txt", "Limapi, p'unchawpas tiyan.\n\n  \nAyakuchu\nAugusto B. Leguía (A.B.) b. wataqa.\n");
     dataset ds;
     task_data_options o = {.format = DATA_FORMAT_TEXT, .unlabeled = true};
     assert_int_equal(task_data_read(p, &o, &ds), ADAPT_OK);
-    assert_int_equal(ds.n, 2);
+    assert_int_equal(ds.n, 3);
     const char *first[] = {"Limapi", ",", "p'unchawpas", "tiyan", "."};
     assert_int_equal(ds.examples[0].n_tokens, 5);
     for (int w = 0; w < 5; w++) assert_string_equal(ds.examples[0].tokens[w], first[w]);
     assert_int_equal(ds.examples[1].n_tokens, 1);
     assert_int_equal(ds.examples[1].line, 4);
     assert_null(ds.examples[1].tags);
+    /* an initial keeps its full stop; a lower-case letter or a longer word does not */
+    const char *third[] = {"Augusto", "B.", "Leguía", "(", "A.", "B.", ")", "b", ".", "wataqa", "."};
+    assert_int_equal(ds.examples[2].n_tokens, 11);
+    for (int w = 0; w < 11; w++) assert_string_equal(ds.examples[2].tokens[w], third[w]);
     dataset_free(&ds);
     o.unlabeled = false; /* training data needs tags */
     refused(p, &o, ADAPT_ERR_ARG, "tagging head's predictions only");

@@ -3,7 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ASCII punctuation splits words; apostrophes stay inside them (Quechua writes p'unchaw). */
+/* ASCII punctuation splits words; apostrophes stay inside them (Quechua writes p'unchaw), and an
+ * initial keeps its full stop ("Augusto B. Leguía"), as the NER data writes it (WikiANN's "S."). */
 static int is_split_punct(unsigned char c) { return c < 128 && ispunct(c) && c != '\'' && c != '-'; }
 
 char **split_words(const char *s, size_t *n)
@@ -18,6 +19,7 @@ char **split_words(const char *s, size_t *n)
         if (is_split_punct((unsigned char)*p)) p++;
         else
             while (*p && !isspace((unsigned char)*p) && !is_split_punct((unsigned char)*p)) p++;
+        if (p - start == 1 && isupper((unsigned char)*start) && *p == '.') p++;
         if (count == cap) {
             char **nw = realloc(w, 2 * cap * sizeof *w);
             if (!nw) {
