@@ -10,8 +10,9 @@
 #      text writes it capitalised more often than not elsewhere; a name keeps one type across the
 #      text; a place's lower-case head noun ("Wanta pruwinsya", learnt from article titles)
 #      continues the name; an article's title is typed by its first sentence's predicate ("X
-#      nisqaqa ... huk llaqtam", learnt), or its sentence left out when the text knows it nowhere else; a sentence template (names and numbers masked: Wikipedia boilerplate)
-#      is used 10 times at most; keep up to SILVER_MAX (4000) sentences of 2-40 words with an
+#      nisqaqa ... huk llaqtam", learnt), or its sentence left out when the text writes the title
+#      nowhere else; a sentence template (names and numbers masked: Wikipedia boilerplate) is
+#      used 10 times at most; keep up to SILVER_MAX (4000) sentences of 2-40 words with an
 #      entity whose teacher-decided words all have probability >= MIN_SCORE (0.7), and as many
 #      entity-free ones; each sentence with entities also gives SELF_TRAIN_FRAGMENTS (1; 0: none)
 #      WikiANN-style fragments that open with one of them (scripts/madx-fragments.awk);

@@ -33,6 +33,8 @@
 # a sentence starts at the first word and after a full stop, but not after an initial ("Augusto B . Leguía")
 function starts(i) { return i == 1 || (word[i - 1] ~ /^[.:?!]$/ && !(word[i - 1] == "." && i > 2 && word[i - 2] ~ /^[A-Z]$/)) }
 function name_like(w) { return name_case[key(w)] > common_case[key(w)] }
+# a word the text writes nowhere but at a sentence's start
+function unseen(w) { return name_case[key(w)] + common_case[key(w)] == 0 }
 function type_of(t) { return t == "O" ? "" : substr(t, 3) }
 # the head a lower-case word starts with ("suyupi" -> "suyu"), or "" (longest first)
 function head_of(w,   h, best) {
@@ -111,8 +113,8 @@ function finish_heads(   h, t, best) {
 }
 function finish_predicates(   p, t) {
   for (p in predicate_names) {
-    if (predicate_names[p] < 5 || 3 * predicate_common[p] > predicate_names[p]) continue
-    for (t in type_names) if (predicate_type_count[p, t] >= 0.7 * predicate_typed[p] && predicate_typed[p] > 0) predicate_type[p] = t
+    if (predicate_names[p] < 5 || 3 * predicate_common[p] > predicate_names[p] || predicate_typed[p] == 0) continue
+    for (t in type_names) if (predicate_type_count[p, t] >= 0.7 * predicate_typed[p]) predicate_type[p] = t
   }
 }
 function title_capitalised(e,   i) {
@@ -148,7 +150,7 @@ function output_pass(   i, j, e, h, p, t, kt, ok, ents, text, prev, same, tag_ou
     # a name opening the sentence that nothing typed: unsure
     if (t == "" && starts(i) && upper(word[i]) && name_like(word[i])) ok = 0
     # an article's title that the text writes nowhere else and nothing typed: most are names
-    if (t == "" && i <= e && upper(word[i]) && name_case[key(word[i])] + common_case[key(word[i])] == 0) ok = 0
+    if (t == "" && i <= e && upper(word[i]) && unseen(word[i])) ok = 0
     # one entity: the same type, not after a head, not where the teacher starts one (a title is one)
     same = prev == t && !(i > 1 && head[i - 1]) && (tag[i] !~ /^B-/ || ((h != "" || p != "") && i <= e))
     tag_out = t == "" ? "O" : (same ? "I-" : "B-") t
