@@ -19,6 +19,11 @@
 #     things (finish_predicates); a capitalised title with such a predicate, none of its words
 #     written lower-case more often than not, is an entity of the type the teacher gives those
 #     names (70% of the typed ones), also when the title is a word the text writes nowhere else.
+#   - Where a name ends: adjacent capitalised words of one type are one name, as a WikiANN link
+#     is ("Carlos Alberto Reutemann", where the teacher starts a second one), unless the first
+#     carries a case suffix ("Perúpi Lima": Quechua ends a noun phrase with it); names of two
+#     types side by side leave their sentence out; a first word that the text writes nowhere
+#     lower-case and the teacher puts in the name after it is part of it ("Wilhelm Richard").
 #   - A sentence opening with a name that nothing typed is left out: WikiANN sentences often
 #     open with an entity, and O there would teach the student to miss it. So is one whose title
 #     the text writes nowhere else and nothing typed ("Kuélap nisqaqa"): most such titles are
@@ -80,6 +85,7 @@ function stats_pass(   i, k, t, e) {
     k = key(word[i])
     if (!upper(word[i])) { common_case[k]++; continue }
     name_case[k]++
+    if (i < n && upper(word[i + 1])) before_name[k]++
     t = type_of(tag[i])
     if (t != "" && score[i] + 0 >= min) { tagged[k]++; typed[k, t]++; type_names[t] = 1 }
   }
@@ -117,11 +123,26 @@ function finish_predicates(   p, t) {
     for (t in type_names) if (predicate_type_count[p, t] >= 0.7 * predicate_typed[p]) predicate_type[p] = t
   }
 }
+# a name carrying a case suffix or enclitic ("Perúpa", "Iwrupapi", "Chinapipas"): a name the text
+# writes bare, plus a suffix, and seldom followed by another name (unlike "Santa", in form "San"
+# + -ta, which opens "Santa Cruz"). Quechua ends a noun phrase with its suffix, so a name after it starts a new
+# entity; without one, adjacent capitalised words of one type are one name ("Carlos Alberto",
+# "Abya Yala"), as WikiANN's links are
+function suffixed(w,   rest, k) {
+  if (2 * before_name[key(w)] >= name_case[key(w)] && name_case[key(w)] > 0) return 0
+  rest = w
+  for (k = 0; k < 2; k++) {
+    if (!match(rest, /(manta|kama|paq|pas|wan|man|pi|pa|ta|qa|p)$/)) return 0
+    rest = substr(rest, 1, RSTART - 1)
+    if (length(rest) >= 3 && name_case[key(rest)] >= 2) return 1
+  }
+  return 0
+}
 function title_capitalised(e,   i) {
   for (i = 1; i < e; i++) if (!upper(word[i])) return 0
   return 1
 }
-function output_pass(   i, j, e, h, p, t, kt, ok, ents, text, prev, same, tag_out, template, masked) {
+function output_pass(   i, j, e, h, p, t, kt, ok, ents, text, prev, same, ended, tag_out, template, masked) {
   if (n < 2 || n > 40) return
   e = title_end()
   h = (e >= 2 && !upper(word[e]) && title_capitalised(e) && name_like(word[e - 1])) ? head_of(word[e]) : ""
@@ -142,6 +163,14 @@ function output_pass(   i, j, e, h, p, t, kt, ok, ents, text, prev, same, tag_ou
     }
     final[i] = t
   }
+  # a first word that the teacher puts in the name after it, and that the text never writes
+  # lower-case, is part of that name ("Wilhelm Richard Wagner sutiyuq runaqa": the text writes
+  # "Wilhelm" nowhere else), unless an enclitic ends it ("Apiaqa Samoaq")
+  for (i = 1; i < n; i++)
+    if (starts(i) && final[i] == "" && upper(word[i]) && common_case[key(word[i])] == 0 && word[i] !~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ &&
+        upper(word[i + 1]) && final[i + 1] != "" && !head[i + 1] && type_of(tag[i]) == final[i + 1]) {
+      final[i] = final[i + 1]; teacher[i] = 0
+    }
   ents = 0; text = ""; prev = ""; masked = ""
   for (i = 1; i <= n; i++) {
     t = final[i]
@@ -151,8 +180,13 @@ function output_pass(   i, j, e, h, p, t, kt, ok, ents, text, prev, same, tag_ou
     if (t == "" && starts(i) && upper(word[i]) && name_like(word[i])) ok = 0
     # an article's title that the text writes nowhere else and nothing typed: most are names
     if (t == "" && i <= e && upper(word[i]) && unseen(word[i])) ok = 0
-    # one entity: the same type, not after a head, not where the teacher starts one (a title is one)
-    same = prev == t && !(i > 1 && head[i - 1]) && (tag[i] !~ /^B-/ || ((h != "" || p != "") && i <= e))
+    # a head or a suffixed name ends the noun phrase before this word
+    ended = i > 1 && (head[i - 1] || (prev != "" && suffixed(word[i - 1])))
+    # one entity: the same type, after neither (a title is one)
+    same = prev == t && (((h != "" || p != "") && i <= e) || !ended)
+    # two names of different types side by side, no suffix between ("Salvador/LOC Allende/PER"):
+    # the teacher is unsure where the name ends
+    if (t != "" && prev != "" && t != prev && !ended) ok = 0
     tag_out = t == "" ? "O" : (same ? "I-" : "B-") t
     if (tag_out ~ /^B-/) ents++
     prev = t
