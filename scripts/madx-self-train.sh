@@ -8,8 +8,8 @@
 #   2. silver tags (scripts/madx-silver.awk): Quechua writes names capitalised, so a lower-case
 #      word the teacher put in an entity becomes O, and so does a sentence's first word unless the
 #      text writes it capitalised more often than not elsewhere; a name keeps one type across the
-#      text; a place's lower-case head noun ("Wanta pruwinsya", learnt from article titles)
-#      continues the name; adjacent names of one type are one, unless a case suffix ends the
+#      text; a place's lower-case head noun ("Wanta pruwinsya", "Beni mayu": learnt from article
+#      titles) continues the name; adjacent names of one type are one, unless a case suffix ends the
 #      first ("Perúpi Lima"); an article's title is typed by its first sentence's predicate ("X
 #      nisqaqa ... huk llaqtam", learnt), or its sentence left out when the text writes the title
 #      nowhere else; a sentence template (names and numbers masked: Wikipedia boilerplate) is

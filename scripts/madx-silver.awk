@@ -11,7 +11,8 @@
 #   - Wikipedia names places with a lower-case head noun ("Wanta pruwinsya", "Puno suyu") and
 #     WikiANN's spans are those titles (as English "Landes department"): the heads are the
 #     lower-case last words of article titles ("X head nisqaqa" opening a sentence) that mostly
-#     name things (finish_heads); such a head right after a name continues the entity, a suffix
+#     name things or name their titles' class ("Beni mayu nisqaqa ... huk mayum", a river)
+#     (finish_heads); such a head right after a name continues the entity, a suffix
 #     allowed ("Puno suyupi"), and a title "Names head nisqaqa" is an entity of the head's type.
 #   - An article's first sentence says what its title is: "Waqrawiri nisqaqa ... huk urqum" (a
 #     mountain). A predicate noun whose titles are mostly names elsewhere in the text (written
@@ -97,6 +98,8 @@ function heads_pass(   i, h, t, e, p, kt) {
     if (name_like(word[e])) { predicate_names[p]++; if ((kt = known_type(word[e])) != "") { predicate_typed[p]++; predicate_type_count[p, kt]++ } }
     else if (common_case[key(word[e])] > 0) predicate_common[p]++
   }
+  # a title named by its class noun: "Beni mayu nisqaqa ... huk mayum" (a river)
+  if (e >= 2 && !upper(word[e]) && upper(word[e - 1]) && predicate(e) == word[e]) self_named[word[e]]++
   for (i = 2; i <= n; i++) {
     if (upper(word[i]) || starts(i - 1) || (h = head_of(word[i])) == "") continue
     uses[h]++
@@ -106,12 +109,14 @@ function heads_pass(   i, h, t, e, p, kt) {
     if (t != "") { follows_name[h]++; head_typed[h, t]++ }
   }
 }
-# a head is kept when most of its uses follow a capitalised word and the teacher tags that word
-# at least half the time: "simi" (language) follows "runa", "qhichwa", "kastinlla" more often
-# than names, "qucha" (lake) and "mayu" (river) are mostly common nouns; its type is the majority's
+# a head is kept when the teacher tags the capitalised word before it at least half the time and
+# most of its uses follow a capitalised word, or it names at least 3 titles' class ("Beni mayu
+# nisqaqa ... huk mayum": "mayu" (river), "qucha" (lake) are mostly common nouns, but their
+# titles say they are what they name); "simi" (language) follows "runa", "qhichwa", "kastinlla"
+# more often than names, and "Aymara simi" is "huk rimaymi"; its type is the majority's
 function finish_heads(   h, t, best) {
   for (h in head_titles) {
-    if (2 * follows[h] < uses[h] || 2 * follows_name[h] < follows[h] || follows[h] < 3) { delete head_titles[h]; continue }
+    if ((2 * follows[h] < uses[h] && self_named[h] < 3) || 2 * follows_name[h] < follows[h] || follows[h] < 3) { delete head_titles[h]; continue }
     best = ""
     for (t in type_names) if (best == "" || head_typed[h, t] > head_typed[h, best]) best = t
     head_type[h] = best
