@@ -130,13 +130,14 @@ function finish_predicates(   p, t) {
 }
 # a name carrying a case suffix or enclitic ("Perúpa", "Iwrupapi", "Chinapipas"): a name the text
 # writes bare, plus a suffix, and seldom followed by another name (unlike "Santa", in form "San"
-# + -ta, which opens "Santa Cruz"). Quechua ends a noun phrase with its suffix, so a name after it starts a new
-# entity; without one, adjacent capitalised words of one type are one name ("Carlos Alberto",
-# "Abya Yala"), as WikiANN's links are
-function suffixed(w,   rest, k) {
-  if (2 * before_name[key(w)] >= name_case[key(w)] && name_case[key(w)] > 0) return 0
+# + -ta, which opens "Santa Cruz"). Quechua ends a noun phrase with its suffix, so a name after
+# it starts a new entity; without one, adjacent capitalised words of one type are one name
+# ("Carlos Alberto", "Abya Yala"), as WikiANN's links are
+function suffixed(w,   rest, k, round) {
+  k = key(w)
+  if (name_case[k] > 0 && 2 * before_name[k] >= name_case[k]) return 0
   rest = w
-  for (k = 0; k < 2; k++) {
+  for (round = 0; round < 2; round++) {
     if (!match(rest, /(manta|kama|paq|pas|wan|man|pi|pa|ta|qa|p)$/)) return 0
     rest = substr(rest, 1, RSTART - 1)
     if (length(rest) >= 3 && name_case[key(rest)] >= 2) return 1

@@ -87,7 +87,7 @@ static void test_silver_rules(void **state)
     free(tmp);
 }
 
-static void test_title_predicates(void **state)
+static void test_title_rules(void **state)
 {
     (void)state;
     assert_int_equal(silver_is("titles", "titles-silver.conll",
@@ -137,7 +137,7 @@ static void test_fragments(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules), cmocka_unit_test(test_title_predicates), cmocka_unit_test(test_name_boundaries),
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules), cmocka_unit_test(test_title_rules), cmocka_unit_test(test_name_boundaries),
                                        cmocka_unit_test(test_fragments)};
     return cmocka_run_group_tests_name("MAD-X silver data", tests, NULL, NULL);
 }
