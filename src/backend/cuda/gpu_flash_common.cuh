@@ -48,6 +48,60 @@ __host__ __device__ static inline flash_layout flash_layout_for(int T)
 
 static __device__ __forceinline__ void zero8(bf16 *dst) { *reinterpret_cast<uint4 *>(dst) = make_uint4(0, 0, 0, 0); }
 
+/* dst[0..8) = bf16(src[0..8) + bias[0..8)), the sum in fp32; src and dst 16-byte aligned. */
+static __device__ __forceinline__ void load_biased8(bf16 *dst, const bf16 *src, const float *bias)
+{
+    uint4 raw = *reinterpret_cast<const uint4 *>(src), out;
+    const __nv_bfloat162 *x = reinterpret_cast<const __nv_bfloat162 *>(&raw);
+    __nv_bfloat162 *o = reinterpret_cast<__nv_bfloat162 *>(&out);
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 f = __bfloat1622float2(x[i]);
+        o[i] = __floats2bfloat162_rn(f.x + bias[2 * i], f.y + bias[2 * i + 1]);
+    }
+    *reinterpret_cast<uint4 *>(dst) = out;
+}
+
+/* dst[0..8) = src[0..8), a plain 16-byte copy (training stages q|k|v with the bias already added). */
+static __device__ __forceinline__ void copy8(bf16 *dst, const bf16 *src)
+{
+    *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
+}
+
+/* Stage one (sequence, head) for a forward kernel: Q of the query tile q0.. (FLASH_QT rows), K and
+ * V of every key (tp rows), each in shared memory at pitch FLASH_LDH; rows past T are zeros. seq is
+ * the head's q in the token-major q|k|v (row pitch `pitch`, k at +H, v at +2H). Biased (inference):
+ * bias is the head's q part (k's and v's follow at +H, +2H), added in fp32; otherwise (training adds
+ * the bias before) the rows are copied and bias is not read. A template flag, so that neither
+ * kernel carries the other's branch. */
+template <bool Biased>
+static __device__ __forceinline__ void stage8(bf16 *dst, const bf16 *src, const float *bias, int at)
+{
+    if constexpr (Biased) load_biased8(dst, src, bias + at);
+    else copy8(dst, src);
+}
+
+template <bool Biased>
+static __device__ __forceinline__ void stage_qkv(bf16 *sQ, bf16 *sK, bf16 *sV, const bf16 *seq, size_t pitch, int H,
+                                                 const float *bias, int q0, int T, int tp)
+{
+    for (int c = threadIdx.x; c < FLASH_QT * FLASH_CHUNKS; c += blockDim.x) {
+        int r = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8, t = q0 + r;
+        if (t < T) stage8<Biased>(sQ + r * FLASH_LDH + d, seq + t * pitch + d, bias, d);
+        else zero8(sQ + r * FLASH_LDH + d);
+    }
+    for (int c = threadIdx.x; c < tp * FLASH_CHUNKS; c += blockDim.x) {
+        int j = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8;
+        if (j < T) {
+            stage8<Biased>(sK + j * FLASH_LDH + d, seq + j * pitch + H + d, bias, H + d);
+            stage8<Biased>(sV + j * FLASH_LDH + d, seq + j * pitch + 2 * H + d, bias, 2 * H + d);
+        } else {
+            zero8(sK + j * FLASH_LDH + d);
+            zero8(sV + j * FLASH_LDH + d);
+        }
+    }
+}
+
 /* dst[0..8) = bf16(src[0..8)); src and dst 16-byte aligned. */
 static __device__ __forceinline__ void store8(bf16 *dst, const float *src)
 {

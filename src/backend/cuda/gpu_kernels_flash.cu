@@ -14,20 +14,6 @@
 
 using namespace nvcuda;
 
-/* dst[0..8) = bf16(src[0..8) + bias[0..8)), the sum in fp32; src and dst 16-byte aligned. */
-static __device__ __forceinline__ void load_biased8(bf16 *dst, const bf16 *src, const float *bias)
-{
-    uint4 raw = *reinterpret_cast<const uint4 *>(src), out;
-    const __nv_bfloat162 *x = reinterpret_cast<const __nv_bfloat162 *>(&raw);
-    __nv_bfloat162 *o = reinterpret_cast<__nv_bfloat162 *>(&out);
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        float2 f = __bfloat1622float2(x[i]);
-        o[i] = __floats2bfloat162_rn(f.x + bias[2 * i], f.y + bias[2 * i + 1]);
-    }
-    *reinterpret_cast<uint4 *>(dst) = out;
-}
-
 __global__ void __launch_bounds__(FLASH_WARPS * 32)
 attention_fused_kernel(const bf16 *__restrict__ qkv, const float *__restrict__ bias, const int32_t *__restrict__ mask,
                        bf16 *__restrict__ ctx, int heads, int T, float scale)
@@ -45,25 +31,10 @@ attention_fused_kernel(const bf16 *__restrict__ qkv, const float *__restrict__ b
     const int H = heads * FLASH_DH;
     const size_t pitch = (size_t)3 * H;
     const bf16 *seq = qkv + (size_t)b * T * pitch + (size_t)h * FLASH_DH;  /* this sequence, this head's q */
-    const float *bq = bias + h * FLASH_DH, *bk = bq + H, *bv = bq + 2 * H;
     const int32_t *keep_of = mask + (size_t)b * T;
 
-    /* 1. stage Q, K, V; rows past T are zeros (padded keys are masked in the softmax) */
-    for (int c = threadIdx.x; c < FLASH_QT * FLASH_CHUNKS; c += blockDim.x) {
-        int r = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8, t = q0 + r;
-        if (t < T) load_biased8(sQ + r * FLASH_LDH + d, seq + t * pitch + d, bq + d);
-        else zero8(sQ + r * FLASH_LDH + d);
-    }
-    for (int c = threadIdx.x; c < L.tp * FLASH_CHUNKS; c += blockDim.x) {
-        int j = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8;
-        if (j < T) {
-            load_biased8(sK + j * FLASH_LDH + d, seq + j * pitch + H + d, bk + d);
-            load_biased8(sV + j * FLASH_LDH + d, seq + j * pitch + 2 * H + d, bv + d);
-        } else {
-            zero8(sK + j * FLASH_LDH + d);
-            zero8(sV + j * FLASH_LDH + d);
-        }
-    }
+    /* 1. stage Q, K, V, adding the bias; rows past T are zeros (padded keys are masked in the softmax) */
+    stage_qkv<true>(sQ, sK, sV, seq, pitch, H, bias + h * FLASH_DH, q0, T, L.tp);
     __syncthreads();
 
     /* 2. S[row0.., :] = Q K^T */

@@ -63,12 +63,6 @@ __host__ __device__ static inline bwd_layout bwd_layout_for(int T)
     return L;
 }
 
-/* The training kernels take q|k|v with the bias already added: a plain 16-byte copy. */
-static __device__ __forceinline__ void copy8(bf16 *dst, const bf16 *src)
-{
-    *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
-}
-
 /* exp(scale s - max) / sum for a kept key, in the IEEE operations both training kernels use
  * (rounded intrinsics: the compiler may not fuse them differently in forward and backward). */
 static __device__ __forceinline__ float score_scaled(float s, float scale) { return __fmul_rn(s, scale); }
@@ -94,22 +88,8 @@ attention_train_fwd_kernel(const bf16 *__restrict__ qkv, const int32_t *__restri
     const int32_t *keep_of = mask + (size_t)b * T;
     const size_t head_row0 = ((size_t)b * heads + h) * T;                  /* (b, h, query 0) */
 
-    /* 1. stage Q, K, V; rows past T are zeros (padded keys are masked in the softmax) */
-    for (int c = threadIdx.x; c < FLASH_QT * FLASH_CHUNKS; c += blockDim.x) {
-        int r = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8, t = q0 + r;
-        if (t < T) copy8(sQ + r * FLASH_LDH + d, seq + t * pitch + d);
-        else zero8(sQ + r * FLASH_LDH + d);
-    }
-    for (int c = threadIdx.x; c < L.tp * FLASH_CHUNKS; c += blockDim.x) {
-        int j = c / FLASH_CHUNKS, d = c % FLASH_CHUNKS * 8;
-        if (j < T) {
-            copy8(sK + j * FLASH_LDH + d, seq + j * pitch + H + d);
-            copy8(sV + j * FLASH_LDH + d, seq + j * pitch + 2 * H + d);
-        } else {
-            zero8(sK + j * FLASH_LDH + d);
-            zero8(sV + j * FLASH_LDH + d);
-        }
-    }
+    /* 1. stage Q, K, V (the bias is already in); rows past T are zeros (padded keys are masked in the softmax) */
+    stage_qkv<false>(sQ, sK, sV, seq, pitch, H, nullptr, q0, T, L.tp);
     __syncthreads();
 
     /* 2. S[row0.., :] = Q K^T */
