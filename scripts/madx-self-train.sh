@@ -25,7 +25,7 @@
 # No Quechua labels are used. Budget: SELF_TRAIN_SECONDS (1500). Output in build/self-train/;
 # SELF_TRAIN_REUSE_TAGS=1 keeps the teacher's tags from an earlier run there; SELF_TRAIN_MODEL,
 # SELF_TRAIN_MAX_LENGTH, SELF_TRAIN_BATCH (32) and SELF_TRAIN_EVAL_EXAMPLES (3000) serve other
-# base models and the tests.
+# base models and the tests; SELF_TRAIN_SEED (7, the shipped student's) repeats a variant.
 source "$(dirname "$0")/madx-env.sh"
 WORK=${SELF_TRAIN_WORK:-build/self-train}
 ADAPTERS=${SELF_TRAIN_ADAPTERS:-models/adapters}
@@ -37,6 +37,8 @@ MODEL=${SELF_TRAIN_MODEL:-models/default}
 MAX_LENGTH=${SELF_TRAIN_MAX_LENGTH:-128}
 EVAL_EXAMPLES=${SELF_TRAIN_EVAL_EXAMPLES:-3000}
 BATCH=${SELF_TRAIN_BATCH:-32}
+SEED=${SELF_TRAIN_SEED:-7}
+[[ "$SEED" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_SEED must be a non-negative integer, not '$SEED'" >&2; exit 2; }
 ROUTE=${SELF_TRAIN_ROUTE:-1}
 FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
 [[ "$FRAGMENTS" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not '$FRAGMENTS'" >&2; exit 2; }
@@ -78,7 +80,7 @@ fi
 "$ADAPT" train --task ner --model "$MODEL" "${data[@]}" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
   $LOAD --setup "Stack(en, ner);Stack(qu, ner)" --adapter-config "seq_bn[reduction_factor=16]" \
   --batch-size "$BATCH" --max-length "$MAX_LENGTH" --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
-  --max-seconds "$SECONDS_BUDGET" --seed 7
+  --max-seconds "$SECONDS_BUDGET" --seed "$SEED"
 
 echo "== 4. teacher vs student (held-out Quechua: no labels; English dev: entity F1)"
 heldout_stats() { # CONLL

@@ -33,6 +33,12 @@
  * of two types leave their sentence out ("Salvador Allende"); a first word the text writes
  * nowhere else that the teacher puts in the name after it joins that name ("Wilhelm Richard
  * Wagner"), unless an enclitic ends it ("Apiaqa Samoa": O, then the name).
+ * A biography's person (persons.conll -> persons-silver.conll): the capitalised words opening a
+ * sentence before "sutiyuq runaqa" / ", sutiyuq qhariqa" or before a parenthesis with "paqarisqa"
+ * (born) are one PER entity, particles inside ("Jöns Jacob von Berzelius"), where the teacher
+ * left out the first word, typed a word LOC or split the name; those words vote PER, so "Einaudi"
+ * mid-sentence, typed LOC by the teacher, is PER. A parenthesis without a birth ("Puno ( Piruw )")
+ * and "sutiyuq" before a place word ("Wanka sutiyuq llaqtaqa") leave the teacher's tags.
  * And the WikiANN-style fragments of silver sentences (scripts/madx-fragments.awk) on
  * fragments-in.conll: per_sentence (1, or 2) per sentence with entities, opening with its
  * entities in turn, alone or (every other one) with up to 4 words after it, never ending inside
@@ -102,6 +108,12 @@ static void test_name_boundaries(void **state)
     assert_int_equal(silver_is("names", "names-silver.conll", "kept 11 of 11 sentences with entities and 1 of 1 without; name heads:; title predicates:"), 0);
 }
 
+static void test_persons(void **state)
+{
+    (void)state;
+    assert_int_equal(silver_is("persons", "persons-silver.conll", "kept 12 of 12 sentences with entities and 1 of 1 without; name heads:; title predicates:"), 0);
+}
+
 /* 0 when madx-fragments.awk with these awk options writes exactly these fragments, each given
  * as " word word" and followed by '|' */
 static int fragments_are(const char *options, const char *expected)
@@ -131,6 +143,10 @@ static void test_fragments(void **state)
     assert_int_equal(run_command("grep -q \"SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not 'two'\" '%s'",
                                  path_in(tmp, "err")),
                      0);
+    /* and a seed */
+    rc = run_command("ADAPT=/bin/true SELF_TRAIN_SEED=7x bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
+    assert_int_equal(rc, 2);
+    assert_int_equal(run_command("grep -q \"SELF_TRAIN_SEED must be a non-negative integer, not '7x'\" '%s'", path_in(tmp, "err")), 0);
     remove_tree(tmp);
     free(tmp);
 }
@@ -138,6 +154,6 @@ static void test_fragments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules), cmocka_unit_test(test_title_rules), cmocka_unit_test(test_name_boundaries),
-                                       cmocka_unit_test(test_fragments)};
+                                       cmocka_unit_test(test_persons), cmocka_unit_test(test_fragments)};
     return cmocka_run_group_tests_name("MAD-X silver data", tests, NULL, NULL);
 }
