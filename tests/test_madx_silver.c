@@ -42,7 +42,8 @@
  * And the WikiANN-style fragments of silver sentences (scripts/madx-fragments.awk) on
  * fragments-in.conll: per_sentence (1, or 2) per sentence with entities, opening with its
  * entities in turn, alone or (every other one) with up to 4 words after it, never ending inside
- * the next entity. */
+ * the next entity. And the self-training script's refusal of a fragment count or seed that is
+ * not a number. */
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,13 +138,20 @@ static void test_fragments(void **state)
     assert_int_equal(fragments_are("-v per_sentence=2", " Lima| Lima x| Ayakuchu suyupi| Qusqu Wanta pruwinsya nisqaqa x| Wanta pruwinsya| "
                                                         "Ayakuchu suyupi huk| Qusqu| Lima w Piruw|"),
                      0);
-    /* the self-training script takes a count and refuses anything else before it starts */
-    rc = run_command("ADAPT=/bin/true SELF_TRAIN_FRAGMENTS=two bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
+    remove_tree(tmp);
+    free(tmp);
+}
+
+/* the self-training script refuses a fragment count or a seed that is not a number before it starts */
+static void test_self_train_arguments(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    int rc = run_command("ADAPT=/bin/true SELF_TRAIN_FRAGMENTS=two bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
     assert_int_equal(rc, 2);
     assert_int_equal(run_command("grep -q \"SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not 'two'\" '%s'",
                                  path_in(tmp, "err")),
                      0);
-    /* and a seed */
     rc = run_command("ADAPT=/bin/true SELF_TRAIN_SEED=7x bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
     assert_int_equal(rc, 2);
     assert_int_equal(run_command("grep -q \"SELF_TRAIN_SEED must be a non-negative integer, not '7x'\" '%s'", path_in(tmp, "err")), 0);
@@ -154,6 +162,7 @@ static void test_fragments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules), cmocka_unit_test(test_title_rules), cmocka_unit_test(test_name_boundaries),
-                                       cmocka_unit_test(test_persons), cmocka_unit_test(test_fragments)};
+                                       cmocka_unit_test(test_persons), cmocka_unit_test(test_fragments),
+                                       cmocka_unit_test(test_self_train_arguments)};
     return cmocka_run_group_tests_name("MAD-X silver data", tests, NULL, NULL);
 }

@@ -68,12 +68,7 @@ static __device__ __forceinline__ void copy8(bf16 *dst, const bf16 *src)
     *reinterpret_cast<uint4 *>(dst) = *reinterpret_cast<const uint4 *>(src);
 }
 
-/* Stage one (sequence, head) for a forward kernel: Q of the query tile q0.. (FLASH_QT rows), K and
- * V of every key (tp rows), each in shared memory at pitch FLASH_LDH; rows past T are zeros. seq is
- * the head's q in the token-major q|k|v (row pitch `pitch`, k at +H, v at +2H). Biased (inference):
- * bias is the head's q part (k's and v's follow at +H, +2H), added in fp32; otherwise (training adds
- * the bias before) the rows are copied and bias is not read. A template flag, so that neither
- * kernel carries the other's branch. */
+/* One 16-byte chunk of a staged row: plus bias[at..at+8) when Biased, else copied (bias unread). */
 template <bool Biased>
 static __device__ __forceinline__ void stage8(bf16 *dst, const bf16 *src, const float *bias, int at)
 {
@@ -81,6 +76,12 @@ static __device__ __forceinline__ void stage8(bf16 *dst, const bf16 *src, const 
     else copy8(dst, src);
 }
 
+/* Stage one (sequence, head) for a forward kernel: Q of the query tile q0.. (FLASH_QT rows), K and
+ * V of every key (tp rows), each in shared memory at pitch FLASH_LDH; rows past T are zeros. seq is
+ * the head's q in the token-major q|k|v (row pitch `pitch`, k at +H, v at +2H). Biased (inference):
+ * bias is the head's q part (k's and v's follow at +H, +2H), added in fp32; otherwise (training adds
+ * the bias before) the rows are copied and bias is not read. A template flag, so that neither
+ * kernel carries the other's branch. */
 template <bool Biased>
 static __device__ __forceinline__ void stage_qkv(bf16 *sQ, bf16 *sK, bf16 *sV, const bf16 *seq, size_t pitch, int H,
                                                  const float *bias, int q0, int T, int tp)
