@@ -25,6 +25,9 @@
 #     carries a case suffix ("Perúpi Lima": Quechua ends a noun phrase with it); names of two
 #     types side by side leave their sentence out; a first word that the text writes nowhere
 #     lower-case and the teacher puts in the name after it is part of it ("Wilhelm Richard").
+#     Inside a sentence, a capitalised word the teacher left out beside a name is part of it when
+#     the text writes it capitalised more often than not ("Hukllachasqa Qhapaq Suyu", "Buenos
+#     Aires"; a capitalised head such as "Suyu" continues the name as a lower-case one does).
 #   - A biography's first sentence names its person: the capitalised words opening a sentence
 #     ("de", "von" and such inside) before "sutiyuq runaqa" (the person named) or before a
 #     parenthesis that says when they were born ("Günter Theodor Netzer (* 14 ... 1944 watapi
@@ -159,6 +162,8 @@ function person_end(   j, k) {
   if (word[j] == "(") for (k = j + 1; k <= n && word[k] != ")"; k++) if (word[k] ~ /^paqari/) return j - 1
   return 0
 }
+# a capitalised word inside a sentence that the text writes capitalised more often than not
+function joinable(i) { return upper(word[i]) && !starts(i) && name_like(word[i]) }
 function title_capitalised(e,   i) {
   for (i = 1; i < e; i++) if (!upper(word[i])) return 0
   return 1
@@ -177,10 +182,11 @@ function output_pass(   i, j, e, h, p, b, t, kt, ok, ents, text, prev, same, end
     else if (!upper(word[i]) || (starts(i) && !name_like(word[i]))) t = ""
     if (h != "" && i <= e) { t = head_type[h]; teacher[i] = 0; head[i] = i == e }
     else if (p != "" && i <= e) { t = predicate_type[p]; teacher[i] = 0 }
-    else if (!upper(word[i]) && i > 1 && final[i - 1] != "" && upper(word[i - 1]) && head_of(word[i]) != "") {
+    else if ((!upper(word[i]) || (!starts(i) && kt == "")) && i > 1 && final[i - 1] != "" && upper(word[i - 1]) && head_of(key(word[i])) != "") {
       # a head continues the name before it and decides the entity's type ("Antonio Raymondi
-      # pruwinsya" is a place)
-      t = head_type[head_of(word[i])]; teacher[i] = 0; head[i] = 1
+      # pruwinsya" is a place), also written capitalised ("Hukllachasqa Qhapaq Suyu") unless it
+      # is a name of its own ("Mayutata", a region, is "mayu" + more)
+      t = head_type[head_of(key(word[i]))]; teacher[i] = 0; head[i] = 1
       for (j = i - 1; j >= 1 && final[j] != "" && upper(word[j]); j--) final[j] = t
     }
     if (i <= b) { t = "PER"; teacher[i] = 0; head[i] = 0 }
@@ -194,6 +200,14 @@ function output_pass(   i, j, e, h, p, b, t, kt, ok, ents, text, prev, same, end
         upper(word[i + 1]) && final[i + 1] != "" && !head[i + 1] && type_of(tag[i]) == final[i + 1]) {
       final[i] = final[i + 1]; teacher[i] = 0
     }
+  # a capitalised word inside a sentence that the teacher left out beside a name, and that the
+  # text writes capitalised more often than not, is part of it ("Hukllachasqa Qhapaq Suyu", the
+  # United Kingdom, "Buenos Aires", where the teacher tags "Qhapaq", "Buenos" alone), unless a case
+  # suffix ends the noun phrase; not the capitalised common nouns of legal texts ("Kamachiy", law)
+  for (i = n - 1; i >= 1; i--)
+    if (final[i] == "" && joinable(i) && final[i + 1] != "" && upper(word[i + 1]) && !suffixed(word[i])) { final[i] = final[i + 1]; teacher[i] = 0 }
+  for (i = 2; i <= n; i++)
+    if (final[i] == "" && joinable(i) && final[i - 1] != "" && upper(word[i - 1]) && !suffixed(word[i - 1])) { final[i] = final[i - 1]; teacher[i] = 0 }
   ents = 0; text = ""; prev = ""; masked = ""
   for (i = 1; i <= n; i++) {
     t = final[i]
