@@ -178,7 +178,8 @@ function output_pass(   i, j, e, h, p, b, t, kt, ok, ents, text, prev, same, end
   ok = 1
   for (i = 1; i <= n; i++) {
     t = type_of(tag[i]); teacher[i] = 1; head[i] = 0
-    if (upper(word[i]) && (kt = known_type(word[i])) != "" && (!starts(i) || name_like(word[i]))) { t = kt; teacher[i] = 0 }
+    kt = upper(word[i]) ? known_type(word[i]) : ""
+    if (kt != "" && (!starts(i) || name_like(word[i]))) { t = kt; teacher[i] = 0 }
     else if (!upper(word[i]) || (starts(i) && !name_like(word[i]))) t = ""
     if (h != "" && i <= e) { t = head_type[h]; teacher[i] = 0; head[i] = i == e }
     else if (p != "" && i <= e) { t = predicate_type[p]; teacher[i] = 0 }
