@@ -16,7 +16,9 @@
 #      used 10 times at most; keep up to SILVER_MAX (4000) sentences of 2-40 words with an
 #      entity whose teacher-decided words all have probability >= MIN_SCORE (0.7), and as many
 #      entity-free ones; each sentence with entities also gives SELF_TRAIN_FRAGMENTS (1; 0: none)
-#      WikiANN-style fragments that open with one of them (scripts/madx-fragments.awk);
+#      WikiANN-style fragments that open with one of them (scripts/madx-fragments.awk), every
+#      SELF_TRAIN_MARKUP-th (0: none, the default) also with that entity in WikiANN's bold or
+#      italic markup;
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student, and
@@ -42,6 +44,8 @@ SEED=${SELF_TRAIN_SEED:-7}
 ROUTE=${SELF_TRAIN_ROUTE:-1}
 FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
 [[ "$FRAGMENTS" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not '$FRAGMENTS'" >&2; exit 2; }
+MARKUP=${SELF_TRAIN_MARKUP:-0}
+[[ "$MARKUP" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_MARKUP must say every how many fragments carry markup (0: none), not '$MARKUP'" >&2; exit 2; }
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 
@@ -64,7 +68,7 @@ awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v m
   "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
 cp "$WORK/silver.conll" "$WORK/silver-train.conll"
 if [ "$FRAGMENTS" -gt 0 ]; then
-  awk -f scripts/madx-fragments.awk -v per_sentence="$FRAGMENTS" "$WORK/silver.conll" >> "$WORK/silver-train.conll"
+  awk -f scripts/madx-fragments.awk -v per_sentence="$FRAGMENTS" -v markup_every="$MARKUP" "$WORK/silver.conll" >> "$WORK/silver-train.conll"
   echo "with $(grep -c '^$' "$WORK/silver-train.conll") sentences, fragments that open with an entity included"
 fi
 

@@ -44,11 +44,19 @@
  * ("Buenos Aires", "Hukllachasqa Qhapaq Suyu", where a capitalised head, "Suyu", continues the
  * name as a lower-case one does); not a capitalised common noun ("Kamachiy", written lower-case
  * twice), a word after a case suffix ("Perúpi" | "Wankar") or a sentence's first word ("Inka").
+ * Institutions (institutions.conll -> institutions-silver.conll): an entity with a noun naming an
+ * institution or a building is an organisation, as WikiANN types them: "Comunista Partidonpa"
+ * (Spanish "partido" with Quechua suffixes) and "Ayllu Yachay Wasi" (a school) where the teacher
+ * said PER, "San Marcos Hatun Yachay Sunturpi" (a university) and "Universidad Católica" where it
+ * said LOC; not "Julio Iglesias" (a surname, not "iglesia" + a suffix), a biography's person
+ * ("Rosa Museo sutiyuq warmiqa"), "Inka Wasi" (a place: "wasi" alone names no institution), or
+ * the place before a lower-case "yachay wasipi"; "Limapi", with its case suffix, stays a place.
  * And the WikiANN-style fragments of silver sentences (scripts/madx-fragments.awk) on
  * fragments-in.conll: per_sentence (1, or 2) per sentence with entities, opening with its
  * entities in turn, alone or (every other one) with up to 4 words after it, never ending inside
- * the next entity. And the self-training script's refusal of a fragment count or seed that is
- * not a number. */
+ * the next entity; with markup_every=3, every third again in WikiANN's bold or italic markup
+ * (fragments-markup.conll). And the self-training script's refusal of a fragment count, markup rate or
+ * seed that is not a number. */
 #include "testutil.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +134,13 @@ static void test_capitalised_neighbours(void **state)
     assert_int_equal(silver_is("joins", "joins-silver.conll", "kept 14 of 14 sentences with entities and 2 of 2 without; name heads: suyu (LOC, 3/3/6); title predicates:"), 0);
 }
 
+static void test_institutions(void **state)
+{
+    (void)state;
+    assert_int_equal(silver_is("institutions", "institutions-silver.conll", "kept 13 of 13 sentences with entities and 1 of 1 without; name heads:; title predicates:"),
+                     0);
+}
+
 /* 0 when madx-fragments.awk with these awk options writes exactly these fragments, each given
  * as " word word" and followed by '|' */
 static int fragments_are(const char *options, const char *expected)
@@ -149,11 +164,17 @@ static void test_fragments(void **state)
     assert_int_equal(fragments_are("-v per_sentence=2", " Lima| Lima x| Ayakuchu suyupi| Qusqu Wanta pruwinsya nisqaqa x| Wanta pruwinsya| "
                                                         "Ayakuchu suyupi huk| Qusqu| Lima w Piruw|"),
                      0);
+    /* every third fragment is given again with its entity in WikiANN's markup, bold ("' ''" ..
+     * "'' '") and italic ("''" .. "''") in turn, tagged O, the words after the entity outside it */
+    rc = run_command("awk -f scripts/madx-fragments.awk -v per_sentence=2 -v markup_every=3 tests/data/madx-silver/fragments-in.conll > '%s'",
+                     path_in(tmp, "markup.conll"));
+    assert_int_equal(rc, 0);
+    assert_int_equal(run_command("diff tests/data/madx-silver/fragments-markup.conll '%s' >&2", path_in(tmp, "markup.conll")), 0);
     remove_tree(tmp);
     free(tmp);
 }
 
-/* the self-training script refuses a fragment count or a seed that is not a number before it starts */
+/* the self-training script refuses a fragment count, markup rate or seed that is not a number before it starts */
 static void test_self_train_arguments(void **state)
 {
     (void)state;
@@ -166,6 +187,10 @@ static void test_self_train_arguments(void **state)
     rc = run_command("ADAPT=/bin/true SELF_TRAIN_SEED=7x bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
     assert_int_equal(rc, 2);
     assert_int_equal(run_command("grep -q \"SELF_TRAIN_SEED must be a non-negative integer, not '7x'\" '%s'", path_in(tmp, "err")), 0);
+    rc = run_command("ADAPT=/bin/true SELF_TRAIN_MARKUP=-1 bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
+    assert_int_equal(rc, 2);
+    assert_int_equal(run_command("grep -q \"SELF_TRAIN_MARKUP must say every how many fragments carry markup (0: none), not '-1'\" '%s'", path_in(tmp, "err")),
+                     0);
     remove_tree(tmp);
     free(tmp);
 }
@@ -173,7 +198,8 @@ static void test_self_train_arguments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_silver_rules), cmocka_unit_test(test_title_rules), cmocka_unit_test(test_name_boundaries),
-                                       cmocka_unit_test(test_persons), cmocka_unit_test(test_capitalised_neighbours), cmocka_unit_test(test_fragments),
+                                       cmocka_unit_test(test_persons), cmocka_unit_test(test_capitalised_neighbours), cmocka_unit_test(test_institutions),
+                                       cmocka_unit_test(test_fragments),
                                        cmocka_unit_test(test_self_train_arguments)};
     return cmocka_run_group_tests_name("MAD-X silver data", tests, NULL, NULL);
 }
