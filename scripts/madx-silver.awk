@@ -180,9 +180,9 @@ function continues(i, whole, person) {
 # Spanish, English and Quechua nouns whose English counterparts WikiANN-en types ORG in at least
 # 80% of the entities they occur in (University 98%, Party 99%, Church 99%, Museum 96%, Stadium
 # 89%; Congress, 48%, and Council, 69%, are not); "yachay wasi" (school) is two words
-function institution_word(w, next_word,   k, s, rest) {
-  k = key(w)
-  if (k == "yachay" && substr(key(next_word), 1, 4) == "wasi" && case_suffixes(substr(key(next_word), 5))) return 1
+function institution_word(w, next_word,   k, s) {
+  k = key(w); next_word = key(next_word)
+  if (k == "yachay" && substr(next_word, 1, 4) == "wasi" && case_suffixes(substr(next_word, 5))) return 1
   for (s in institution_nouns)
     if (substr(k, 1, length(s)) == s && case_suffixes(substr(k, length(s) + 1))) return 1
   return 0
@@ -251,8 +251,8 @@ function output_pass(   i, j, k, e, h, p, b, t, kt, ok, ents, text, prev, same, 
     if (t == "" && starts(i) && upper(word[i]) && name_like(word[i])) ok = 0
     # an article's title that the text writes nowhere else and nothing typed: most are names
     if (t == "" && i <= e && upper(word[i]) && unseen(word[i])) ok = 0
-    # a head or a suffixed name ends the noun phrase before this word
-    # one entity: the same type, after neither (a title is one, and so is a biography's person)
+    # one entity: the same type, no head or suffixed name before it (a title is one, and so is a
+    # biography's person)
     same = continues(i, whole, b)
     # two names of different types side by side, no suffix between ("Salvador/LOC Allende/PER"):
     # the teacher is unsure where the name ends
