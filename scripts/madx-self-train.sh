@@ -17,8 +17,8 @@
 #      entity whose teacher-decided words all have probability >= MIN_SCORE (0.7), and as many
 #      entity-free ones; each sentence with entities also gives SELF_TRAIN_FRAGMENTS (1; 0: none)
 #      WikiANN-style fragments that open with one of them (scripts/madx-fragments.awk), every
-#      SELF_TRAIN_MARKUP-th (0: none, the default) also with that entity in WikiANN's bold or
-#      italic markup;
+#      SELF_TRAIN_MARKUP-th (6; 0: none) also with that entity in WikiANN's bold or italic
+#      markup;
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student, and
@@ -44,7 +44,7 @@ SEED=${SELF_TRAIN_SEED:-7}
 ROUTE=${SELF_TRAIN_ROUTE:-1}
 FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
 [[ "$FRAGMENTS" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not '$FRAGMENTS'" >&2; exit 2; }
-MARKUP=${SELF_TRAIN_MARKUP:-0}
+MARKUP=${SELF_TRAIN_MARKUP:-6}
 [[ "$MARKUP" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_MARKUP must say every how many fragments carry markup (0: none), not '$MARKUP'" >&2; exit 2; }
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
