@@ -18,7 +18,8 @@
 #      entity-free ones; each sentence with entities also gives SELF_TRAIN_FRAGMENTS (1; 0: none)
 #      WikiANN-style fragments that open with one of them (scripts/madx-fragments.awk), every
 #      SELF_TRAIN_MARKUP-th (6; 0: none) also with that entity in WikiANN's bold or italic
-#      markup;
+#      markup; SELF_TRAIN_HEAD_NAMES=1 (0, the default) also lets a place's head noun name the
+#      untyped capitalised words before it (madx-silver.awk's head_names_rule);
 #   3. train the student task adapter on English + silver (the teacher's recipe, same budget);
 #   4. report, on the held-out Quechua lines (no labels): entities per sentence, mean tag
 #      probability and the share of entities that start lower-case, for teacher and student, and
@@ -46,6 +47,8 @@ FRAGMENTS=${SELF_TRAIN_FRAGMENTS:-1}
 [[ "$FRAGMENTS" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_FRAGMENTS must be a count of fragments per sentence (0: none), not '$FRAGMENTS'" >&2; exit 2; }
 MARKUP=${SELF_TRAIN_MARKUP:-6}
 [[ "$MARKUP" =~ ^[0-9]+$ ]] || { echo "SELF_TRAIN_MARKUP must say every how many fragments carry markup (0: none), not '$MARKUP'" >&2; exit 2; }
+HEAD_NAMES=${SELF_TRAIN_HEAD_NAMES:-0}
+[[ "$HEAD_NAMES" =~ ^[01]$ ]] || { echo "SELF_TRAIN_HEAD_NAMES must be 0 or 1, not '$HEAD_NAMES'" >&2; exit 2; }
 mkdir -p "$WORK"
 LOAD="--load-adapter $ADAPTERS/en --load-adapter $ADAPTERS/qu"
 
@@ -64,7 +67,7 @@ else
 fi
 
 echo "== 2. keep confident, plausible sentences (tag probability >= $MIN_SCORE)"
-awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v out="$WORK/silver.conll" \
+awk -f scripts/madx-case.awk -f scripts/madx-silver.awk -v min="$MIN_SCORE" -v max="$SILVER_MAX" -v head_names_rule="$HEAD_NAMES" -v out="$WORK/silver.conll" \
   "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll" "$WORK/qu-teacher.conll"
 cp "$WORK/silver.conll" "$WORK/silver-train.conll"
 if [ "$FRAGMENTS" -gt 0 ]; then

@@ -13,7 +13,10 @@
 #     lower-case last words of article titles ("X head nisqaqa" opening a sentence) that mostly
 #     name things or name their titles' class ("Beni mayu nisqaqa ... huk mayum", a river)
 #     (finish_heads); such a head right after a name continues the entity, a suffix
-#     allowed ("Puno suyupi"), and a title "Names head nisqaqa" is an entity of the head's type.
+#     allowed ("Puno suyupi"), and a title "Names head nisqaqa" is an entity of the head's type;
+#     with -v head_names_rule=1 (measured, not the default: docs/madx.md), also after
+#     capitalised words that nothing typed and the text never writes lower-case (a list item
+#     ": Abiseo mayu", a sentence's opening), it makes them an entity of its type.
 #   - An article's first sentence says what its title is: "Waqrawiri nisqaqa ... huk urqum" (a
 #     mountain). A predicate noun whose titles are mostly names elsewhere in the text (written
 #     capitalised mid-sentence, seldom lower-case; 5 or more, at most a third common) names
@@ -166,6 +169,8 @@ function person_end(   j, k) {
   if (word[j] == "(") for (k = j + 1; k <= n && word[k] != ")"; k++) if (word[k] ~ /^paqari/) return j - 1
   return 0
 }
+# a capitalised word the text never writes lower-case and that no enclitic ends ("Qhichwapiqa")
+function head_names(w) { return upper(w) && common_case[key(w)] == 0 && w !~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ }
 # a capitalised word inside a sentence that the text writes capitalised more often than not
 function joinable(i) { return upper(word[i]) && !starts(i) && name_like(word[i]) }
 # word i continues the entity of word i - 1: the same type, and no head or case suffix ended the
@@ -213,6 +218,13 @@ function output_pass(   i, j, k, e, h, p, b, t, kt, ok, ents, text, prev, same, 
       # is a name of its own ("Mayutata", a region, is "mayu" + more)
       t = head_type[head_of(key(word[i]))]; teacher[i] = 0; head[i] = 1
       for (j = i - 1; j >= 1 && final[j] != "" && upper(word[j]); j--) final[j] = t
+    }
+    else if (head_names_rule && !upper(word[i]) && i > 1 && final[i - 1] == "" && i - 1 > b && head_names(word[i - 1]) && head_of(key(word[i])) != "") {
+      # a head also names the capitalised words before it that nothing typed, when the text never
+      # writes them lower-case: list items and openings (": Abiseo mayu", "• Tumpis mayu"), where
+      # a sentence's first word is otherwise left untyped
+      t = head_type[head_of(key(word[i]))]; teacher[i] = 0; head[i] = 1
+      for (j = i - 1; j >= 1 && j > b && final[j] == "" && head_names(word[j]); j--) { final[j] = t; teacher[j] = 0 }
     }
     if (i <= b) { t = "PER"; teacher[i] = 0; head[i] = 0 }
     final[i] = t

@@ -25,7 +25,11 @@
  * when it names its titles' class (heads.conll -> heads-silver.conll): "Beni mayu nisqaqa ... huk
  * mayum" (a river) three times, so "mayu" continues "Beni", "Ramis", "Tampu", in titles and
  * mid-sentence, though most of its uses are common ("hatun mayu"); "Aymara simi nisqaqa ... huk
- * rimaymi" (a language) does not make "simi" a head.
+ * rimaymi" (a language) does not make "simi" a head. With head_names_rule=1, a head also names the capitalised words
+ * before it that nothing typed, where a list item or a sentence opens with them (head-names.conll
+ * -> head-names-silver.conll): ": Abiseo mayu", "• Tumpis mayuman", "Jach'a Juqhu mayuman"; not
+ * "Hatun mayu" (big river: "hatun" is written lower-case elsewhere) or "Limapiqa mayu" (the
+ * enclitic ends the noun phrase); without it (the default) those stay O (head-names-default.conll).
  * Where names end (names.conll -> names-silver.conll): adjacent names of one type are one entity
  * where the teacher split them ("Carlos Alberto Reutemann", "Santa Cruz": "Santa" is "San" + -ta
  * in form, but the text writes it before names), and a name with a case suffix after a name the
@@ -69,16 +73,21 @@ static int run_silver(const char *tmp, const char *teacher, const char *options,
                        options, path_in(tmp, out), path_in(tmp, "log"));
 }
 
-/* 0 when madx-silver.awk turns the teacher's tags into exactly the silver data EXPECTED (in
- * tests/data/madx-silver) and logs exactly LOG */
-static int silver_is(const char *teacher, const char *expected, const char *log)
+/* 0 when madx-silver.awk with these awk options turns the teacher's tags into exactly the silver
+ * data EXPECTED (in tests/data/madx-silver) and logs exactly LOG */
+static int silver_with_options_is(const char *teacher, const char *options, const char *expected, const char *log)
 {
     char *tmp = make_temp_dir();
-    int rc = run_silver(tmp, teacher, "", "silver.conll") ||
+    int rc = run_silver(tmp, teacher, options, "silver.conll") ||
              run_command("diff tests/data/madx-silver/%s '%s' >&2 && grep -qxF '%s' '%s'", expected, path_in(tmp, "silver.conll"), log, path_in(tmp, "log"));
     remove_tree(tmp);
     free(tmp);
     return rc;
+}
+
+static int silver_is(const char *teacher, const char *expected, const char *log)
+{
+    return silver_with_options_is(teacher, "", expected, log);
 }
 
 static void test_silver_rules(void **state)
@@ -114,6 +123,13 @@ static void test_title_rules(void **state)
                                "kept 11 of 11 sentences with entities and 3 of 3 without; name heads:; title predicates: llaqta (LOC, 5/6/1)"),
                      0);
     assert_int_equal(silver_is("heads", "heads-silver.conll", "kept 9 of 9 sentences with entities and 8 of 8 without; name heads: mayu (LOC, 3/3/10); title predicates:"), 0);
+    assert_int_equal(silver_with_options_is("head-names", "-v head_names_rule=1", "head-names-silver.conll",
+                                            "kept 10 of 10 sentences with entities and 2 of 2 without; name heads: mayu (LOC, 4/6/10); title predicates:"),
+                     0);
+    /* off by default: the untyped names before a head stay O */
+    assert_int_equal(silver_is("head-names", "head-names-default.conll",
+                               "kept 8 of 8 sentences with entities and 4 of 4 without; name heads: mayu (LOC, 4/6/10); title predicates:"),
+                     0);
 }
 
 static void test_name_boundaries(void **state)
@@ -191,6 +207,9 @@ static void test_self_train_arguments(void **state)
     assert_int_equal(rc, 2);
     assert_int_equal(run_command("grep -q \"SELF_TRAIN_MARKUP must say every how many fragments carry markup (0: none), not '-1'\" '%s'", path_in(tmp, "err")),
                      0);
+    rc = run_command("ADAPT=/bin/true SELF_TRAIN_HEAD_NAMES=yes bash scripts/madx-self-train.sh 2> '%s' >&2", path_in(tmp, "err"));
+    assert_int_equal(rc, 2);
+    assert_int_equal(run_command("grep -q \"SELF_TRAIN_HEAD_NAMES must be 0 or 1, not 'yes'\" '%s'", path_in(tmp, "err")), 0);
     remove_tree(tmp);
     free(tmp);
 }
