@@ -169,8 +169,10 @@ function person_end(   j, k) {
   if (word[j] == "(") for (k = j + 1; k <= n && word[k] != ")"; k++) if (word[k] ~ /^paqari/) return j - 1
   return 0
 }
-# a capitalised word the text never writes lower-case and that no enclitic ends ("Qhichwapiqa")
-function head_names(w) { return upper(w) && common_case[key(w)] == 0 && w !~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ }
+# an enclitic or suffix that ends a noun phrase ("Apiaqa", "Qhichwapiqa")
+function enclitic_ended(w) { return w ~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ }
+# a capitalised word the text never writes lower-case and that no enclitic ends
+function head_names(w) { return upper(w) && common_case[key(w)] == 0 && !enclitic_ended(w) }
 # a capitalised word inside a sentence that the text writes capitalised more often than not
 function joinable(i) { return upper(word[i]) && !starts(i) && name_like(word[i]) }
 # word i continues the entity of word i - 1: the same type, and no head or case suffix ended the
@@ -233,7 +235,7 @@ function output_pass(   i, j, k, e, h, p, b, t, kt, ok, ents, text, prev, same, 
   # lower-case, is part of that name ("Wilhelm Richard Wagner sutiyuq runaqa": the text writes
   # "Wilhelm" nowhere else), unless an enclitic ends it ("Apiaqa Samoaq")
   for (i = 1; i < n; i++)
-    if (starts(i) && final[i] == "" && upper(word[i]) && common_case[key(word[i])] == 0 && word[i] !~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ &&
+    if (starts(i) && final[i] == "" && upper(word[i]) && common_case[key(word[i])] == 0 && !enclitic_ended(word[i]) &&
         upper(word[i + 1]) && final[i + 1] != "" && !head[i + 1] && type_of(tag[i]) == final[i + 1]) {
       final[i] = final[i + 1]; teacher[i] = 0
     }

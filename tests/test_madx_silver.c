@@ -25,11 +25,12 @@
  * when it names its titles' class (heads.conll -> heads-silver.conll): "Beni mayu nisqaqa ... huk
  * mayum" (a river) three times, so "mayu" continues "Beni", "Ramis", "Tampu", in titles and
  * mid-sentence, though most of its uses are common ("hatun mayu"); "Aymara simi nisqaqa ... huk
- * rimaymi" (a language) does not make "simi" a head. With head_names_rule=1, a head also names the capitalised words
- * before it that nothing typed, where a list item or a sentence opens with them (head-names.conll
- * -> head-names-silver.conll): ": Abiseo mayu", "• Tumpis mayuman", "Jach'a Juqhu mayuman"; not
- * "Hatun mayu" (big river: "hatun" is written lower-case elsewhere) or "Limapiqa mayu" (the
- * enclitic ends the noun phrase); without it (the default) those stay O (head-names-default.conll).
+ * rimaymi" (a language) does not make "simi" a head. With head_names_rule=1, a head also names
+ * the capitalised words before it that nothing typed, where a list item or a sentence opens with
+ * them (head-names.conll -> head-names-silver.conll): ": Abiseo mayu", "• Tumpis mayuman",
+ * "Jach'a Juqhu mayuman"; not "Hatun mayu" (big river: "hatun" is written lower-case elsewhere)
+ * or "Limapiqa mayu" (the enclitic ends the noun phrase); without it (the default) those stay O
+ * (head-names-default.conll).
  * Where names end (names.conll -> names-silver.conll): adjacent names of one type are one entity
  * where the teacher split them ("Carlos Alberto Reutemann", "Santa Cruz": "Santa" is "San" + -ta
  * in form, but the text writes it before names), and a name with a case suffix after a name the
