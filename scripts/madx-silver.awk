@@ -169,10 +169,9 @@ function person_end(   j, k) {
   if (word[j] == "(") for (k = j + 1; k <= n && word[k] != ")"; k++) if (word[k] ~ /^paqari/) return j - 1
   return 0
 }
-# an enclitic or suffix that ends a noun phrase ("Apiaqa", "Qhichwapiqa")
-function enclitic_ended(w) { return w ~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ }
-# a capitalised word the text never writes lower-case and that no enclitic ends
-function head_names(w) { return upper(w) && common_case[key(w)] == 0 && !enclitic_ended(w) }
+# a capitalised word the text never writes lower-case and that no enclitic ends ("Apiaqa",
+# "Qhichwapiqa"): a name, wherever it stands
+function name_only(w) { return upper(w) && common_case[key(w)] == 0 && w !~ /(qa|si|mi|taq|chus|chu|pas|manta|ri)$/ }
 # a capitalised word inside a sentence that the text writes capitalised more often than not
 function joinable(i) { return upper(word[i]) && !starts(i) && name_like(word[i]) }
 # word i continues the entity of word i - 1: the same type, and no head or case suffix ended the
@@ -221,12 +220,12 @@ function output_pass(   i, j, k, e, h, p, b, t, kt, ok, ents, text, prev, same, 
       t = head_type[head_of(key(word[i]))]; teacher[i] = 0; head[i] = 1
       for (j = i - 1; j >= 1 && final[j] != "" && upper(word[j]); j--) final[j] = t
     }
-    else if (head_names_rule && !upper(word[i]) && i > 1 && final[i - 1] == "" && i - 1 > b && head_names(word[i - 1]) && head_of(key(word[i])) != "") {
+    else if (head_names_rule && !upper(word[i]) && i > 1 && final[i - 1] == "" && i - 1 > b && name_only(word[i - 1]) && head_of(key(word[i])) != "") {
       # a head also names the capitalised words before it that nothing typed, when the text never
       # writes them lower-case: list items and openings (": Abiseo mayu", "• Tumpis mayu"), where
       # a sentence's first word is otherwise left untyped
       t = head_type[head_of(key(word[i]))]; teacher[i] = 0; head[i] = 1
-      for (j = i - 1; j >= 1 && j > b && final[j] == "" && head_names(word[j]); j--) { final[j] = t; teacher[j] = 0 }
+      for (j = i - 1; j >= 1 && j > b && final[j] == "" && name_only(word[j]); j--) { final[j] = t; teacher[j] = 0 }
     }
     if (i <= b) { t = "PER"; teacher[i] = 0; head[i] = 0 }
     final[i] = t
@@ -235,7 +234,7 @@ function output_pass(   i, j, k, e, h, p, b, t, kt, ok, ents, text, prev, same, 
   # lower-case, is part of that name ("Wilhelm Richard Wagner sutiyuq runaqa": the text writes
   # "Wilhelm" nowhere else), unless an enclitic ends it ("Apiaqa Samoaq")
   for (i = 1; i < n; i++)
-    if (starts(i) && final[i] == "" && upper(word[i]) && common_case[key(word[i])] == 0 && !enclitic_ended(word[i]) &&
+    if (starts(i) && final[i] == "" && name_only(word[i]) &&
         upper(word[i + 1]) && final[i + 1] != "" && !head[i + 1] && type_of(tag[i]) == final[i + 1]) {
       final[i] = final[i + 1]; teacher[i] = 0
     }
