@@ -45,8 +45,34 @@ static void test_demo_shipped(void **state)
     free(tmp);
 }
 
+/* The demo's --input/--output, as the Quechua test set is tagged: the words of column 1 (other
+ * columns ignored), written back one per line with their tags, blank lines kept; WikiANN's
+ * original files write every word as "qu:word": the same tags, the words kept as written. */
+static void test_demo_input(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    const char *demo = build_path("adapt");
+    assert_int_equal(run_command("head -2 models/demo/quechua.txt | awk '{for (i = 1; i <= NF; i++) print $i \"\\tX\\tO\"; print \"\"}' "
+                                 "> '%s/plain.conll' && awk -F'\\t' -v OFS='\\t' 'NF { $1 = \"qu:\" $1 } { print }' '%s/plain.conll' "
+                                 "> '%s/pan-x.conll'", tmp, tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' demo quechua-ner --input '%s/plain.conll' --output '%s/plain.out' 2> /dev/null", demo, tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' demo quechua-ner --input '%s/pan-x.conll' --output '%s/pan-x.out' 2> /dev/null", demo, tmp, tmp), 0);
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "pan-x" : "plain";
+        assert_int_equal(run_command("cut -f1 '%s/%s.conll' > '%s/in' && cut -f1 '%s/%s.out' > '%s/words' && cmp -s '%s/in' '%s/words'",
+                                     tmp, name, tmp, tmp, name, tmp, tmp, tmp), 0);
+    }
+    assert_int_equal(run_command("grep -q '^Javier\tB-PER$' '%s/plain.out' && grep -q '^Sologuren\tI-PER$' '%s/plain.out'", tmp, tmp), 0);
+    assert_int_equal(run_command("cut -f2 '%s/plain.out' > '%s/a' && cut -f2 '%s/pan-x.out' > '%s/b' && cmp -s '%s/a' '%s/b'",
+                                 tmp, tmp, tmp, tmp, tmp, tmp), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped),
+                                       cmocka_unit_test(test_demo_input)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

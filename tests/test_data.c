@@ -388,6 +388,37 @@ static void test_conll_malformed(void **state)
     assert_int_equal(conll_scheme_parse("iobes", &sc), ADAPT_ERR_ARG);
 }
 
+/* The original WikiANN files write every word with its language ("qu:Qusqu"): read without it
+ * when the whole file has one prefix, kept for output in word_prefix; anything else is left. */
+static void test_conll_language_prefix(void **state)
+{
+    (void)state;
+    dataset ds;
+    const char *p = put("pan-x.conll", "qu:Qusqu\tB-LOC\nqu:llaqtam\tO\n\nqu::\tO\nqu:Perú\tB-LOC\n");
+    assert_int_equal(conll_read(p, NULL, &ds), ADAPT_OK);
+    assert_string_equal(ds.word_prefix, "qu:");
+    assert_string_equal(ds.examples[0].tokens[0], "Qusqu");
+    assert_string_equal(ds.examples[0].tags[0], "B-LOC");
+    assert_string_equal(ds.examples[1].tokens[0], ":");
+    assert_string_equal(ds.examples[1].tokens[1], "Perú");
+    dataset_free(&ds);
+    p = put("pan-x-long.conll", "zh-min-nan:Tâi-oân\tB-LOC\n");
+    assert_int_equal(conll_read(p, NULL, &ds), ADAPT_OK);
+    assert_string_equal(ds.word_prefix, "zh-min-nan:");
+    assert_string_equal(ds.examples[0].tokens[0], "Tâi-oân");
+    dataset_free(&ds);
+    /* One word without it, another language, a bare prefix, a URL: the words stay as written. */
+    const char *kept[] = {"qu:Qusqu\tB-LOC\nLima\tB-LOC\n", "qu:Qusqu\tB-LOC\n\nes:Lima\tB-LOC\n", "qu:Qusqu\tB-LOC\nqu:\tO\n",
+                          "http://a.org\tO\n", "Q:Qusqu\tB-LOC\n", "quechua:Qusqu\tB-LOC\n"};
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        p = put("kept.conll", kept[i]);
+        assert_int_equal(conll_read(p, NULL, &ds), ADAPT_OK);
+        assert_string_equal(ds.word_prefix, "");
+        assert_memory_equal(ds.examples[0].tokens[0], kept[i], strlen(ds.examples[0].tokens[0]));
+        dataset_free(&ds);
+    }
+}
+
 /* WikiANN-en dev: 10000 sentences, 80536 words; B-LOC 4834, B-ORG 4677, B-PER 4635, I-LOC 6357,
  * I-ORG 11638, I-PER 7520, O 40875 (cut -f2 dev.conll | sort | uniq -c). */
 static void test_conll_wikiann_dev(void **state)
@@ -666,7 +697,7 @@ int main(void)
         cmocka_unit_test(test_conll_small),
         cmocka_unit_test(test_conll_spaces_iob1),
         cmocka_unit_test(test_conll_given_labels_and_tokens_only),
-        cmocka_unit_test(test_conll_malformed),
+        cmocka_unit_test(test_conll_malformed), cmocka_unit_test(test_conll_language_prefix),
         cmocka_unit_test(test_conll_wikiann_dev),
         cmocka_unit_test(test_align),
         cmocka_unit_test(test_glue_tasks),

@@ -155,6 +155,42 @@ static adapt_status read_lines(text_reader *tr, const conll_options *opt, datase
     return sentence_flush(ds, s, opt->scheme, with_tags);
 }
 
+/* Length of a WikiANN language prefix at the start of `word` ("qu:", "zh-min-nan:"; as in the
+ * original pan-x files, "en:Sioux"), or 0. The word must go on after it. */
+static size_t language_prefix_length(const char *word)
+{
+    size_t i = 0;
+    while (word[i] >= 'a' && word[i] <= 'z') i++;
+    if (i < 2 || i > 3) return 0;
+    while (word[i] == '-' && word[i + 1] >= 'a' && word[i + 1] <= 'z') {
+        i++;
+        while (word[i] >= 'a' && word[i] <= 'z') i++;
+    }
+    if (word[i] != ':' || i + 1 >= sizeof ((dataset *)0)->word_prefix || word[i + 1] == 0) return 0;
+    return i + 1;
+}
+
+/* When every word of the file starts with the same language prefix, the words are read without
+ * it: the model never saw "qu:Qusqu", and a file with a language per word is not WikiANN's. */
+static void strip_language_prefix(dataset *ds)
+{
+    if (ds->n == 0 || ds->examples[0].n_tokens == 0) return;
+    const char *first = ds->examples[0].tokens[0];
+    size_t len = language_prefix_length(first);
+    if (len == 0) return;
+    for (size_t i = 0; i < ds->n; i++)
+        for (size_t w = 0; w < ds->examples[i].n_tokens; w++) {
+            const char *word = ds->examples[i].tokens[w];
+            if (language_prefix_length(word) != len || memcmp(word, first, len) != 0) return;
+        }
+    memcpy(ds->word_prefix, first, len);
+    ds->word_prefix[len] = 0;
+    for (size_t i = 0; i < ds->n; i++) {
+        const char **words = (const char **)ds->examples[i].tokens; /* the reader's own arena array */
+        for (size_t w = 0; w < ds->examples[i].n_tokens; w++) words[w] += len;
+    }
+}
+
 adapt_status conll_read(const char *path, const conll_options *opt, dataset *out)
 {
     static const conll_options defaults = {CONLL_IOB2, NULL, 0, false};
@@ -171,5 +207,6 @@ adapt_status conll_read(const char *path, const conll_options *opt, dataset *out
     free(s.tags);
     text_reader_close(tr);
     TRY(st);
+    strip_language_prefix(out);
     return dataset_finish_labels(out, opt->labels, opt->n_labels);
 }

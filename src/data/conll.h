@@ -1,7 +1,9 @@
 /* CoNLL-style NER files: one word per line, the word in the first column and its tag in the last,
  * columns separated by tabs (or, on lines without a tab, by runs of spaces); a blank line ends a
  * sentence; "-DOCSTART-" lines are skipped. Plain or xz (see text_reader.h).
- * WikiANN in ../shared/data/ner is `word<TAB>tag`, IOB2, PER/ORG/LOC. */
+ * WikiANN in ../shared/data/ner is `word<TAB>tag`, IOB2, PER/ORG/LOC; the original WikiANN files
+ * prefix every word with its language ("qu:Qusqu"), which is removed on reading when every word of
+ * the file has the same one (dataset.word_prefix keeps it for output). */
 #ifndef ADAPT_DATA_CONLL_H
 #define ADAPT_DATA_CONLL_H
 #include "data/dataset.h"

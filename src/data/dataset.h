@@ -64,6 +64,9 @@ typedef struct dataset {
     bool has_labels;               /* false when read without labels (prediction input) */
     bool iob;                      /* tagging labels follow IOB (complete B-/I- pairs when collecting) */
     char *path;                    /* source file, for messages */
+    /* WikiANN's language prefix ("qu:") that every word of a CoNLL file carried, removed from
+     * tokens[] on reading; writers put it back so output lines match the input. "" when none. */
+    char word_prefix[24];
     struct data_arena_block *arena;
 } dataset;
 

@@ -24,6 +24,31 @@ static adapt_status put_record(FILE *fp, cJSON *rec)
     return ADAPT_OK;
 }
 
+/* The sentence's words as the input wrote them (with its language prefix, if it had one). */
+static cJSON *input_words(const dataset *ds, const data_example *e)
+{
+    if (!ds->word_prefix[0]) return cJSON_CreateStringArray(e->tokens, (int)e->n_tokens);
+    cJSON *arr = cJSON_CreateArray();
+    size_t plen = strlen(ds->word_prefix);
+    for (size_t w = 0; arr && w < e->n_tokens; w++) {
+        size_t len = strlen(e->tokens[w]);
+        char *word = malloc(plen + len + 1);
+        cJSON *item = NULL;
+        if (word) {
+            memcpy(word, ds->word_prefix, plen);
+            memcpy(word + plen, e->tokens[w], len + 1);
+            item = cJSON_CreateString(word);
+            free(word);
+        }
+        if (!item || !cJSON_AddItemToArray(arr, item)) {
+            cJSON_Delete(item);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
 static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags, float *const *scores, const tagger *t, bool jsonl)
 {
     size_t longest = 1;
@@ -37,15 +62,15 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
         for (size_t w = 0; w < e->n_tokens; w++) names[w] = t->labels[tags[i][w]];
         if (!jsonl) {
             for (size_t w = 0; w < e->n_tokens; w++) {
-                if (scores) fprintf(fp, "%s\t%s\t%.4f\n", e->tokens[w], names[w], (double)scores[i][w]);
-                else fprintf(fp, "%s\t%s\n", e->tokens[w], names[w]);
+                if (scores) fprintf(fp, "%s%s\t%s\t%.4f\n", ds->word_prefix, e->tokens[w], names[w], (double)scores[i][w]);
+                else fprintf(fp, "%s%s\t%s\n", ds->word_prefix, e->tokens[w], names[w]);
             }
             fprintf(fp, "\n");
             continue;
         }
         cJSON *rec = cJSON_CreateObject();
         if (rec) {
-            cJSON_AddItemToObject(rec, "tokens", cJSON_CreateStringArray(e->tokens, (int)e->n_tokens));
+            cJSON_AddItemToObject(rec, "tokens", input_words(ds, e));
             cJSON_AddItemToObject(rec, "tags", cJSON_CreateStringArray(names, (int)e->n_tokens));
             if (scores) cJSON_AddItemToObject(rec, "scores", cJSON_CreateFloatArray(scores[i], (int)e->n_tokens));
         }
