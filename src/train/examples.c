@@ -1,6 +1,7 @@
 #include "train/examples.h"
 #include "core/error.h"
 #include <stdlib.h>
+#include <utf8proc.h>
 #include <string.h>
 
 static size_t utf8_code_points(const char *s)
@@ -10,27 +11,46 @@ static size_t utf8_code_points(const char *s)
     return n;
 }
 
-/* The words joined by spaces, and each word's [start, end) in code points of that text. */
+/* A word as the model reads it: in Unicode NFC, the form of its training text ("Perú" with a
+ * combining accent, NFD, is other bytes to a byte-level tokenizer: the shipped NER setup left it
+ * untagged). Returns `word` itself when it is NFC already or not valid UTF-8, else a malloc'd copy. */
+static const char *nfc_word(const char *word)
+{
+    char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)word);
+    if (nfc && strcmp(nfc, word) == 0) free(nfc), nfc = NULL;
+    return nfc ? nfc : word;
+}
+
+/* The words (in NFC) joined by spaces, and each word's [start, end) in code points of that text.
+ * Only the encoding sees the normalised words: the examples, and what is written from them, keep
+ * the input's. */
 static char *join_words(const data_example *e, int32_t (*span)[2])
 {
+    const char **words = malloc((e->n_tokens + 1) * sizeof *words);
+    if (!words) return NULL;
     size_t bytes = 1;
-    for (size_t w = 0; w < e->n_tokens; w++) bytes += strlen(e->tokens[w]) + 1;
-    char *text = malloc(bytes), *p = text;
-    if (!text) return NULL;
-    int32_t cp = 0;
     for (size_t w = 0; w < e->n_tokens; w++) {
+        words[w] = nfc_word(e->tokens[w]);
+        bytes += strlen(words[w]) + 1;
+    }
+    char *text = malloc(bytes), *p = text;
+    int32_t cp = 0;
+    for (size_t w = 0; text && w < e->n_tokens; w++) {
         if (w) {
             *p++ = ' ';
             cp++;
         }
-        size_t len = strlen(e->tokens[w]);
-        memcpy(p, e->tokens[w], len);
+        size_t len = strlen(words[w]);
+        memcpy(p, words[w], len);
         p += len;
         span[w][0] = cp;
-        cp += (int32_t)utf8_code_points(e->tokens[w]);
+        cp += (int32_t)utf8_code_points(words[w]);
         span[w][1] = cp;
     }
-    *p = 0;
+    if (text) *p = 0;
+    for (size_t w = 0; w < e->n_tokens; w++)
+        if (words[w] != e->tokens[w]) free((char *)words[w]);
+    free(words);
     return text;
 }
 

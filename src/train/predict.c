@@ -3,7 +3,6 @@
 #include "core/fileio.h"
 #include "train/evaluate.h"
 #include <cjson/cJSON.h>
-#include <utf8proc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -109,27 +108,6 @@ static adapt_status write_sequence(FILE *fp, const dataset *ds, const float *out
     return ADAPT_OK;
 }
 
-/* The sentence's words in Unicode NFC, as the model's training text is written: "Perú" with a
- * combining accent (NFD) is other bytes to a byte-level tokenizer, and the shipped setup then
- * left it untagged. Invalid UTF-8 stays as it is; the output keeps the input's words. */
-static const char **nfc_words(const data_example *e)
-{
-    const char **out = calloc(e->n_tokens + 1, sizeof *out);
-    for (size_t w = 0; out && w < e->n_tokens; w++) {
-        char *nfc = (char *)utf8proc_NFC((const utf8proc_uint8_t *)e->tokens[w]);
-        if (nfc && strcmp(nfc, e->tokens[w]) == 0) free(nfc), nfc = NULL;
-        out[w] = nfc ? nfc : e->tokens[w];
-    }
-    return out;
-}
-
-static void free_nfc_words(const data_example *e, const char **words)
-{
-    for (size_t w = 0; words && w < e->n_tokens; w++)
-        if (words[w] != e->tokens[w]) free((char *)words[w]);
-    free(words);
-}
-
 static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool jsonl, bool want_scores)
 {
     int32_t **tags = calloc(ds->n + 1, sizeof *tags);
@@ -138,14 +116,13 @@ static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool js
     size_t *n_words = calloc(ds->n + 1, sizeof *n_words);
     adapt_status s = tags && words && n_words && (scores || !want_scores) ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !s && i < ds->n; i++) {
-        if (!(words[i] = nfc_words(&ds->examples[i]))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        words[i] = ds->examples[i].tokens;
         n_words[i] = ds->examples[i].n_tokens;
         if (!(tags[i] = calloc(n_words[i] + 1, sizeof(int32_t)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         if (scores && !(scores[i] = calloc(n_words[i] + 1, sizeof(float)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
     if (!s) s = tagger_tag(t, ds->n, words, n_words, tags, scores);
     if (!s) s = write_tags(fp, ds, tags, scores, t, jsonl);
-    for (size_t i = 0; words && i < ds->n; i++) free_nfc_words(&ds->examples[i], (const char **)words[i]);
     for (size_t i = 0; tags && i < ds->n; i++) free(tags[i]);
     for (size_t i = 0; scores && i < ds->n; i++) free(scores[i]);
     free(tags);
