@@ -73,6 +73,18 @@ static void test_demo_input(void **state)
     for (int i = 0; i < 2; i++)
         assert_int_equal(run_command("cut -f2 '%s/plain.out' > '%s/a' && cut -f2 '%s/%s.out' > '%s/b' && cmp -s '%s/a' '%s/b'",
                                      tmp, tmp, tmp, i ? "nfd" : "pan-x", tmp, tmp, tmp), 0);
+    /* Scorers pair output and gold line by line: -DOCSTART-, runs of blank lines and a last line
+     * without its newline keep their places, each line of the input has its line in the output. */
+    assert_int_equal(run_command("{ printf -- '-DOCSTART- -X- O\\n\\n'; head -15 '%s/plain.conll'; printf '\\n\\n'; "
+                                 "sed -n '16,$p' '%s/plain.conll' | head -c -2; } > '%s/layout.conll'", tmp, tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' demo quechua-ner --input '%s/layout.conll' --output '%s/layout.out' 2> /dev/null", demo, tmp, tmp), 0);
+    assert_int_equal(run_command("test $(wc -l < '%s/layout.out') -eq $(($(wc -l < '%s/layout.conll') + 1)) && "
+                                 "awk '{ print $1 }' '%s/layout.conll' > '%s/in' && cut -f1 '%s/layout.out' > '%s/words' && cmp -s '%s/in' '%s/words'",
+                                 tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp), 0);
+    assert_int_equal(run_command("head -1 '%s/layout.out' | grep -q '^-DOCSTART-	O$' && sed -n '17,19p' '%s/layout.out' | grep -c '^$' | grep -qx 3",
+                                 tmp, tmp), 0);
+    assert_int_equal(run_command("grep -v '^-DOCSTART-' '%s/layout.out' | grep . > '%s/a' && grep . '%s/plain.out' > '%s/b' && cmp -s '%s/a' '%s/b'",
+                                 tmp, tmp, tmp, tmp, tmp, tmp), 0);
     remove_tree(tmp);
     free(tmp);
 }

@@ -19,7 +19,8 @@ static void usage(FILE *fp)
 {
     fprintf(fp, "usage: adapt demo quechua-ner [--input FILE.conll --output OUT.conll] [--setup STR] [--dtype fp32|bf16]\n"
                 "                              [--retrain]\n"
-                "  Without --input, tags the example sentences in models/demo/quechua.txt.\n"
+                "  Without --input, tags the example sentences in models/demo/quechua.txt. With it, tags the\n"
+                "  words of column 1 and writes word<TAB>tag, a line for each input line (blank lines kept).\n"
                 "  --setup    any composition of the shipped adapters en, es, qu, ner (default \"Stack(qu, ner)\")\n"
                 "  --dtype    bf16: weight-only bf16 (frozen encoder weights stored as bf16, arithmetic in fp32)\n"
                 "  --retrain  reproduce the adapters from raw data first (scripts/madx-pipeline.sh)\n");

@@ -27,7 +27,8 @@ static void usage(FILE *fp)
                 "                             widened to fp32 for each GEMM (half their memory; arithmetic stays fp32)\n"
                 "  --tokenizer PATH  --max-length N (128)  --batch-size N (32)\n"
                 "Tagging head: reads column 1 of CoNLL input (blank lines between sentences) or JSON Lines\n"
-                "{\"tokens\": [...]}, writes token<TAB>tag lines. Classification / regression head: reads TSV or\n"
+                "{\"tokens\": [...]}, writes token<TAB>tag lines (CoNLL: a line for each input line, blank and\n"
+                "-DOCSTART- lines kept in place). Classification / regression head: reads TSV or\n"
                 "JSON Lines {\"text\", \"text_pair\"}, writes \"index<TAB>prediction\" rows (the label, or the value).\n"
                 "An --output ending in .jsonl gets JSON Lines records instead, with \"tags\" or \"label\" filled in.\n");
 }

@@ -113,6 +113,15 @@ static void split_columns(const char *line, size_t len, const char **word, size_
     *n_cols = 2;
 }
 
+static adapt_status note_docstart(dataset *ds, size_t line)
+{
+    size_t *grown = realloc(ds->docstart_lines, (ds->n_docstart + 1) * sizeof *grown);
+    if (!grown) return adapt_fail(ADAPT_ERR_NOMEM, "%s: out of memory", ds->path);
+    grown[ds->n_docstart++] = line;
+    ds->docstart_lines = grown;
+    return ADAPT_OK;
+}
+
 static adapt_status read_lines(text_reader *tr, const conll_options *opt, dataset *ds, sentence_buf *s)
 {
     const char *path = ds->path;
@@ -123,6 +132,7 @@ static adapt_status read_lines(text_reader *tr, const conll_options *opt, datase
         TRY(text_reader_next(tr, &line, &len));
         if (!line) break;
         size_t lno = text_reader_line_number(tr);
+        ds->n_lines = lno;
         while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t')) len--;
         size_t lead = 0;
         while (lead < len && line[lead] == ' ') lead++;
@@ -135,6 +145,7 @@ static adapt_status read_lines(text_reader *tr, const conll_options *opt, datase
         split_columns(line, len, &word, &word_len, &tag, &tag_len, &n_cols);
         if (word_len == 10 && memcmp(word, "-DOCSTART-", 10) == 0) {
             TRY(sentence_flush(ds, s, opt->scheme, with_tags));
+            TRY(note_docstart(ds, lno));
             continue;
         }
         if (word_len == 0) return adapt_fail(ADAPT_ERR_FORMAT, "%s:%zu: empty word in the first column", path, lno);

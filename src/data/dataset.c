@@ -71,6 +71,7 @@ void dataset_free(dataset *ds)
         b = next;
     }
     free(ds->examples);
+    free(ds->docstart_lines);
     free(ds->path);
     label_vocab_free(&ds->labels);
     memset(ds, 0, sizeof *ds);

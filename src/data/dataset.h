@@ -67,6 +67,12 @@ typedef struct dataset {
     /* WikiANN's language prefix ("qu:") that every word of a CoNLL file carried, removed from
      * tokens[] on reading; writers put it back so output lines match the input. "" when none. */
     char word_prefix[24];
+    /* A CoNLL file's line layout, so that tagged output can have a line for each input line
+     * (scorers often pair output and gold line by line): the file's line count and the lines
+     * that held -DOCSTART-. Every other line outside an example's tokens was blank.
+     * n_lines == 0 when the reader kept no layout. */
+    size_t n_lines;
+    size_t *docstart_lines, n_docstart;
     struct data_arena_block *arena;
 } dataset;
 

@@ -49,6 +49,18 @@ static cJSON *input_words(const dataset *ds, const data_example *e)
     return arr;
 }
 
+/* The input's lines from `line` up to `until` that were not words: blank, or -DOCSTART- (its tag
+ * O). Returns `until`. */
+static size_t write_separators(FILE *fp, const dataset *ds, size_t line, size_t until, size_t *docstart)
+{
+    for (; line < until; line++) {
+        while (*docstart < ds->n_docstart && ds->docstart_lines[*docstart] < line) ++*docstart;
+        bool is_docstart = *docstart < ds->n_docstart && ds->docstart_lines[*docstart] == line;
+        fputs(is_docstart ? "-DOCSTART-\tO\n" : "\n", fp);
+    }
+    return until;
+}
+
 static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags, float *const *scores, const tagger *t, bool jsonl)
 {
     size_t longest = 1;
@@ -57,15 +69,18 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
     const char **names = malloc(longest * sizeof *names); /* one sentence's tag names */
     if (!names) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     adapt_status s = ADAPT_OK;
+    size_t line = 1, docstart = 0; /* the input line the next output line stands for */
     for (size_t i = 0; !s && i < ds->n; i++) {
         const data_example *e = &ds->examples[i];
         for (size_t w = 0; w < e->n_tokens; w++) names[w] = t->labels[tags[i][w]];
         if (!jsonl) {
+            if (ds->n_lines) line = write_separators(fp, ds, line, e->line, &docstart);
             for (size_t w = 0; w < e->n_tokens; w++) {
                 if (scores) fprintf(fp, "%s%s\t%s\t%.4f\n", ds->word_prefix, e->tokens[w], names[w], (double)scores[i][w]);
                 else fprintf(fp, "%s%s\t%s\n", ds->word_prefix, e->tokens[w], names[w]);
             }
-            fprintf(fp, "\n");
+            line += e->n_tokens;
+            if (!ds->n_lines) fprintf(fp, "\n");
             continue;
         }
         cJSON *rec = cJSON_CreateObject();
@@ -76,6 +91,7 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
         }
         s = put_record(fp, rec);
     }
+    if (!s && !jsonl && ds->n_lines) write_separators(fp, ds, line, ds->n_lines + 1, &docstart);
     free(names);
     return s;
 }
