@@ -5,7 +5,10 @@
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
 #include "formats/safetensors.h"
+#include "core/fileio.h"
 #include "core/json.h"
+#include "core/store.h"
+#include "model/heads.h"
 #include "testutil.h"
 #include <math.h>
 #include <stdio.h>
@@ -231,6 +234,122 @@ static void test_peft_roundtrip(void **state)
     snprintf(b, sizeof b, "%s/adapter_config.json", out);
     static const char *const ignore[] = {"base_model_name_or_path"};
     assert_same_json(a, b, ignore, 1);
+    assert_int_equal(peft_load(m, out), ADAPT_ERR_ARG); /* refused before the file overwrites the loaded weights */
+    adapt_model_free(m);
+
+    /* A config whose target_modules leave out tensors the file holds ("value"): refused, nothing left behind. */
+    char *config = NULL;
+    size_t len = 0;
+    snprintf(a, sizeof a, "%s/adapter_config.json", out);
+    assert_int_equal(file_read_all(a, 1 << 20, &config, &len), ADAPT_OK);
+    char *value = strstr(config, "\"value\"");
+    assert_non_null(value);
+    memcpy(value, "\"query\"", 7); /* the same length: ["query", "query"] */
+    write_file(a, config, len);
+    free(config);
+    m = load_model("fixtures/models/tiny-bert");
+    assert_int_equal(peft_load(m, out), ADAPT_ERR_FORMAT);
+    if (strncmp(adapt_error(), out, strlen(out)) || !strstr(adapt_error(), "value.lora_A.weight"))
+        fail_msg("message \"%s\" should name the folder and a tensor of \"value\"", adapt_error());
+    for (size_t i = 0; i < m->store.count; i++) assert_null(strstr(m->store.items[i]->name, ".lora_"));
+    adapt_model_free(m);
+    remove_tree(tmp);
+    free(tmp);
+}
+
+/* dst/<file> = src/<file> with tensor `from` renamed to `to` (the same length, so the offsets
+ * hold) in its header; the folder's other files copied as they are. */
+static void copy_with_renamed_tensor(const char *src, const char *dst, const char *file, const char *from, const char *to)
+{
+    static const char *const files[] = {"adapter_config.json", "adapter.safetensors", "head_config.json", "model_head.safetensors"};
+    assert_int_equal(strlen(from), strlen(to));
+    assert_int_equal(run_command("mkdir -p '%s'", dst), 0);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char *data = NULL;
+        size_t len = 0;
+        assert_int_equal(file_read_all(path_in(src, files[i]), 1 << 24, &data, &len), ADAPT_OK);
+        if (!strcmp(files[i], file)) {
+            char *at = NULL;
+            for (size_t k = 8; !at && k + strlen(from) <= len; k++)
+                if (!memcmp(data + k, from, strlen(from))) at = data + k;
+            if (!at) fail_msg("%s/%s has no tensor %s", src, file, from);
+            memcpy(at, to, strlen(to));
+        }
+        write_file(path_in(dst, files[i]), data, len);
+        free(data);
+    }
+}
+
+static size_t tensors_containing(const adapt_model *m, const char *part)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->store.count; i++) n += strstr(m->store.items[i]->name, part) != NULL;
+    return n;
+}
+
+/* A file missing a tensor its config needs, or carrying one it does not describe, is refused with
+ * the folder and tensor named, and leaves nothing behind; a second load under a loaded name does
+ * not touch the loaded one's values. */
+static void test_load_refuses_incomplete_files(void **state)
+{
+    (void)state;
+    const char *good = case_path("fixtures/cases/c03_seq_bn_tagging/adapter_ner");
+    char *tmp = make_temp_dir();
+    adapt_model *m = load_model("fixtures/models/tiny-bert");
+
+    char no_bias[4200];
+    snprintf(no_bias, sizeof no_bias, "%s/no_bias", tmp);
+    copy_with_renamed_tensor(good, no_bias, "adapter.safetensors", "layer.1.output.adapters.ner.adapter_up.bias",
+                             "layer.1.output.adapters.ner.adapter_up.bixs");
+    assert_int_equal(adapterhub_load_adapter(m, no_bias, NULL, NULL, 0), ADAPT_ERR_FORMAT);
+    if (strncmp(adapt_error(), no_bias, strlen(no_bias)) || !strstr(adapt_error(), "missing tensor") ||
+        !strstr(adapt_error(), "layer.1.output.adapters.ner.adapter_up.bias"))
+        fail_msg("message \"%s\" should name the folder and the missing tensor", adapt_error());
+    assert_int_equal(tensors_containing(m, ".adapters.ner."), 0);
+
+    head h;
+    char head_no_bias[4200];
+    snprintf(head_no_bias, sizeof head_no_bias, "%s/head_no_bias", tmp);
+    copy_with_renamed_tensor(good, head_no_bias, "model_head.safetensors", "heads.ner.1.bias", "heads.ner.1.bixs");
+    assert_int_equal(adapterhub_load_head(m, head_no_bias, NULL, &h), ADAPT_ERR_FORMAT);
+    if (strncmp(adapt_error(), head_no_bias, strlen(head_no_bias)) || !strstr(adapt_error(), "heads.ner.1.bias"))
+        fail_msg("message \"%s\" should name the folder and the missing tensor", adapt_error());
+    assert_int_equal(tensors_containing(m, "heads.ner."), 0);
+
+    /* A file with every tensor and one more: saved from a model that holds an extra tensor under the adapter's name. */
+    assert_int_equal(adapterhub_load_adapter(m, good, NULL, NULL, 0), ADAPT_OK);
+    assert_int_equal(adapterhub_load_head(m, good, NULL, &h), ADAPT_OK);
+    param *extra = NULL;
+    int64_t shape[1] = {4};
+    assert_int_equal(store_add(&m->store, "bert.encoder.layer.0.output.adapters.ner.gate.bias", 1, shape, &extra), ADAPT_OK);
+    char stray[4200];
+    snprintf(stray, sizeof stray, "%s/stray", tmp);
+    assert_int_equal(adapterhub_save_adapter(m, stray, "ner"), ADAPT_OK);
+    adapt_model *fresh = load_model("fixtures/models/tiny-bert");
+    assert_int_equal(adapterhub_load_adapter(fresh, stray, NULL, NULL, 0), ADAPT_ERR_FORMAT);
+    if (!strstr(adapt_error(), "adapters.ner.gate.bias") || !strstr(adapt_error(), "not part of"))
+        fail_msg("message \"%s\" should name the stray tensor", adapt_error());
+    assert_int_equal(tensors_containing(fresh, ".adapters.ner."), 0);
+    assert_int_equal(adapterhub_load_adapter(fresh, good, NULL, NULL, 0), ADAPT_OK); /* nothing left in the way */
+    adapt_model_free(fresh);
+
+    /* The same name again, from a file with other values: refused before anything is read. */
+    const char *up = "bert.encoder.layer.1.output.adapters.ner.adapter_up.weight";
+    param *p = store_get(&m->store, up);
+    assert_non_null(p);
+    float before = p->data[0];
+    p->data[0] = before + 1.0f;
+    store_remove(&m->store, "bert.encoder.layer.0.output.adapters.ner.gate.bias");
+    char changed[4200];
+    snprintf(changed, sizeof changed, "%s/changed", tmp);
+    assert_int_equal(adapterhub_save_adapter(m, changed, "ner"), ADAPT_OK);
+    p->data[0] = before;
+    assert_int_equal(adapterhub_load_adapter(m, changed, NULL, NULL, 0), ADAPT_ERR_ARG);
+    assert_non_null(strstr(adapt_error(), "already loaded"));
+    assert_true(store_get(&m->store, up)->data[0] == before);
+    assert_int_equal(adapterhub_load_head(m, good, NULL, &h), ADAPT_ERR_ARG);
+    assert_non_null(strstr(adapt_error(), "already loaded"));
+
     adapt_model_free(m);
     remove_tree(tmp);
     free(tmp);
@@ -242,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_adapter_roundtrip),
         cmocka_unit_test(test_head_and_fusion_roundtrip),
         cmocka_unit_test(test_load_as_and_errors),
+        cmocka_unit_test(test_load_refuses_incomplete_files),
         cmocka_unit_test(test_composition_strings),
         cmocka_unit_test(test_lora_merge_unmerge),
         cmocka_unit_test(test_peft_roundtrip),

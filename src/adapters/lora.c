@@ -169,6 +169,14 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, ui
             attached += !st;
         }
     if (!st && !attached) st = adapt_fail(ADAPT_ERR_ARG, "LoRA target_modules match no linear layer of the model");
+    for (size_t i = 0; !st && !create && i < m->store.count; i++) { /* a loaded tensor no target binds */
+        const param *t = m->store.items[i];
+        if (!strstr(t->name, ".lora_A.") && !strstr(t->name, ".lora_B.")) continue;
+        bool bound = false;
+        for (int l = 0; l < L && !bound; l++)
+            for (int k = 0; k < LIN_COUNT && !bound; k++) bound = s->has[l][k] && (s->pairs[l][k].A == t || s->pairs[l][k].B == t);
+        if (!bound) st = adapt_fail(ADAPT_ERR_FORMAT, "tensor \"%s\" is in no module that target_modules names", t->name);
+    }
     if (st) {
         lora_state_free(s);
         return st;

@@ -115,12 +115,18 @@ static adapt_status bind_adapter_layers(adapt_model *m, adapter_def *a, bool cre
     return ADAPT_OK;
 }
 
+adapt_status setup_check_new_adapter_name(const adapt_model *m, const char *name)
+{
+    if (!valid_name(name)) return adapt_fail(ADAPT_ERR_ARG, "adapter name \"%.80s\" is empty, too long or has . , ( ) / or spaces", name);
+    if (setup_find_adapter(m->setup, name)) return adapt_fail(ADAPT_ERR_ARG, "an adapter named \"%s\" is already loaded", name);
+    return ADAPT_OK;
+}
+
 adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create)
 {
     adapter_setup *s = NULL;
     TRY(model_setup(m, &s));
-    if (!valid_name(name)) return adapt_fail(ADAPT_ERR_ARG, "adapter name \"%.80s\" is empty, too long or has . , ( ) / or spaces", name);
-    if (setup_find_adapter(s, name)) return adapt_fail(ADAPT_ERR_ARG, "an adapter named \"%s\" is already loaded", name);
+    TRY(setup_check_new_adapter_name(m, name));
     if (s->n_adapters == s->cap_adapters) {
         int cap = s->cap_adapters ? 2 * s->cap_adapters : 8;
         adapter_def *p = realloc(s->adapters, (size_t)cap * sizeof *p);
@@ -133,8 +139,10 @@ adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config
     snprintf(a->name, sizeof a->name, "%s", name);
     a->cfg = *cfg;
     adapt_status st = bind_adapter_layers(m, a, create);
+    if (!st && !create) st = setup_check_adapter_tensors(m, a);
     if (st) {
         free_adapter(a);
+        setup_remove_adapter_tensors(m, name);
         return st;
     }
     s->n_adapters++;
@@ -180,44 +188,28 @@ adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, c
             st = create ? fusion_create(&m->store, prefix, cfg, H, &s->rng, w) : fusion_bind(&m->store, prefix, cfg, H, w);
             if (!st) (at ? f->has_attn : f->has_out)[l] = true;
         }
+    if (!st && !create) st = setup_check_fusion_tensors(m, f);
     if (st) {
         free_fusion(f);
+        setup_remove_fusion_tensors(m, f->name);
         return st;
     }
     s->n_fusions++;
     return ADAPT_OK;
 }
 
-/* Tensor names that belong to adapter `name`. */
-static bool belongs_to_adapter(const char *tensor, const char *name)
-{
-    char a[ADAPTER_NAME_MAX + 16], b[ADAPTER_NAME_MAX + 32];
-    snprintf(a, sizeof a, ".adapters.%s.", name);
-    snprintf(b, sizeof b, "invertible_adapters.%s.", name);
-    return strstr(tensor, a) || strstr(tensor, b);
-}
-
-static bool belongs_to_fusion(const char *tensor, const char *fusion_name)
-{
-    const char *p = strstr(tensor, ".adapter_fusion_layer.");
-    if (!p) return false;
-    p += strlen(".adapter_fusion_layer.");
-    size_t n = strlen(fusion_name);
-    return !strncmp(p, fusion_name, n) && p[n] == '.';
-}
-
 adapt_status setup_set_adapter_trainable(adapt_model *m, const char *name, bool trainable)
 {
     if (!setup_find_adapter(m->setup, name)) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
     for (size_t i = 0; i < m->store.count; i++)
-        if (belongs_to_adapter(m->store.items[i]->name, name)) TRY(store_set_trainable(m->store.items[i], trainable));
+        if (setup_tensor_of_adapter(m->store.items[i]->name, name)) TRY(store_set_trainable(m->store.items[i], trainable));
     return ADAPT_OK;
 }
 
 adapt_status setup_set_fusion_trainable(adapt_model *m, fusion_def *f, bool trainable)
 {
     for (size_t i = 0; i < m->store.count; i++)
-        if (belongs_to_fusion(m->store.items[i]->name, f->name)) TRY(store_set_trainable(m->store.items[i], trainable));
+        if (setup_tensor_of_fusion(m->store.items[i]->name, f->name)) TRY(store_set_trainable(m->store.items[i], trainable));
     return ADAPT_OK;
 }
 
@@ -230,8 +222,7 @@ adapt_status setup_delete_adapter(adapt_model *m, const char *name)
         for (int k = 0; k < s->fusions[i].n; k++)
             if (!strcmp(s->fusions[i].adapters[k], name))
                 return adapt_fail(ADAPT_ERR_ARG, "adapter \"%s\" is part of fusion \"%s\": delete the fusion first", name, s->fusions[i].name);
-    for (size_t i = m->store.count; i-- > 0;)
-        if (belongs_to_adapter(m->store.items[i]->name, name)) store_remove(&m->store, m->store.items[i]->name);
+    setup_remove_adapter_tensors(m, name);
     free_adapter(a);
     *a = s->adapters[--s->n_adapters];
     comp_free(s->active); /* the composition may name it */

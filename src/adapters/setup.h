@@ -65,9 +65,22 @@ adapt_status model_setup(adapt_model *m, adapter_setup **out);
 void setup_free(adapter_setup *s);
 
 /* Adds an adapter: create = true makes fresh tensors (AdapterHub init), false binds tensors that
- * are already in the store (loaded from a file). */
+ * are already in the store (loaded from a file): each one the config needs, and no other tensor of
+ * that name. On failure the adapter's tensors are removed from the store. The same for fusions. */
 adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create);
 adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, const fusion_config *cfg, bool create);
+/* Fails when `name` is no valid adapter name or is already loaded (check before loading a file's
+ * tensors under that name, which would overwrite the loaded adapter's). */
+adapt_status setup_check_new_adapter_name(const adapt_model *m, const char *name);
+
+/* adapters/setup_tensors.c: the store tensors of an adapter / a fusion ("a,b,c"), their removal,
+ * and the check that each one is bound by the adapter's (fusion's) blocks. */
+bool setup_tensor_of_adapter(const char *tensor, const char *name);
+bool setup_tensor_of_fusion(const char *tensor, const char *fusion_name);
+void setup_remove_adapter_tensors(adapt_model *m, const char *name);
+void setup_remove_fusion_tensors(adapt_model *m, const char *fusion_name);
+adapt_status setup_check_adapter_tensors(const adapt_model *m, const adapter_def *a);
+adapt_status setup_check_fusion_tensors(const adapt_model *m, const fusion_def *f);
 /* Removes an adapter (and its tensors) from the model. */
 adapt_status setup_delete_adapter(adapt_model *m, const char *name);
 adapter_def *setup_find_adapter(const adapter_setup *s, const char *name);

@@ -1,6 +1,7 @@
 #include "core/error.h"
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char error_message[1024];
 
@@ -14,5 +15,14 @@ adapt_status adapt_fail(adapt_status status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(error_message, sizeof error_message, fmt, ap);
     va_end(ap);
+    return status;
+}
+
+adapt_status adapt_fail_in(adapt_status status, const char *where)
+{
+    if (status == ADAPT_OK || !where || !strncmp(error_message, where, strlen(where))) return status;
+    char message[sizeof error_message];
+    snprintf(message, sizeof message, "%s", error_message);
+    snprintf(error_message, sizeof error_message, "%.300s: %.700s", where, message);
     return status;
 }

@@ -128,15 +128,17 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
         else s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\"", cfg_path);
     }
     const char *name = load_as ? load_as : saved_name;
+    if (!s) s = setup_check_new_adapter_name(m, name);
     if (!s) {
         rename_ctx rc = {m, "adapters", saved_name, name, NULL, ADAPT_OK};
         s = load_tensors(m, dir, "adapter.safetensors", &rc);
+        if (s) setup_remove_adapter_tensors(m, name);
+        else s = setup_add_adapter(m, name, &cfg, false); /* removes them itself when it fails */
     }
-    if (!s) s = setup_add_adapter(m, name, &cfg, false);
     if (!s && name_out) snprintf(name_out, name_size, "%s", name);
     cJSON_Delete(root);
     free(cfg_path);
-    return s;
+    return adapt_fail_in(s, dir);
 }
 
 /* The metadata keys every AdapterHub config file carries. */
@@ -221,14 +223,17 @@ adapt_status adapterhub_load_head(adapt_model *m, const char *dir, const char *l
         else s = adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: head_type \"%.40s\" with %lld layers is not supported (tagging/1, classification/2)", cfg_path, type, layers);
     }
     const char *name = load_as ? load_as : saved_name;
+    if (!s && head_tensors_present(m, name)) s = adapt_fail(ADAPT_ERR_ARG, "a head named \"%s\" is already loaded", name);
     if (!s) {
         rename_ctx rc = {m, "heads", saved_name, name, NULL, ADAPT_OK};
         s = load_tensors(m, dir, "model_head.safetensors", &rc);
+        if (!s) s = head_check_loaded(m, kind, name);
+        if (!s) s = head_create(m, h, kind, name, (int)labels);
+        if (s) head_remove_tensors(m, name);
     }
-    if (!s) s = head_create(m, h, kind, name, (int)labels);
     cJSON_Delete(root);
     free(cfg_path);
-    return s;
+    return adapt_fail_in(s, dir);
 }
 
 adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h, const char *const *labels)
@@ -291,14 +296,16 @@ adapt_status adapterhub_load_fusion(adapt_model *m, const char *dir)
         for (char *tok = strtok(split, ","); tok && n < FUSION_MAX_ADAPTERS; tok = strtok(NULL, ",")) names[n++] = tok;
         if (n == 0) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: fusion name \"%s\" names no adapters", cfg_path, fname);
     }
+    if (!s && setup_find_fusion(m->setup, names, n)) s = adapt_fail(ADAPT_ERR_ARG, "fusion \"%s\" is already loaded", fname);
     if (!s) {
         rename_ctx rc = {m, "fusion", fname, fname, NULL, ADAPT_OK};
         s = load_tensors(m, dir, "model_adapter_fusion.safetensors", &rc);
+        if (s) setup_remove_fusion_tensors(m, fname);
+        else s = setup_add_fusion(m, names, n, &cfg, false); /* removes them itself when it fails */
     }
-    if (!s) s = setup_add_fusion(m, names, n, &cfg, false);
     cJSON_Delete(root);
     free(cfg_path);
-    return s;
+    return adapt_fail_in(s, dir);
 }
 
 adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char *const *names, int n)

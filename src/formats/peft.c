@@ -44,16 +44,21 @@ adapt_status peft_load(adapt_model *m, const char *dir)
     adapt_status s = cfg_path && st_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s) s = lora_config_from_json(root, cfg_path, &cfg);
     if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
+    if (!s && m->lora) s = adapt_fail(ADAPT_ERR_ARG, "the model already has LoRA weights"); /* before the file overwrites them */
     if (!s) {
         peft_rename rc = {m, st_path, ADAPT_OK};
         s = store_load_safetensors(&m->store, st_path, rename_peft, &rc, NULL);
         if (!s) s = rc.status;
     }
     if (!s) s = lora_attach(m, &cfg, false, NULL);
+    if (s && !m->lora) /* leave no loaded LoRA tensor behind (modules_to_save have been overwritten, as the file says) */
+        for (size_t i = m->store.count; i-- > 0;)
+            if (strstr(m->store.items[i]->name, ".lora_A.") || strstr(m->store.items[i]->name, ".lora_B."))
+                store_remove(&m->store, m->store.items[i]->name);
     cJSON_Delete(root);
     free(cfg_path);
     free(st_path);
-    return s;
+    return adapt_fail_in(s, dir);
 }
 
 adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)

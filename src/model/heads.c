@@ -58,6 +58,48 @@ adapt_status head_create(adapt_model *m, head *h, head_kind kind, const char *na
     return adapt_fail(ADAPT_ERR_ARG, "unknown head kind");
 }
 
+static bool of_head(const char *tensor, const char *name)
+{
+    size_t n = strlen(name);
+    return !strncmp(tensor, "heads.", 6) && !strncmp(tensor + 6, name, n) && tensor[6 + n] == '.';
+}
+
+bool head_tensors_present(const adapt_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->store.count; i++)
+        if (of_head(m->store.items[i]->name, name)) return true;
+    return false;
+}
+
+void head_remove_tensors(adapt_model *m, const char *name)
+{
+    for (size_t i = m->store.count; i-- > 0;)
+        if (of_head(m->store.items[i]->name, name)) store_remove(&m->store, m->store.items[i]->name);
+}
+
+adapt_status head_check_loaded(const adapt_model *m, head_kind kind, const char *name)
+{
+    if (kind != HEAD_TAGGING && kind != HEAD_CLASSIFICATION) return adapt_fail(ADAPT_ERR_ARG, "not an AdapterHub head kind");
+    /* tagging: the output layer at index 1; classification: a dense layer at 1, the output at 4 */
+    const char *parts[] = {"1.weight", "1.bias", "4.weight", "4.bias"};
+    int n_parts = kind == HEAD_TAGGING ? 2 : 4;
+    char want[160];
+    for (int i = 0; i < n_parts; i++) {
+        snprintf(want, sizeof want, "heads.%s.%s", name, parts[i]);
+        if (!store_get(&m->store, want)) return adapt_fail(ADAPT_ERR_FORMAT, "missing tensor \"%s\"", want);
+    }
+    for (size_t i = 0; i < m->store.count; i++) {
+        const char *t = m->store.items[i]->name;
+        if (!of_head(t, name)) continue;
+        bool expected = false;
+        for (int k = 0; k < n_parts && !expected; k++) expected = !strcmp(t + 7 + strlen(name), parts[k]);
+        if (!expected)
+            return adapt_fail(ADAPT_ERR_FORMAT, "tensor \"%s\" is not part of a %s head", t,
+                              kind == HEAD_TAGGING ? "tagging" : "classification");
+    }
+    return ADAPT_OK;
+}
+
 static double gaussian(uint64_t *s)
 {
     /* xorshift64* uniforms through Box-Muller */

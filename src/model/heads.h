@@ -29,6 +29,12 @@ typedef struct head {
 /* Adds the head's tensors to the model store (zero; use head_init_random to initialise) or binds
  * them when already present (e.g. loaded from model_head.safetensors). */
 adapt_status head_create(adapt_model *m, head *h, head_kind kind, const char *name, int num_labels);
+/* For loading an AdapterHub head: whether tensors "heads.<name>.*" are in the store already; their
+ * removal (after a failed load); and the check that the loaded ones are exactly the tensors of a
+ * head of that kind (head_create would otherwise add a missing one as zeros, silently). */
+bool head_tensors_present(const adapt_model *m, const char *name);
+void head_remove_tensors(adapt_model *m, const char *name);
+adapt_status head_check_loaded(const adapt_model *m, head_kind kind, const char *name);
 void head_init_random(head *h, uint64_t *rng_state);
 int head_rows(const adapt_model *m, const head *h); /* N for token heads, B for classification */
 /* A classification head with a single output: a regression head (MSE loss, Pearson / Spearman). */
