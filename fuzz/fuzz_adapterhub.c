@@ -6,27 +6,7 @@
 #include "fuzz_common.h"
 #include "adapters/setup.h"
 #include "formats/adapterhub.h"
-
-static adapt_model *tiny_model(bool roberta)
-{
-    model_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    snprintf(cfg.model_type, sizeof cfg.model_type, roberta ? "xlm-roberta" : "bert");
-    cfg.family = roberta ? FAMILY_ROBERTA : FAMILY_BERT;
-    cfg.pad_id = roberta ? 1 : 0;
-    cfg.hidden = 32;
-    cfg.layers = 2;
-    cfg.heads = 4;
-    cfg.intermediate = 64;
-    cfg.vocab = 16;
-    cfg.max_positions = 8;
-    cfg.type_vocab = 2;
-    cfg.hidden_act = ACT_GELU;
-    cfg.layer_norm_eps = 1e-12;
-    adapt_model *m = NULL;
-    if (model_create(&cfg, &m) != ADAPT_OK) abort();
-    return m;
-}
+#include "fuzz_model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -40,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       {"adapter_fusion_config.json", "model_adapter_fusion.safetensors"}};
     fuzz_clear_dir();
     for (size_t i = 0; i < n; i++) fuzz_write_file(files[kind][i], p[i].data, p[i].size);
-    adapt_model *m = tiny_model(data[0] & 8);
+    adapt_model *m = fuzz_tiny_model(data[0] & 8);
     if (kind == 0) {
         char name[ADAPTER_NAME_MAX + 8];
         if (fuzz_check(adapterhub_load_adapter(m, fuzz_dir(), load_as, name, sizeof name), "load_adapter") == ADAPT_OK) (void)setup_activate(m, name);

@@ -71,6 +71,11 @@ def main():
     put("adapter_config", "c08_fusion.json", json.dumps(json.loads(fcfg)["config"], indent=1), sel=2)
     put("adapterhub", "c08_fusion", fcfg + SEP + rd(cases, "c08_fusion/fusion/model_adapter_fusion.safetensors"), sel=2)
 
+    # PEFT LoRA folders (first byte: 1 merge + unmerge, 2 save, 8 an XLM-R model)
+    lora = rd(cases, "c10_lora_tagging/lora/adapter_config.json") + SEP + rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")
+    put("peft", "c10_lora", lora, sel=3)
+    put("peft", "c10_lora_on_xlmr", lora, sel=8)
+
     # config strings (first byte: 0 = adapter, 1 = fusion)
     for i, s in enumerate(["seq_bn", "pfeiffer[reduction_factor=8, non_linearity=gelu]", "double_seq_bn_inv",
                            "par_bn[scaling='channel', leave_out=[0, 1], reduction_factor={'0': 2, 'default': 4}]",

@@ -1,0 +1,25 @@
+/* PEFT LoRA folders (adapter_config.json + adapter_model.safetensors) loaded into a tiny BERT or
+ * XLM-R (hidden 32, 2 layers; byte 0 & 8), then merged and unmerged (byte 0 & 1) and saved
+ * (byte 0 & 2, over the input); the rest is the JSON file, FUZZ_SEP, then the safetensors file. */
+#include "fuzz_common.h"
+#include "adapters/lora.h"
+#include "formats/peft.h"
+#include "fuzz_model.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1) return 0;
+    fuzz_part p[2];
+    size_t n = fuzz_split(data + 1, size - 1, p, 2);
+    static const char *files[2] = {"adapter_config.json", "adapter_model.safetensors"};
+    fuzz_clear_dir();
+    for (size_t i = 0; i < n; i++) fuzz_write_file(files[i], p[i].data, p[i].size);
+    adapt_model *m = fuzz_tiny_model(data[0] & 8);
+    if (fuzz_check(peft_load(m, fuzz_dir()), "peft_load") == ADAPT_OK) {
+        if ((data[0] & 1) && fuzz_check(lora_merge(m), "lora_merge") == ADAPT_OK)
+            (void)fuzz_check(lora_unmerge(m), "lora_unmerge");
+        if (data[0] & 2) (void)fuzz_check(peft_save(m, fuzz_dir(), "TOKEN_CLS"), "peft_save"); /* over the input files */
+    }
+    adapt_model_free(m);
+    return 0;
+}
