@@ -862,7 +862,9 @@ static adapt_status train_loop(run *r)
     }
     if (!s) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, monotonic_seconds() - t0, trained, all);
     if (!s && ls.skipped && !o->quiet) fprintf(stderr, "train: %ld steps skipped for NaN/Inf (--on-nan skip)\n", ls.skipped);
-    if (!s && !o->quiet)
+    if (!s && !o->quiet && !r->dev.n)
+        printf("no dev set: the last step's weights kept as best (step %ld); results in %s\n", ls.best_step, o->out_dir);
+    else if (!s && !o->quiet)
         printf("best dev %s: %.4f at step %ld; results in %s\n", metric_name(r), r->mlm ? -ls.best : ls.best, ls.best_step, o->out_dir);
     free(order);
     free(ls.losses);
