@@ -89,9 +89,27 @@ static void test_demo_input(void **state)
     free(tmp);
 }
 
+/* A data file with nothing in it is an error where a figure would be read from it: eval says so
+ * instead of "F1 0.00 on 0 examples", and train refuses an empty --dev instead of running without one. */
+static void test_empty_data_refused(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    const char *adapt = build_path("adapt");
+    assert_int_equal(run_command(": > '%s/empty.conll' && printf 'Lima\\tB-LOC\\n' > '%s/one.conll'", tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' eval --model models/default --load-adapter models/adapters/ner --data '%s/empty.conll' "
+                                 "> '%s/out' 2>&1", adapt, tmp, tmp), 1);
+    assert_int_equal(run_command("grep -q 'empty.conll: no examples to evaluate' '%s/out'", tmp), 0);
+    assert_int_equal(run_command("OMP_NUM_THREADS=1 '%s' train --task ner --model models/default --train '%s/one.conll' --dev '%s/empty.conll' "
+                                 "--output '%s/o' --max-steps 1 > '%s/out' 2>&1", adapt, tmp, tmp, tmp, tmp), 1);
+    assert_int_equal(run_command("grep -q 'empty.conll: no dev examples' '%s/out'", tmp), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped),
-                                       cmocka_unit_test(test_demo_input)};
+                                       cmocka_unit_test(test_demo_input), cmocka_unit_test(test_empty_data_refused)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -135,6 +135,7 @@ static adapt_status run_eval(const eval_args *a)
     if (!s && !g) s = eval_tagging_file(&t, a->data, a->format, a->strict ? NER_MODE_STRICT : NER_MODE_DEFAULT, maxn, &r);
     else if (!s && kind == EVAL_REGRESSION) s = eval_regression_file(&t, g, a->data, a->format, maxn, &r);
     else if (!s) s = eval_classification_file(&t, g, a->data, a->format, maxn, &r);
+    if (!s && r.n_examples == 0) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: no examples to evaluate", a->data); /* not "F1 0.00" */
     if (!s) {
         printf("%s on %s (%zu examples): %s %.2f\n", task, a->data, r.n_examples, r.metric_name, r.metric);
         if (!g) printf("  precision %.4f  recall %.4f  f1 %.4f  token accuracy %.4f\n", r.entity.precision, r.entity.recall, r.entity.f1, r.token_accuracy);

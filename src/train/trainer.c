@@ -114,6 +114,7 @@ static adapt_status load_mlm_data(run *r)
     if (o->dev_file) {
         const char *dev[1] = {o->dev_file};
         TRY(mlm_pack_files(r->tok, dev, 1, o->max_len, 2000, &r->sp, &r->dev));
+        if (!r->dev.n) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no dev text", o->dev_file);
     } else {
         size_t hold = r->train.n / 50 < 8 ? (r->train.n > 16 ? 8 : 0) : r->train.n / 50;
         if (hold) {
@@ -190,6 +191,7 @@ static adapt_status load_data(run *r)
     if (o->dev_file) TRY(task_data_read(o->dev_file, &topt, &r->dev_ds));
     if (o->n_train_files > 1) TRY(load_more_sources(r, &topt));
     if (o->dev_file) TRY(encode_dataset(r->tok, &r->dev_ds, o->max_len, &r->dev));
+    if (o->dev_file && !r->dev.n) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no dev examples", o->dev_file); /* not a run without one */
     if (o->max_dev_examples > 0) encoded_set_truncate(&r->dev, (size_t)o->max_dev_examples);
     return ADAPT_OK;
 }
