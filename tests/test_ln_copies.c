@@ -288,6 +288,8 @@ static void test_train_layer_norms_cli(void **state)
     assert_true(fabs(json_file_number(at("e.json"), "value") - json_file_number(at("ln/summary.json"), "best_dev_metric")) < 0.01);
     assert_int_equal(run_adapt(test_tmp, "adapters list base ln/best/rte"), 0);
     assert_log_says(test_tmp, "layer norms: its own copies");
+    assert_int_equal(run_adapt(test_tmp, "adapters list --model base ln/best/rte"), 0); /* --model, as average and rename take it */
+    assert_log_says(test_tmp, "layer norms: its own copies");
     assert_int_equal(run_adapt(test_tmp, "train --task rte --model base --train rte_train.tsv --output x --method lora "
                                          "--train-layer-norms --max-steps 1 --quiet"),
                      1);

@@ -16,7 +16,7 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: adapt adapters list MODEL_DIR ADAPTER_DIR...\n"
+    fprintf(fp, "usage: adapt adapters list [--model] MODEL_DIR ADAPTER_DIR...\n"
                 "       adapt adapters average --model DIR --output OUT_DIR --name NAME [--no-head] DIR[=WEIGHT]...\n"
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
                 "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head.\n"
@@ -111,6 +111,10 @@ static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
 
 static int cmd_list(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--model")) { /* as average and rename take it */
+        argv[1] = argv[0];
+        argc--, argv++;
+    }
     if (argc < 3) {
         usage(stderr);
         return 2;
