@@ -103,6 +103,9 @@ static void test_empty_data_refused(void **state)
     assert_int_equal(run_command("OMP_NUM_THREADS=1 '%s' train --task ner --model models/default --train '%s/one.conll' --dev '%s/empty.conll' "
                                  "--output '%s/o' --max-steps 1 > '%s/out' 2>&1", adapt, tmp, tmp, tmp, tmp), 1);
     assert_int_equal(run_command("grep -q 'empty.conll: no dev examples' '%s/out'", tmp), 0);
+    assert_int_equal(run_command("OMP_NUM_THREADS=1 '%s' train --task mlm --model models/default --train models/demo/quechua.txt "
+                                 "--dev '%s/empty.conll' --output '%s/m' --max-steps 1 > '%s/out' 2>&1", adapt, tmp, tmp, tmp), 1);
+    assert_int_equal(run_command("grep -q 'empty.conll: no text$' '%s/out'", tmp), 0);
     remove_tree(tmp);
     free(tmp);
 }

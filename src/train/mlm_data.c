@@ -101,7 +101,7 @@ adapt_status mlm_pack_files(adapt_tokenizer *tok, const char *const *paths, int 
     }
     if (!s && fill > 16 && (!max_rows || out->n < max_rows)) s = push_row(out, &cap, pending, fill, sp);
     free(pending);
-    if (!s && out->n == 0) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: no text to train on", n_paths ? paths[0] : "(none)");
+    if (!s && out->n == 0) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: no text", n_paths ? paths[0] : "(none)");
     return s;
 }
 

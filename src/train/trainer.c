@@ -114,7 +114,6 @@ static adapt_status load_mlm_data(run *r)
     if (o->dev_file) {
         const char *dev[1] = {o->dev_file};
         TRY(mlm_pack_files(r->tok, dev, 1, o->max_len, 2000, &r->sp, &r->dev));
-        if (!r->dev.n) return adapt_fail(ADAPT_ERR_FORMAT, "%s: no dev text", o->dev_file);
     } else {
         size_t hold = r->train.n / 50 < 8 ? (r->train.n > 16 ? 8 : 0) : r->train.n / 50;
         if (hold) {
