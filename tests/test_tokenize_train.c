@@ -116,6 +116,11 @@ static void test_wordpiece_round_trip(void **state)
     adapt_encoding_free(&e);
     adapt_tokenizer_free(t);
     assert_int_not_equal(run_command("%s tokenizer train --type unigram --vocab-size 900 %s 2>/dev/null", build_path("adapt"), corpus), 0);
+    /* a number that is not one is named (strtol read "3e2" as 3 and "abc" as 0 before) */
+    assert_int_equal(run_command("%s tokenizer train --type bpe --vocab-size 3e2 %s 2> %s/err; test $? -eq 2 && "
+                                 "grep -q -- '--vocab-size needs an integer' %s/err", build_path("adapt"), corpus, dir, dir), 0);
+    assert_int_equal(run_command("echo '{\"text\": \"hi\"}' | %s tokenize %s/wp/tokenizer.json --max-length abc 2> %s/err; test $? -eq 2 && "
+                                 "grep -q -- '--max-length needs an integer' %s/err", build_path("adapt"), dir, dir, dir), 0);
     free(corpus);
     remove_tree(dir);
     free(dir);

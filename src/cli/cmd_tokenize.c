@@ -1,5 +1,6 @@
 /* adapt tokenize / detokenize / tokenizer train — JSON lines in, JSON lines out. */
 #include "adapt.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/clock.h"
 #include <cjson/cJSON.h>
@@ -224,8 +225,8 @@ int cmd_tokenize(int argc, char **argv)
         else if (!strcmp(argv[i], "--truncate-left")) left = true;
         else if (!strcmp(argv[i], "--lines")) raw = true;
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
-        else if (!strcmp(argv[i], "--max-length") && i + 1 < argc) max_len = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--pad-to") && i + 1 < argc) pad = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--max-length")) { if (!arg_long("tokenize", argv[i], i + 1 < argc ? argv[i + 1] : NULL, 0, 1L << 24, &max_len)) return 2; i++; }
+        else if (!strcmp(argv[i], "--pad-to")) { if (!arg_long("tokenize", argv[i], i + 1 < argc ? argv[i + 1] : NULL, 0, 1L << 24, &pad)) return 2; i++; }
         else if (argv[i][0] == '-' || path) return usage_tokenize(stderr, 2);
         else path = argv[i];
     }
@@ -359,8 +360,15 @@ int cmd_tokenizer(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help")) { free(files); return usage_train(stdout, 0); }
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) opt.type = argv[++i];
-        else if (!strcmp(argv[i], "--vocab-size") && i + 1 < argc) vocab = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--min-frequency") && i + 1 < argc) minf = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--vocab-size") || !strcmp(argv[i], "--min-frequency")) {
+            bool vocab_size = !strcmp(argv[i], "--vocab-size");
+            if (!arg_long("tokenizer train", argv[i], i + 1 < argc ? argv[i + 1] : NULL, vocab_size ? 1 : 0, vocab_size ? 16777215 : 1000000000,
+                          vocab_size ? &vocab : &minf)) {
+                free(files);
+                return 2;
+            }
+            i++;
+        }
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) outdir = argv[++i];
         else if (!strcmp(argv[i], "--lowercase")) opt.lowercase = true;
         else if (argv[i][0] == '-') { free(files); return usage_train(stderr, 2); }
