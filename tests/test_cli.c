@@ -110,9 +110,28 @@ static void test_empty_data_refused(void **state)
     free(tmp);
 }
 
+/* Every command names an option it does not know (several printed only their usage) and exits 2. */
+static void test_unknown_options_named(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    static const char *const commands[] = {"demo quechua-ner", "bench", "tokenize models/default/tokenizer.json", "tokenizer train",
+                                           "train", "predict", "eval", "pretrain", "encode-corpus", "fusion-attention"};
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        int rc = run_command("'%s' %s --bogus x < /dev/null > '%s/out' 2>&1", build_path("adapt"), commands[i], tmp);
+        if (rc != 2 || run_command("grep -q 'unknown.* option --bogus' '%s/out'", tmp) != 0) {
+            run_command("cat '%s/out' >&2", tmp);
+            fail_msg("adapt %s --bogus x: exit %d, the message above should name --bogus", commands[i], rc);
+        }
+    }
+    remove_tree(tmp);
+    free(tmp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped),
-                                       cmocka_unit_test(test_demo_input), cmocka_unit_test(test_empty_data_refused)};
+                                       cmocka_unit_test(test_demo_input), cmocka_unit_test(test_empty_data_refused),
+                                       cmocka_unit_test(test_unknown_options_named)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

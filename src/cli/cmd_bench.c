@@ -29,11 +29,17 @@ int cmd_bench(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
         if (!strcmp(a, "--json")) { json = true; continue; }
         if (!strcmp(a, "--no-ceiling")) { o.ceiling = false; continue; }
-        if (!v) return usage(stderr, 2);
+        if (!v) {
+            fprintf(stderr, "adapt bench: unknown option %s (or it needs a value)\n", a);
+            return usage(stderr, 2);
+        }
         i++;
         if (!strcmp(a, "--preset")) o.preset = v;
         else if (!strcmp(a, "--mode")) {
-            if (!bench_mode_parse(v, &o.mode)) return usage(stderr, 2);
+            if (!bench_mode_parse(v, &o.mode)) {
+                fprintf(stderr, "adapt bench: --mode needs infer, adapter or full, not \"%s\"\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--dtype")) {
             if (!arg_weight_dtype("bench", a, v, &o.weight_dtype)) return 2;
         } else if (!strcmp(a, "--batch")) {
@@ -48,7 +54,10 @@ int cmd_bench(int argc, char **argv)
         } else if (!strcmp(a, "--warmup")) {
             if (!arg_long("bench", a, v, 0, 100000, &n)) return 2;
             o.warmup = (int)n;
-        } else return usage(stderr, 2);
+        } else {
+            fprintf(stderr, "adapt bench: unknown option %s\n", a);
+            return usage(stderr, 2);
+        }
     }
     bench_result r;
     if (bench_run(&o, &r)) return cli_report_error("bench");

@@ -107,12 +107,18 @@ int cmd_demo(int argc, char **argv)
     const char *input = NULL, *output = NULL, *setup = "Stack(qu, ner)";
     bool retrain = false;
     adapt_weight_dtype dtype = ADAPT_WEIGHTS_FP32;
+    bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
     if (argc < 2 || strcmp(argv[1], "quechua-ner")) {
-        usage(argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
-        return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+        if (argc >= 2 && !help) fprintf(stderr, "adapt demo: no demo \"%s\" (quechua-ner)\n", argv[1]);
+        usage(help ? stdout : stderr);
+        return help ? 0 : 2;
     }
     for (int i = 2; i < argc; i++) {
-        if (!strcmp(argv[i], "--retrain")) retrain = true;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        else if (!strcmp(argv[i], "--retrain")) retrain = true;
         else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--setup") && i + 1 < argc) setup = argv[++i];
@@ -121,6 +127,7 @@ int cmd_demo(int argc, char **argv)
             i++;
         }
         else {
+            fprintf(stderr, "adapt demo: unknown option %s (or it needs a value)\n", argv[i]);
             usage(stderr);
             return 2;
         }

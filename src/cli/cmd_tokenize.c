@@ -227,7 +227,10 @@ int cmd_tokenize(int argc, char **argv)
         else if (!strcmp(argv[i], "--quiet")) quiet = true;
         else if (!strcmp(argv[i], "--max-length")) { if (!arg_long("tokenize", argv[i], i + 1 < argc ? argv[i + 1] : NULL, 0, 1L << 24, &max_len)) return 2; i++; }
         else if (!strcmp(argv[i], "--pad-to")) { if (!arg_long("tokenize", argv[i], i + 1 < argc ? argv[i + 1] : NULL, 0, 1L << 24, &pad)) return 2; i++; }
-        else if (argv[i][0] == '-' || path) return usage_tokenize(stderr, 2);
+        else if (argv[i][0] == '-' || path) {
+            fprintf(stderr, "adapt tokenize: %s %s\n", argv[i][0] == '-' ? "unknown option" : "a second tokenizer:", argv[i]);
+            return usage_tokenize(stderr, 2);
+        }
         else path = argv[i];
     }
     if (!path || max_len < 0 || pad < 0) return usage_tokenize(stderr, 2);
@@ -371,7 +374,11 @@ int cmd_tokenizer(int argc, char **argv)
         }
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) outdir = argv[++i];
         else if (!strcmp(argv[i], "--lowercase")) opt.lowercase = true;
-        else if (argv[i][0] == '-') { free(files); return usage_train(stderr, 2); }
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "adapt tokenizer train: unknown option %s (or it needs a value)\n", argv[i]);
+            free(files);
+            return usage_train(stderr, 2);
+        }
         else files[nf++] = argv[i];
     }
     if (!opt.type || vocab <= 0 || minf < 0 || !nf) { free(files); return usage_train(stderr, 2); }
