@@ -89,6 +89,25 @@ static void test_demo_input(void **state)
     free(tmp);
 }
 
+/* A sentence longer than --max-length tokens is tagged whole, in overlapping windows: 40 times
+ * "Lima llaqtapi Perú mama" as one sentence at 32 tokens, every place a B-LOC (before, the words
+ * past the cut were O with probability 1: 5 of the 80 places were found). */
+static void test_long_sentence_windows(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    assert_int_equal(run_command("for i in $(seq 40); do printf 'Lima\\tO\\nllaqtapi\\tO\\nPer\303\272\\tO\\nmama\\tO\\n'; done > '%s/long.conll'",
+                                 tmp), 0);
+    assert_int_equal(run_command("'%s' predict --model models/default --load-adapter models/adapters/en --load-adapter models/adapters/qu "
+                                 "--load-adapter models/adapters/ner --setup 'Stack(qu, ner)' --input '%s/long.conll' --output '%s/long.out' "
+                                 "--max-length 32 --scores 2> /dev/null", build_path("adapt"), tmp, tmp), 0);
+    assert_int_equal(run_command("test $(wc -l < '%s/long.out') -eq 160 && "
+                                 "test $(awk -F'\t' '($1 == \"Lima\" || $1 == \"Per\303\272\") && $2 == \"B-LOC\"' '%s/long.out' | wc -l) -eq 80 && "
+                                 "test $(awk -F'\t' '$2 != \"O\" || $3 == \"1.0000\"' '%s/long.out' | wc -l) -eq 80", tmp, tmp, tmp), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 /* A data file with nothing in it is an error where a figure would be read from it: eval says so
  * instead of "F1 0.00 on 0 examples", and train refuses an empty --dev instead of running without one. */
 static void test_empty_data_refused(void **state)
@@ -131,7 +150,8 @@ static void test_unknown_options_named(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped),
-                                       cmocka_unit_test(test_demo_input), cmocka_unit_test(test_empty_data_refused),
+                                       cmocka_unit_test(test_demo_input), cmocka_unit_test(test_long_sentence_windows),
+                                       cmocka_unit_test(test_empty_data_refused),
                                        cmocka_unit_test(test_unknown_options_named)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

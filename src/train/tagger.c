@@ -53,8 +53,7 @@ void tagger_close(tagger *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Softmax probability of label `k` among the n logits. */
-static float label_probability(const float *v, int n, int k)
+float tagger_label_probability(const float *v, int n, int k)
 {
     float mx = v[0];
     for (int i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
@@ -84,7 +83,8 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
     if (!s) s = encode_dataset(t->tok, &ds, t->max_len, &enc);
     size_t *order = malloc((size_t)t->batch_size * sizeof(size_t));
     const float **rows = malloc((size_t)encoded_set_most_words(&enc) * sizeof *rows); /* a sentence's words' logits */
-    if (!s && (!order || !rows)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    size_t *cut = calloc(n + 1, sizeof *cut), n_cut = 0; /* sentences the length limit cut: windows after the batches */
+    if (!s && (!order || !rows || !cut)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     int C = t->n_labels;
     for (size_t start = 0; !s && start < n; start += (size_t)t->batch_size) {
         int B = (int)(n - start < (size_t)t->batch_size ? n - start : (size_t)t->batch_size);
@@ -101,10 +101,19 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
             int32_t *out = tags[start + (size_t)i];
             s = bio_decode((const char *const *)t->labels, C, rows, x->n_words, out);
             for (int w = 0; !s && scores && w < x->n_words; w++)
-                scores[start + (size_t)i][w] = rows[w] ? label_probability(rows[w], C, out[w]) : 1.0f;
+                scores[start + (size_t)i][w] = rows[w] ? tagger_label_probability(rows[w], C, out[w]) : 1.0f;
+            if (x->len >= t->max_len && x->n_words > 0 && x->word_start[x->n_words - 1] < 0) cut[n_cut++] = start + (size_t)i;
         }
         batch_free(&b);
     }
+    for (size_t k = 0; !s && k < n_cut; k++) {
+        const encoded_example *x = &enc.ex[cut[k]];
+        size_t fit = 0;
+        for (int w = 0; w < x->n_words; w++)
+            if (x->word_start[w] >= 0) fit = (size_t)w + 1;
+        s = tagger_tag_long(t, words[cut[k]], n_words[cut[k]], fit, tags[cut[k]], scores ? scores[cut[k]] : NULL);
+    }
+    free(cut);
     free(order);
     free(rows);
     encoded_set_free(&enc);

@@ -33,9 +33,16 @@ adapt_status tagger_open(const tagger_options *o, tagger *t);
 void tagger_close(tagger *t);
 /* Tags n sentences: words[s][w] (n_words[s] each); tags[s][w] receives label indices. The head
  * must be a tagging head. scores (NULL: not wanted): scores[s][w] receives the probability the
- * head gives the chosen tag (softmax over its labels at the word's first token; 1 for a word the
- * length limit cut off, tagged O). */
+ * head gives the chosen tag (softmax over its labels at the word's first token; 1 for a word
+ * without a token, tagged O). A sentence longer than max_len tokens is tagged in windows
+ * (tagger_tag_long), every word of it. */
 adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, const size_t *n_words, int32_t **tags,
                         float **scores);
+/* One sentence the length limit cut (its first `fit` words fit): tagged in overlapping windows of
+ * words that fit, each word's logits from the window where it is furthest from a cut edge, one
+ * IOB2 decoding over the whole sentence (train/tag_windows.c). tagger_tag calls it. */
+adapt_status tagger_tag_long(tagger *t, const char *const *words, size_t n, size_t fit, int32_t *tags, float *scores);
+/* Softmax probability of label `k` among the n logits. */
+float tagger_label_probability(const float *v, int n, int k);
 
 #endif
