@@ -85,6 +85,15 @@ static void test_demo_input(void **state)
                                  tmp, tmp), 0);
     assert_int_equal(run_command("grep -v '^-DOCSTART-' '%s/layout.out' | grep . > '%s/a' && grep . '%s/plain.out' > '%s/b' && cmp -s '%s/a' '%s/b'",
                                  tmp, tmp, tmp, tmp, tmp, tmp), 0);
+    /* A text file, a sentence per line: read as CoNLL it is tagged a line's first word at a time,
+     * and the demo warns; with --format text its sentences are tagged as the CoNLL version's. */
+    assert_int_equal(run_command("head -2 models/demo/quechua.txt > '%s/two.txt' && '%s' demo quechua-ner --input '%s/two.txt' "
+                                 "--output '%s/two.out' 2> '%s/err' && grep -q 'warning: .*two.txt was read as CoNLL.*--format text' '%s/err'",
+                                 tmp, demo, tmp, tmp, tmp, tmp), 0);
+    assert_int_equal(run_command("'%s' demo quechua-ner --input '%s/two.txt' --format text --output '%s/two.out' 2> '%s/err' && "
+                                 "! grep -q warning '%s/err' && grep -q '^Javier	B-PER$' '%s/two.out' && grep -q '^Sologuren	I-PER$' '%s/two.out' && "
+                                 "grep -q '^Perú	B-LOC$' '%s/two.out' && test $(grep -c . '%s/two.out') -gt 20",
+                                 demo, tmp, tmp, tmp, tmp, tmp, tmp, tmp, tmp), 0);
     remove_tree(tmp);
     free(tmp);
 }

@@ -17,10 +17,11 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: adapt demo quechua-ner [--input FILE.conll --output OUT.conll] [--setup STR] [--dtype fp32|bf16]\n"
-                "                              [--retrain]\n"
+    fprintf(fp, "usage: adapt demo quechua-ner [--input FILE.conll --output OUT.conll] [--format conll|text|jsonl]\n"
+                "                              [--setup STR] [--dtype fp32|bf16] [--retrain]\n"
                 "  Without --input, tags the example sentences in models/demo/quechua.txt. With it, tags the\n"
-                "  words of column 1 and writes word<TAB>tag, a line for each input line (blank lines kept).\n"
+                "  words of column 1 and writes word<TAB>tag, a line for each input line (blank lines kept);\n"
+                "  --format text: a sentence per line instead (words split at spaces), JSON Lines by its name.\n"
                 "  --setup    any composition of the shipped adapters en, es, qu, ner (default \"Stack(qu, ner)\")\n"
                 "  --dtype    bf16: weight-only bf16 (frozen encoder weights stored as bf16, arithmetic in fp32)\n"
                 "  --retrain  reproduce the adapters from raw data first (scripts/madx-pipeline.sh)\n");
@@ -107,6 +108,7 @@ int cmd_demo(int argc, char **argv)
     const char *input = NULL, *output = NULL, *setup = "Stack(qu, ner)";
     bool retrain = false;
     adapt_weight_dtype dtype = ADAPT_WEIGHTS_FP32;
+    data_format format = DATA_FORMAT_AUTO;
     bool help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
     if (argc < 2 || strcmp(argv[1], "quechua-ner")) {
         if (argc >= 2 && !help) fprintf(stderr, "adapt demo: no demo \"%s\" (quechua-ner)\n", argv[1]);
@@ -122,6 +124,12 @@ int cmd_demo(int argc, char **argv)
         else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) output = argv[++i];
         else if (!strcmp(argv[i], "--setup") && i + 1 < argc) setup = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
+            if (data_format_parse(argv[++i], &format)) {
+                fprintf(stderr, "adapt demo: %s\n", adapt_error());
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) {
             if (!arg_weight_dtype("demo", argv[i], argv[i + 1], &dtype)) return 2;
             i++;
@@ -163,10 +171,12 @@ int cmd_demo(int argc, char **argv)
     tagger t;
     if (tagger_open(&o, &t)) return cli_report_error("demo");
     fprintf(stderr, "adapt demo: setup %s on %s\n\n", setup, model);
-    predict_options po = {.input = input, .output = output};
+    bool text_like = false;
+    predict_options po = {.input = input, .output = output, .format = format, .input_looks_like_text = &text_like};
     adapt_status s = input ? predict_file(&t, &po) : tag_examples(&t, examples);
     tagger_close(&t);
     if (s) return cli_report_error("demo");
+    if (text_like) cli_warn_text_as_conll("demo", input);
     if (output) fprintf(stderr, "adapt demo: wrote %s\n", output);
     return 0;
 }

@@ -94,7 +94,10 @@ int cmd_predict(int argc, char **argv)
     if (!po.task) po.task = glue_task_from_path(po.input);
     tagger t;
     if (tagger_open(&o, &t)) return cli_report_error("predict");
+    bool text_like = false;
+    po.input_looks_like_text = &text_like;
     adapt_status s = predict_file(&t, &po);
     tagger_close(&t);
+    if (!s && text_like) cli_warn_text_as_conll("predict", po.input);
     return s ? cli_report_error("predict") : 0;
 }

@@ -33,5 +33,7 @@ void cli_select_blas_kernels(char **argv);
 
 /* Prints "adapt <cmd>: <adapt_error()>" to stderr and returns 1. */
 int cli_report_error(const char *cmd);
+/* Warns that `path`, read as CoNLL (a word per line), looks like text with a sentence per line. */
+void cli_warn_text_as_conll(const char *cmd, const char *path);
 
 #endif

@@ -29,6 +29,12 @@ int cli_report_error(const char *cmd)
     return 1;
 }
 
+void cli_warn_text_as_conll(const char *cmd, const char *path)
+{
+    fprintf(stderr, "adapt %s: warning: %s was read as CoNLL (a word per line, column 1 tagged), but most of its lines hold "
+                    "5 or more space-separated words: for a sentence per line give --format text\n", cmd, path);
+}
+
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: adapt COMMAND [ARGS...]\n\ncommands:\n");

@@ -113,6 +113,16 @@ static void split_columns(const char *line, size_t len, const char **word, size_
     *n_cols = 2;
 }
 
+/* Space-separated fields of a line without a tab (0 for a tab-separated line). */
+static size_t space_fields(const char *line, size_t len)
+{
+    if (memchr(line, '\t', len)) return 0;
+    size_t fields = 0;
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && (i == 0 || line[i - 1] == ' ')) fields++;
+    return fields;
+}
+
 static adapt_status note_docstart(dataset *ds, size_t line)
 {
     size_t *grown = realloc(ds->docstart_lines, (ds->n_docstart + 1) * sizeof *grown);
@@ -149,6 +159,8 @@ static adapt_status read_lines(text_reader *tr, const conll_options *opt, datase
             continue;
         }
         if (word_len == 0) return adapt_fail(ADAPT_ERR_FORMAT, "%s:%zu: empty word in the first column", path, lno);
+        ds->conll_rows++;
+        ds->conll_wide_rows += space_fields(line, len) >= 5;
         const char *w = dataset_strndup(ds, word, word_len);
         const char *t = NULL;
         if (with_tags) {

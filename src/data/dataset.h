@@ -73,6 +73,9 @@ typedef struct dataset {
      * n_lines == 0 when the reader kept no layout. */
     size_t n_lines;
     size_t *docstart_lines, n_docstart;
+    /* A CoNLL file's word rows, and those without a tab holding 5 or more space-separated fields:
+     * when most are, the file is likely text with a sentence per line given as CoNLL. */
+    size_t conll_rows, conll_wide_rows;
     struct data_arena_block *arena;
 } dataset;
 

@@ -170,6 +170,7 @@ adapt_status predict_file(tagger *t, const predict_options *o)
     atomic_file af = {0};
     if (!s) s = atomic_file_begin(&af, o->output);
     bool jsonl = jsonl_name(o->output);
+    if (!s && o->input_looks_like_text) *o->input_looks_like_text = ds.conll_rows > 0 && 2 * ds.conll_wide_rows > ds.conll_rows;
     if (!s) s = tagging ? predict_tags(t, &ds, af.fp, jsonl, o->scores) : predict_sequences(t, &ds, af.fp, jsonl);
     if (!s) s = atomic_file_commit(&af);
     else atomic_file_abort(&af); /* the previous output, if any, stays */

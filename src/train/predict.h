@@ -16,6 +16,8 @@ typedef struct predict_options {
     data_format format;            /* of the input; AUTO: from its name */
     const glue_task *task;         /* sequence heads: the TSV layout (NULL: "tsv", any header layout) */
     bool scores;                   /* tagging heads: each tag's probability too (a third column, or "scores") */
+    bool *input_looks_like_text;   /* when not NULL: set when most rows of CoNLL input had 5+ space-separated
+                                    * fields (a text file read a word per line; the caller may warn) */
 } predict_options;
 
 adapt_status predict_file(tagger *t, const predict_options *o);
