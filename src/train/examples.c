@@ -184,6 +184,14 @@ void encoded_word_rows(const encoded_example *x, const float *example_logits, in
     for (int w = 0; w < x->n_words; w++) rows[w] = x->word_start[w] >= 0 ? example_logits + (size_t)x->word_start[w] * C : NULL;
 }
 
+size_t encoded_words_kept(const encoded_example *x)
+{
+    size_t kept = 0;
+    for (int w = 0; w < x->n_words; w++)
+        if (x->word_start[w] >= 0) kept = (size_t)w + 1;
+    return kept;
+}
+
 void encoded_set_free(encoded_set *s)
 {
     for (size_t i = 0; i < s->n; i++) {

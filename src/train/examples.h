@@ -36,6 +36,8 @@ int encoded_set_most_words(const encoded_set *s);
 /* Tagging: each word's row of logits (at its first token) in the example's [T, C] block, NULL for
  * a word truncation cut. */
 void encoded_word_rows(const encoded_example *x, const float *example_logits, int C, const float **rows);
+/* Tagging: the words before truncation's cut (1 + the last word that kept a token). */
+size_t encoded_words_kept(const encoded_example *x);
 
 typedef struct batch {
     int B, T;

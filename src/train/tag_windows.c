@@ -35,15 +35,6 @@ static adapt_status run_window(tagger *t, const char *const *words, size_t n, en
     return s;
 }
 
-/* Words of an encoded window that kept a token: 1 + the last one that did. */
-static size_t words_kept(const encoded_example *x)
-{
-    size_t kept = 0;
-    for (int w = 0; w < x->n_words; w++)
-        if (x->word_start[w] >= 0) kept = (size_t)w + 1;
-    return kept;
-}
-
 adapt_status tagger_tag_long(tagger *t, const char *const *words, size_t n, size_t fit, int32_t *tags, float *scores)
 {
     int C = t->n_labels;
@@ -59,7 +50,7 @@ adapt_status tagger_tag_long(tagger *t, const char *const *words, size_t n, size
         s = run_window(t, words + start, end - start, &enc, &logits);
         if (!s) {
             const encoded_example *x = &enc.ex[0];
-            size_t kept = words_kept(x);
+            size_t kept = encoded_words_kept(x);
             if (x->len >= t->max_len && kept < end - start) end = start + (kept ? kept : 1); /* longer words here */
             for (size_t w = start; w < end; w++) {
                 int32_t tok = x->word_start[w - start];

@@ -107,10 +107,7 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
         batch_free(&b);
     }
     for (size_t k = 0; !s && k < n_cut; k++) {
-        const encoded_example *x = &enc.ex[cut[k]];
-        size_t fit = 0;
-        for (int w = 0; w < x->n_words; w++)
-            if (x->word_start[w] >= 0) fit = (size_t)w + 1;
+        size_t fit = encoded_words_kept(&enc.ex[cut[k]]);
         s = tagger_tag_long(t, words[cut[k]], n_words[cut[k]], fit, tags[cut[k]], scores ? scores[cut[k]] : NULL);
     }
     free(cut);
