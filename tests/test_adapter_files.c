@@ -5,6 +5,7 @@
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
 #include "formats/safetensors.h"
+#include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
 #include "core/store.h"
@@ -306,6 +307,11 @@ static void test_load_refuses_incomplete_files(void **state)
         !strstr(adapt_error(), "layer.1.output.adapters.ner.adapter_up.bias"))
         fail_msg("message \"%s\" should name the folder and the missing tensor", adapt_error());
     assert_int_equal(tensors_containing(m, ".adapters.ner."), 0);
+    /* the folder goes first unless the message starts with it, as a folder or a file in it */
+    adapt_fail_in(adapt_fail(ADAPT_ERR_FORMAT, "head tensor x"), "h");
+    assert_string_equal(adapt_error(), "h: head tensor x");
+    adapt_fail_in(adapt_fail(ADAPT_ERR_FORMAT, "h/head_config.json: bad"), "h");
+    assert_string_equal(adapt_error(), "h/head_config.json: bad");
 
     head h;
     char head_no_bias[4200];

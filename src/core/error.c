@@ -20,7 +20,9 @@ adapt_status adapt_fail(adapt_status status, const char *fmt, ...)
 
 adapt_status adapt_fail_in(adapt_status status, const char *where)
 {
-    if (status == ADAPT_OK || !where || !strncmp(error_message, where, strlen(where))) return status;
+    size_t n = where ? strlen(where) : 0;
+    if (status == ADAPT_OK || !where || (!strncmp(error_message, where, n) && (error_message[n] == '/' || error_message[n] == ':')))
+        return status; /* already "where/file: ..." or "where: ..." */
     char message[sizeof error_message];
     snprintf(message, sizeof message, "%s", error_message);
     snprintf(error_message, sizeof error_message, "%.300s: %.700s", where, message);

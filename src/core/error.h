@@ -6,7 +6,8 @@
 
 adapt_status adapt_fail(adapt_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void adapt_clear_error(void);
-/* Puts "where: " before the current message unless it already starts with `where`; returns status.
+/* Puts "where: " before the current message unless it already starts with "where:" or "where/"
+ * (a file in that folder); returns status.
  * For errors from code that does not know the file it works for. */
 adapt_status adapt_fail_in(adapt_status status, const char *where);
 
