@@ -21,6 +21,7 @@
 #include "train/mlm_data.h"
 #include "train/progress.h"
 #include "train/resume.h"
+#include "train/tagger.h"
 #include "tokenize/files.h"
 #include <errno.h>
 #include <math.h>
@@ -441,7 +442,8 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     int most_words = s->tagging ? encoded_set_most_words(s) : 1;
     const float **rows = malloc((size_t)most_words * sizeof *rows);
     int32_t *wp = malloc((size_t)most_words * sizeof *wp);
-    adapt_status st = gold && pred && gold_v && pred_v && order && rows && wp ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    size_t *cut = calloc(s->n + 1, sizeof *cut), n_cut = 0; /* tagging: sentences the length limit cut, tagged after in windows */
+    adapt_status st = gold && pred && gold_v && pred_v && order && rows && wp && cut ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     double loss_sum = 0;
     size_t n_batches = 0;
     for (size_t start = 0; !st && start < s->n; start += (size_t)B) {
@@ -467,11 +469,23 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
                 continue;
             }
             const data_example *e = &ds->examples[start + (size_t)i];
+            if (x->len >= r->o->max_len && x->n_words > 0 && x->word_start[x->n_words - 1] < 0) {
+                cut[n_cut++] = start + (size_t)i;
+                continue;
+            }
             encoded_word_rows(x, logits + (size_t)i * b.T * C, C, rows);
             st = bio_decode((const char *const *)r->train_ds.labels.names, C, rows, x->n_words, wp); /* the head's labels */
             if (!st) st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
         }
         batch_free(&b);
+    }
+    /* as predict and eval tag them (train/tag_windows.c), so that the best dev F1 is what `adapt eval` reports */
+    tagger view = {.m = r->m, .tok = r->tok, .h = r->h, .labels = r->train_ds.labels.names, .n_labels = C, .max_len = r->o->max_len, .batch_size = 1};
+    for (size_t k = 0; !st && k < n_cut; k++) {
+        const data_example *e = &ds->examples[cut[k]];
+        const encoded_example *x = &s->ex[cut[k]];
+        st = tagger_tag_long(&view, e->tokens, (size_t)x->n_words, encoded_words_kept(x), wp, NULL);
+        if (!st) st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
     }
     if (!st) {
         if (s->tagging) *metric = 100 * ner_eval_scores(&ev).f1;
@@ -489,6 +503,7 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
     free(order);
     free(rows);
     free(wp);
+    free(cut);
     return st;
 }
 
