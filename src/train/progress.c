@@ -38,6 +38,22 @@ void progress_update(progress *p, long step, double loss, double tokens)
     p->last_printed = step;
 }
 
+void progress_items(progress *p, long done, const char *unit, double after_seconds)
+{
+    if (p->quiet) return;
+    double elapsed = monotonic_seconds() - p->start;
+    if (elapsed < after_seconds && !p->last_printed) return;
+    long every = p->total / 50 > 0 ? p->total / 50 : 1;
+    bool plain_due = done - p->last_printed >= every || done == p->total;
+    if (!p->tty && !plain_due) return;
+    char eta[32];
+    eta_text(elapsed / (double)(done ? done : 1) * (double)(p->total - done), eta, sizeof eta);
+    fprintf(stderr, "%s%s %ld/%ld  %.0f %s/s  ETA %s%s", p->tty ? "\r\033[K" : "", unit, done, p->total,
+            (double)done / (elapsed > 0 ? elapsed : 1), unit, eta, p->tty ? "" : "\n");
+    p->dirty = p->tty;
+    p->last_printed = done;
+}
+
 void progress_note(progress *p, const char *fmt, ...)
 {
     if (p->quiet) return;

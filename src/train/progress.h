@@ -16,5 +16,9 @@ void progress_update(progress *p, long step, double loss, double tokens);
 /* A line of its own (evaluation results...), printed without breaking the progress line. */
 void progress_note(progress *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress_finish(progress *p);
+/* For jobs counted in items (sentences tagged...): "<unit> done/total  N <unit>/s  ETA", drawn as
+ * progress_update draws its line, and only once the job has run `after_seconds` (short runs stay
+ * silent). */
+void progress_items(progress *p, long done, const char *unit, double after_seconds);
 
 #endif

@@ -6,6 +6,7 @@
 #include "train/bio_decode.h"
 #include "train/examples.h"
 #include "train/infer.h"
+#include "train/progress.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,8 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
     size_t *cut = calloc(n + 1, sizeof *cut), n_cut = 0; /* sentences the length limit cut: windows after the batches */
     if (!s && (!order || !rows || !cut)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     int C = t->n_labels;
+    progress pr; /* a large file takes minutes: after 3 s, sentences done, rate and ETA on stderr */
+    progress_init(&pr, (long)n, false);
     for (size_t start = 0; !s && start < n; start += (size_t)t->batch_size) {
         int B = (int)(n - start < (size_t)t->batch_size ? n - start : (size_t)t->batch_size);
         for (int i = 0; i < B; i++) order[i] = start + (size_t)i;
@@ -105,7 +108,9 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
             if (x->len >= t->max_len && x->n_words > 0 && x->word_start[x->n_words - 1] < 0) cut[n_cut++] = start + (size_t)i;
         }
         batch_free(&b);
+        progress_items(&pr, (long)(start + (size_t)B), "sentences", 3.0);
     }
+    progress_finish(&pr);
     for (size_t k = 0; !s && k < n_cut; k++) {
         size_t fit = encoded_words_kept(&enc.ex[cut[k]]);
         s = tagger_tag_long(t, words[cut[k]], n_words[cut[k]], fit, tags[cut[k]], scores ? scores[cut[k]] : NULL);
