@@ -127,6 +127,12 @@ void lora_state_free(lora_state *s)
     free(s);
 }
 
+bool lora_is_tensor(const char *name, const char *unused)
+{
+    (void)unused;
+    return strstr(name, ".lora_A.") || strstr(name, ".lora_B.");
+}
+
 adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, uint64_t *rng)
 {
     if (m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model already has LoRA weights");
@@ -171,7 +177,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, ui
     if (!st && !attached) st = adapt_fail(ADAPT_ERR_ARG, "LoRA target_modules match no linear layer of the model");
     for (size_t i = 0; !st && !create && i < m->store.count; i++) { /* a loaded tensor no target binds */
         const param *t = m->store.items[i];
-        if (!strstr(t->name, ".lora_A.") && !strstr(t->name, ".lora_B.")) continue;
+        if (!lora_is_tensor(t->name, NULL)) continue;
         bool bound = false;
         for (int l = 0; l < L && !bound; l++)
             for (int k = 0; k < LIN_COUNT && !bound; k++) bound = s->has[l][k] && (s->pairs[l][k].A == t || s->pairs[l][k].B == t);

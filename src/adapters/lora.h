@@ -39,6 +39,9 @@ typedef struct lora_state {
 
 adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_config *out);
 cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type);
+/* Whether a store tensor is a LoRA factor ("....query.lora_A.weight"); `unused` lets it serve as a
+ * store_remove_matching predicate. */
+bool lora_is_tensor(const char *name, const char *unused);
 /* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted. */
 bool lora_targets_module(const lora_config *cfg, const char *module_name);
 

@@ -25,14 +25,12 @@ bool setup_tensor_of_fusion(const char *tensor, const char *fusion_name)
 
 void setup_remove_adapter_tensors(adapt_model *m, const char *name)
 {
-    for (size_t i = m->store.count; i-- > 0;)
-        if (setup_tensor_of_adapter(m->store.items[i]->name, name)) store_remove(&m->store, m->store.items[i]->name);
+    store_remove_matching(&m->store, setup_tensor_of_adapter, name);
 }
 
 void setup_remove_fusion_tensors(adapt_model *m, const char *fusion_name)
 {
-    for (size_t i = m->store.count; i-- > 0;)
-        if (setup_tensor_of_fusion(m->store.items[i]->name, fusion_name)) store_remove(&m->store, m->store.items[i]->name);
+    store_remove_matching(&m->store, setup_tensor_of_fusion, fusion_name);
 }
 
 static bool block_uses(const bn_weights *w, const param *p)

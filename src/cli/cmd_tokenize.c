@@ -364,9 +364,10 @@ int cmd_tokenizer(int argc, char **argv)
         if (!strcmp(argv[i], "--help")) { free(files); return usage_train(stdout, 0); }
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) opt.type = argv[++i];
         else if (!strcmp(argv[i], "--vocab-size") || !strcmp(argv[i], "--min-frequency")) {
-            bool vocab_size = !strcmp(argv[i], "--vocab-size");
-            if (!arg_long("tokenizer train", argv[i], i + 1 < argc ? argv[i + 1] : NULL, vocab_size ? 1 : 0, vocab_size ? 16777215 : 1000000000,
-                          vocab_size ? &vocab : &minf)) {
+            const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+            bool ok = !strcmp(argv[i], "--vocab-size") ? arg_long("tokenizer train", argv[i], v, 1, 16777215, &vocab)
+                                                       : arg_long("tokenizer train", argv[i], v, 0, 1000000000, &minf);
+            if (!ok) {
                 free(files);
                 return 2;
             }

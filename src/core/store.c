@@ -126,6 +126,18 @@ void store_remove(param_store *s, const char *name)
     rehash(s, s->nslots); /* cannot fail for lack of slots: same size */
 }
 
+void store_remove_matching(param_store *s, bool (*match)(const char *name, const char *key), const char *key)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->count; i++) {
+        if (match(s->items[i]->name, key)) free_param(s->items[i]);
+        else s->items[k++] = s->items[i];
+    }
+    if (k == s->count) return;
+    s->count = k;
+    rehash(s, s->nslots); /* cannot fail for lack of slots: same size */
+}
+
 adapt_status store_set_trainable(param *p, bool trainable)
 {
     if (trainable && p->bf16)

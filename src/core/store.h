@@ -35,6 +35,8 @@ param *store_get(const param_store *s, const char *name);
 adapt_status store_add_bf16(param_store *s, const char *name, int ndim, const int64_t *shape, param **out);
 /* Removes a tensor (e.g. when an adapter is deleted). */
 void store_remove(param_store *s, const char *name);
+/* Removes every tensor whose name `match(name, key)` accepts (an adapter's, a head's), in one pass. */
+void store_remove_matching(param_store *s, bool (*match)(const char *name, const char *key), const char *key);
 /* Marks a tensor trainable and allocates its gradient (zeroed). A tensor held as bf16 is refused:
  * the optimizer updates fp32 values. */
 adapt_status store_set_trainable(param *p, bool trainable);

@@ -52,9 +52,7 @@ adapt_status peft_load(adapt_model *m, const char *dir)
     }
     if (!s) s = lora_attach(m, &cfg, false, NULL);
     if (s && !m->lora) /* leave no loaded LoRA tensor behind (modules_to_save have been overwritten, as the file says) */
-        for (size_t i = m->store.count; i-- > 0;)
-            if (strstr(m->store.items[i]->name, ".lora_A.") || strstr(m->store.items[i]->name, ".lora_B."))
-                store_remove(&m->store, m->store.items[i]->name);
+        store_remove_matching(&m->store, lora_is_tensor, NULL);
     cJSON_Delete(root);
     free(cfg_path);
     free(st_path);
@@ -72,7 +70,7 @@ adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
     adapt_status s = names && file_names ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !s && i < m->store.count; i++) {
         const char *t = m->store.items[i]->name;
-        bool keep = strstr(t, ".lora_A.") || strstr(t, ".lora_B.");
+        bool keep = lora_is_tensor(t, NULL);
         for (int k = 0; !keep && k < m->lora->cfg.n_modules_to_save; k++) {
             size_t len = strlen(m->lora->cfg.modules_to_save[k]);
             keep = !strncmp(t, m->lora->cfg.modules_to_save[k], len) && t[len] == '.';

@@ -73,8 +73,7 @@ bool head_tensors_present(const adapt_model *m, const char *name)
 
 void head_remove_tensors(adapt_model *m, const char *name)
 {
-    for (size_t i = m->store.count; i-- > 0;)
-        if (of_head(m->store.items[i]->name, name)) store_remove(&m->store, m->store.items[i]->name);
+    store_remove_matching(&m->store, of_head, name);
 }
 
 adapt_status head_check_loaded(const adapt_model *m, head_kind kind, const char *name)

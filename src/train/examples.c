@@ -192,6 +192,11 @@ size_t encoded_words_kept(const encoded_example *x)
     return kept;
 }
 
+bool encoded_was_cut(const encoded_example *x, int max_len)
+{
+    return x->len >= max_len && x->n_words > 0 && x->word_start[x->n_words - 1] < 0;
+}
+
 void encoded_set_free(encoded_set *s)
 {
     for (size_t i = 0; i < s->n; i++) {

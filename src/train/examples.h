@@ -38,6 +38,9 @@ int encoded_set_most_words(const encoded_set *s);
 void encoded_word_rows(const encoded_example *x, const float *example_logits, int C, const float **rows);
 /* Tagging: the words before truncation's cut (1 + the last word that kept a token). */
 size_t encoded_words_kept(const encoded_example *x);
+/* Tagging: whether encoding at max_len tokens cut the example's last word off (train/tag_windows.c
+ * then tags it in windows). */
+bool encoded_was_cut(const encoded_example *x, int max_len);
 
 typedef struct batch {
     int B, T;

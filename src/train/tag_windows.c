@@ -50,8 +50,10 @@ adapt_status tagger_tag_long(tagger *t, const char *const *words, size_t n, size
         s = run_window(t, words + start, end - start, &enc, &logits);
         if (!s) {
             const encoded_example *x = &enc.ex[0];
-            size_t kept = encoded_words_kept(x);
-            if (x->len >= t->max_len && kept < end - start) end = start + (kept ? kept : 1); /* longer words here */
+            if (encoded_was_cut(x, t->max_len)) { /* longer words here: the window ends where they fit */
+                size_t kept = encoded_words_kept(x);
+                end = start + (kept ? kept : 1);
+            }
             for (size_t w = start; w < end; w++) {
                 int32_t tok = x->word_start[w - start];
                 if (tok < 0) continue;

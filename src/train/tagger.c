@@ -105,7 +105,7 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
             s = bio_decode((const char *const *)t->labels, C, rows, x->n_words, out);
             for (int w = 0; !s && scores && w < x->n_words; w++)
                 scores[start + (size_t)i][w] = rows[w] ? tagger_label_probability(rows[w], C, out[w]) : 1.0f;
-            if (x->len >= t->max_len && x->n_words > 0 && x->word_start[x->n_words - 1] < 0) cut[n_cut++] = start + (size_t)i;
+            if (encoded_was_cut(x, t->max_len)) cut[n_cut++] = start + (size_t)i;
         }
         batch_free(&b);
         progress_items(&pr, (long)(start + (size_t)B), "sentences", 3.0);

@@ -469,7 +469,7 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
                 continue;
             }
             const data_example *e = &ds->examples[start + (size_t)i];
-            if (x->len >= r->o->max_len && x->n_words > 0 && x->word_start[x->n_words - 1] < 0) {
+            if (encoded_was_cut(x, r->o->max_len)) {
                 cut[n_cut++] = start + (size_t)i;
                 continue;
             }
