@@ -1,11 +1,14 @@
 # adapt — build with `make`, test with `make test`, sanitizer run with `make SAN=1 test`.
 # Plain GNU make: every .c under src/ (but src/cli) goes into libadapt.a; src/cli/*.c make `adapt`;
+# adapt-mpi is adapt with src/backend/mpi (data-parallel training over Open MPI) in place of
+# src/train/data_parallel_single.c;
 # tools/adapt-case.c makes the fixture runner (with tools/case_files.c, shared with the GPU tool); tests/test_*.c each make one cmocka test binary.
 
 CC      ?= gcc
 SAN     ?= 0
 BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 PKGS    := libcjson libutf8proc libpcre2-8 liblzma
+MPI_PKG := ompi-c
 # OpenBLAS built for OpenMP: it shares adapt's OpenMP threads instead of adding its own pthreads
 # (2x faster on 2 cores than Debian's default pthread build).
 BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
@@ -20,7 +23,7 @@ CFLAGS  += -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/backend/cuda/*'))
+LIB_SRC  := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/backend/cuda/*' -not -path 'src/backend/mpi/*'))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -28,7 +31,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o
 
-all: $(BUILD)/adapt $(BUILD)/adapt-case $(TESTS)
+all: $(BUILD)/adapt $(BUILD)/adapt-mpi $(BUILD)/adapt-case $(TESTS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -41,6 +44,15 @@ $(BUILD)/libadapt.a: $(LIB_OBJ)
 
 $(BUILD)/adapt: $(CLI_OBJ) $(BUILD)/libadapt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the MPI object first: the archive's single-process data_parallel_single.o is then never linked
+$(BUILD)/obj/src/backend/mpi/%.o: src/backend/mpi/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) $(shell pkg-config --cflags $(MPI_PKG)) -MMD -MP -c $< -o $@
+
+$(BUILD)/adapt-mpi: $(CLI_OBJ) $(BUILD)/obj/src/backend/mpi/data_parallel_mpi.o $(BUILD)/libadapt.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs $(MPI_PKG))
 
 $(BUILD)/adapt-case: $(BUILD)/obj/tools/adapt-case.o $(BUILD)/obj/tools/case_files.o $(BUILD)/libadapt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

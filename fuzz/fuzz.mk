@@ -9,7 +9,7 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -D_GNU_SOURCE -fopenmp -Iinclude -Isrc -Ifuzz $(S
                $(shell pkg-config --cflags $(PKGS))
 FUZZ_LIBS  := $(shell pkg-config --libs $(PKGS)) -lm -lpthread -fopenmp
 
-LIB_SRC     := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/backend/cuda/*'))
+LIB_SRC     := $(sort $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/backend/cuda/*' -not -path 'src/backend/mpi/*'))
 LIB_OBJ     := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 TARGET_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 TARGETS     := $(TARGET_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages adapt builds against, only when some are missing.
 set -eu
-PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils libopenmpi-dev openmpi-bin"
 # --fuzz: also clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh; CI's fuzz smoke)
 [ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-14-dev"
 missing=""

@@ -1,6 +1,7 @@
 /* adapt — command-line entry point: dispatches to one function per sub-command. */
 #include "cli/commands.h"
 #include "adapt.h"
+#include "train/data_parallel.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +26,10 @@ static const adapt_command commands[] = {
 
 int cli_report_error(const char *cmd)
 {
-    fprintf(stderr, "adapt %s: %s\n", cmd, adapt_error());
+    if (dp_size() > 1) /* each process reports its own failure */
+        fprintf(stderr, "adapt %s (process %d of %d): %s\n", cmd, dp_rank(), dp_size(), adapt_error());
+    else
+        fprintf(stderr, "adapt %s: %s\n", cmd, adapt_error());
     return 1;
 }
 
@@ -43,9 +47,8 @@ static void usage(FILE *fp)
     fprintf(fp, "\n`adapt COMMAND --help` describes a command.\n");
 }
 
-int main(int argc, char **argv)
+static int run_command(int argc, char **argv)
 {
-    cli_select_blas_kernels(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -54,9 +57,26 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    /* in a data-parallel run (adapt-mpi under mpirun) every process would write the same files */
+    if (dp_size() > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "pretrain")) {
+        if (dp_rank() == 0) fprintf(stderr, "adapt: \"%s\" runs in one process; of %d processes, only train and pretrain share the work\n", argv[1],
+                dp_size());
+        return 2;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "adapt: unknown command \"%s\"\n", argv[1]);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv)
+{
+    cli_select_blas_kernels(argv);
+    if (dp_init(&argc, &argv)) return 1;
+    int rc = run_command(argc, argv);
+    /* a failure may leave the other processes waiting for this one: all stop (exit code 2 is a
+     * usage error, which every process found alike) */
+    dp_finish(rc == 2 ? 0 : rc);
+    return rc;
 }

@@ -15,7 +15,9 @@
 #include "model/model.h"
 #include "train/adamw.h"
 #include "train/batch_order.h"
+#include "train/batch_share.h"
 #include "train/bio_decode.h"
+#include "train/data_parallel.h"
 #include "train/examples.h"
 #include "train/metrics.h"
 #include "train/mlm_data.h"
@@ -73,6 +75,9 @@ typedef struct run {
     const char *fusion_names[FUSION_MAX_ADAPTERS];
     int n_fusion;
     char fuse[FUSION_MAX_ADAPTERS * (ADAPTER_NAME_MAX + 2) + 8];
+    /* data-parallel: the gradient sum's buffer */
+    float *grad_sum;
+    size_t grad_sum_n;
     /* curves */
     double *loss_x, *loss_y, *eval_x, *eval_y;
     size_t n_loss, n_eval;
@@ -325,8 +330,8 @@ static adapt_status mask_batch(const run *r, batch *b, uint64_t *rng)
     return ADAPT_OK;
 }
 
-/* Masked LM: the head runs on the masked positions only. */
-static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double *loss)
+/* Masked LM: the head runs on the masked positions only. share: see forward_loss. */
+static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double share, double *loss)
 {
     adapt_model *m = r->m;
     int n = 0, N = b->B * b->T, V = m->cfg.vocab;
@@ -338,10 +343,14 @@ static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double 
             rows[n] = i;
             labels[n++] = b->labels[i];
         }
+    if (!n) { /* a data-parallel process whose rows drew no mask: nothing to learn from them */
+        *loss = 0;
+        return ADAPT_OK;
+    }
     float *logits = arena_floats(&m->acts, (size_t)n * V), *d_logits = arena_floats(&m->acts, (size_t)n * V);
     if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
     TRY(model_mlm_forward_rows(m, rows, n, logits));
-    *loss = cross_entropy_forward_backward(train ? d_logits : NULL, logits, labels, n, V, 1.0f / (float)r->o->grad_accum);
+    *loss = share * cross_entropy_forward_backward(train ? d_logits : NULL, logits, labels, n, V, (float)(share / r->o->grad_accum));
     if (!train) return ADAPT_OK;
     float *d_hidden = arena_floats(&m->acts, (size_t)N * m->cfg.hidden);
     if (!d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
@@ -349,27 +358,48 @@ static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double 
     return model_backward(m, d_hidden);
 }
 
-static adapt_status forward_loss(run *r, const batch *b, bool train, double *loss, float **logits_out)
+/* share: this process's part of the labelled rows of the step's whole batch (1 in one process):
+ * the loss is a mean over the whole batch, so each process's mean counts by its share and the
+ * sum over processes is the one-process loss and gradient. */
+static adapt_status forward_loss(run *r, const batch *b, bool train, double share, double *loss, float **logits_out)
 {
     adapt_model *m = r->m;
     m->training = train;
     TRY(model_forward(m, b->B, b->T, b->ids, b->mask, b->type_ids));
     setup_fusion_step_temperature(m); /* as BertFusion.forward lowers T on every call */
-    if (r->mlm) return forward_loss_mlm(r, b, train, loss);
+    if (r->mlm) return forward_loss_mlm(r, b, train, share, loss);
     int rows = head_rows(m, &r->h), C = r->h.num_labels;
     float *logits = arena_floats(&m->acts, (size_t)rows * C);
     float *d_logits = arena_floats(&m->acts, (size_t)rows * C);
     if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
     TRY(head_forward(m, &r->h, logits));
-    float scale = 1.0f / (float)r->o->grad_accum;
-    if (r->regression) *loss = mse_forward_backward(train ? d_logits : NULL, logits, b->targets, rows, scale);
-    else *loss = cross_entropy_forward_backward(train ? d_logits : NULL, logits, b->labels, rows, C, scale);
+    float scale = (float)(share / r->o->grad_accum);
+    if (r->regression) *loss = share * mse_forward_backward(train ? d_logits : NULL, logits, b->targets, rows, scale);
+    else *loss = share * cross_entropy_forward_backward(train ? d_logits : NULL, logits, b->labels, rows, C, scale);
     if (logits_out) *logits_out = logits;
     if (!train) return ADAPT_OK;
     float *d_hidden = arena_floats(&m->acts, (size_t)m->fw.N * m->cfg.hidden);
     if (!d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     TRY(head_backward(m, &r->h, d_logits, d_hidden));
     return model_backward(m, d_hidden);
+}
+
+/* A training forward and backward on this process's rows of the batch (all of them in one
+ * process). */
+static adapt_status forward_share(run *r, const batch *b, double *loss)
+{
+    int size = dp_size();
+    if (size == 1) return forward_loss(r, b, true, 1.0, loss, NULL);
+    batch mine = batch_share(b, dp_rank(), size);
+    long all = batch_labelled(b, r->regression);
+    double share = all ? (double)batch_labelled(&mine, r->regression) / (double)all : 0.0;
+    /* dropout masks of its own for each process (they are keyed by position in the rows it
+     * holds); the stream then moves on as in every other process */
+    uint64_t stream = r->m->dropout_rng, salt = 0x9E3779B97F4A7C15ull * (uint64_t)dp_rank();
+    r->m->dropout_rng = stream ^ salt;
+    adapt_status s = forward_loss(r, &mine, true, share, loss, NULL);
+    r->m->dropout_rng = stream + (r->m->dropout_rng - (stream ^ salt));
+    return s;
 }
 
 static double clip_gradients(param_store *s, double max_norm)
@@ -414,7 +444,7 @@ static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
         TRY(batch_build(&r->dev, order, n, r->pad_id, &b));
         double loss;
         adapt_status s = mask_batch(r, &b, &rng);
-        if (!s) s = forward_loss(r, &b, false, &loss, NULL);
+        if (!s) s = forward_loss(r, &b, false, 1.0, &loss, NULL);
         batch_free(&b);
         TRY(s);
         sum += loss;
@@ -453,7 +483,7 @@ static adapt_status evaluate(run *r, double *metric, double *mean_loss)
         st = batch_build(s, order, n, r->pad_id, &b);
         double loss;
         float *logits;
-        if (!st) st = forward_loss(r, &b, false, &loss, &logits);
+        if (!st) st = forward_loss(r, &b, false, 1.0, &loss, &logits);
         loss_sum += st ? 0 : loss;
         n_batches++;
         for (int i = 0; !st && i < n; i++) {
@@ -573,15 +603,17 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
     char best_text[32] = "null"; /* JSON has no infinity: no evaluation ran */
     if (isfinite(best)) snprintf(best_text, sizeof best_text, "%.4f", r->mlm ? -best : best);
     static const char *methods[] = {"adapter", "lora", "full", "head", "top-k", "fusion"};
-    char buf[2048];
+    char buf[2304];
     int n = snprintf(buf, sizeof buf,
                      "{\n  \"task\": \"%s\",\n  \"method\": \"%s\",\n  \"adapter_config\": \"%s\",\n  \"name\": \"%s\",\n"
                      "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"skipped_steps\": %ld,\n  \"best_dev_metric\": %s,\n"
                      "  \"metric\": \"%s\",\n  \"best_step\": %ld,\n  \"trained_parameters\": %zu,\n  \"total_parameters\": %zu,\n"
-                     "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"peak_rss_mb\": %.1f\n}\n",
+                     "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"processes\": %d,\n"
+                     "  \"peak_rss_mb\": %.1f\n}\n",
                      r->o->task, methods[r->o->method], r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "", r->name,
                      r->train.n, r->dev.n, steps, skipped, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : metric_name(r), best_step, trained, total,
-                     100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, ru.ru_maxrss / 1024.0);
+                     100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, dp_size(),
+                     ru.ru_maxrss / 1024.0);
     char *path = path_join(r->o->out_dir, "summary.json");
     adapt_status s = path ? file_write_atomic(path, buf, (size_t)n) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     free(path);
@@ -741,6 +773,9 @@ static adapt_status train_loop(run *r)
     int B = o->batch_size;
     if (n < (size_t)B) B = (int)n;
     if (B < 1) return adapt_fail(ADAPT_ERR_ARG, "train: no training examples");
+    if (B < dp_size())
+        return adapt_fail(ADAPT_ERR_ARG, "train: a batch of %d is fewer rows than the %d processes that share it", B, dp_size());
+    bool lead = dp_rank() == 0; /* the process that evaluates, saves and logs */
     size_t positions = epoch_positions(r->source_of, n, r->n_sources, B); /* visited per epoch */
     long per_epoch = (long)(positions / (size_t)B) / o->grad_accum;
     long total = o->max_steps > 0 ? o->max_steps : per_epoch * o->epochs;
@@ -768,13 +803,14 @@ static adapt_status train_loop(run *r)
     FILE *losses_fp = NULL;
     if (!s && !losses_path) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     /* the log restarts at the checkpoint: lines written after it by the killed run are dropped */
-    if (!s) s = write_losses(losses_path, ls.losses, ls.n_losses);
-    if (!s && !(losses_fp = fopen(losses_path, "a"))) s = adapt_fail(ADAPT_ERR_IO, "%s: cannot open: %s", losses_path, strerror(errno));
+    if (!s && lead) s = write_losses(losses_path, ls.losses, ls.n_losses);
+    if (!s && lead && !(losses_fp = fopen(losses_path, "a"))) s = adapt_fail(ADAPT_ERR_IO, "%s: cannot open: %s", losses_path, strerror(errno));
     bool inject_in_loss;
     long inject = inject_nan_step(&inject_in_loss);
     if (!s && !o->quiet) {
         fprintf(stderr, "train: %zu examples, %ld steps of %d x %d, %zu of %zu parameters trainable (%.2f%%)\n", n, total, B,
                 o->grad_accum, trained, all, 100.0 * (double)trained / (double)all);
+        if (dp_size() > 1) fprintf(stderr, "train: data-parallel over %d processes (%s), each a slice of every batch\n", dp_size(), dp_engine());
         if (resumed) fprintf(stderr, "train: resumed from %s/checkpoint at step %ld\n", o->out_dir, ls.step);
     }
     progress pr;
@@ -799,7 +835,7 @@ static adapt_status train_loop(run *r)
         if (!s && r->mlm) s = mask_batch(r, &b, &r->rng);
         ls.cursor += (size_t)B;
         double loss = 0;
-        if (!s) s = forward_loss(r, &b, true, &loss, NULL);
+        if (!s) s = forward_share(r, &b, &loss);
         ls.tokens += (double)b.B * (double)b.T;
         batch_free(&b);
         if (s) break;
@@ -813,6 +849,12 @@ static adapt_status train_loop(run *r)
         }
         loss_acc += loss;
         if (++ls.micro % o->grad_accum) continue;
+        if (dp_size() > 1) { /* every process the same sum: the same step */
+            s = gradients_sum(&m->store, &r->grad_sum, &r->grad_sum_n);
+            if (!s) s = dp_sum_doubles(&loss_acc, 1);
+            if (s) break;
+            if (!isfinite(loss_acc) && !fault) fault = "loss", fault_value = loss_acc; /* another process's */
+        }
         /* 0.01 ||I - W_v||^2 once per optimizer step, before clipping (the library adds its gradient
          * in on_step_end, i.e. one step late; the same term, applied without the lag) */
         setup_fusion_regularization(m, 1.0f);
@@ -841,7 +883,7 @@ static adapt_status train_loop(run *r)
         loss_acc = 0;
         fault = NULL;
         bool out_of_time = o->max_seconds > 0 && monotonic_seconds() - t0 > o->max_seconds, stop = false;
-        if (!s && r->dev.n && (ls.step % eval_every == 0 || ls.step == total || out_of_time)) {
+        if (!s && lead && r->dev.n && (ls.step % eval_every == 0 || ls.step == total || out_of_time)) {
             double metric = 0, dev_loss = 0;
             if (several_setups(r)) s = use_setup(r, 0);
             if (!s) s = evaluate(r, &metric, &dev_loss);
@@ -860,8 +902,13 @@ static adapt_status train_loop(run *r)
                 stop = true;
             }
         }
-        if (!s && o->checkpoint_every > 0 && ls.step % o->checkpoint_every == 0) s = checkpoint(r, &ls, monotonic_seconds() - t0);
-        if (stop) break;
+        if (!s && lead && o->checkpoint_every > 0 && ls.step % o->checkpoint_every == 0) s = checkpoint(r, &ls, monotonic_seconds() - t0);
+        if (!s && dp_size() > 1) { /* the lead's clock and evaluations decide for all */
+            int decided[2] = {stop, out_of_time};
+            s = dp_broadcast_ints(decided, 2);
+            stop = decided[0], out_of_time = decided[1];
+        }
+        if (s || stop) break;
         if (out_of_time) {
             progress_note(&pr, "time budget of %.0f s reached", o->max_seconds);
             break;
@@ -870,13 +917,13 @@ static adapt_status train_loop(run *r)
     progress_finish(&pr);
     if (losses_fp) fclose(losses_fp);
     free(losses_path);
-    if (!s && !r->dev.n) {
+    if (!s && lead && !r->dev.n) {
         char *dir = path_join(o->out_dir, "best");
         s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         free(dir);
         ls.best_step = ls.step;
     }
-    if (!s) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, monotonic_seconds() - t0, trained, all);
+    if (!s && lead) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, monotonic_seconds() - t0, trained, all);
     if (!s && ls.skipped && !o->quiet) fprintf(stderr, "train: %ld steps skipped for NaN/Inf (--on-nan skip)\n", ls.skipped);
     if (!s && !o->quiet && !r->dev.n)
         printf("no dev set: the last step's weights kept as best (step %ld); results in %s\n", ls.best_step, o->out_dir);
@@ -916,7 +963,9 @@ adapt_status trainer_run(const train_options *o)
         return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
     if (o->train_layer_norms && o->method != METHOD_ADAPTER)
         return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
-    run r = {.o = o, .rng = o->seed ? o->seed : 42};
+    train_options mine = *o;
+    mine.quiet = o->quiet || dp_rank() > 0; /* the lead process speaks for a data-parallel run */
+    run r = {.o = &mine, .rng = o->seed ? o->seed : 42};
     r.name = o->name ? o->name : o->task;
     dataset_init(&r.train_ds, DATASET_TAGGING, NULL); /* the readers re-initialise with the path */
     dataset_init(&r.dev_ds, DATASET_TAGGING, NULL);
@@ -939,6 +988,7 @@ adapt_status trainer_run(const train_options *o)
     adapt_model_free(r.m);
     free(r.word_start);
     free(r.source_of);
+    free(r.grad_sum);
     free(r.loss_x);
     free(r.loss_y);
     free(r.eval_x);

@@ -1,0 +1,214 @@
+/* Data-parallel training (`mpirun -np 2 adapt-mpi train`): two processes, each with its slice of
+ * every batch and the gradients summed, train what one process trains on the whole batch: the
+ * same losses step by step and the same weights, for a tagging adapter (a batch of 7 split 3 + 4,
+ * and among three processes, with gradient accumulation), full fine-tuning, masked-LM language
+ * adapters with invertible adapters (masks drawn over the whole batch) and a regression head;
+ * checkpoints resume exactly. Commands that do not train refuse to run as several processes. */
+#include "case_compare.h"
+#include "testutil.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define at(rel) path_in(test_tmp, rel)
+
+static int adapt(const char *args) { return run_adapt(test_tmp, args); }
+
+/* `mpirun -np N adapt-mpi ARGS` in the test folder, its output in last.log */
+static int adapt_mpi(int processes, const char *args)
+{
+    const char *pwd = getenv("PWD");
+    /* root is refused by mpirun unless asked (CI runs as root); --oversubscribe: more processes
+     * than cores is allowed (a one-core machine still runs the test). Under the sanitizers, leak
+     * checking is off for these processes only: Open MPI's own components, unloaded at exit, leave
+     * allocations LeakSanitizer reports without a module to suppress them by (the same training
+     * code runs leak-checked in one process in this and the other tests). */
+    return run_command("cd '%s' && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" OMPI_ALLOW_RUN_AS_ROOT=1 "
+                       "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np %d "
+                       "'%s/%s' %s > last.log 2>&1",
+                       test_tmp, processes, pwd ? pwd : ".", build_path("adapt-mpi"), args);
+}
+
+static int read_losses(const char *path, double *losses, int max)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) fail_msg("%s: cannot open", path);
+    int n = 0;
+    long step;
+    double loss;
+    while (n < max && fscanf(fp, "%ld\t%lf", &step, &loss) == 2) losses[n++] = loss;
+    fclose(fp);
+    return n;
+}
+
+/* The same number of steps and each step's loss equal to 1e-6 (relative). */
+static void assert_same_losses(const char *one, const char *two, int steps)
+{
+    double a[64], b[64];
+    int na = read_losses(at(one), a, 64), nb = read_losses(at(two), b, 64);
+    assert_int_equal(na, steps);
+    assert_int_equal(nb, steps);
+    for (int i = 0; i < na; i++)
+        if (!(fabs(a[i] - b[i]) <= 1e-6 * fabs(a[i]))) fail_msg("step %d: loss %.9g in one process, %.9g in two", i + 1, a[i], b[i]);
+}
+
+/* Every tensor of the two files equal under the fixtures' rule (relative 1e-5). */
+static void assert_same_tensors(const char *one, const char *two)
+{
+    compare_result r;
+    assert_true(compare_case_outputs(at(one), at(two), &r));
+    assert_true(r.compared >= 2);
+    assert_int_equal(r.missing, 0);
+}
+
+/* `adapt ARGS one` and `mpirun -np 2 adapt-mpi ARGS two` (ARGS ends with --output) */
+static void train_one_and_two(const char *args, const char *one, const char *two)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s%s", args, one);
+    assert_int_equal(adapt(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s%s", args, two);
+    assert_int_equal(adapt_mpi(2, cmd), 0);
+}
+
+/* One process and two train alike: NAME1 and NAME2 have the same STEPS losses and the same
+ * tensors in FILE (relative to the output folder). */
+static void assert_same_runs(const char *args, const char *name, int steps, const char *file)
+{
+    char one[64], two[64], a[160], b[160];
+    snprintf(one, sizeof one, "%s1", name);
+    snprintf(two, sizeof two, "%s2", name);
+    train_one_and_two(args, one, two);
+    snprintf(a, sizeof a, "%s/losses.tsv", one);
+    snprintf(b, sizeof b, "%s/losses.tsv", two);
+    assert_same_losses(a, b, steps);
+    snprintf(a, sizeof a, "%s/%s", one, file);
+    snprintf(b, sizeof b, "%s/%s", two, file);
+    assert_same_tensors(a, b);
+}
+
+static void make_ner_data(void)
+{
+    assert_int_equal(run_command("awk 'BEGIN { n = 0 } /^$/ { n++ } n < 120' '%s' > '%s'",
+                                 shared_path("data/ner/wikiann-en/train.conll"), at("ner.conll")), 0);
+}
+
+static void test_setup(void **state)
+{
+    (void)state;
+    assert_int_equal(make_tiny_roberta(test_tmp, true), 0); /* no dropout: the runs can agree to the bit */
+    make_ner_data();
+}
+
+static void test_tagging_adapter(void **state)
+{
+    (void)state;
+    const char *args = "train --task ner --model base --train ner.conll --batch-size 7 --grad-accum 2 --max-steps 12 "
+                       "--lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] --quiet --output ";
+    train_one_and_two(args, "one", "two");
+    char cmd[512];
+    assert_same_losses("one/losses.tsv", "two/losses.tsv", 12);
+    assert_same_tensors("one/best/ner/adapter.safetensors", "two/best/ner/adapter.safetensors");
+    assert_same_tensors("one/best/ner/model_head.safetensors", "two/best/ner/model_head.safetensors");
+    /* three processes (2 + 2 + 3 rows; the sum by blocks, the last items apart) */
+    snprintf(cmd, sizeof cmd, "%sthree", args);
+    assert_int_equal(adapt_mpi(3, cmd), 0);
+    assert_same_losses("one/losses.tsv", "three/losses.tsv", 12);
+    assert_same_tensors("one/best/ner/adapter.safetensors", "three/best/ner/adapter.safetensors");
+    /* the comparison is not blind: another seed's run differs */
+    snprintf(cmd, sizeof cmd, "%s", args);
+    char *seed = strstr(cmd, "--seed 5");
+    seed[7] = '6';
+    strcat(cmd, "other");
+    assert_int_equal(adapt(cmd), 0);
+    double a[16], b[16];
+    assert_int_equal(read_losses(at("one/losses.tsv"), a, 16), 12);
+    assert_int_equal(read_losses(at("other/losses.tsv"), b, 16), 12);
+    assert_true(fabs(a[11] - b[11]) > 1e-4 * fabs(a[11]));
+}
+
+static void test_full_fine_tuning(void **state)
+{
+    (void)state;
+    const char *args = "train --task ner --method full --model base --train ner.conll --batch-size 8 --max-steps 6 --lr 1e-3 "
+                       "--seed 5 --max-length 48 --quiet --output ";
+    assert_same_runs(args, "full", 6, "best/model/model.safetensors");
+}
+
+static void test_language_adapter(void **state)
+{
+    (void)state;
+    assert_int_equal(run_command("head -c 30000 '%s' > '%s'", at("en.txt"), at("mlm.txt")), 0);
+    const char *args = "train --task mlm --model base --train mlm.txt --batch-size 8 --max-steps 10 --lr 1e-3 --seed 5 "
+                       "--max-length 48 --adapter-config seq_bn_inv --quiet --output ";
+    assert_same_runs(args, "mlm", 10, "best/mlm/adapter.safetensors");
+}
+
+static void test_regression_head(void **state)
+{
+    (void)state;
+    FILE *fp = fopen(at("reg.tsv"), "w");
+    assert_non_null(fp);
+    fprintf(fp, "sentence\tlabel\n");
+    static const char *const words[] = {"good", "bad", "fine", "poor"};
+    for (int i = 0; i < 40; i++) /* the target: how many of the words are good or fine */
+        fprintf(fp, "%s %s %s\t%d\n", words[i % 4], words[(i / 4) % 4], words[(i / 16) % 4],
+                (i % 4 % 2 == 0) + ((i / 4) % 4 % 2 == 0) + ((i / 16) % 4 % 2 == 0));
+    fclose(fp);
+    const char *args = "train --task tsv --regression --model base --train reg.tsv --batch-size 5 --max-steps 8 --lr 1e-3 "
+                       "--seed 5 --max-length 16 --quiet --output ";
+    assert_same_runs(args, "reg", 8, "best/tsv/model_head.safetensors");
+}
+
+/* A data-parallel run stopped by a fault after a checkpoint and resumed ends as one that ran
+ * through: the lead process writes the checkpoint, every process reads it. */
+static void test_checkpoint_resume(void **state)
+{
+    (void)state;
+    const char *args = "train --task ner --model base --train ner.conll --batch-size 8 --max-steps 8 --checkpoint-every 4 "
+                       "--lr 1e-3 --seed 5 --max-length 48 --quiet --output ";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%sthrough", args);
+    assert_int_equal(adapt_mpi(2, cmd), 0);
+    snprintf(cmd, sizeof cmd, "%sresumed", args);
+    assert_int_equal(setenv("ADAPT_TEST_INJECT_NAN", "6", 1), 0); /* a NaN gradient at step 6 stops the run */
+    assert_int_not_equal(adapt_mpi(2, cmd), 0);
+    assert_log_says(test_tmp, "numerical fault at step 6");
+    unsetenv("ADAPT_TEST_INJECT_NAN");
+    strcat(cmd, " --resume");
+    assert_int_equal(adapt_mpi(2, cmd), 0);
+    assert_int_equal(run_command("cmp -s '%s' '%s'", at("through/losses.tsv"), at("resumed/losses.tsv")), 0);
+    assert_int_equal(run_command("cmp -s '%s' '%s'", at("through/best/ner/adapter.safetensors"), at("resumed/best/ner/adapter.safetensors")), 0);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    /* a command that does not train would have each process write the same files */
+    assert_int_equal(adapt_mpi(2, "info base"), 2);
+    assert_log_says(test_tmp, "\"info\" runs in one process; of 2 processes, only train and pretrain share the work");
+    /* every process needs rows of each batch */
+    assert_int_equal(adapt_mpi(3, "train --task ner --model base --train ner.conll --batch-size 2 --max-steps 1 --output few"), 1);
+    assert_log_says(test_tmp, "a batch of 2 is fewer rows than the 3 processes that share it");
+    /* adapt-mpi started without mpirun is one process, as adapt (leaks unchecked: Open MPI's, above) */
+    assert_int_equal(run_command("cd '%s' && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" '%s/%s' train --task ner --model base --train ner.conll --batch-size 7 --grad-accum 2 "
+                                 "--max-steps 12 --lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] "
+                                 "--quiet --output alone > last.log 2>&1",
+                                 test_tmp, getenv("PWD") ? getenv("PWD") : ".", build_path("adapt-mpi")), 0);
+    assert_same_losses("one/losses.tsv", "alone/losses.tsv", 12);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_setup),
+        cmocka_unit_test(test_tagging_adapter),
+        cmocka_unit_test(test_full_fine_tuning),
+        cmocka_unit_test(test_language_adapter),
+        cmocka_unit_test(test_regression_head),
+        cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests_name("data-parallel training", tests, test_tmp_setup, test_tmp_teardown);
+}
