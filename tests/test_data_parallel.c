@@ -2,8 +2,8 @@
  * every batch and the gradients summed, train what one process trains on the whole batch: the
  * same losses step by step and the same weights, for a tagging adapter (a batch of 7 split 3 + 4,
  * and among three processes, with gradient accumulation), full fine-tuning, masked-LM language
- * adapters with invertible adapters (masks drawn over the whole batch) and a regression head;
- * checkpoints resume exactly. Commands that do not train refuse to run as several processes. */
+ * adapters with invertible adapters (masks drawn over the whole batch) and a regression head, with
+ * the dev set evaluated in shares (the same best metric and step); checkpoints resume exactly. Commands that do not train refuse to run as several processes. */
 #include "case_compare.h"
 #include "testutil.h"
 #include <math.h>
@@ -92,6 +92,23 @@ static void make_ner_data(void)
 {
     assert_int_equal(run_command("awk 'BEGIN { n = 0 } /^$/ { n++ } n < 120' '%s' > '%s'",
                                  shared_path("data/ner/wikiann-en/train.conll"), at("ner.conll")), 0);
+    /* 70 dev sentences (3 of them past 48 tokens: tagged in windows) */
+    assert_int_equal(run_command("awk 'BEGIN { n = 0 } /^$/ { n++ } n < 70' '%s' > '%s'",
+                                 shared_path("data/ner/wikiann-en/dev.conll"), at("ner_dev.conll")), 0);
+}
+
+/* The summaries agree on the best dev metric and its step: each process evaluated its share. */
+static void assert_same_best(const char *one, const char *two)
+{
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/summary.json", one);
+    snprintf(b, sizeof b, "%s/summary.json", two);
+    double best = json_file_number(at(a), "best_dev_metric");
+    /* in percent; a continuous metric (Pearson's r on 40 sentences) moves by 4e-4 with weights a
+     * float rounding apart (30.6397 and 30.6401), an entity F1 not at all */
+    if (fabs(best - json_file_number(at(b), "best_dev_metric")) > 1e-3) fail_msg("%s and %s: best dev metrics differ", a, b);
+    assert_true(json_file_number(at(a), "best_step") == json_file_number(at(b), "best_step"));
+    assert_true(json_file_number(at(b), "processes") == 2);
 }
 
 static void test_setup(void **state)
@@ -104,9 +121,11 @@ static void test_setup(void **state)
 static void test_tagging_adapter(void **state)
 {
     (void)state;
-    const char *args = "train --task ner --model base --train ner.conll --batch-size 7 --grad-accum 2 --max-steps 12 "
-                       "--lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] --quiet --output ";
+    const char *args = "train --task ner --model base --train ner.conll --dev ner_dev.conll --eval-every 4 --batch-size 7 "
+                       "--grad-accum 2 --max-steps 12 --lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] "
+                       "--quiet --output ";
     train_one_and_two(args, "one", "two");
+    assert_same_best("one", "two");
     char cmd[512];
     assert_same_losses("one/losses.tsv", "two/losses.tsv", 12);
     assert_same_tensors("one/best/ner/adapter.safetensors", "two/best/ner/adapter.safetensors");
@@ -115,6 +134,7 @@ static void test_tagging_adapter(void **state)
     snprintf(cmd, sizeof cmd, "%sthree", args);
     assert_int_equal(adapt_mpi(3, cmd), 0);
     assert_same_losses("one/losses.tsv", "three/losses.tsv", 12);
+    assert_true(json_file_number(at("three/summary.json"), "best_dev_metric") == json_file_number(at("one/summary.json"), "best_dev_metric"));
     assert_same_tensors("one/best/ner/adapter.safetensors", "three/best/ner/adapter.safetensors");
     /* the comparison is not blind: another seed's run differs */
     snprintf(cmd, sizeof cmd, "%s", args);
@@ -140,9 +160,11 @@ static void test_language_adapter(void **state)
 {
     (void)state;
     assert_int_equal(run_command("head -c 30000 '%s' > '%s'", at("en.txt"), at("mlm.txt")), 0);
-    const char *args = "train --task mlm --model base --train mlm.txt --batch-size 8 --max-steps 10 --lr 1e-3 --seed 5 "
-                       "--max-length 48 --adapter-config seq_bn_inv --quiet --output ";
+    assert_int_equal(run_command("tail -c 8000 '%s' > '%s'", at("en.txt"), at("mlm_dev.txt")), 0);
+    const char *args = "train --task mlm --model base --train mlm.txt --dev mlm_dev.txt --eval-every 5 --batch-size 8 "
+                       "--max-steps 10 --lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn_inv --quiet --output ";
     assert_same_runs(args, "mlm", 10, "best/mlm/adapter.safetensors");
+    assert_same_best("mlm1", "mlm2");
 }
 
 static void test_regression_head(void **state)
@@ -156,9 +178,10 @@ static void test_regression_head(void **state)
         fprintf(fp, "%s %s %s\t%d\n", words[i % 4], words[(i / 4) % 4], words[(i / 16) % 4],
                 (i % 4 % 2 == 0) + ((i / 4) % 4 % 2 == 0) + ((i / 16) % 4 % 2 == 0));
     fclose(fp);
-    const char *args = "train --task tsv --regression --model base --train reg.tsv --batch-size 5 --max-steps 8 --lr 1e-3 "
-                       "--seed 5 --max-length 16 --quiet --output ";
+    const char *args = "train --task tsv --regression --model base --train reg.tsv --dev reg.tsv --eval-every 4 --batch-size 5 "
+                       "--max-steps 8 --lr 1e-3 --seed 5 --max-length 16 --quiet --output ";
     assert_same_runs(args, "reg", 8, "best/tsv/model_head.safetensors");
+    assert_same_best("reg1", "reg2");
 }
 
 /* A data-parallel run stopped by a fault after a checkpoint and resumed ends as one that ran

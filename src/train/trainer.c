@@ -1,4 +1,5 @@
 #include "train/trainer.h"
+#include "train/trainer_run.h"
 #include "adapters/fusion_train.h"
 #include "adapters/ln_copies.h"
 #include "adapters/lora.h"
@@ -16,14 +17,11 @@
 #include "train/adamw.h"
 #include "train/batch_order.h"
 #include "train/batch_share.h"
-#include "train/bio_decode.h"
 #include "train/data_parallel.h"
 #include "train/examples.h"
-#include "train/metrics.h"
 #include "train/mlm_data.h"
 #include "train/progress.h"
 #include "train/resume.h"
-#include "train/tagger.h"
 #include "tokenize/files.h"
 #include <errno.h>
 #include <math.h>
@@ -52,36 +50,6 @@ void train_options_defaults(train_options *o)
     o->grad_clip = 1.0;
     o->seed = 42;
 }
-
-typedef struct run {
-    const train_options *o;
-    adapt_model *m;
-    adapt_tokenizer *tok;
-    head h;
-    const char *name;
-    dataset train_ds, dev_ds;
-    encoded_set train, dev;
-    const glue_task *glue;
-    bool tagging, mlm, regression;
-    mlm_special sp;
-    uint8_t *word_start;    /* --whole-word-mask: which ids begin a word; NULL: token masking */
-    int32_t pad_id;
-    uint64_t rng;
-    /* several --train files (not MLM): each example's file; file i trains under --setup's i-th composition */
-    uint8_t *source_of;
-    int n_sources;
-    /* METHOD_FUSION: the fused adapters and the composition "Fuse(a, b, c)" */
-    char fusion_buf[FUSION_MAX_ADAPTERS][ADAPTER_NAME_MAX];
-    const char *fusion_names[FUSION_MAX_ADAPTERS];
-    int n_fusion;
-    char fuse[FUSION_MAX_ADAPTERS * (ADAPTER_NAME_MAX + 2) + 8];
-    /* data-parallel: the gradient sum's buffer */
-    float *grad_sum;
-    size_t grad_sum_n;
-    /* curves */
-    double *loss_x, *loss_y, *eval_x, *eval_y;
-    size_t n_loss, n_eval;
-} run;
 
 /* ------------------------------------------------------------------ data */
 /* The text files of every --train (each may be a comma-separated list), in order. */
@@ -319,89 +287,7 @@ static adapt_status setup_method(run *r)
         if (ps[i]) TRY(store_set_trainable(ps[i], true));
     return ADAPT_OK;
 }
-
 /* ------------------------------------------------------------------ steps */
-/* Dynamic masking of a fresh batch: token by token, or by whole words. */
-static adapt_status mask_batch(const run *r, batch *b, uint64_t *rng)
-{
-    size_t masked;
-    if (r->word_start) return mlm_mask_batch_words(b, &r->sp, r->word_start, 0.15, rng, &masked);
-    mlm_mask_batch(b, &r->sp, 0.15, rng);
-    return ADAPT_OK;
-}
-
-/* Masked LM: the head runs on the masked positions only. share: see forward_loss. */
-static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double share, double *loss)
-{
-    adapt_model *m = r->m;
-    int n = 0, N = b->B * b->T, V = m->cfg.vocab;
-    int32_t *rows = arena_alloc(&m->acts, (size_t)N * sizeof(int32_t));
-    int64_t *labels = arena_alloc(&m->acts, (size_t)N * sizeof(int64_t));
-    if (!rows || !labels) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < N; i++)
-        if (b->labels[i] != -100) {
-            rows[n] = i;
-            labels[n++] = b->labels[i];
-        }
-    if (!n) { /* a data-parallel process whose rows drew no mask: nothing to learn from them */
-        *loss = 0;
-        return ADAPT_OK;
-    }
-    float *logits = arena_floats(&m->acts, (size_t)n * V), *d_logits = arena_floats(&m->acts, (size_t)n * V);
-    if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
-    TRY(model_mlm_forward_rows(m, rows, n, logits));
-    *loss = share * cross_entropy_forward_backward(train ? d_logits : NULL, logits, labels, n, V, (float)(share / r->o->grad_accum));
-    if (!train) return ADAPT_OK;
-    float *d_hidden = arena_floats(&m->acts, (size_t)N * m->cfg.hidden);
-    if (!d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
-    TRY(model_mlm_backward(m, d_logits, d_hidden));
-    return model_backward(m, d_hidden);
-}
-
-/* share: this process's part of the labelled rows of the step's whole batch (1 in one process):
- * the loss is a mean over the whole batch, so each process's mean counts by its share and the
- * sum over processes is the one-process loss and gradient. */
-static adapt_status forward_loss(run *r, const batch *b, bool train, double share, double *loss, float **logits_out)
-{
-    adapt_model *m = r->m;
-    m->training = train;
-    TRY(model_forward(m, b->B, b->T, b->ids, b->mask, b->type_ids));
-    setup_fusion_step_temperature(m); /* as BertFusion.forward lowers T on every call */
-    if (r->mlm) return forward_loss_mlm(r, b, train, share, loss);
-    int rows = head_rows(m, &r->h), C = r->h.num_labels;
-    float *logits = arena_floats(&m->acts, (size_t)rows * C);
-    float *d_logits = arena_floats(&m->acts, (size_t)rows * C);
-    if (!logits || !d_logits) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for logits");
-    TRY(head_forward(m, &r->h, logits));
-    float scale = (float)(share / r->o->grad_accum);
-    if (r->regression) *loss = share * mse_forward_backward(train ? d_logits : NULL, logits, b->targets, rows, scale);
-    else *loss = share * cross_entropy_forward_backward(train ? d_logits : NULL, logits, b->labels, rows, C, scale);
-    if (logits_out) *logits_out = logits;
-    if (!train) return ADAPT_OK;
-    float *d_hidden = arena_floats(&m->acts, (size_t)m->fw.N * m->cfg.hidden);
-    if (!d_hidden) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
-    TRY(head_backward(m, &r->h, d_logits, d_hidden));
-    return model_backward(m, d_hidden);
-}
-
-/* A training forward and backward on this process's rows of the batch (all of them in one
- * process). */
-static adapt_status forward_share(run *r, const batch *b, double *loss)
-{
-    int size = dp_size();
-    if (size == 1) return forward_loss(r, b, true, 1.0, loss, NULL);
-    batch mine = batch_share(b, dp_rank(), size);
-    long all = batch_labelled(b, r->regression);
-    double share = all ? (double)batch_labelled(&mine, r->regression) / (double)all : 0.0;
-    /* dropout masks of its own for each process (they are keyed by position in the rows it
-     * holds); the stream then moves on as in every other process */
-    uint64_t stream = r->m->dropout_rng, salt = 0x9E3779B97F4A7C15ull * (uint64_t)dp_rank();
-    r->m->dropout_rng = stream ^ salt;
-    adapt_status s = forward_loss(r, &mine, true, share, loss, NULL);
-    r->m->dropout_rng = stream + (r->m->dropout_rng - (stream ^ salt));
-    return s;
-}
-
 static double clip_gradients(param_store *s, double max_norm)
 {
     double total = 0;
@@ -420,124 +306,6 @@ static double clip_gradients(param_store *s, double max_norm)
     }
     return norm;
 }
-
-/* ------------------------------------------------------------------ evaluation */
-static int argmax(const float *v, int n)
-{
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
-}
-
-/* MLM dev loss with the same masks every time (a fixed seed), so evaluations compare. */
-static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
-{
-    uint64_t rng = 1234567;
-    double sum = 0;
-    size_t batches = 0;
-    size_t order[32];
-    for (size_t start = 0; start < r->dev.n; start += 32) {
-        int n = (int)(r->dev.n - start < 32 ? r->dev.n - start : 32);
-        for (int i = 0; i < n; i++) order[i] = start + (size_t)i;
-        batch b;
-        TRY(batch_build(&r->dev, order, n, r->pad_id, &b));
-        double loss;
-        adapt_status s = mask_batch(r, &b, &rng);
-        if (!s) s = forward_loss(r, &b, false, 1.0, &loss, NULL);
-        batch_free(&b);
-        TRY(s);
-        sum += loss;
-        batches++;
-    }
-    *mean_loss = batches ? sum / (double)batches : 0;
-    *metric = -*mean_loss; /* higher is better for checkpoint selection */
-    return ADAPT_OK;
-}
-
-/* Dev metric: entity F1 (seqeval default) for NER, Pearson for regression, the GLUE task's metric
- * otherwise (x100). */
-static adapt_status evaluate(run *r, double *metric, double *mean_loss)
-{
-    if (r->mlm) return evaluate_mlm(r, metric, mean_loss);
-    const encoded_set *s = &r->dev;
-    const dataset *ds = &r->dev_ds;
-    int C = r->h.num_labels, B = 64;
-    ner_eval ev;
-    ner_eval_init(&ev, NER_MODE_DEFAULT);
-    int32_t *gold = malloc(s->n * sizeof(int32_t) + 4), *pred = malloc(s->n * sizeof(int32_t) + 4);
-    double *gold_v = malloc(s->n * sizeof(double) + 8), *pred_v = malloc(s->n * sizeof(double) + 8); /* regression */
-    size_t *order = malloc((size_t)B * sizeof(size_t));
-    /* tagging: one sentence's words' logits and tags, decoded as predict and eval do (valid IOB2) */
-    int most_words = s->tagging ? encoded_set_most_words(s) : 1;
-    const float **rows = malloc((size_t)most_words * sizeof *rows);
-    int32_t *wp = malloc((size_t)most_words * sizeof *wp);
-    size_t *cut = calloc(s->n + 1, sizeof *cut), n_cut = 0; /* tagging: sentences the length limit cut, tagged after in windows */
-    adapt_status st = gold && pred && gold_v && pred_v && order && rows && wp && cut ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    double loss_sum = 0;
-    size_t n_batches = 0;
-    for (size_t start = 0; !st && start < s->n; start += (size_t)B) {
-        int n = (int)(s->n - start < (size_t)B ? s->n - start : (size_t)B);
-        for (int i = 0; i < n; i++) order[i] = start + (size_t)i;
-        batch b;
-        st = batch_build(s, order, n, r->pad_id, &b);
-        double loss;
-        float *logits;
-        if (!st) st = forward_loss(r, &b, false, 1.0, &loss, &logits);
-        loss_sum += st ? 0 : loss;
-        n_batches++;
-        for (int i = 0; !st && i < n; i++) {
-            const encoded_example *x = &s->ex[start + (size_t)i];
-            if (s->regression) {
-                gold_v[start + (size_t)i] = x->target;
-                pred_v[start + (size_t)i] = logits[i];
-                continue;
-            }
-            if (!s->tagging) {
-                gold[start + (size_t)i] = x->label;
-                pred[start + (size_t)i] = argmax(logits + (size_t)i * C, C);
-                continue;
-            }
-            const data_example *e = &ds->examples[start + (size_t)i];
-            if (encoded_was_cut(x, r->o->max_len)) {
-                cut[n_cut++] = start + (size_t)i;
-                continue;
-            }
-            encoded_word_rows(x, logits + (size_t)i * b.T * C, C, rows);
-            st = bio_decode((const char *const *)r->train_ds.labels.names, C, rows, x->n_words, wp); /* the head's labels */
-            if (!st) st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
-        }
-        batch_free(&b);
-    }
-    /* as predict and eval tag them (train/tag_windows.c), so that the best dev F1 is what `adapt eval` reports */
-    tagger view = {.m = r->m, .tok = r->tok, .h = r->h, .labels = r->train_ds.labels.names, .n_labels = C, .max_len = r->o->max_len, .batch_size = 1};
-    for (size_t k = 0; !st && k < n_cut; k++) {
-        const data_example *e = &ds->examples[cut[k]];
-        const encoded_example *x = &s->ex[cut[k]];
-        st = tagger_tag_long(&view, e->tokens, (size_t)x->n_words, encoded_words_kept(x), wp, NULL);
-        if (!st) st = ner_eval_add_ids(&ev, e->tag_ids, wp, (size_t)x->n_words, (const char *const *)ds->labels.names, ds->labels.n);
-    }
-    if (!st) {
-        if (s->tagging) *metric = 100 * ner_eval_scores(&ev).f1;
-        else if (s->regression) st = metric_pearson(gold_v, pred_v, s->n, metric), *metric *= 100;
-        else if (!strcmp(r->glue->metric, "mcc")) st = metric_matthews(gold, pred, s->n, C, metric), *metric *= 100;
-        else if (!strcmp(r->glue->metric, "f1")) st = metric_binary_f1(gold, pred, s->n, 1, metric), *metric *= 100;
-        else st = metric_accuracy(gold, pred, s->n, metric), *metric *= 100;
-        *mean_loss = n_batches ? loss_sum / (double)n_batches : 0;
-    }
-    ner_eval_free(&ev);
-    free(gold);
-    free(pred);
-    free(gold_v);
-    free(pred_v);
-    free(order);
-    free(rows);
-    free(wp);
-    free(cut);
-    return st;
-}
-
-/* ------------------------------------------------------------------ saving */
 static const char *metric_name(const run *r)
 {
     return r->mlm ? "MLM loss" : r->tagging ? "entity F1" : r->regression ? "pearson" : r->glue->metric;
@@ -832,10 +600,10 @@ static adapt_status train_loop(run *r)
         if (!s && r->source_of) s = use_setup(r, r->source_of[order[ls.cursor]]); /* the batch's file */
         else if (!s && several_setups(r)) s = use_setup(r, ls.micro);
         if (!s) s = batch_build(&r->train, order + ls.cursor, B, r->pad_id, &b);
-        if (!s && r->mlm) s = mask_batch(r, &b, &r->rng);
+        if (!s && r->mlm) s = trainer_mask_batch(r, &b, &r->rng);
         ls.cursor += (size_t)B;
         double loss = 0;
-        if (!s) s = forward_share(r, &b, &loss);
+        if (!s) s = trainer_forward_share(r, &b, &loss);
         ls.tokens += (double)b.B * (double)b.T;
         batch_free(&b);
         if (s) break;
@@ -883,10 +651,16 @@ static adapt_status train_loop(run *r)
         loss_acc = 0;
         fault = NULL;
         bool out_of_time = o->max_seconds > 0 && monotonic_seconds() - t0 > o->max_seconds, stop = false;
-        if (!s && lead && r->dev.n && (ls.step % eval_every == 0 || ls.step == total || out_of_time)) {
+        if (!s && dp_size() > 1 && o->max_seconds > 0) { /* the lead's clock decides for all */
+            int late = out_of_time;
+            s = dp_broadcast_ints(&late, 1);
+            out_of_time = late;
+        }
+        /* every process evaluates its share and gets the same metric, so all take the same decisions */
+        if (!s && r->dev.n && (ls.step % eval_every == 0 || ls.step == total || out_of_time)) {
             double metric = 0, dev_loss = 0;
             if (several_setups(r)) s = use_setup(r, 0);
-            if (!s) s = evaluate(r, &metric, &dev_loss);
+            if (!s) s = trainer_evaluate(r, &metric, &dev_loss);
             if (!s) s = push_point(&r->eval_x, &r->eval_y, &r->n_eval, (double)ls.step, metric);
             if (!s) progress_note(&pr, "eval step %ld: dev loss %.4f, dev %s %.2f%s", ls.step, dev_loss, metric_name(r),
                                   r->mlm ? dev_loss : metric, metric > ls.best ? " (best)" : "");
@@ -894,8 +668,8 @@ static adapt_status train_loop(run *r)
                 ls.best = metric;
                 ls.best_step = ls.step;
                 ls.bad_evals = 0;
-                char *dir = path_join(o->out_dir, "best");
-                s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+                char *dir = lead ? path_join(o->out_dir, "best") : NULL;
+                if (lead) s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
                 free(dir);
             } else if (!s && ++ls.bad_evals >= o->patience && o->patience > 0) {
                 progress_note(&pr, "early stop: %d evaluations without improvement", ls.bad_evals);
@@ -903,11 +677,6 @@ static adapt_status train_loop(run *r)
             }
         }
         if (!s && lead && o->checkpoint_every > 0 && ls.step % o->checkpoint_every == 0) s = checkpoint(r, &ls, monotonic_seconds() - t0);
-        if (!s && dp_size() > 1) { /* the lead's clock and evaluations decide for all */
-            int decided[2] = {stop, out_of_time};
-            s = dp_broadcast_ints(decided, 2);
-            stop = decided[0], out_of_time = decided[1];
-        }
         if (s || stop) break;
         if (out_of_time) {
             progress_note(&pr, "time budget of %.0f s reached", o->max_seconds);

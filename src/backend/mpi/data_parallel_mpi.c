@@ -77,7 +77,7 @@ static adapt_status fail(const char *what, int code)
 static adapt_status sum_blocks(char *at, int count, MPI_Datatype type, size_t item)
 {
     int code = MPI_Reduce_scatter_block(MPI_IN_PLACE, at, count, type, MPI_SUM, MPI_COMM_WORLD);
-    if (code != MPI_SUCCESS) return fail("gradient sum", code);
+    if (code != MPI_SUCCESS) return fail("sum", code);
     /* the block comes back at the start; the gather takes it from this process's place */
     if (rank_) memmove(at + (size_t)rank_ * (size_t)count * item, at, (size_t)count * item);
     if ((code = MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, at, count, type, MPI_COMM_WORLD)) != MPI_SUCCESS)
@@ -96,7 +96,7 @@ static adapt_status sum(void *buf, size_t n, MPI_Datatype type, size_t item)
         for (size_t done = 0; done < n;) {
             int count = n - done > INT_MAX ? INT_MAX : (int)(n - done);
             int code = MPI_Allreduce(MPI_IN_PLACE, p + done * item, count, type, MPI_SUM, MPI_COMM_WORLD);
-            if (code != MPI_SUCCESS) return fail("gradient sum", code);
+            if (code != MPI_SUCCESS) return fail("sum", code);
             done += (size_t)count;
         }
         return ADAPT_OK;
@@ -111,7 +111,7 @@ static adapt_status sum(void *buf, size_t n, MPI_Datatype type, size_t item)
         int count = (int)(n - done), code;
         void *at = p + done * item;
         code = MPI_Reduce(rank_ == 0 ? MPI_IN_PLACE : at, rank_ == 0 ? at : NULL, count, type, MPI_SUM, 0, MPI_COMM_WORLD);
-        if (code != MPI_SUCCESS) return fail("gradient sum", code);
+        if (code != MPI_SUCCESS) return fail("sum", code);
         if ((code = MPI_Bcast(at, count, type, 0, MPI_COMM_WORLD)) != MPI_SUCCESS) return fail("broadcast of the sum", code);
     }
     return ADAPT_OK;
