@@ -31,7 +31,9 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o
 
-all: $(BUILD)/adapt $(BUILD)/adapt-mpi $(BUILD)/adapt-case $(TESTS)
+# adapt-mpi when Open MPI is installed (`make test` installs it first: scripts/install-deps.sh --mpi)
+HAVE_MPI := $(shell pkg-config --exists $(MPI_PKG) && echo 1)
+all: $(BUILD)/adapt $(if $(HAVE_MPI),$(BUILD)/adapt-mpi) $(BUILD)/adapt-case $(TESTS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,9 +63,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON) $(BUILD)/libadapt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-# `make test` and `make demo` install missing Debian packages first, then build in a fresh make
-# (pkg-config above must see the packages).
-test: deps
+# `make test` and `make demo` install missing Debian packages first (the tests also Open MPI), then
+# build in a fresh make (pkg-config above must see the packages).
+test: deps-mpi
 	$(MAKE) --no-print-directory -j$$(nproc) all
 	BUILD=$(BUILD) bash scripts/run-tests.sh
 
@@ -74,10 +76,13 @@ demo: deps
 deps:
 	@bash scripts/install-deps.sh
 
+deps-mpi:
+	@bash scripts/install-deps.sh --mpi
+
 clean:
 	rm -rf build build-san
 
-.PHONY: all test demo deps clean
+.PHONY: all test demo deps deps-mpi clean
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzz (issue 8) -----------------

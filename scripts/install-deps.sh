@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages adapt builds against, only when some are missing.
 set -eu
-PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils libopenmpi-dev openmpi-bin"
-# --fuzz: also clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh; CI's fuzz smoke)
-[ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang libclang-rt-14-dev"
+PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev liblzma-dev xz-utils"
+# --mpi: also Open MPI (build/adapt-mpi, data-parallel training; `make` and `make test` build it,
+# `make demo` does not); --fuzz: also clang and its sanitizer/libFuzzer runtime (scripts/fuzz.sh;
+# CI's fuzz smoke)
+for option in "$@"; do
+  case $option in
+    --mpi) PKGS="$PKGS libopenmpi-dev openmpi-bin" ;;
+    --fuzz) PKGS="$PKGS clang libclang-rt-14-dev" ;;
+    *) echo "install-deps.sh: unknown option $option (--mpi, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
