@@ -1,9 +1,10 @@
 /* Data-parallel training (`mpirun -np 2 adapt-mpi train`): two processes, each with its slice of
  * every batch and the gradients summed, train what one process trains on the whole batch: the
  * same losses step by step and the same weights, for a tagging adapter (a batch of 7 split 3 + 4,
- * and among three processes, with gradient accumulation), full fine-tuning, masked-LM language
- * adapters with invertible adapters (masks drawn over the whole batch) and a regression head, with
- * the dev set evaluated in shares (the same best metric and step); checkpoints resume exactly. Commands that do not train refuse to run as several processes. */
+ * and among three processes, with gradient accumulation), full fine-tuning, LoRA, AdapterFusion,
+ * masked-LM language adapters with invertible adapters (masks drawn over the whole batch) and a
+ * regression head, with the dev set evaluated in shares (the same best metric and step);
+ * checkpoints resume exactly. Commands that do not train refuse to run as several processes. */
 #include "case_compare.h"
 #include "testutil.h"
 #include <math.h>
@@ -159,6 +160,23 @@ static void test_full_fine_tuning(void **state)
     assert_same_runs(args, "full", 6, "best/model/model.safetensors");
 }
 
+static void test_lora_and_fusion(void **state)
+{
+    (void)state;
+    const char *lora = "train --task ner --method lora --model base --train ner.conll --batch-size 7 --max-steps 8 --lr 1e-3 "
+                       "--seed 5 --max-length 48 --quiet --output ";
+    assert_same_runs(lora, "lora", 8, "best/lora/adapter_model.safetensors");
+    /* AdapterFusion over two adapters (its key bias, which gets no gradient, moves by rounding
+     * alone: within the rule's absolute tolerance) */
+    assert_int_equal(adapt("train --task ner --model base --train ner.conll --batch-size 8 --max-steps 4 --seed 1 --max-length 48 "
+                           "--quiet --name a --output fa"), 0);
+    assert_int_equal(adapt("train --task ner --model base --train ner.conll --batch-size 8 --max-steps 4 --seed 2 --max-length 48 "
+                           "--quiet --name b --output fb"), 0);
+    const char *fusion = "train --task ner --method fusion --fusion a,b --load-adapter fa/best/a --load-adapter fb/best/b "
+                         "--model base --train ner.conll --batch-size 7 --max-steps 8 --lr 1e-3 --seed 5 --max-length 48 --quiet --output ";
+    assert_same_runs(fusion, "fusion", 8, "best/ner/model_adapter_fusion.safetensors");
+}
+
 static void test_language_adapter(void **state)
 {
     (void)state;
@@ -231,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_setup),
         cmocka_unit_test(test_tagging_adapter),
         cmocka_unit_test(test_full_fine_tuning),
+        cmocka_unit_test(test_lora_and_fusion),
         cmocka_unit_test(test_language_adapter),
         cmocka_unit_test(test_regression_head),
         cmocka_unit_test(test_checkpoint_resume),

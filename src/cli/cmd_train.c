@@ -40,7 +40,9 @@ static void usage(FILE *fp)
     train_options_defaults(&d);
     print_train_options_help(fp, &d);
     fprintf(fp, "Writes OUT/best/ (the best checkpoint by the dev metric), OUT/summary.json, OUT/curve.svg and\n"
-                "OUT/losses.tsv (step, loss of each optimizer step at full precision).\n");
+                "OUT/losses.tsv (step, loss of each optimizer step at full precision).\n"
+                "Data-parallel: `mpirun -np N adapt-mpi train ...` (the same options; each process a slice of\n"
+                "every batch, the gradients summed: docs/data-parallel.md).\n");
 }
 
 /* The options only `adapt train` has: 1 handled, 0 unknown, -1 bad value. */
