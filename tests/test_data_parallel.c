@@ -160,6 +160,20 @@ static void test_full_fine_tuning(void **state)
     assert_same_runs(args, "full", 6, "best/model/model.safetensors");
 }
 
+/* The "fusion_temperatures" list of a checkpoint's state.json, as written. */
+static void fusion_temperatures(const char *state_json, char *out, size_t size)
+{
+    FILE *fp = fopen(state_json, "r");
+    if (!fp) fail_msg("%s: cannot open", state_json);
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, fp);
+    fclose(fp);
+    text[n] = 0;
+    const char *from = strstr(text, "\"fusion_temperatures\""), *to = from ? strchr(from, ']') : NULL;
+    if (!to) fail_msg("%s: no fusion_temperatures", state_json);
+    snprintf(out, size, "%.*s", (int)(to - from + 1), from);
+}
+
 static void test_lora_and_fusion(void **state)
 {
     (void)state;
@@ -175,6 +189,21 @@ static void test_lora_and_fusion(void **state)
     const char *fusion = "train --task ner --method fusion --fusion a,b --load-adapter fa/best/a --load-adapter fb/best/b "
                          "--model base --train ner.conll --batch-size 7 --max-steps 8 --lr 1e-3 --seed 5 --max-length 48 --quiet --output ";
     assert_same_runs(fusion, "fusion", 8, "best/ner/model_adapter_fusion.safetensors");
+    /* with a temperature that every forward lowers, evaluations included (two dev batches: one
+     * per process) */
+    const char *cooling = "train --task ner --method fusion --fusion a,b --fusion-config dynamic[temperature=true] "
+                          "--load-adapter fa/best/a --load-adapter fb/best/b --model base --train ner.conll --dev ner_dev.conll "
+                          "--eval-every 3 --batch-size 7 --max-steps 9 --checkpoint-every 9 --lr 1e-3 --seed 5 --max-length 48 "
+                          "--quiet --output ";
+    assert_same_runs(cooling, "cooling", 9, "best/ner/model_adapter_fusion.safetensors");
+    assert_same_best("cooling1", "cooling2");
+    /* the temperature itself (AdamW hardly feels it): 9 steps and 3 evaluations of 2 batches
+     * lowered it 15 times in both (50 -> 49.25) */
+    char one[256], two[256];
+    fusion_temperatures(at("cooling1/checkpoint/state.json"), one, sizeof one);
+    fusion_temperatures(at("cooling2/checkpoint/state.json"), two, sizeof two);
+    assert_string_equal(one, two);
+    assert_non_null(strstr(one, "49.25"));
 }
 
 static void test_language_adapter(void **state)

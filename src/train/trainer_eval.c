@@ -1,6 +1,7 @@
 /* Dev-set evaluation during training: entity F1 (IOB2-decoded, long sentences tagged in
  * windows as predict does), accuracy / MCC / F1 / Pearson, or the MLM loss; in a data-parallel
  * run each process evaluates its share. */
+#include "adapters/fusion_train.h"
 #include "core/error.h"
 #include "train/bio_decode.h"
 #include "train/data_parallel.h"
@@ -19,7 +20,9 @@ static int argmax(const float *v, int n)
 
 /* Dev evaluation in a data-parallel run: each process takes every N-th batch and fills in the
  * outputs of its examples, zeros elsewhere; one sum then gives every process all the outputs
- * (each came from one process), and the metric is computed alike everywhere. */
+ * (each came from one process), and the metric is computed alike everywhere. AdapterFusion's
+ * temperature falls with every forward (BertFusion.forward), so a batch evaluated elsewhere
+ * lowers it here too: every process keeps the one-process schedule. */
 static bool evaluates_batch(size_t batch_index) { return batch_index % (size_t)dp_size() == (size_t)dp_rank(); }
 
 /* MLM dev loss with the same masks every time (a fixed seed), so evaluations compare. */
@@ -36,6 +39,7 @@ static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
         double loss = 0;
         adapt_status s = trainer_mask_batch(r, &b, &rng); /* every batch: the masks of the next depend on it */
         if (!s && evaluates_batch(k)) s = trainer_forward_loss(r, &b, false, 1.0, &loss, NULL);
+        else if (!s) setup_fusion_step_temperature(r->m); /* as the forward that evaluates it elsewhere does */
         batch_free(&b);
         TRY(s);
         if (evaluates_batch(k)) sums[0] += loss, sums[1] += 1;
@@ -109,7 +113,10 @@ adapt_status trainer_evaluate(run *r, double *metric, double *mean_loss)
     double sums[2] = {0, 0}; /* loss, batches */
     for (size_t i = 0; !st && i < s->n; i++) gold[i] = s->ex[i].label, gold_v[i] = s->ex[i].target;
     for (size_t start = 0, k = 0; !st && start < s->n; start += (size_t)B, k++) {
-        if (!evaluates_batch(k)) continue;
+        if (!evaluates_batch(k)) {
+            setup_fusion_step_temperature(r->m); /* as the forward that evaluates it elsewhere does */
+            continue;
+        }
         int n = (int)(s->n - start < (size_t)B ? s->n - start : (size_t)B);
         for (int i = 0; i < n; i++) order[i] = start + (size_t)i;
         batch b;
