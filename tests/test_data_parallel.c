@@ -25,9 +25,11 @@ static int adapt_mpi(int processes, const char *args)
      * than cores is allowed (a one-core machine still runs the test). Under the sanitizers, leak
      * checking is off for these processes only: Open MPI's own components, unloaded at exit, leave
      * allocations LeakSanitizer reports without a module to suppress them by (the same training
-     * code runs leak-checked in one process in this and the other tests). */
+     * code runs leak-checked in one process in this and the other tests). plm=isolated: the
+     * processes start on this machine only, so mpirun does not look for ssh, which a fresh
+     * machine may lack. */
     return run_command("cd '%s' && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" OMPI_ALLOW_RUN_AS_ROOT=1 "
-                       "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np %d "
+                       "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm=isolated mpirun --oversubscribe -np %d "
                        "'%s/%s' %s > last.log 2>&1",
                        test_tmp, processes, pwd ? pwd : ".", build_path("adapt-mpi"), args);
 }

@@ -33,6 +33,10 @@ static void share_cores(void)
 
 int dp_init(int *argc, char ***argv)
 {
+    /* Started without mpirun, Open MPI 4.1 still starts a runtime of its own, which refuses to run
+     * on a machine without an ssh client unless told that everything is local; nothing here
+     * launches processes (mpirun's own choice is not affected, nor a value the user set). */
+    setenv("OMPI_MCA_plm", "isolated", 0);
     if (MPI_Init(argc, argv) != MPI_SUCCESS) {
         fprintf(stderr, "adapt-mpi: MPI_Init failed\n");
         return 1;
