@@ -35,7 +35,7 @@ lang qu "$QU" 2>&1 | tee "$WORK/lang-qu.log"
 wait $pid_en_es || { cat "$WORK/lang-en.log" "$WORK/lang-es.log" 2>/dev/null; exit 1; }
 tail -n 2 "$WORK/lang-en.log" "$WORK/lang-es.log"
 echo "== 2. NER task adapter over Stack(en, ner) / Stack(qu, ner), ${TASK_S}s"
-"$ADAPT" train --task ner --model "$MODEL" --train "$NER_TRAIN" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
+"${TRAIN[@]}" train --task ner --model "$MODEL" --train "$NER_TRAIN" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
   --load-adapter "$WORK/lang-en/best/en" --load-adapter "$WORK/lang-qu/best/qu" \
   --setup "Stack(en, ner);Stack(qu, ner)" --adapter-config "seq_bn[reduction_factor=16]" \
   --batch-size 32 --max-length 128 --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \

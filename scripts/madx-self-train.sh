@@ -84,7 +84,7 @@ else
   { cat "$WORK/train-en.conll"; printf '\n'; cat "$WORK/silver-train.conll"; } > "$WORK/train-mixed.conll"
   data=(--train "$WORK/train-mixed.conll")
 fi
-"$ADAPT" train --task ner --model "$MODEL" "${data[@]}" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
+"${TRAIN[@]}" train --task ner --model "$MODEL" "${data[@]}" --dev "$NER_DEV" --output "$WORK/ner" --name ner \
   $LOAD --setup "Stack(en, ner);Stack(qu, ner)" --adapter-config "seq_bn[reduction_factor=16]" \
   --batch-size "$BATCH" --max-length "$MAX_LENGTH" --lr 1e-3 --epochs 3 --eval-every 250 --max-dev-examples 2000 \
   --max-seconds "$SECONDS_BUDGET" --seed "$SEED"

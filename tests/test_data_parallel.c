@@ -1,10 +1,11 @@
 /* Data-parallel training (`mpirun -np 2 adapt-mpi train`): two processes, each with its slice of
  * every batch and the gradients summed, train what one process trains on the whole batch: the
  * same losses step by step and the same weights, for a tagging adapter (a batch of 7 split 3 + 4,
- * and among three processes, with gradient accumulation), full fine-tuning, LoRA, AdapterFusion,
- * masked-LM language adapters with invertible adapters (masks drawn over the whole batch) and a
- * regression head, with the dev set evaluated in shares (the same best metric and step);
- * checkpoints resume exactly. Commands that do not train refuse to run as several processes. */
+ * and among three processes, with gradient accumulation; two files under their own compositions),
+ * full fine-tuning, LoRA, AdapterFusion, masked-LM language adapters with invertible adapters
+ * (masks drawn over the whole batch) and a regression head, with the dev set evaluated in shares
+ * (the same best metric and step); checkpoints resume exactly. Commands that do not train refuse
+ * to run as several processes. */
 #include "case_compare.h"
 #include "testutil.h"
 #include <math.h>
@@ -208,6 +209,19 @@ static void test_lora_and_fusion(void **state)
     assert_non_null(strstr(one, "49.25"));
 }
 
+/* Several --train files, each under its own composition (the MAD-X student's English through
+ * Stack(en, ner), silver Quechua through Stack(qu, ner)): a batch comes from one file, in every
+ * process alike. Uses adapter a of test_lora_and_fusion. */
+static void test_several_sources(void **state)
+{
+    (void)state;
+    assert_int_equal(run_command("awk 'BEGIN { n = 0 } /^$/ { n++ } n >= 120 && n < 200' '%s' > '%s'",
+                                 shared_path("data/ner/wikiann-en/train.conll"), at("ner2.conll")), 0);
+    const char *args = "train --task ner --model base --train ner.conll --train ner2.conll --load-adapter fa/best/a "
+                       "--setup 'Stack(a, ner);ner' --batch-size 6 --max-steps 10 --lr 1e-3 --seed 5 --max-length 48 --quiet --output ";
+    assert_same_runs(args, "sources", 10, "best/ner/adapter.safetensors");
+}
+
 static void test_language_adapter(void **state)
 {
     (void)state;
@@ -281,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_tagging_adapter),
         cmocka_unit_test(test_full_fine_tuning),
         cmocka_unit_test(test_lora_and_fusion),
+        cmocka_unit_test(test_several_sources),
         cmocka_unit_test(test_language_adapter),
         cmocka_unit_test(test_regression_head),
         cmocka_unit_test(test_checkpoint_resume),
