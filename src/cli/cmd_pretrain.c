@@ -46,7 +46,8 @@ static void usage(FILE *fp)
     fprintf(fp, "Writes DIR as a Hugging Face model folder (the model with the best held-out loss): config.json,\n"
                 "model.safetensors with the MLM head (shards of at most 15 MB + model.safetensors.index.json when\n"
                 "larger) and the tokenizer, loadable by `adapt info`, `adapt fill-mask` and `adapt train`; beside it\n"
-                "summary.json, curve.svg, losses.tsv (and checkpoint/ with --checkpoint-every).\n");
+                "summary.json, curve.svg, losses.tsv (and checkpoint/ with --checkpoint-every).\n"
+                "Data-parallel: `mpirun -np N adapt-mpi pretrain ...` (docs/data-parallel.md).\n");
 }
 
 /* --max-length by default: a full row where the position embeddings allow it. */
