@@ -18,6 +18,14 @@
 
 static int adapt(const char *args) { return run_adapt(test_tmp, args); }
 
+/* the environment of adapt-mpi processes under the sanitizers: see adapt_mpi */
+#define NO_LEAK_CHECK "ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\""
+
+/* the tagging adapter's run (test_tagging_adapter), to which --output DIR is appended */
+static const char *const tagging_args = "train --task ner --model base --train ner.conll --dev ner_dev.conll --eval-every 4 "
+                                        "--batch-size 7 --grad-accum 2 --max-steps 12 --lr 1e-3 --seed 5 --max-length 48 "
+                                        "--adapter-config seq_bn[reduction_factor=4] --quiet --output ";
+
 /* `mpirun -np N adapt-mpi ARGS` in the test folder, its output in last.log */
 static int adapt_mpi(int processes, const char *args)
 {
@@ -29,9 +37,8 @@ static int adapt_mpi(int processes, const char *args)
      * code runs leak-checked in one process in this and the other tests). plm=isolated: the
      * processes start on this machine only, so mpirun does not look for ssh, which a fresh
      * machine may lack. */
-    return run_command("cd '%s' && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" OMPI_ALLOW_RUN_AS_ROOT=1 "
-                       "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm=isolated mpirun --oversubscribe -np %d "
-                       "'%s/%s' %s > last.log 2>&1",
+    return run_command("cd '%s' && " NO_LEAK_CHECK " OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_plm=isolated "
+                       "mpirun --oversubscribe -np %d '%s/%s' %s > last.log 2>&1",
                        test_tmp, processes, pwd ? pwd : ".", build_path("adapt-mpi"), args);
 }
 
@@ -128,9 +135,7 @@ static void test_setup(void **state)
 static void test_tagging_adapter(void **state)
 {
     (void)state;
-    const char *args = "train --task ner --model base --train ner.conll --dev ner_dev.conll --eval-every 4 --batch-size 7 "
-                       "--grad-accum 2 --max-steps 12 --lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] "
-                       "--quiet --output ";
+    const char *args = tagging_args;
     train_one_and_two(args, "one", "two");
     assert_same_best("one", "two");
     char cmd[512];
@@ -281,10 +286,8 @@ static void test_refusals(void **state)
     assert_int_equal(adapt_mpi(3, "train --task ner --model base --train ner.conll --batch-size 2 --max-steps 1 --output few"), 1);
     assert_log_says(test_tmp, "a batch of 2 is fewer rows than the 3 processes that share it");
     /* adapt-mpi started without mpirun is one process, as adapt (leaks unchecked: Open MPI's, above) */
-    assert_int_equal(run_command("cd '%s' && ASAN_OPTIONS=\"${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0\" '%s/%s' train --task ner --model base --train ner.conll --batch-size 7 --grad-accum 2 "
-                                 "--max-steps 12 --lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] "
-                                 "--quiet --output alone > last.log 2>&1",
-                                 test_tmp, getenv("PWD") ? getenv("PWD") : ".", build_path("adapt-mpi")), 0);
+    assert_int_equal(run_command("cd '%s' && " NO_LEAK_CHECK " '%s/%s' %salone > last.log 2>&1", test_tmp,
+                                 getenv("PWD") ? getenv("PWD") : ".", build_path("adapt-mpi"), tagging_args), 0);
     assert_same_losses("one/losses.tsv", "alone/losses.tsv", 12);
 }
 

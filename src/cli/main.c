@@ -59,8 +59,9 @@ static int run_command(int argc, char **argv)
     }
     /* in a data-parallel run (adapt-mpi under mpirun) every process would write the same files */
     if (dp_size() > 1 && strcmp(argv[1], "train") && strcmp(argv[1], "pretrain")) {
-        if (dp_rank() == 0) fprintf(stderr, "adapt: \"%s\" runs in one process; of %d processes, only train and pretrain share the work\n", argv[1],
-                dp_size());
+        if (dp_rank() == 0)
+            fprintf(stderr, "adapt: \"%s\" runs in one process; of %d processes, only train and pretrain share the work\n",
+                    argv[1], dp_size());
         return 2;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

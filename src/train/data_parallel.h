@@ -22,7 +22,7 @@ const char *dp_engine(void);
  * one place and sent to all: replicas that differed by a rounding would drift apart step by step). */
 adapt_status dp_sum_floats(float *buf, size_t n);
 adapt_status dp_sum_doubles(double *buf, size_t n);
-/* Process 0's values everywhere (decisions only process 0 takes: early stop, time budget). */
+/* Process 0's values everywhere (a decision only process 0 takes: the time budget, on its clock). */
 adapt_status dp_broadcast_ints(int *buf, size_t n);
 
 #endif

@@ -363,6 +363,15 @@ static adapt_status save_trained(run *r, const char *dir)
     return s;
 }
 
+/* OUT/best/: the weights kept (the best by the dev metric, else the last step's). */
+static adapt_status save_best(run *r)
+{
+    char *dir = path_join(r->o->out_dir, "best");
+    adapt_status s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    free(dir);
+    return s;
+}
+
 static adapt_status write_summary(run *r, double best, long best_step, long steps, long skipped, double seconds, size_t trained,
                                   size_t total)
 {
@@ -543,7 +552,7 @@ static adapt_status train_loop(run *r)
     if (B < 1) return adapt_fail(ADAPT_ERR_ARG, "train: no training examples");
     if (B < dp_size())
         return adapt_fail(ADAPT_ERR_ARG, "train: a batch of %d is fewer rows than the %d processes that share it", B, dp_size());
-    bool lead = dp_rank() == 0; /* the process that evaluates, saves and logs */
+    bool lead = dp_rank() == 0; /* the process that saves and logs */
     size_t positions = epoch_positions(r->source_of, n, r->n_sources, B); /* visited per epoch */
     long per_epoch = (long)(positions / (size_t)B) / o->grad_accum;
     long total = o->max_steps > 0 ? o->max_steps : per_epoch * o->epochs;
@@ -668,9 +677,7 @@ static adapt_status train_loop(run *r)
                 ls.best = metric;
                 ls.best_step = ls.step;
                 ls.bad_evals = 0;
-                char *dir = lead ? path_join(o->out_dir, "best") : NULL;
-                if (lead) s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-                free(dir);
+                if (lead) s = save_best(r);
             } else if (!s && ++ls.bad_evals >= o->patience && o->patience > 0) {
                 progress_note(&pr, "early stop: %d evaluations without improvement", ls.bad_evals);
                 stop = true;
@@ -687,9 +694,7 @@ static adapt_status train_loop(run *r)
     if (losses_fp) fclose(losses_fp);
     free(losses_path);
     if (!s && lead && !r->dev.n) {
-        char *dir = path_join(o->out_dir, "best");
-        s = dir ? save_trained(r, dir) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-        free(dir);
+        s = save_best(r);
         ls.best_step = ls.step;
     }
     if (!s && lead) s = write_summary(r, ls.best, ls.best_step, ls.step, ls.skipped, monotonic_seconds() - t0, trained, all);

@@ -10,6 +10,7 @@
 #include "train/trainer_run.h"
 #include <stdlib.h>
 #include <string.h>
+
 static int argmax(const float *v, int n)
 {
     int best = 0;
@@ -37,12 +38,13 @@ static adapt_status evaluate_mlm(run *r, double *metric, double *mean_loss)
         batch b;
         TRY(batch_build(&r->dev, order, n, r->pad_id, &b));
         double loss = 0;
+        bool ours = evaluates_batch(k);
         adapt_status s = trainer_mask_batch(r, &b, &rng); /* every batch: the masks of the next depend on it */
-        if (!s && evaluates_batch(k)) s = trainer_forward_loss(r, &b, false, 1.0, &loss, NULL);
+        if (!s && ours) s = trainer_forward_loss(r, &b, false, 1.0, &loss, NULL);
         else if (!s) setup_fusion_step_temperature(r->m); /* as the forward that evaluates it elsewhere does */
         batch_free(&b);
         TRY(s);
-        if (evaluates_batch(k)) sums[0] += loss, sums[1] += 1;
+        if (ours) sums[0] += loss, sums[1] += 1;
     }
     TRY(dp_sum_doubles(sums, 2));
     *mean_loss = sums[1] > 0 ? sums[0] / sums[1] : 0;
@@ -101,17 +103,16 @@ adapt_status trainer_evaluate(run *r, double *metric, double *mean_loss)
     int C = r->h.num_labels, B = 64;
     dev_outputs out = {0};
     int32_t *gold = malloc(s->n * sizeof(int32_t) + 4), *pred = malloc(s->n * sizeof(int32_t) + 4);
-    double *gold_v = malloc(s->n * sizeof(double) + 8), *pred_v = malloc(s->n * sizeof(double) + 8); /* regression */
+    double *gold_v = malloc(s->n * sizeof(double) + 8); /* regression (its predictions: out.values) */
     size_t *order = malloc((size_t)B * sizeof(size_t));
     /* tagging: one sentence's words' logits and tags, decoded as predict and eval do (valid IOB2) */
     int most_words = s->tagging ? encoded_set_most_words(s) : 1;
     const float **rows = malloc((size_t)most_words * sizeof *rows);
     int32_t *wp = malloc((size_t)most_words * sizeof *wp);
     size_t *cut = calloc(s->n + 1, sizeof *cut), n_cut = 0; /* tagging: sentences the length limit cut, tagged after in windows */
-    adapt_status st = gold && pred && gold_v && pred_v && order && rows && wp && cut ? dev_outputs_init(&out, s)
-                                                                                    : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status st = gold && pred && gold_v && order && rows && wp && cut ? dev_outputs_init(&out, s)
+                                                                          : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     double sums[2] = {0, 0}; /* loss, batches */
-    for (size_t i = 0; !st && i < s->n; i++) gold[i] = s->ex[i].label, gold_v[i] = s->ex[i].target;
     for (size_t start = 0, k = 0; !st && start < s->n; start += (size_t)B, k++) {
         if (!evaluates_batch(k)) {
             setup_fusion_step_temperature(r->m); /* as the forward that evaluates it elsewhere does */
@@ -149,10 +150,11 @@ adapt_status trainer_evaluate(run *r, double *metric, double *mean_loss)
     }
     if (!st) st = dp_sum_doubles(out.values, out.n);
     if (!st) st = dp_sum_doubles(sums, 2);
-    for (size_t i = 0; !st && i < s->n && !s->tagging; i++) pred[i] = (int32_t)out.values[i], pred_v[i] = out.values[i];
+    for (size_t i = 0; !st && !s->tagging && i < s->n; i++) /* sequence tasks: one output per example */
+        gold[i] = s->ex[i].label, gold_v[i] = s->ex[i].target, pred[i] = (int32_t)out.values[i];
     if (!st) {
         if (s->tagging) st = entity_f1(r, &out, wp, metric);
-        else if (s->regression) st = metric_pearson(gold_v, pred_v, s->n, metric), *metric *= 100;
+        else if (s->regression) st = metric_pearson(gold_v, out.values, s->n, metric), *metric *= 100;
         else if (!strcmp(r->glue->metric, "mcc")) st = metric_matthews(gold, pred, s->n, C, metric), *metric *= 100;
         else if (!strcmp(r->glue->metric, "f1")) st = metric_binary_f1(gold, pred, s->n, 1, metric), *metric *= 100;
         else st = metric_accuracy(gold, pred, s->n, metric), *metric *= 100;
@@ -163,7 +165,6 @@ adapt_status trainer_evaluate(run *r, double *metric, double *mean_loss)
     free(gold);
     free(pred);
     free(gold_v);
-    free(pred_v);
     free(order);
     free(rows);
     free(wp);

@@ -29,7 +29,7 @@ static adapt_status forward_loss_mlm(run *r, const batch *b, bool train, double 
             rows[n] = i;
             labels[n++] = b->labels[i];
         }
-    if (!n) { /* a data-parallel process whose rows drew no mask: nothing to learn from them */
+    if (!n) { /* rows that drew no mask (a data-parallel process's few rows): nothing to learn from them */
         *loss = 0;
         return ADAPT_OK;
     }
