@@ -30,10 +30,12 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o
+# examples/*.c: programs that see adapt.h only (no -Isrc), e.g. examples/tag-words.c
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 
 # adapt-mpi when Open MPI is installed (`make test` installs it first: scripts/install-deps.sh --mpi)
 HAVE_MPI := $(shell pkg-config --exists $(MPI_PKG) && echo 1)
-all: $(BUILD)/adapt $(if $(HAVE_MPI),$(BUILD)/adapt-mpi) $(BUILD)/adapt-case $(TESTS)
+all: $(BUILD)/adapt $(if $(HAVE_MPI),$(BUILD)/adapt-mpi) $(BUILD)/adapt-case $(EXAMPLES) $(TESTS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -58,6 +60,10 @@ $(BUILD)/adapt-mpi: $(CLI_OBJ) $(BUILD)/obj/src/backend/mpi/data_parallel_mpi.o 
 
 $(BUILD)/adapt-case: $(BUILD)/obj/tools/adapt-case.o $(BUILD)/obj/tools/case_files.o $(BUILD)/libadapt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/examples/%: examples/%.c include/adapt.h $(BUILD)/libadapt.a
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -Isrc -Itools,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(BUILD)/libadapt.a $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_COMMON) $(BUILD)/libadapt.a
 	@mkdir -p $(dir $@)

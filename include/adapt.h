@@ -157,6 +157,107 @@ adapt_status adapt_tokenizer_train(const adapt_tokenizer_train_options *opt, con
                                    const char *output);
 /* ---- tokenizers ---- */
 
+/* ------------------------------------------------------------------ adapters and compositions */
+/* Adapters live in the model they are loaded into, under their names, frozen. A composition
+ * (AdapterHub's active setup) says which of them run: "ner", "Stack(qu, ner)", "Fuse(a, b, c)",
+ * "BatchSplit(x, y, batch_sizes=[2, 1])", "Average(a, b, weights=[0.3, 0.7])", "Split(a, b,
+ * splits=[3, 5])". adapt_model_encode, adapt_model_mlm_logits and adapt_head_logits run the model
+ * through the active composition (none: the plain encoder). */
+
+/* Loads an AdapterHub adapter folder (adapter_config.json + adapter.safetensors, or the legacy
+ * pytorch_adapter.bin) as the Python library saves it. load_as (NULL: the saved name) renames it;
+ * name_out (NULL: not wanted) receives the name it was loaded under, cut to name_size bytes. */
+adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const char *load_as, char *name_out,
+                                      size_t name_size);
+/* Adds a new adapter from a config string ("seq_bn", "double_seq_bn", "par_bn", "seq_bn_inv",
+ * "seq_bn[reduction_factor=8,leave_out=[5]]") with AdapterHub's initialisation: near identity
+ * (small random weights; "[init_weights=mam_adapter]": the up projection zero, exactly the model
+ * without it). `seed` draws its weights. */
+adapt_status adapt_model_add_adapter(adapt_model *model, const char *name, const char *config, uint64_t seed);
+/* Saves an adapter in AdapterHub layout (the folder adapters' load_adapter reads), atomically. */
+adapt_status adapt_model_save_adapter(adapt_model *model, const char *name, const char *dir);
+/* Removes an adapter and its tensors (refused while a loaded fusion holds it); the composition is
+ * deactivated. */
+adapt_status adapt_model_delete_adapter(adapt_model *model, const char *name);
+/* The adapters loaded: how many, and the k-th name (NULL past the end). */
+int adapt_model_num_adapters(const adapt_model *model);
+const char *adapt_model_adapter_name(const adapt_model *model, int k);
+/* Loads an AdapterFusion folder (adapter_fusion_config.json + model_adapter_fusion.safetensors);
+ * the adapters it fuses must be loaded first. Activate it with "Fuse(a, b, c)". */
+adapt_status adapt_model_load_fusion(adapt_model *model, const char *dir);
+/* Loads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors) onto the encoder's
+ * linear layers; it is active from then on, whatever the composition. Merging adds
+ * (alpha / r) B A into the weights (the same outputs, no LoRA cost); unmerging takes it out. */
+adapt_status adapt_model_load_lora(adapt_model *model, const char *dir);
+adapt_status adapt_model_merge_lora(adapt_model *model);
+adapt_status adapt_model_unmerge_lora(adapt_model *model);
+
+/* Activates a composition (every adapter or fusion it names must be loaded); NULL or "": none.
+ * Parallel compositions replicate the batch and are refused here (the CLI's training runs them). */
+adapt_status adapt_model_set_setup(adapt_model *model, const char *composition);
+/* The active composition as text ("" when none) in buf (cut to size); returns its full length. */
+size_t adapt_model_get_setup(const adapt_model *model, char *buf, size_t size);
+
+/* Multi-adapter batched inference: row b of the batch runs through composition setups[b]
+ * (AdapterHub's syntax: "Stack(qu, ner)" for one row, "Stack(en, ner)" or "sst2" for the next), in
+ * one pass: the base encoder's work is shared, and each row gets exactly what its composition
+ * gives alone (its invertible adapter included). hidden_out: [B,T,H] in the caller's row order.
+ * The active composition is left as it was. */
+adapt_status adapt_model_encode_mixed(adapt_model *model, int B, int T, const int32_t *ids, const int32_t *mask,
+                                      const int32_t *type_ids, const char *const *setups, float *hidden_out);
+
+/* ------------------------------------------------------------------ heads */
+/* A prediction head saved by AdapterHub (head_config.json + model_head.safetensors): its tensors
+ * go into the model (under its saved name, or load_as when not NULL) and stay there until the
+ * model is freed; the handle keeps its kind and label names and is used with that model. Free it,
+ * before or after the model, with adapt_head_free. */
+typedef struct adapt_head adapt_head;
+typedef enum adapt_head_kind {
+    ADAPT_HEAD_TAGGING,        /* a label per token */
+    ADAPT_HEAD_CLASSIFICATION, /* a label per sequence (from its first token) */
+    ADAPT_HEAD_REGRESSION      /* a classification head with one output: a value per sequence */
+} adapt_head_kind;
+
+adapt_status adapt_head_load(adapt_model *model, const char *dir, const char *load_as, adapt_head **out);
+void adapt_head_free(adapt_head *head);
+adapt_head_kind adapt_head_get_kind(const adapt_head *head);
+int adapt_head_num_labels(const adapt_head *head);
+const char *adapt_head_label(const adapt_head *head, int k);   /* label2id's name of id k; NULL past the end */
+/* The encoder (active composition) and the head on a batch: logits [B,T,labels] for a tagging
+ * head, [B,labels] for the others (a regression head: [B,1], the value). */
+adapt_status adapt_head_logits(adapt_head *head, int B, int T, const int32_t *ids, const int32_t *mask,
+                               const int32_t *type_ids, float *logits);
+/* The head alone on last hidden states [B,T,H] (e.g. from adapt_model_encode_mixed). */
+adapt_status adapt_head_logits_from_hidden(const adapt_head *head, int B, int T, const float *hidden, float *logits);
+
+/* ------------------------------------------------------------------ tagging words */
+/* What `adapt predict` and `adapt demo quechua-ner` do for a tagging head: words in, a tag per
+ * word out (the first sub-token's logits, decoded as a valid IOB2 sequence; sentences longer than
+ * max_length tokens tagged in windows). */
+typedef struct adapt_tagger adapt_tagger;
+typedef struct adapt_tagger_options {
+    const char *model_dir;          /* Hugging Face model folder */
+    const char *tokenizer;          /* NULL: the model folder's */
+    const char *const *adapters;    /* AdapterHub folders ("DIR" or "DIR=NAME"), n_adapters of them */
+    int n_adapters;
+    const char *head_dir;           /* NULL: the last adapter's folder */
+    const char *lora_dir;           /* PEFT LoRA folder, or NULL */
+    const char *setup;              /* composition; NULL: the last adapter alone */
+    int max_length, batch_size;     /* tokens per sentence (0: 128), sentences per batch (0: 32) */
+} adapt_tagger_options;
+
+adapt_status adapt_tagger_open(const adapt_tagger_options *options, adapt_tagger **out);
+void adapt_tagger_free(adapt_tagger *tagger);
+/* The tagger's model: load more adapters into it, or change its composition (e.g. swap the
+ * language adapter under the task adapter, MAD-X's zero-shot transfer). */
+adapt_model *adapt_tagger_model(adapt_tagger *tagger);
+int adapt_tagger_num_labels(const adapt_tagger *tagger);
+const char *adapt_tagger_label(const adapt_tagger *tagger, int k);   /* NULL past the end */
+/* Tags n sentences: words[s] holds n_words[s] words; tags[s][w] receives a label id, and
+ * scores[s][w] (scores NULL: not wanted) the probability the head gives it. */
+adapt_status adapt_tagger_tag(adapt_tagger *tagger, size_t n, const char *const *const *words, const size_t *n_words,
+                              int32_t **tags, float **scores);
+
 #ifdef __cplusplus
 }
 #endif

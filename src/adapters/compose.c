@@ -491,18 +491,16 @@ static void point_ln(const adapt_model *m, int layer, point_loc loc, param **w, 
     *b = loc == POINT_OUTPUT ? L->out_ln_b : L->attn_ln_b;
 }
 
-adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x, float *dest,
-                                   float **out, point_cache **cache)
+/* The point for N rows (starting at row0) under composition `root` (NULL, or one without an adapter
+ * here: the sublayer's usual LayerNorm(h + x)); pc receives what backward needs. */
+static adapt_status point_rows_forward(adapt_model *m, const comp_node *root, int layer, point_loc loc, const float *h,
+                                       const float *x, int N, float *dest, float **out, point_cache *pc)
 {
-    int N = m->fw.N, H = m->cfg.hidden;
+    int H = m->cfg.hidden;
     arena *a = &m->acts;
-    point_cache *pc = arena_alloc(a, sizeof *pc);
-    if (!pc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    memset(pc, 0, sizeof *pc);
-    *cache = pc;
     ctx c = {.m = m, .s = m->setup, .a = a, .layer = layer, .H = H, .T = m->fw.T, .attention = loc == POINT_ATTENTION_OUTPUT};
     point_ln(m, layer, loc, &c.ln_w, &c.ln_b);
-    if (c.s && c.s->active && uses_point(&c, c.s->active)) {
+    if (root && uses_point(&c, root)) {
         comp_cache *cc = arena_alloc(a, sizeof *cc);
         if (!cc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
         memset(cc, 0, sizeof *cc);
@@ -514,7 +512,6 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
         cc->h0 = st.h;
         cc->x0 = st.x;
         st.res = st.x;
-        const comp_node *root = c.s->active;
         comp_node wrap = {.kind = COMP_STACK, .n = 1, .children = (comp_node **)&root};
         compose(&c, root->kind == COMP_SINGLE ? &wrap : root, &st); /* a bare adapter is a Stack of one */
         if (!c.status) {
@@ -537,6 +534,39 @@ adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, con
     pc->rstd = rstd;
     *out = o;
     return ADAPT_OK;
+}
+
+/* A mixed batch: each row group through its own composition, into one output (inference only). */
+static adapt_status point_routes_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x, float *dest,
+                                         float **out)
+{
+    const adapter_setup *s = m->setup;
+    size_t H = (size_t)m->cfg.hidden;
+    float *o = dest ? dest : arena_floats_raw(&m->acts, (size_t)m->fw.N * H);
+    if (!o) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    for (int g = 0, row0 = 0; g < s->n_routes; row0 += s->route_rows[g] * m->fw.T, g++) {
+        int rows = s->route_rows[g] * m->fw.T;
+        point_cache group;
+        float *group_out;
+        TRY(point_rows_forward(m, s->route_roots[g], layer, loc, h + row0 * H, x + row0 * H, rows, o + row0 * H, &group_out, &group));
+        if (group_out != o + row0 * H) memcpy(o + row0 * H, group_out, rows * H * sizeof(float));
+    }
+    *out = o;
+    return ADAPT_OK;
+}
+
+adapt_status adapter_point_forward(adapt_model *m, int layer, point_loc loc, const float *h, const float *x, float *dest,
+                                   float **out, point_cache **cache)
+{
+    point_cache *pc = arena_alloc(&m->acts, sizeof *pc);
+    if (!pc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    memset(pc, 0, sizeof *pc);
+    *cache = pc;
+    if (m->setup && m->setup->n_routes) {
+        if (!m->fw.no_grad) return adapt_fail(ADAPT_ERR_ARG, "a mixed batch (a composition per row) runs for inference only");
+        return point_routes_forward(m, layer, loc, h, x, dest, out);
+    }
+    return point_rows_forward(m, m->setup ? m->setup->active : NULL, layer, loc, h, x, m->fw.N, dest, out, pc);
 }
 
 /* The gradient buffer of a value, zeroed on first use (gradients accumulate into it). */

@@ -268,9 +268,20 @@ adapt_status setup_activate(adapt_model *m, const char *composition)
     return ADAPT_OK;
 }
 
+const adapter_def *setup_invertible_of(const adapt_model *m, const comp_node *root)
+{
+    if (!m->setup || !root) return NULL;
+    const adapter_def *a = setup_find_adapter(m->setup, comp_first(root));
+    return a && a->has_inv ? a : NULL;
+}
+
 const adapter_def *setup_invertible(const adapt_model *m)
 {
-    if (!m->setup || !m->setup->active) return NULL;
-    const adapter_def *a = setup_find_adapter(m->setup, comp_first(m->setup->active));
-    return a && a->has_inv ? a : NULL;
+    return m->setup ? setup_invertible_of(m, m->setup->active) : NULL;
+}
+
+adapt_status setup_check_composition(const adapt_model *m, const comp_node *root)
+{
+    if (!m->setup) return adapt_fail(ADAPT_ERR_ARG, "setup names adapter \"%s\", which is not loaded", comp_first(root));
+    return check_names(m->setup, root);
 }

@@ -53,6 +53,12 @@ typedef struct adapter_setup {
     fusion_def *fusions;
     int n_fusions, cap_fusions;
     comp_node *active;               /* NULL: adapters are loaded but not used */
+    /* A mixed batch (adapters/mixed_batch.c, inference only): the batch's rows in n_routes groups,
+     * group g (route_rows[g] sequences, in order) run as if route_roots[g] were the active
+     * composition. n_routes 0: the active composition for every row. */
+    const comp_node *const *route_roots;
+    const int *route_rows;
+    int n_routes;
     uint64_t rng;                    /* weight initialisation */
 } adapter_setup;
 
@@ -105,6 +111,10 @@ const char *comp_first(const comp_node *n);
 /* The adapter whose invertible adapter runs on the embeddings: the first adapter of the active
  * composition, when it has one (AdapterHub uses only that one). NULL otherwise. */
 const adapter_def *setup_invertible(const adapt_model *m);
+/* The same for a composition `root` (NULL: none). */
+const adapter_def *setup_invertible_of(const adapt_model *m, const comp_node *root);
+/* Fails unless every adapter and fusion the composition names is loaded. */
+adapt_status setup_check_composition(const adapt_model *m, const comp_node *root);
 
 /* Marks every tensor of an adapter (or fusion) trainable or frozen. */
 adapt_status setup_set_adapter_trainable(adapt_model *m, const char *name, bool trainable);

@@ -297,6 +297,13 @@ void comp_format(const comp_node *n, char *buf, size_t size)
             k += (size_t)snprintf(buf + k, size - k, "%s%d", i ? ", " : ", batch_sizes=[", n->batch_sizes[i]);
             if (i == n->n - 1 && k < size) k += (size_t)snprintf(buf + k, size - k, "]");
         }
+    bool equal_weights = true; /* the default, left unwritten */
+    for (int i = 1; n->kind == COMP_AVERAGE && i < n->n; i++) equal_weights = equal_weights && n->weights[i] == n->weights[0];
+    if (!equal_weights)
+        for (int i = 0; i < n->n && k < size; i++) {
+            k += (size_t)snprintf(buf + k, size - k, "%s%.17g", i ? ", " : ", weights=[", n->weights[i]);
+            if (i == n->n - 1 && k < size) k += (size_t)snprintf(buf + k, size - k, "]");
+        }
     if (n->kind == COMP_SPLIT)
         for (int i = 0; i < n->n_splits && k < size; i++) {
             k += (size_t)snprintf(buf + k, size - k, "%s%d", i ? ", " : ", splits=[", n->splits[i]);

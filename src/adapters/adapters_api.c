@@ -1,0 +1,111 @@
+/* The public API's adapters, fusions, LoRA and compositions (adapt.h): checked arguments around
+ * the registry (adapters/setup.h) and the file formats (formats/adapterhub.h, formats/peft.h). */
+#include "adapters/lora.h"
+#include "adapters/setup.h"
+#include "core/error.h"
+#include "formats/adapterhub.h"
+#include "formats/peft.h"
+#include <string.h>
+
+#define NEED(cond, ...) \
+    do { \
+        if (!(cond)) return adapt_fail(ADAPT_ERR_ARG, __VA_ARGS__); \
+    } while (0)
+
+adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const char *load_as, char *name_out,
+                                      size_t name_size)
+{
+    NEED(model && dir, "adapt_model_load_adapter: no model or no folder");
+    char name[ADAPTER_NAME_MAX];
+    TRY(adapterhub_load_adapter(model, dir, load_as, name, sizeof name));
+    if (name_out && name_size) {
+        strncpy(name_out, name, name_size - 1);
+        name_out[name_size - 1] = 0;
+    }
+    return ADAPT_OK;
+}
+
+adapt_status adapt_model_add_adapter(adapt_model *model, const char *name, const char *config, uint64_t seed)
+{
+    NEED(model && name && config, "adapt_model_add_adapter: no model, name or config");
+    bn_config cfg;
+    TRY(bn_config_parse_string(config, &cfg));
+    TRY(setup_check_new_adapter_name(model, name));
+    adapter_setup *s;
+    TRY(model_setup(model, &s));
+    s->rng = seed ^ 0x9e3779b97f4a7c15ull; /* a zero seed still draws */
+    return setup_add_adapter(model, name, &cfg, true);
+}
+
+adapt_status adapt_model_save_adapter(adapt_model *model, const char *name, const char *dir)
+{
+    NEED(model && name && dir, "adapt_model_save_adapter: no model, name or folder");
+    return adapterhub_save_adapter(model, dir, name);
+}
+
+adapt_status adapt_model_delete_adapter(adapt_model *model, const char *name)
+{
+    NEED(model && name, "adapt_model_delete_adapter: no model or name");
+    NEED(model->setup, "no adapter named \"%s\"", name);
+    return setup_delete_adapter(model, name);
+}
+
+int adapt_model_num_adapters(const adapt_model *model)
+{
+    return model && model->setup ? model->setup->n_adapters : 0;
+}
+
+const char *adapt_model_adapter_name(const adapt_model *model, int k)
+{
+    if (k < 0 || k >= adapt_model_num_adapters(model)) return NULL;
+    return model->setup->adapters[k].name;
+}
+
+adapt_status adapt_model_load_fusion(adapt_model *model, const char *dir)
+{
+    NEED(model && dir, "adapt_model_load_fusion: no model or no folder");
+    return adapterhub_load_fusion(model, dir);
+}
+
+adapt_status adapt_model_load_lora(adapt_model *model, const char *dir)
+{
+    NEED(model && dir, "adapt_model_load_lora: no model or no folder");
+    return peft_load(model, dir);
+}
+
+adapt_status adapt_model_merge_lora(adapt_model *model)
+{
+    NEED(model && model->lora, "no LoRA weights loaded to merge");
+    return lora_merge(model);
+}
+
+adapt_status adapt_model_unmerge_lora(adapt_model *model)
+{
+    NEED(model && model->lora, "no LoRA weights loaded to unmerge");
+    return lora_unmerge(model);
+}
+
+adapt_status adapt_model_set_setup(adapt_model *model, const char *composition)
+{
+    NEED(model, "adapt_model_set_setup: no model");
+    if (composition && *composition) {
+        comp_node *root;
+        TRY(comp_parse(composition, &root));
+        int channels = comp_parallel_channels(root);
+        comp_free(root);
+        NEED(channels == 1, "setup \"%s\": Parallel replicates the batch; the library's encode and head calls take one "
+                            "row per input (run each channel's composition instead)", composition);
+    }
+    return setup_activate(model, composition);
+}
+
+size_t adapt_model_get_setup(const adapt_model *model, char *buf, size_t size)
+{
+    char text[4096] = "";
+    if (model && model->setup && model->setup->active) comp_format(model->setup->active, text, sizeof text);
+    if (buf && size) {
+        strncpy(buf, text, size - 1);
+        buf[size - 1] = 0;
+    }
+    return strlen(text);
+}
