@@ -88,7 +88,21 @@ deps-mpi:
 clean:
 	rm -rf build build-san
 
-.PHONY: all test demo deps deps-mpi clean
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the command(s), the library, its one header and a
+# pkg-config file, so that `cc prog.c $(pkg-config --cflags --libs adapt)` builds a program.
+PREFIX ?= /usr/local
+install: $(BUILD)/adapt $(if $(HAVE_MPI),$(BUILD)/adapt-mpi) $(BUILD)/libadapt.a
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(filter %/adapt %/adapt-mpi,$^) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libadapt.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/adapt.h $(DESTDIR)$(PREFIX)/include/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$${prefix}/lib' 'includedir=$${prefix}/include' '' 'Name: adapt' \
+	  'Description: parameter-efficient transfer learning with adapters (static library)' 'Version: 0.1' \
+	  'Requires: $(PKGS)' 'Cflags: -I$${includedir}' \
+	  'Libs: -L$${libdir} -ladapt -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -lpthread -fopenmp' \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/adapt.pc
+
+.PHONY: all test demo deps deps-mpi clean install
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # ---------------------------------------------------------------- fuzz (issue 8) -----------------

@@ -54,6 +54,8 @@ adapt_status adapt_safetensors_write(const char *path, const adapt_tensor_desc *
                                      const char *const *metadata, size_t n_meta);
 
 /* ------------------------------------------------------------------ models */
+/* A model keeps the activations of its last pass in itself: one call at a time per model (threads
+ * that share a model take turns; each may hold its own). */
 typedef struct adapt_model adapt_model;
 
 /* Loads a Hugging Face model folder: config.json + model.safetensors or
@@ -257,6 +259,54 @@ const char *adapt_tagger_label(const adapt_tagger *tagger, int k);   /* NULL pas
  * scores[s][w] (scores NULL: not wanted) the probability the head gives it. */
 adapt_status adapt_tagger_tag(adapt_tagger *tagger, size_t n, const char *const *const *words, const size_t *n_words,
                               int32_t **tags, float **scores);
+
+/* ------------------------------------------------------------------ training */
+/* `adapt train` as a function: data from files (CoNLL, GLUE TSV, JSON Lines or raw text for "mlm"),
+ * only what the method trains is trainable, evaluation on the dev file every eval_every steps,
+ * and the output folder written as the command writes it: best/ (the best checkpoint in AdapterHub /
+ * PEFT / Hugging Face layout), summary.json, curve.svg, losses.tsv. Fill the options with
+ * adapt_train_options_init (the command's defaults) and set what differs. */
+typedef enum adapt_train_method {
+    ADAPT_TRAIN_ADAPTER,  /* a new bottleneck adapter (adapter_config) + head; the model frozen */
+    ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha) + head */
+    ADAPT_TRAIN_FULL,     /* every weight */
+    ADAPT_TRAIN_HEAD,     /* the head only */
+    ADAPT_TRAIN_TOPK,     /* the top top_k layers + head */
+    ADAPT_TRAIN_FUSION    /* AdapterFusion over `fusion` ("a,b,c", loaded with load_adapters) + head */
+} adapt_train_method;
+
+typedef struct adapt_train_options {
+    const char *model_dir;              /* Hugging Face model folder */
+    const char *tokenizer;              /* NULL: the model folder's */
+    const char *task;                   /* "ner", a GLUE task ("sst2", "rte", "stsb", ...), "tsv" or "mlm" */
+    const char *const *train_files;     /* n_train_files (1-16); each its own `setup` composition when several */
+    int n_train_files;
+    const char *dev_file;               /* NULL: no evaluation (mlm: 2% of the rows held out) */
+    const char *output_dir;
+    adapt_train_method method;
+    const char *name;                   /* adapter and head name; NULL: the task */
+    const char *adapter_config;         /* ADAPTER: "seq_bn", "seq_bn_inv[reduction_factor=2]", ... */
+    const char *setup;                  /* composition(s) to train in ("Stack(en, ner);Stack(qu, ner)");
+                                         * NULL: the new adapter alone */
+    const char *const *load_adapters;   /* frozen AdapterHub folders ("DIR" or "DIR=NAME"), 0-8 */
+    int n_load_adapters;
+    const char *fusion;                 /* FUSION: the fused adapters, "a,b,c" */
+    int top_k, lora_r;
+    double lora_alpha;
+    int epochs;                         /* 1-100000 */
+    long max_steps;                     /* 0: the epochs decide */
+    int batch_size, max_length, grad_accum;
+    double lr, weight_decay, warmup_ratio, grad_clip;
+    long eval_every;                    /* 0: once per epoch */
+    int patience;                       /* evaluations without improvement before stopping; 0: never */
+    long max_dev_examples;              /* 0: the whole dev file */
+    double max_seconds;                 /* 0: no time limit */
+    uint64_t seed;
+    bool quiet;                         /* no progress lines on stderr */
+} adapt_train_options;
+
+void adapt_train_options_init(adapt_train_options *options);
+adapt_status adapt_train(const adapt_train_options *options);
 
 #ifdef __cplusplus
 }

@@ -129,6 +129,48 @@ static void test_long_sentence_windows(void **state)
     free(tmp);
 }
 
+/* JSON Lines records that name their own composition ("setup") run under it, the others under
+ * --setup: one file tags a sentence with and without the Quechua adapter, as two runs of the
+ * whole file under each composition do; the output records say which they ran under. */
+static void test_record_setups(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    const char *javier = "[\"Javier\", \"Sologuren\", \"sutiyuq\", \"runaqa\", \"1920\", \"watapi\", \"Limapi\", \"paqarisqa\", \",\", "
+                         "\"huk\", \"Per\\u00fa\", \"mama\", \"llaqtayuq\", \"qillqapsi\", \"karqan\", \".\"]";
+    const char *yanaurqu = "[\"Yanaurqu\", \"nisqaqa\", \"Per\\u00fapi\", \",\", \"Wankawillka\", \"suyupi\", \"huk\", \"urqum\", \".\"]";
+    FILE *f = fopen(path_in(tmp, "mixed.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": %s, \"setup\": \"ner\"}\n{\"tokens\": %s}\n{\"tokens\": %s}\n{\"tokens\": %s, \"setup\": \"ner\"}\n", javier,
+            yanaurqu, javier, yanaurqu);
+    fclose(f);
+    assert_int_equal(run_command("grep -v setup '%s/mixed.jsonl' > '%s/command.jsonl' && grep setup '%s/mixed.jsonl' | sed 's/, \"setup\": \"ner\"//' "
+                                 "> '%s/ner.jsonl'", tmp, tmp, tmp, tmp), 0);
+    const char *predict = "'%s' predict --model models/default --load-adapter models/adapters/en --load-adapter models/adapters/qu "
+                          "--load-adapter models/adapters/ner --input '%s/%s.jsonl' --output '%s/%s.out.jsonl' --setup '%s' 2> '%s/err'";
+    char command[2048];
+    const char *runs[][2] = {{"mixed", "Stack(qu, ner)"}, {"command", "Stack(qu, ner)"}, {"ner", "ner"}};
+    for (int k = 0; k < 3; k++) {
+        snprintf(command, sizeof command, predict, build_path("adapt"), tmp, runs[k][0], tmp, runs[k][0], runs[k][1], tmp);
+        assert_int_equal(run_command("%s", command), 0);
+    }
+    /* records 2 and 3 ran under --setup, 1 and 4 under their own "ner", which tags "Limapi paqarisqa" as one place */
+    assert_int_equal(run_command("cd '%s' && for r in mixed command ner; do grep -o '\"tags\":\\[[^]]*\\]' $r.out.jsonl > $r.tags; done && "
+                                 "sed -n 2,3p mixed.tags | cmp -s - command.tags && sed -n '1p;4p' mixed.tags | cmp -s - ner.tags && "
+                                 "! cmp -s command.tags ner.tags && test $(grep -c '\"setup\":\"ner\"' mixed.out.jsonl) -eq 2 && "
+                                 "sed -n 1p mixed.tags | grep -q '\"B-LOC\",\"I-LOC\"'", tmp), 0);
+    /* a record's composition naming an adapter that is not loaded: the file, the line, the name */
+    f = fopen(path_in(tmp, "bad.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": [\"Lima\"]}\n{\"tokens\": [\"Lima\"], \"setup\": \"Stack(xx, ner)\"}\n");
+    fclose(f);
+    snprintf(command, sizeof command, predict, build_path("adapt"), tmp, "bad", tmp, "bad", "ner", tmp);
+    assert_int_equal(run_command("%s", command), 1);
+    assert_int_equal(run_command("grep -q 'bad.jsonl:2: \"setup\": setup names adapter \"xx\"' '%s/err' && test ! -e '%s/bad.out.jsonl'", tmp, tmp), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 /* A data file with nothing in it is an error where a figure would be read from it: eval says so
  * instead of "F1 0.00 on 0 examples", and train refuses an empty --dev instead of running without one. */
 static void test_empty_data_refused(void **state)
@@ -172,6 +214,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped),
                                        cmocka_unit_test(test_demo_input), cmocka_unit_test(test_long_sentence_windows),
+                                       cmocka_unit_test(test_record_setups),
                                        cmocka_unit_test(test_empty_data_refused),
                                        cmocka_unit_test(test_unknown_options_named)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -449,6 +449,108 @@ static void test_examples(void **state)
     free(dir);
 }
 
+/* adapt_train is `adapt train`: the same run through the command and through the function gives the
+ * same adapter and head, bit for bit, and the same summary; bad options are refused by name. */
+static void test_train(void **state)
+{
+    (void)state;
+    char *dir = make_temp_dir();
+    assert_int_equal(make_tiny_roberta(dir, false), 0);
+    assert_int_equal(run_command("awk 'BEGIN { n = 0 } /^$/ { n++ } n < 100' '%s' > '%s'", shared_path("data/ner/wikiann-en/train.conll"),
+                                 path_in(dir, "ner.conll")), 0);
+    assert_int_equal(run_command("awk 'BEGIN { n = 0 } /^$/ { n++ } n < 30' '%s' > '%s'", shared_path("data/ner/wikiann-en/dev.conll"),
+                                 path_in(dir, "dev.conll")), 0);
+    assert_int_equal(run_adapt(dir, "train --task ner --model base --train ner.conll --dev dev.conll --eval-every 4 --batch-size 8 "
+                                    "--max-steps 8 --lr 1e-3 --seed 5 --max-length 48 --adapter-config seq_bn[reduction_factor=4] "
+                                    "--quiet --output cli"), 0);
+    adapt_train_options o;
+    adapt_train_options_init(&o);
+    assert_int_equal(o.epochs, 3); /* the command's defaults */
+    assert_int_equal(o.batch_size, 32);
+    assert_int_equal(o.method, ADAPT_TRAIN_ADAPTER);
+    char model[1024], train[1024], dev[1024], out[1024];
+    snprintf(model, sizeof model, "%s", path_in(dir, "base"));
+    snprintf(train, sizeof train, "%s", path_in(dir, "ner.conll"));
+    snprintf(dev, sizeof dev, "%s", path_in(dir, "dev.conll"));
+    snprintf(out, sizeof out, "%s", path_in(dir, "api"));
+    const char *train_files[] = {train};
+    o.model_dir = model;
+    o.train_files = train_files;
+    o.n_train_files = 1;
+    o.dev_file = dev;
+    o.output_dir = out;
+    o.eval_every = 4;
+    o.batch_size = 8;
+    o.max_steps = 8;
+    o.lr = 1e-3;
+    o.seed = 5;
+    o.max_length = 48;
+    o.adapter_config = "seq_bn[reduction_factor=4]";
+    o.quiet = true;
+    adapt_train_options bad = o;
+    bad.batch_size = 0;
+    assert_int_equal(adapt_train(&bad), ADAPT_ERR_ARG);
+    assert_non_null(strstr(adapt_error(), "batch_size"));
+    bad = o;
+    bad.lr = NAN;
+    assert_int_equal(adapt_train(&bad), ADAPT_ERR_ARG);
+    assert_non_null(strstr(adapt_error(), "lr"));
+    bad = o;
+    bad.n_train_files = 17;
+    assert_int_equal(adapt_train(&bad), ADAPT_ERR_ARG);
+    assert_non_null(strstr(adapt_error(), "n_train_files"));
+    if (adapt_train(&o)) fail_msg("%s", adapt_error());
+    for (int k = 0; k < 2; k++) {
+        const char *file = k ? "best/ner/model_head.safetensors" : "best/ner/adapter.safetensors";
+        char a[1024];
+        snprintf(a, sizeof a, "%s/cli/%s", dir, file);
+        assert_int_equal(run_command("cmp -s '%s' '%s/api/%s'", a, dir, file), 0);
+    }
+    char a[1024], b[1024];
+    snprintf(a, sizeof a, "%s/cli/summary.json", dir);
+    snprintf(b, sizeof b, "%s/api/summary.json", dir);
+    assert_true(json_file_number(a, "best_dev_metric") == json_file_number(b, "best_dev_metric"));
+    assert_true(json_file_number(a, "steps") == 8 && json_file_number(b, "steps") == 8);
+    /* and the trained adapter serves through the library */
+    adapt_model *m = NULL;
+    if (adapt_model_load(model, &m)) fail_msg("%s", adapt_error());
+    snprintf(a, sizeof a, "%s/api/best/ner", dir);
+    char name[16];
+    assert_int_equal(adapt_model_load_adapter(m, a, NULL, name, sizeof name), ADAPT_OK);
+    assert_string_equal(name, "ner");
+    adapt_model_free(m);
+    remove_tree(dir);
+    free(dir);
+}
+
+/* `make install` gives a prefix a program builds against with pkg-config alone: tag-words built
+ * from the installed header, library and adapt.pc tags as the in-tree build does. make is told
+ * (-o) that the build's outputs are up to date, so it only copies them. */
+static void test_install(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    const char *sanitizers = "-fsanitize=address,undefined"; /* the installed library is this build's */
+#else
+    const char *sanitizers = "";
+#endif
+    char *dir = make_temp_dir();
+    char build[512];
+    snprintf(build, sizeof build, "%s", build_path(""));
+    build[strlen(build) - 1] = 0; /* "build/" -> "build" */
+    assert_int_equal(run_command("make -s --no-print-directory BUILD=%s -o %s/adapt -o %s/adapt-mpi -o %s/libadapt.a install PREFIX=%s/prefix "
+                                 "> %s/make.log 2>&1", build, build, build, build, dir, dir), 0);
+    assert_int_equal(run_command("cd %s/prefix && test -x bin/adapt && test -f lib/libadapt.a && test -f include/adapt.h && "
+                                 "grep -q '^Libs: -L${libdir} -ladapt ' lib/pkgconfig/adapt.pc", dir), 0);
+    assert_int_equal(run_command("export PKG_CONFIG_PATH=%s/prefix/lib/pkgconfig && cc -std=c11 %s examples/tag-words.c "
+                                 "$(pkg-config --cflags --libs adapt) -o %s/tag-words > %s/cc.log 2>&1",
+                                 dir, sanitizers, dir, dir), 0);
+    assert_int_equal(run_command("echo 'Lima llaqtapi' | %s/tag-words models/default 'Stack(qu, ner)' models/adapters/en models/adapters/qu "
+                                 "models/adapters/ner | grep -qx 'Lima/B-LOC llaqtapi/O'", dir), 0);
+    remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_fusion),                 cmocka_unit_test(test_lora),
         cmocka_unit_test(test_mixed_batch),            cmocka_unit_test(test_add_save_delete),
         cmocka_unit_test(test_tagger_on_shipped_adapters), cmocka_unit_test(test_examples),
+        cmocka_unit_test(test_train),                  cmocka_unit_test(test_install),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,7 +30,10 @@ static void usage(FILE *fp)
                 "{\"tokens\": [...]}, writes token<TAB>tag lines (CoNLL: a line for each input line, blank and\n"
                 "-DOCSTART- lines kept in place). Classification / regression head: reads TSV or\n"
                 "JSON Lines {\"text\", \"text_pair\"}, writes \"index<TAB>prediction\" rows (the label, or the value).\n"
-                "An --output ending in .jsonl gets JSON Lines records instead, with \"tags\" or \"label\" filled in.\n");
+                "An --output ending in .jsonl gets JSON Lines records instead, with \"tags\" or \"label\" filled in.\n"
+                "A JSON Lines record with \"setup\": \"COMPOSITION\" runs under that composition of the loaded adapters\n"
+                "(e.g. \"Stack(en, ner)\" beside \"Stack(qu, ner)\"), the others under --setup; the records are taken in\n"
+                "groups of one composition each, the output in input order.\n");
 }
 
 int cmd_predict(int argc, char **argv)

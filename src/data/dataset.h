@@ -17,6 +17,7 @@
 #define DATA_MAX_EXAMPLES       ((size_t)100000000)
 #define DATA_MAX_LABELS         ((size_t)10000)
 #define DATA_MAX_LABEL_BYTES    ((size_t)256)
+#define DATA_MAX_SETUP_BYTES    1024 /* a record's composition ("setup") */
 
 /* The loss id for positions that carry no label (PyTorch's ignore_index). */
 #define DATA_IGNORE_INDEX (-100)
@@ -40,6 +41,8 @@ typedef struct data_example {
     int32_t *tag_ids;              /* n_tokens ids in dataset.labels, NULL when unlabelled */
     size_t n_tokens;
     size_t line;                   /* 1-based line of the file where the example starts */
+    const char *setup;             /* unlabelled JSON Lines' "setup": the composition this record runs
+                                    * under (`adapt predict`), NULL: the command's */
 } data_example;
 
 /* An ordered list of label names: id = index. */

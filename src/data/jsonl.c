@@ -160,6 +160,12 @@ static adapt_status read_record(rec_ctx *c, const char *line, size_t len, bool f
     }
     e->line = c->line;
     st = tagging ? read_tagging_record(c, obj, e) : read_sentence_record(c, obj, e);
+    const cJSON *setup = cJSON_GetObjectItemCaseSensitive(obj, "setup");
+    if (!st && c->opt->unlabeled && setup && !cJSON_IsNull(setup)) {
+        st = copy_string(c, setup, "setup", &e->setup);
+        if (!st && (!*e->setup || strlen(e->setup) > DATA_MAX_SETUP_BYTES))
+            st = adapt_fail(ADAPT_ERR_FORMAT, "%s: \"setup\" is empty or longer than %d bytes", what, DATA_MAX_SETUP_BYTES);
+    }
 done:
     cJSON_Delete(obj);
     return st;

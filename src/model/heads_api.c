@@ -65,6 +65,7 @@ static adapt_status check_batch(const adapt_head *hd, int B, int T, const void *
 {
     if (!hd || !in || !logits || B <= 0 || T <= 0)
         return adapt_fail(ADAPT_ERR_ARG, "head logits: no head, input or output, or an empty batch");
+    if ((int64_t)B * T > (1 << 24)) return adapt_fail(ADAPT_ERR_ARG, "head logits: batch %d x %d is out of range", B, T);
     return ADAPT_OK;
 }
 

@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "train/evaluate.h"
+#include "train/record_setups.h"
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
             cJSON_AddItemToObject(rec, "tokens", input_words(ds, e));
             cJSON_AddItemToObject(rec, "tags", cJSON_CreateStringArray(names, (int)e->n_tokens));
             if (scores) cJSON_AddItemToObject(rec, "scores", cJSON_CreateFloatArray(scores[i], (int)e->n_tokens));
+            if (e->setup) cJSON_AddStringToObject(rec, "setup", e->setup);
         }
         s = put_record(fp, rec);
     }
@@ -118,10 +120,39 @@ static adapt_status write_sequence(FILE *fp, const dataset *ds, const float *out
             if (e->text_pair) cJSON_AddStringToObject(rec, "text_pair", e->text_pair);
             if (regression) cJSON_AddNumberToObject(rec, "label", (double)o[0]);
             else cJSON_AddStringToObject(rec, "label", t->labels[best]);
+            if (e->setup) cJSON_AddStringToObject(rec, "setup", e->setup);
         }
         TRY(put_record(fp, rec));
     }
     return ADAPT_OK;
+}
+
+/* Every example's words, tags and scores arrays; a group of them is tagged at a time. */
+typedef struct tag_arrays {
+    const char *const **words;
+    size_t *n_words;
+    int32_t **tags;
+    float **scores;
+} tag_arrays;
+
+static adapt_status tag_group(tagger *t, const size_t *examples, size_t n, void *ctx)
+{
+    const tag_arrays *all = ctx;
+    tag_arrays g = {calloc(n + 1, sizeof *g.words), calloc(n + 1, sizeof *g.n_words), calloc(n + 1, sizeof *g.tags),
+                    all->scores ? calloc(n + 1, sizeof *g.scores) : NULL};
+    adapt_status s = g.words && g.n_words && g.tags && (g.scores || !all->scores) ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; !s && k < n; k++) {
+        g.words[k] = all->words[examples[k]];
+        g.n_words[k] = all->n_words[examples[k]];
+        g.tags[k] = all->tags[examples[k]];
+        if (g.scores) g.scores[k] = all->scores[examples[k]];
+    }
+    if (!s) s = tagger_tag(t, n, g.words, g.n_words, g.tags, g.scores);
+    free(g.words);
+    free(g.n_words);
+    free(g.tags);
+    free(g.scores);
+    return s;
 }
 
 static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool jsonl, bool want_scores)
@@ -137,7 +168,8 @@ static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool js
         if (!(tags[i] = calloc(n_words[i] + 1, sizeof(int32_t)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         if (scores && !(scores[i] = calloc(n_words[i] + 1, sizeof(float)))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
-    if (!s) s = tagger_tag(t, ds->n, words, n_words, tags, scores);
+    tag_arrays all = {words, n_words, tags, scores};
+    if (!s) s = for_each_record_setup(t, ds, tag_group, &all);
     if (!s) s = write_tags(fp, ds, tags, scores, t, jsonl);
     for (size_t i = 0; tags && i < ds->n; i++) free(tags[i]);
     for (size_t i = 0; scores && i < ds->n; i++) free(scores[i]);
@@ -148,13 +180,36 @@ static adapt_status predict_tags(tagger *t, const dataset *ds, FILE *fp, bool js
     return s;
 }
 
+typedef struct sequence_outputs {
+    const encoded_set *enc;
+    float *outs;               /* [examples, labels] */
+} sequence_outputs;
+
+static adapt_status sequence_group(tagger *t, const size_t *examples, size_t n, void *ctx)
+{
+    const sequence_outputs *all = ctx;
+    size_t C = (size_t)t->h.num_labels;
+    encoded_set view = *all->enc; /* the group's examples (copied headers; the arrays stay the set's) */
+    view.ex = malloc((n + 1) * sizeof *view.ex);
+    view.n = n;
+    float *outs = malloc((n + 1) * C * sizeof *outs);
+    adapt_status s = view.ex && outs ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; !s && k < n; k++) view.ex[k] = all->enc->ex[examples[k]];
+    if (!s) s = sequence_head_outputs(t, &view, outs);
+    for (size_t k = 0; !s && k < n; k++) memcpy(all->outs + examples[k] * C, outs + k * C, C * sizeof *outs);
+    free(view.ex);
+    free(outs);
+    return s;
+}
+
 static adapt_status predict_sequences(tagger *t, const dataset *ds, FILE *fp, bool jsonl)
 {
     encoded_set enc;
     adapt_status s = encode_dataset(t->tok, ds, t->max_len, &enc);
     float *outs = s ? NULL : malloc((ds->n + 1) * (size_t)t->h.num_labels * sizeof(float));
     if (!s && !outs) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    if (!s) s = sequence_head_outputs(t, &enc, outs);
+    sequence_outputs all = {&enc, outs};
+    if (!s) s = for_each_record_setup(t, ds, sequence_group, &all);
     if (!s) s = write_sequence(fp, ds, outs, t, jsonl);
     free(outs);
     encoded_set_free(&enc);
