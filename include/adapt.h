@@ -246,6 +246,7 @@ typedef struct adapt_tagger_options {
     const char *lora_dir;           /* PEFT LoRA folder, or NULL */
     const char *setup;              /* composition; NULL: the last adapter alone */
     int max_length, batch_size;     /* tokens per sentence (0: 128), sentences per batch (0: 32) */
+    bool progress;                  /* a call that runs past 3 s shows its progress on stderr */
 } adapt_tagger_options;
 
 adapt_status adapt_tagger_open(const adapt_tagger_options *options, adapt_tagger **out);

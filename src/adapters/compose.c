@@ -491,7 +491,7 @@ static void point_ln(const adapt_model *m, int layer, point_loc loc, param **w, 
     *b = loc == POINT_OUTPUT ? L->out_ln_b : L->attn_ln_b;
 }
 
-/* The point for N rows (starting at row0) under composition `root` (NULL, or one without an adapter
+/* The point for the N rows of h and x under composition `root` (NULL, or one without an adapter
  * here: the sublayer's usual LayerNorm(h + x)); pc receives what backward needs. */
 static adapt_status point_rows_forward(adapt_model *m, const comp_node *root, int layer, point_loc loc, const float *h,
                                        const float *x, int N, float *dest, float **out, point_cache *pc)
@@ -546,7 +546,7 @@ static adapt_status point_routes_forward(adapt_model *m, int layer, point_loc lo
     if (!o) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
     for (int g = 0, row0 = 0; g < s->n_routes; row0 += s->route_rows[g] * m->fw.T, g++) {
         int rows = s->route_rows[g] * m->fw.T;
-        point_cache group;
+        point_cache group = {0}; /* nothing reads it: routed passes have no backward */
         float *group_out;
         TRY(point_rows_forward(m, s->route_roots[g], layer, loc, h + row0 * H, x + row0 * H, rows, o + row0 * H, &group_out, &group));
         if (group_out != o + row0 * H) memcpy(o + row0 * H, group_out, rows * H * sizeof(float));

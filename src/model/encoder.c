@@ -112,6 +112,27 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, dest, out, &lc->out_point);
 }
 
+/* A mixed batch (adapter_setup's routes): each row group gets the invertible adapter of its own
+ * composition's first adapter, or none, on the embedding output (inference: no cache kept). */
+static adapt_status routed_invertible_forward(adapt_model *m)
+{
+    forward_state *fw = &m->fw;
+    const adapter_setup *s = m->setup;
+    size_t H = (size_t)m->cfg.hidden;
+    ALLOC(fw->hidden[0], (size_t)fw->N * H);
+    for (int g = 0, row0 = 0; g < s->n_routes; row0 += s->route_rows[g] * fw->T, g++) {
+        int rows = s->route_rows[g] * fw->T;
+        float *out = fw->hidden[0] + (size_t)row0 * H;
+        const float *in = fw->emb_ln_out + (size_t)row0 * H;
+        const adapter_def *inv = setup_invertible_of(m, s->route_roots[g]);
+        nice_cache *nc = inv ? arena_alloc(&m->acts, sizeof *nc) : NULL;
+        if (inv && !nc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+        if (inv) nice_forward(&m->acts, nc, out, in, &inv->inv, false, rows);
+        else memcpy(out, in, (size_t)rows * H * sizeof(float));
+    }
+    return ADAPT_OK;
+}
+
 static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids,
                             bool allow_parallel, bool no_grad, int *channels_out)
 {
@@ -165,17 +186,8 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
     dropout_forward(fw->emb_ln_out, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_EMB));
     fw->hidden[0] = fw->emb_ln_out;
     const adapter_def *inv = setup_invertible(m);
-    if (m->setup && m->setup->n_routes) { /* a mixed batch: each row group its own (or none) */
-        ALLOC(fw->hidden[0], (size_t)N * H);
-        const adapter_setup *s = m->setup;
-        for (int g = 0, row0 = 0; g < s->n_routes; row0 += s->route_rows[g] * T, g++) {
-            int rows = s->route_rows[g] * T;
-            const adapter_def *group_inv = setup_invertible_of(m, s->route_roots[g]);
-            nice_cache *nc = group_inv ? arena_alloc(&m->acts, sizeof *nc) : NULL;
-            if (group_inv && !nc) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-            if (group_inv) nice_forward(&m->acts, nc, fw->hidden[0] + (size_t)row0 * H, fw->emb_ln_out + (size_t)row0 * H, &group_inv->inv, false, rows);
-            else memcpy(fw->hidden[0] + (size_t)row0 * H, fw->emb_ln_out + (size_t)row0 * H, (size_t)rows * H * sizeof(float));
-        }
+    if (m->setup && m->setup->n_routes) {
+        TRY(routed_invertible_forward(m));
     } else if (inv) { /* MAD-X: the language adapter's invertible adapter on the embedding output */
         nice_cache *nc = arena_alloc(&m->acts, sizeof *nc);
         ALLOC(fw->hidden[0], (size_t)N * H);

@@ -88,7 +88,7 @@ adapt_status tagger_tag(tagger *t, size_t n, const char *const *const *words, co
     if (!s && (!order || !rows || !cut)) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     int C = t->n_labels;
     progress pr; /* a large file takes minutes: after 3 s, sentences done, rate and ETA on stderr */
-    progress_init(&pr, (long)n, false);
+    progress_init(&pr, (long)n, t->quiet);
     for (size_t start = 0; !s && start < n; start += (size_t)t->batch_size) {
         int B = (int)(n - start < (size_t)t->batch_size ? n - start : (size_t)t->batch_size);
         for (int i = 0; i < B; i++) order[i] = start + (size_t)i;

@@ -27,6 +27,7 @@ typedef struct tagger {
     head h;
     char **labels;                           /* head labels (from head_config.json label2id) */
     int n_labels, max_len, batch_size;
+    bool quiet;                              /* no progress lines from tagger_tag (library callers) */
 } tagger;
 
 adapt_status tagger_open(const tagger_options *o, tagger *t);

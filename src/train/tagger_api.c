@@ -26,6 +26,7 @@ adapt_status adapt_tagger_open(const adapt_tagger_options *options, adapt_tagger
     adapt_tagger *tg = calloc(1, sizeof *tg);
     if (!tg) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     adapt_status s = tagger_open(&o, &tg->t);
+    tg->t.quiet = !options->progress;
     if (!s && tg->t.h.kind != HEAD_TAGGING && tg->t.h.kind != HEAD_TOKEN_CLASSIFIER) {
         s = adapt_fail(ADAPT_ERR_ARG, "the head \"%s\" is not a tagging head", tg->t.h.name);
         tagger_close(&tg->t);
