@@ -195,10 +195,21 @@ adapt_status adapt_model_merge_lora(adapt_model *model);
 adapt_status adapt_model_unmerge_lora(adapt_model *model);
 
 /* Activates a composition (every adapter or fusion it names must be loaded); NULL or "": none.
- * Parallel compositions replicate the batch and are refused here (the CLI's training runs them). */
+ * One with a Parallel block runs through adapt_model_encode_channels only. */
 adapt_status adapt_model_set_setup(adapt_model *model, const char *composition);
 /* The active composition as text ("" when none) in buf (cut to size); returns its full length. */
 size_t adapt_model_get_setup(const adapt_model *model, char *buf, size_t size);
+
+/* AdapterHub's Parallel: the same batch through several channels in one pass ("Parallel(sst2,
+ * rte)", or under a Stack: "Stack(en, Parallel(ner, pos))"), e.g. several tasks' predictions for
+ * the same input; as in AdapterHub, the block's first adapter's pre-forward runs over every
+ * channel before its children (a Stack child then differs from that Stack alone). adapt_model_setup_channels gives the active composition's channel count (1
+ * without Parallel); adapt_model_encode_channels writes hidden_out [channels, B, T, H], channel c
+ * (the Parallel block's c-th child) at c * B * T * H; a head per channel with
+ * adapt_head_logits_from_hidden. */
+int adapt_model_setup_channels(const adapt_model *model);
+adapt_status adapt_model_encode_channels(adapt_model *model, int B, int T, const int32_t *ids, const int32_t *mask,
+                                         const int32_t *type_ids, float *hidden_out);
 
 /* Multi-adapter batched inference: row b of the batch runs through composition setups[b]
  * (AdapterHub's syntax: "Stack(qu, ner)" for one row, "Stack(en, ner)" or "sst2" for the next), in

@@ -161,9 +161,11 @@ static void test_stack_and_tagging_head(void **state)
     /* refusals name the problem */
     assert_int_equal(adapt_model_set_setup(m, "Stack(qu, pos)"), ADAPT_ERR_ARG);
     assert_non_null(strstr(adapt_error(), "\"pos\""));
-    assert_int_equal(adapt_model_set_setup(m, "Parallel(qu, ner)"), ADAPT_ERR_ARG);
-    assert_non_null(strstr(adapt_error(), "Parallel"));
-    assert_int_equal(adapt_model_get_setup(m, text, sizeof text), strlen("ner")); /* unchanged by the refusals */
+    assert_int_equal(adapt_model_get_setup(m, text, sizeof text), strlen("ner")); /* unchanged by the refusal */
+    assert_int_equal(adapt_model_set_setup(m, "Parallel(qu, ner)"), ADAPT_OK);
+    assert_int_equal(adapt_model_encode(m, b.B, b.T, b.ids, b.mask, b.type_ids, hidden, NULL), ADAPT_ERR_UNSUPPORTED);
+    assert_non_null(strstr(adapt_error(), "adapt_model_encode_channels"));
+    assert_int_equal(adapt_head_logits(head, b.B, b.T, b.ids, b.mask, b.type_ids, again), ADAPT_ERR_UNSUPPORTED);
     adapt_head *twice = NULL;
     assert_int_equal(adapt_head_load(m, case_folder(c, "adapter_ner"), NULL, &twice), ADAPT_ERR_ARG);
     assert_null(twice);
@@ -281,17 +283,24 @@ static void assert_mixed_equals_separate(adapt_model *m, const batch *b, const c
     free(alone);
 }
 
+/* tiny-bert with c12's adapters x and y, and x's tagging head. */
+static adapt_model *c12_model(adapt_head **head)
+{
+    adapt_model *m = load_model("tiny-bert");
+    load_adapter(m, "c12_batch_split", "adapter_x", NULL);
+    load_adapter(m, "c12_batch_split", "adapter_y", NULL);
+    if (adapt_head_load(m, case_folder("c12_batch_split", "adapter_x"), NULL, head)) fail_msg("%s", adapt_error());
+    return m;
+}
+
 /* c12's reference is BatchSplit(x, y, batch_sizes=[2, 1]): the mixed batch x, x, y is that; other
  * orders, Stacks and different invertible adapters give each row what its composition gives alone. */
 static void test_mixed_batch(void **state)
 {
     (void)state;
     const char *c = "c12_batch_split";
-    adapt_model *m = load_model("tiny-bert");
-    load_adapter(m, c, "adapter_x", NULL);
-    load_adapter(m, c, "adapter_y", NULL);
     adapt_head *head = NULL;
-    if (adapt_head_load(m, case_folder(c, "adapter_x"), NULL, &head)) fail_msg("%s", adapt_error());
+    adapt_model *m = c12_model(&head);
     batch b = case_inputs(c);
     size_t cells = (size_t)b.B * b.T;
     float *hidden = malloc(cells * hidden_size(m) * sizeof *hidden), *logits = malloc(cells * 3 * sizeof *logits);
@@ -327,6 +336,44 @@ static void test_mixed_batch(void **state)
     const char *three_languages[] = {"Stack(qu2, ner)", "ner", "Stack(qu, ner)"};
     assert_mixed_equals_separate(m, &b, three_languages);
     batch_free(&b);
+    adapt_model_free(m);
+}
+
+/* Parallel: the batch through each channel in one pass, channel c as its adapter alone; a head per
+ * channel on its slice. (A Stack child would not be its Stack alone: AdapterHub's Parallel runs its
+ * first adapter's pre-forward over every channel first, as BatchSplit does; see test_mixed_batch.) */
+static void test_parallel_channels(void **state)
+{
+    (void)state;
+    const char *c = "c12_batch_split";
+    adapt_head *head = NULL;
+    adapt_model *m = c12_model(&head);
+    batch b = case_inputs(c);
+    size_t one = (size_t)b.B * b.T * hidden_size(m);
+    float *channels = malloc(2 * one * sizeof *channels), *alone = malloc(one * sizeof *alone);
+    assert_int_equal(adapt_model_setup_channels(m), 1);
+    assert_int_equal(adapt_model_set_setup(m, "Parallel(x, y)"), ADAPT_OK);
+    assert_int_equal(adapt_model_setup_channels(m), 2);
+    if (adapt_model_encode_channels(m, b.B, b.T, b.ids, b.mask, b.type_ids, channels)) fail_msg("%s", adapt_error());
+    const char *each[] = {"x", "y"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(adapt_model_set_setup(m, each[k]), ADAPT_OK);
+        assert_int_equal(adapt_model_encode(m, b.B, b.T, b.ids, b.mask, b.type_ids, alone, NULL), ADAPT_OK);
+        double d = max_abs_difference(channels + k * one, alone, one);
+        if (d > 1e-5) fail_msg("channel %d: %g from %s alone", k, d, each[k]);
+    }
+    /* channel 0 is x, the composition c12's head was trained with: its logits are x's */
+    float *logits = malloc((size_t)b.B * b.T * 3 * sizeof *logits), *direct = malloc((size_t)b.B * b.T * 3 * sizeof *direct);
+    assert_int_equal(adapt_head_logits_from_hidden(head, b.B, b.T, channels, logits), ADAPT_OK);
+    assert_int_equal(adapt_model_set_setup(m, "x"), ADAPT_OK);
+    assert_int_equal(adapt_head_logits(head, b.B, b.T, b.ids, b.mask, b.type_ids, direct), ADAPT_OK);
+    assert_true(max_abs_difference(logits, direct, (size_t)b.B * b.T * 3) < 1e-5);
+    free(logits);
+    free(direct);
+    free(channels);
+    free(alone);
+    batch_free(&b);
+    adapt_head_free(head);
     adapt_model_free(m);
 }
 
@@ -556,7 +603,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stack_and_tagging_head), cmocka_unit_test(test_classification_head),
         cmocka_unit_test(test_fusion),                 cmocka_unit_test(test_lora),
-        cmocka_unit_test(test_mixed_batch),            cmocka_unit_test(test_add_save_delete),
+        cmocka_unit_test(test_mixed_batch),            cmocka_unit_test(test_parallel_channels),
+        cmocka_unit_test(test_add_save_delete),
         cmocka_unit_test(test_tagger_on_shipped_adapters), cmocka_unit_test(test_examples),
         cmocka_unit_test(test_train),                  cmocka_unit_test(test_install),
     };

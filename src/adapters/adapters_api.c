@@ -88,15 +88,22 @@ adapt_status adapt_model_unmerge_lora(adapt_model *model)
 adapt_status adapt_model_set_setup(adapt_model *model, const char *composition)
 {
     NEED(model, "adapt_model_set_setup: no model");
-    if (composition && *composition) {
-        comp_node *root;
-        TRY(comp_parse(composition, &root));
-        int channels = comp_parallel_channels(root);
-        comp_free(root);
-        NEED(channels == 1, "setup \"%s\": Parallel replicates the batch; the library's encode and head calls take one "
-                            "row per input (run each channel's composition instead)", composition);
-    }
     return setup_activate(model, composition);
+}
+
+int adapt_model_setup_channels(const adapt_model *model)
+{
+    return model && model->setup ? comp_parallel_channels(model->setup->active) : 1;
+}
+
+adapt_status adapt_model_encode_channels(adapt_model *model, int B, int T, const int32_t *ids, const int32_t *mask,
+                                         const int32_t *type_ids, float *hidden_out)
+{
+    NEED(model && hidden_out, "adapt_model_encode_channels: no model or no output");
+    int channels;
+    TRY(model_forward_channels(model, B, T, ids, mask, type_ids, &channels));
+    memcpy(hidden_out, model->fw.hidden[model->cfg.layers], (size_t)channels * B * T * model->cfg.hidden * sizeof(float));
+    return ADAPT_OK;
 }
 
 size_t adapt_model_get_setup(const adapt_model *model, char *buf, size_t size)

@@ -141,7 +141,7 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
     int channels = m->setup ? comp_parallel_channels(m->setup->active) : 1;
     if (channels > 1 && !allow_parallel)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "the active setup has a Parallel block (%d channels): this command handles one "
-                                                 "output per sequence (the library API model_forward_channels gives one per channel)",
+                                                 "output per sequence (adapt_model_encode_channels gives one per channel)",
                           channels);
     if ((int64_t)B * T * channels > (1 << 24)) return adapt_fail(ADAPT_ERR_ARG, "batch %d x %d x %d channels is out of range", B, T, channels);
     if (channels_out) *channels_out = channels;
