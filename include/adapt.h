@@ -215,7 +215,7 @@ adapt_status adapt_model_encode_channels(adapt_model *model, int B, int T, const
  * (AdapterHub's syntax: "Stack(qu, ner)" for one row, "Stack(en, ner)" or "sst2" for the next), in
  * one pass: the base encoder's work is shared, and each row gets exactly what its composition
  * gives alone (its invertible adapter included). hidden_out: [B,T,H] in the caller's row order.
- * The active composition is left as it was. */
+ * The active composition is left as it was. A loaded LoRA applies to every row (one per model). */
 adapt_status adapt_model_encode_mixed(adapt_model *model, int B, int T, const int32_t *ids, const int32_t *mask,
                                       const int32_t *type_ids, const char *const *setups, float *hidden_out);
 
