@@ -598,6 +598,58 @@ static void test_install(void **state)
     free(dir);
 }
 
+/* Every function of the header refuses what it cannot use (no model, no handle, no input) with
+ * ADAPT_ERR_ARG and a message, or answers "nothing", instead of crashing. */
+static void test_missing_arguments(void **state)
+{
+    (void)state;
+    char buf[8];
+    float out[4];
+    int32_t ids[2] = {5, 6};
+    const char *setups[] = {"x"};
+    assert_int_equal(adapt_model_load_adapter(NULL, "dir", NULL, NULL, 0), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_adapter(NULL, "a", "seq_bn", 1), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_save_adapter(NULL, "a", "dir"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_delete_adapter(NULL, "a"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_num_adapters(NULL), 0);
+    assert_null(adapt_model_adapter_name(NULL, 0));
+    assert_int_equal(adapt_model_load_fusion(NULL, "dir"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_load_lora(NULL, "dir"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_merge_lora(NULL), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_unmerge_lora(NULL), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_set_setup(NULL, "a"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_get_setup(NULL, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    assert_int_equal(adapt_model_setup_channels(NULL), 1);
+    assert_int_equal(adapt_model_encode_channels(NULL, 1, 2, ids, NULL, NULL, out), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_encode_mixed(NULL, 1, 2, ids, NULL, NULL, setups, out), ADAPT_ERR_ARG);
+    adapt_head *head = (adapt_head *)1;
+    assert_int_equal(adapt_head_load(NULL, "dir", NULL, &head), ADAPT_ERR_ARG);
+    assert_null(head);
+    assert_int_equal(adapt_head_num_labels(NULL), 0);
+    assert_null(adapt_head_label(NULL, 0));
+    assert_int_equal(adapt_head_logits(NULL, 1, 2, ids, NULL, NULL, out), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_head_logits_from_hidden(NULL, 1, 2, out, out), ADAPT_ERR_ARG);
+    adapt_head_free(NULL);
+    adapt_tagger *tagger = (adapt_tagger *)1;
+    assert_int_equal(adapt_tagger_open(NULL, &tagger), ADAPT_ERR_ARG);
+    assert_null(tagger);
+    assert_null(adapt_tagger_model(NULL));
+    assert_int_equal(adapt_tagger_num_labels(NULL), 0);
+    assert_null(adapt_tagger_label(NULL, 0));
+    assert_int_equal(adapt_tagger_tag(NULL, 0, NULL, NULL, NULL, NULL), ADAPT_ERR_ARG);
+    adapt_tagger_free(NULL);
+    adapt_train_options_init(NULL);
+    assert_int_equal(adapt_train(NULL), ADAPT_ERR_ARG);
+    /* a model, but no ids */
+    adapt_model *m = load_model("tiny-bert");
+    assert_int_equal(adapt_model_encode(m, 1, 2, NULL, NULL, NULL, out, NULL), ADAPT_ERR_ARG);
+    assert_non_null(strstr(adapt_error(), "ids"));
+    assert_int_equal(adapt_model_encode_channels(m, 1, 2, NULL, NULL, NULL, out), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_encode_mixed(m, 1, 2, NULL, NULL, NULL, setups, out), ADAPT_ERR_ARG);
+    adapt_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +659,7 @@ int main(void)
         cmocka_unit_test(test_add_save_delete),
         cmocka_unit_test(test_tagger_on_shipped_adapters), cmocka_unit_test(test_examples),
         cmocka_unit_test(test_train),                  cmocka_unit_test(test_install),
+        cmocka_unit_test(test_missing_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@ static adapt_status validate_batch(const adapt_model *m, int B, int T, const int
                                    const int32_t *type_ids)
 {
     const model_config *c = &m->cfg;
+    if (!ids) return adapt_fail(ADAPT_ERR_ARG, "no input ids");
     if (B <= 0 || T <= 0 || (int64_t)B * T > (1 << 24)) return adapt_fail(ADAPT_ERR_ARG, "batch %d x %d is out of range", B, T);
     for (int i = 0; i < B * T; i++) {
         if (ids[i] < 0 || ids[i] >= c->vocab)

@@ -50,6 +50,7 @@ void adapt_head_free(adapt_head *hd)
 
 adapt_head_kind adapt_head_get_kind(const adapt_head *hd)
 {
+    if (!hd) return ADAPT_HEAD_TAGGING;
     if (hd->h.kind == HEAD_CLASSIFICATION) return head_is_regression(&hd->h) ? ADAPT_HEAD_REGRESSION : ADAPT_HEAD_CLASSIFICATION;
     return ADAPT_HEAD_TAGGING;
 }

@@ -11,6 +11,7 @@ _Static_assert((int)ADAPT_TRAIN_ADAPTER == (int)METHOD_ADAPTER && (int)ADAPT_TRA
 
 void adapt_train_options_init(adapt_train_options *p)
 {
+    if (!p) return;
     train_options d;
     train_options_defaults(&d);
     *p = (adapt_train_options){.task = d.task, .method = (adapt_train_method)d.method, .adapter_config = d.adapter_config,
