@@ -241,7 +241,7 @@ const char *adapt_head_label(const adapt_head *head, int k);   /* label2id's nam
 adapt_status adapt_head_logits(adapt_head *head, int B, int T, const int32_t *ids, const int32_t *mask,
                                const int32_t *type_ids, float *logits);
 /* The head alone on last hidden states [B,T,H] (e.g. from adapt_model_encode_mixed). */
-adapt_status adapt_head_logits_from_hidden(const adapt_head *head, int B, int T, const float *hidden, float *logits);
+adapt_status adapt_head_logits_from_hidden(adapt_head *head, int B, int T, const float *hidden, float *logits);
 
 /* ------------------------------------------------------------------ tagging words */
 /* What `adapt predict` and `adapt demo quechua-ner` do for a tagging head: words in, a tag per

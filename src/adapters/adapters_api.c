@@ -16,13 +16,7 @@ adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const
                                       size_t name_size)
 {
     NEED(model && dir, "adapt_model_load_adapter: no model or no folder");
-    char name[ADAPTER_NAME_MAX];
-    TRY(adapterhub_load_adapter(model, dir, load_as, name, sizeof name));
-    if (name_out && name_size) {
-        strncpy(name_out, name, name_size - 1);
-        name_out[name_size - 1] = 0;
-    }
-    return ADAPT_OK;
+    return adapterhub_load_adapter(model, dir, load_as, name_out, name_size);
 }
 
 adapt_status adapt_model_add_adapter(adapt_model *model, const char *name, const char *config, uint64_t seed)
@@ -46,7 +40,6 @@ adapt_status adapt_model_save_adapter(adapt_model *model, const char *name, cons
 adapt_status adapt_model_delete_adapter(adapt_model *model, const char *name)
 {
     NEED(model && name, "adapt_model_delete_adapter: no model or name");
-    NEED(model->setup, "no adapter named \"%s\"", name);
     return setup_delete_adapter(model, name);
 }
 

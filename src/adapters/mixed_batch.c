@@ -20,11 +20,12 @@ typedef struct row_group {
     int rows;
 } row_group;
 
+/* The current message, prefixed with the row it is about. */
 static adapt_status row_failure(adapt_status s, int b)
 {
-    char why[512];
-    snprintf(why, sizeof why, "%s", adapt_error());
-    return adapt_fail(s, "mixed batch, row %d: %s", b, why);
+    char where[48];
+    snprintf(where, sizeof where, "mixed batch, row %d", b);
+    return adapt_fail_in(s, where);
 }
 
 /* Parses each row's composition into the distinct groups (group_of[b]; *n groups). */

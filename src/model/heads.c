@@ -125,21 +125,23 @@ bool head_is_regression(const head *h) { return h->kind == HEAD_CLASSIFICATION &
 
 static float *last_hidden(const adapt_model *m) { return m->fw.hidden[m->cfg.layers]; }
 
-adapt_status head_forward(adapt_model *m, head *h, float *logits)
+/* A tagging or classification head on hidden states [B,T,H], its inputs dropped with probability
+ * p (0: evaluation) under keys from `seed`. */
+static adapt_status head_forward_on(adapt_model *m, head *h, const float *hidden, int B, int T, float p, uint64_t seed,
+                                    float *logits)
 {
-    const forward_state *fw = &m->fw;
-    int N = fw->N, B = fw->B, T = fw->T, H = m->cfg.hidden, C = h->num_labels;
+    int N = B * T, H = m->cfg.hidden, C = h->num_labels;
     switch (h->kind) {
     case HEAD_MLM:
-        return model_mlm_forward(m, logits);
+        break;
     case HEAD_TAGGING:
     case HEAD_TOKEN_CLASSIFIER: {
-        const float *in = last_hidden(m);
+        const float *in = hidden;
         h->drop_in = NULL;
-        if (fw->p_hidden > 0) {
+        if (p > 0) {
             if (!(h->drop_in = arena_floats(&m->acts, (size_t)N * H))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
             memcpy(h->drop_in, in, (size_t)N * H * sizeof(float));
-            dropout_forward(h->drop_in, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
+            dropout_forward(h->drop_in, (size_t)N * H, p, dropout_key(seed, DROP_SITE_HEAD(0)));
             in = h->drop_in;
         }
         linear_forward(logits, in, h->w1->data, h->b1->data, N, H, C);
@@ -150,20 +152,32 @@ adapt_status head_forward(adapt_model *m, head *h, float *logits)
         h->pooled_pre = arena_floats(&m->acts, (size_t)B * H);
         h->pooled = arena_floats(&m->acts, (size_t)B * H);
         if (!h->pooled_in || !h->pooled_pre || !h->pooled) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-        for (int b = 0; b < B; b++) memcpy(h->pooled_in + (size_t)b * H, last_hidden(m) + (size_t)b * T * H, H * sizeof(float));
-        dropout_forward(h->pooled_in, (size_t)B * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(0)));
+        for (int b = 0; b < B; b++) memcpy(h->pooled_in + (size_t)b * H, hidden + (size_t)b * T * H, H * sizeof(float));
+        dropout_forward(h->pooled_in, (size_t)B * H, p, dropout_key(seed, DROP_SITE_HEAD(0)));
         linear_forward(h->pooled_pre, h->pooled_in, h->w1->data, h->b1->data, B, H, H);
         activation_forward(h->pooled, h->pooled_pre, (size_t)B * H, ACT_TANH);
         h->pooled_drop = h->pooled;
-        if (fw->p_hidden > 0) {
+        if (p > 0) {
             if (!(h->pooled_drop = arena_floats(&m->acts, (size_t)B * H))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
             memcpy(h->pooled_drop, h->pooled, (size_t)B * H * sizeof(float));
-            dropout_forward(h->pooled_drop, (size_t)B * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_HEAD(1)));
+            dropout_forward(h->pooled_drop, (size_t)B * H, p, dropout_key(seed, DROP_SITE_HEAD(1)));
         }
         linear_forward(logits, h->pooled_drop, h->w2->data, h->b2->data, B, H, C);
         return ADAPT_OK;
     }
-    return adapt_fail(ADAPT_ERR_ARG, "unknown head kind");
+    return adapt_fail(ADAPT_ERR_ARG, "head \"%s\": not a tagging or classification head", h->name);
+}
+
+adapt_status head_forward(adapt_model *m, head *h, float *logits)
+{
+    const forward_state *fw = &m->fw;
+    if (h->kind == HEAD_MLM) return model_mlm_forward(m, logits);
+    return head_forward_on(m, h, last_hidden(m), fw->B, fw->T, fw->p_hidden, fw->drop_seed, logits);
+}
+
+adapt_status head_forward_hidden(adapt_model *m, head *h, const float *hidden, int B, int T, float *logits)
+{
+    return head_forward_on(m, h, hidden, B, T, 0.0f, 0, logits);
 }
 
 adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float *d_hidden)

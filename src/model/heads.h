@@ -41,6 +41,9 @@ int head_rows(const adapt_model *m, const head *h); /* N for token heads, B for 
 bool head_is_regression(const head *h);
 /* Forward from the last hidden state of m->fw; logits: [head_rows, labels] (vocab for MLM). */
 adapt_status head_forward(adapt_model *m, head *h, float *logits);
+/* A tagging or classification head in evaluation (no dropout) on hidden states [B,T,H] the caller
+ * has; logits [B*T, labels] or [B, labels]. Its caches go to the model's arena, as head_forward's. */
+adapt_status head_forward_hidden(adapt_model *m, head *h, const float *hidden, int B, int T, float *logits);
 /* Accumulates into d_hidden [N,H] and the head's trainable tensors. */
 adapt_status head_backward(adapt_model *m, head *h, const float *d_logits, float *d_hidden);
 

@@ -1,13 +1,10 @@
 /* The public API's heads (adapt.h): an AdapterHub head folder loaded into a model, with its label
- * names; its logits after the encoder, or on hidden states the caller has (as head_forward
- * computes them in evaluation, without dropout). */
+ * names; its logits after the encoder, or on hidden states the caller has (head_forward_hidden). */
 #include "core/error.h"
 #include "formats/adapterhub.h"
 #include "formats/head_labels.h"
 #include "model/heads.h"
-#include "model/layers.h"
 #include <stdlib.h>
-#include <string.h>
 
 struct adapt_head {
     adapt_model *model;
@@ -78,23 +75,8 @@ adapt_status adapt_head_logits(adapt_head *hd, int B, int T, const int32_t *ids,
     return head_forward(hd->model, &hd->h, logits);
 }
 
-adapt_status adapt_head_logits_from_hidden(const adapt_head *hd, int B, int T, const float *hidden, float *logits)
+adapt_status adapt_head_logits_from_hidden(adapt_head *hd, int B, int T, const float *hidden, float *logits)
 {
     TRY(check_batch(hd, B, T, hidden, logits));
-    const head *h = &hd->h;
-    int H = hd->model->cfg.hidden, C = h->num_labels;
-    if (h->kind != HEAD_CLASSIFICATION) {
-        linear_forward(logits, hidden, h->w1->data, h->b1->data, B * T, H, C);
-        return ADAPT_OK;
-    }
-    /* classification: Linear(H, H) + tanh on each sequence's first token, then Linear(H, labels) */
-    float *first = malloc((size_t)3 * B * H * sizeof *first);
-    if (!first) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    float *pre = first + (size_t)B * H, *pooled = pre + (size_t)B * H;
-    for (int b = 0; b < B; b++) memcpy(first + (size_t)b * H, hidden + (size_t)b * T * H, (size_t)H * sizeof(float));
-    linear_forward(pre, first, h->w1->data, h->b1->data, B, H, H);
-    activation_forward(pooled, pre, (size_t)B * H, ACT_TANH);
-    linear_forward(logits, pooled, h->w2->data, h->b2->data, B, H, C);
-    free(first);
-    return ADAPT_OK;
+    return head_forward_hidden(hd->model, &hd->h, hidden, B, T, logits);
 }

@@ -23,11 +23,10 @@ adapt_status for_each_record_setup(tagger *t, const dataset *ds, record_group_fn
         for (size_t j = i; j < ds->n; j++)
             if (!done[j] && same_setup(ds->examples[j].setup, setup)) members[n++] = j, done[j] = true;
         if (setup) {
-            s = setup_activate(t->m, setup);
-            if (s) {
-                char why[512];
-                snprintf(why, sizeof why, "%s", adapt_error());
-                s = adapt_fail(s, "%s:%zu: \"setup\": %s", ds->path, ds->examples[i].line, why);
+            if ((s = setup_activate(t->m, setup))) {
+                char where[512];
+                snprintf(where, sizeof where, "%s:%zu: \"setup\"", ds->path, ds->examples[i].line);
+                s = adapt_fail_in(s, where);
             }
         } else {
             comp_free(registry->active); /* the previous group's, if any */
