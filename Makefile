@@ -29,7 +29,7 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o
+TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o $(BUILD)/obj/tests/case_batch.o
 # examples/*.c: programs that see adapt.h only (no -Isrc), e.g. examples/tag-words.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 
@@ -61,7 +61,7 @@ $(BUILD)/adapt-mpi: $(CLI_OBJ) $(BUILD)/obj/src/backend/mpi/data_parallel_mpi.o 
 $(BUILD)/adapt-case: $(BUILD)/obj/tools/adapt-case.o $(BUILD)/obj/tools/case_files.o $(BUILD)/libadapt.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/examples/%: examples/%.c include/adapt.h $(BUILD)/libadapt.a
+$(BUILD)/examples/%: examples/%.c examples/mixed_rows.h include/adapt.h $(BUILD)/libadapt.a
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -Isrc -Itools,$(CFLAGS)) $(LDFLAGS) -o $@ $< $(BUILD)/libadapt.a $(LDLIBS)
 

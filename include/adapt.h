@@ -188,11 +188,27 @@ const char *adapt_model_adapter_name(const adapt_model *model, int k);
  * the adapters it fuses must be loaded first. Activate it with "Fuse(a, b, c)". */
 adapt_status adapt_model_load_fusion(adapt_model *model, const char *dir);
 /* Loads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors) onto the encoder's
- * linear layers; it is active from then on, whatever the composition. Merging adds
- * (alpha / r) B A into the weights (the same outputs, no LoRA cost); unmerging takes it out. */
+ * linear layers, under PEFT's default name "default". The active LoRA applies on top of whatever
+ * adapter composition is active. Merging adds the active LoRA's (alpha / r) B A into the weights
+ * (the same outputs, no LoRA cost); unmerging takes it out. */
 adapt_status adapt_model_load_lora(adapt_model *model, const char *dir);
 adapt_status adapt_model_merge_lora(adapt_model *model);
 adapt_status adapt_model_unmerge_lora(adapt_model *model);
+
+/* Several LoRAs per model, by name (PEFT's load_adapter / set_adapter / delete_adapter; up to 16;
+ * names of letters, digits, '_' and '-'). The model's first LoRA becomes active, later ones load
+ * inactive. adapt_model_set_lora(model, NULL) runs the base model. A LoRA's modules_to_save (e.g.
+ * its classifier) are its own: switching puts the arriving LoRA's values in the model's tensors
+ * and the base values back for none. Switching or deleting the active LoRA is refused while it is
+ * merged. */
+adapt_status adapt_model_load_lora_as(adapt_model *model, const char *dir, const char *name);
+adapt_status adapt_model_set_lora(adapt_model *model, const char *name);
+const char *adapt_model_active_lora(const adapt_model *model);       /* NULL: none */
+int adapt_model_num_loras(const adapt_model *model);
+const char *adapt_model_lora_name(const adapt_model *model, int i);  /* NULL out of range */
+adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
+/* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). */
+adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir);
 
 /* Activates a composition (every adapter or fusion it names must be loaded); NULL or "": none.
  * One with a Parallel block runs through adapt_model_encode_channels only. */
@@ -215,9 +231,19 @@ adapt_status adapt_model_encode_channels(adapt_model *model, int B, int T, const
  * (AdapterHub's syntax: "Stack(qu, ner)" for one row, "Stack(en, ner)" or "sst2" for the next), in
  * one pass: the base encoder's work is shared, and each row gets exactly what its composition
  * gives alone (its invertible adapter included). hidden_out: [B,T,H] in the caller's row order.
- * The active composition is left as it was. A loaded LoRA applies to every row (one per model). */
+ * The active composition is left as it was. The active LoRA applies to every row (per-row LoRAs:
+ * adapt_model_encode_mixed_lora). */
 adapt_status adapt_model_encode_mixed(adapt_model *model, int B, int T, const int32_t *ids, const int32_t *mask,
                                       const int32_t *type_ids, const char *const *setups, float *hidden_out);
+
+/* Mixed-LoRA batched inference (PEFT's adapter_names): row b under LoRA names[b] (NULL or "": no
+ * LoRA, the base model's row), one pass over the batch under the active adapter composition.
+ * Each row gets what its LoRA gives when active; the active LoRA must not be merged. A LoRA whose
+ * modules_to_save replace encoder tensors can share a pass only as the active LoRA with no other
+ * row; a classifier is not part of the encoder: per LoRA, adapt_model_set_lora then
+ * adapt_head_logits_from_hidden on its rows. hidden_out: [B,T,H] in the caller's row order. */
+adapt_status adapt_model_encode_mixed_lora(adapt_model *model, int B, int T, const int32_t *ids, const int32_t *mask,
+                                           const int32_t *type_ids, const char *const *names, float *hidden_out);
 
 /* ------------------------------------------------------------------ heads */
 /* A prediction head saved by AdapterHub (head_config.json + model_head.safetensors): its tensors

@@ -219,7 +219,7 @@ static void test_fp32_readers_refuse(void **state)
     /* LoRA runs beside the bf16 weights, but merging into them is refused, and nothing changes */
     lora_config lc = {.r = 2, .alpha = 4, .n_targets = 1, .targets = {"query"}};
     uint64_t rng = 9;
-    assert_int_equal(lora_attach(m, &lc, true, &rng), ADAPT_OK);
+    assert_int_equal(lora_attach(m, &lc, LORA_DEFAULT_NAME, true, &rng, NULL), ADAPT_OK);
     float *before = encode(m);
     expect_error(lora_merge(m), "merging LoRA");
     assert_false(m->lora->merged);

@@ -3,6 +3,7 @@
  * loaded from the shared cases' AdapterHub / PEFT folders must give the reference logits and
  * hidden states; a mixed batch (each row its own composition) must give what each composition
  * gives alone; the tagger must tag the shipped demo sentence as `adapt demo` does. */
+#include "case_batch.h"
 #include "formats/safetensors.h"
 #include "testutil.h"
 #include <math.h>
@@ -10,49 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct batch {
-    int B, T;
-    int32_t *ids, *mask, *type_ids; /* type_ids NULL when the case has none */
-} batch;
-
-static int32_t *read_ints(const st_file *f, const char *name, int *B, int *T)
-{
-    const st_tensor *t = st_find(f, name);
-    if (!t) return NULL;
-    int64_t *wide = malloc(t->numel * sizeof *wide);
-    int32_t *out = malloc(t->numel * sizeof *out);
-    assert_non_null(wide);
-    assert_non_null(out);
-    assert_int_equal(st_to_i64(f, t, wide), ADAPT_OK);
-    for (size_t i = 0; i < t->numel; i++) out[i] = (int32_t)wide[i];
-    free(wide);
-    *B = (int)t->shape[0], *T = (int)t->shape[1];
-    return out;
-}
-
-static batch case_inputs(const char *case_name)
-{
-    char rel[256];
-    snprintf(rel, sizeof rel, "fixtures/cases/%s/inputs.safetensors", case_name);
-    st_file f;
-    if (st_open(shared_path(rel), &f)) fail_msg("%s", adapt_error());
-    batch b = {0};
-    int B2, T2;
-    b.ids = read_ints(&f, "input_ids", &b.B, &b.T);
-    b.mask = read_ints(&f, "attention_mask", &B2, &T2);
-    b.type_ids = read_ints(&f, "token_type_ids", &B2, &T2);
-    assert_non_null(b.ids);
-    assert_non_null(b.mask);
-    st_close(&f);
-    return b;
-}
-
-static void batch_free(batch *b)
-{
-    free(b->ids);
-    free(b->mask);
-    free(b->type_ids);
-}
+typedef case_batch batch;
 
 /* The fixtures' rule for a forward tensor: ||a - e|| <= 1e-5 ||e|| + 1e-6 sqrt(n). */
 static void assert_matches_reference(const char *case_name, const char *tensor, const float *actual, size_t n)
@@ -142,7 +101,7 @@ static void test_stack_and_tagging_head(void **state)
     char text[64];
     assert_int_equal(adapt_model_get_setup(m, text, sizeof text), strlen("Stack(qu, ner)"));
     assert_string_equal(text, "Stack(qu, ner)");
-    batch b = case_inputs(c);
+    batch b = case_batch_read(c, 0);
     size_t cells = (size_t)b.B * b.T;
     float *logits = malloc(cells * 7 * sizeof *logits), *hidden = malloc(cells * hidden_size(m) * sizeof *hidden);
     assert_int_equal(adapt_head_logits(head, b.B, b.T, b.ids, b.mask, b.type_ids, logits), ADAPT_OK);
@@ -177,7 +136,7 @@ static void test_stack_and_tagging_head(void **state)
     free(again);
     free(logits);
     free(hidden);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_model_free(m); /* the head handle outlives its model: freeing it after is fine */
     adapt_head_free(head);
 }
@@ -194,7 +153,7 @@ static void test_classification_head(void **state)
     assert_int_equal(adapt_head_get_kind(head), ADAPT_HEAD_CLASSIFICATION);
     assert_int_equal(adapt_head_num_labels(head), 3);
     assert_int_equal(adapt_model_set_setup(m, "cls"), ADAPT_OK);
-    batch b = case_inputs(c);
+    batch b = case_batch_read(c, 0);
     float logits[3 * 3], again[3 * 3];
     assert_int_equal(b.B, 3);
     assert_int_equal(adapt_head_logits(head, b.B, b.T, b.ids, b.mask, b.type_ids, logits), ADAPT_OK);
@@ -204,7 +163,7 @@ static void test_classification_head(void **state)
     assert_int_equal(adapt_head_logits_from_hidden(head, b.B, b.T, hidden, again), ADAPT_OK);
     assert_true(max_abs_difference(logits, again, 9) < 1e-5);
     free(hidden);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_head_free(head);
     adapt_model_free(m);
 }
@@ -223,12 +182,12 @@ static void test_fusion(void **state)
     adapt_head *head = NULL;
     if (adapt_head_load(m, case_folder(c, "fusion"), NULL, &head)) fail_msg("%s", adapt_error());
     assert_int_equal(adapt_model_set_setup(m, "Fuse(a, b, c)"), ADAPT_OK);
-    batch b = case_inputs(c);
+    batch b = case_batch_read(c, 0);
     float logits[3 * 2];
     assert_int_equal(adapt_head_logits(head, b.B, b.T, b.ids, b.mask, b.type_ids, logits), ADAPT_OK);
     assert_matches_reference(c, "logits", logits, 6);
     assert_int_equal(adapt_model_delete_adapter(m, "a"), ADAPT_ERR_ARG); /* the fusion holds it */
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_head_free(head);
     adapt_model_free(m);
 }
@@ -239,7 +198,7 @@ static void test_lora(void **state)
     (void)state;
     const char *c = "c10_lora_tagging";
     adapt_model *m = load_model("tiny-bert");
-    batch b = case_inputs(c);
+    batch b = case_batch_read(c, 0);
     size_t n = (size_t)b.B * b.T * hidden_size(m);
     float *plain = malloc(n * sizeof *plain), *lora = malloc(n * sizeof *lora), *merged = malloc(n * sizeof *merged);
     assert_int_equal(adapt_model_merge_lora(m), ADAPT_ERR_ARG);
@@ -254,11 +213,11 @@ static void test_lora(void **state)
     assert_int_equal(adapt_model_encode(m, b.B, b.T, b.ids, b.mask, b.type_ids, merged, NULL), ADAPT_OK);
     assert_true(max_abs_difference(lora, merged, n) < 1e-5);
     assert_true(max_abs_difference(plain, lora, n) > 1e-3);
-    assert_int_not_equal(adapt_model_load_lora(m, case_folder(c, "lora")), ADAPT_OK); /* one LoRA per model */
+    assert_int_not_equal(adapt_model_load_lora(m, case_folder(c, "lora")), ADAPT_OK); /* the name "default" is taken */
     free(plain);
     free(lora);
     free(merged);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_model_free(m);
 }
 
@@ -301,7 +260,7 @@ static void test_mixed_batch(void **state)
     const char *c = "c12_batch_split";
     adapt_head *head = NULL;
     adapt_model *m = c12_model(&head);
-    batch b = case_inputs(c);
+    batch b = case_batch_read(c, 0);
     size_t cells = (size_t)b.B * b.T;
     float *hidden = malloc(cells * hidden_size(m) * sizeof *hidden), *logits = malloc(cells * 3 * sizeof *logits);
     const char *x_x_y[] = {"x", "x", "y"};
@@ -321,7 +280,7 @@ static void test_mixed_batch(void **state)
     assert_non_null(strstr(adapt_error(), "\"z\""));
     free(hidden);
     free(logits);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_head_free(head);
     adapt_model_free(m);
 
@@ -332,10 +291,10 @@ static void test_mixed_batch(void **state)
     load_adapter(m, c, "adapter_ner", NULL);
     load_adapter(m, "c06_madx_lang_adapter_mlm", "adapter_qu", "qu2");
     assert_int_equal(adapt_model_set_setup(m, "ner"), ADAPT_OK);
-    b = case_inputs(c);
+    b = case_batch_read(c, 0);
     const char *three_languages[] = {"Stack(qu2, ner)", "ner", "Stack(qu, ner)"};
     assert_mixed_equals_separate(m, &b, three_languages);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_model_free(m);
 }
 
@@ -348,7 +307,7 @@ static void test_parallel_channels(void **state)
     const char *c = "c12_batch_split";
     adapt_head *head = NULL;
     adapt_model *m = c12_model(&head);
-    batch b = case_inputs(c);
+    batch b = case_batch_read(c, 0);
     size_t one = (size_t)b.B * b.T * hidden_size(m);
     float *channels = malloc(2 * one * sizeof *channels), *alone = malloc(one * sizeof *alone);
     assert_int_equal(adapt_model_setup_channels(m), 1);
@@ -372,7 +331,7 @@ static void test_parallel_channels(void **state)
     free(direct);
     free(channels);
     free(alone);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_head_free(head);
     adapt_model_free(m);
 }
@@ -383,7 +342,7 @@ static void test_add_save_delete(void **state)
 {
     (void)state;
     adapt_model *m = load_model("tiny-bert"), *other = load_model("tiny-bert");
-    batch b = case_inputs("c04_double_seq_bn_classification");
+    batch b = case_batch_read("c04_double_seq_bn_classification", 0);
     size_t n = (size_t)b.B * b.T * hidden_size(m);
     float *plain = malloc(n * sizeof *plain), *with = malloc(n * sizeof *with), *loaded = malloc(n * sizeof *loaded);
     assert_int_equal(adapt_model_encode(m, b.B, b.T, b.ids, b.mask, b.type_ids, plain, NULL), ADAPT_OK);
@@ -418,7 +377,7 @@ static void test_add_save_delete(void **state)
     free(plain);
     free(with);
     free(loaded);
-    batch_free(&b);
+    case_batch_free(&b);
     adapt_model_free(m);
     adapt_model_free(other);
 }

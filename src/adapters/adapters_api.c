@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
+#include <stdio.h>
 #include <string.h>
 
 #define NEED(cond, ...) \
@@ -66,15 +67,60 @@ adapt_status adapt_model_load_lora(adapt_model *model, const char *dir)
     return peft_load(model, dir);
 }
 
+adapt_status adapt_model_load_lora_as(adapt_model *model, const char *dir, const char *name)
+{
+    NEED(model && dir && name, "adapt_model_load_lora_as: no model, folder or name");
+    return peft_load_as(model, dir, name);
+}
+
+adapt_status adapt_model_set_lora(adapt_model *model, const char *name)
+{
+    NEED(model, "adapt_model_set_lora: no model");
+    return lora_activate(model, name);
+}
+
+const char *adapt_model_active_lora(const adapt_model *model)
+{
+    return model && model->lora ? model->lora->name : NULL;
+}
+
+int adapt_model_num_loras(const adapt_model *model)
+{
+    return model ? model->n_loras : 0;
+}
+
+const char *adapt_model_lora_name(const adapt_model *model, int i)
+{
+    return i >= 0 && i < adapt_model_num_loras(model) ? model->loras[i]->name : NULL;
+}
+
+adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir)
+{
+    NEED(model && name && dir, "adapt_model_save_lora: no model, name or folder");
+    if (!lora_find(model, name)) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", name);
+    char was[LORA_NAME_MAX] = "";
+    if (model->lora) snprintf(was, sizeof was, "%s", model->lora->name);
+    TRY(lora_activate(model, name)); /* its modules_to_save values in the model's tensors */
+    adapt_status s = peft_save(model, dir, NULL);
+    adapt_status back = lora_activate(model, was[0] ? was : NULL);
+    return s ? s : back;
+}
+
+adapt_status adapt_model_delete_lora(adapt_model *model, const char *name)
+{
+    NEED(model && name, "adapt_model_delete_lora: no model or name");
+    return lora_delete(model, name);
+}
+
 adapt_status adapt_model_merge_lora(adapt_model *model)
 {
-    NEED(model && model->lora, "no LoRA weights loaded to merge");
+    NEED(model && model->lora, "no active LoRA to merge");
     return lora_merge(model);
 }
 
 adapt_status adapt_model_unmerge_lora(adapt_model *model)
 {
-    NEED(model && model->lora, "no LoRA weights loaded to unmerge");
+    NEED(model && model->lora, "no active LoRA to unmerge");
     return lora_unmerge(model);
 }
 

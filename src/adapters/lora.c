@@ -47,6 +47,9 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     } else {
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"target_modules\"", what);
     }
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task_type");
+    if (cJSON_IsString(task) && strlen(task->valuestring) < sizeof cfg->task_type)
+        snprintf(cfg->task_type, sizeof cfg->task_type, "%s", task->valuestring);
     const cJSON *save = cJSON_GetObjectItemCaseSensitive(root, "modules_to_save");
     for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e; e = e->next) {
         if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_modules_to_save == 8)
@@ -77,7 +80,8 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
         cJSON *t = cJSON_AddArrayToObject(root, "target_modules");
         for (int i = 0; t && i < cfg->n_targets; i++) cJSON_AddItemToArray(t, cJSON_CreateString(cfg->targets[i]));
     }
-    cJSON_AddStringToObject(root, "task_type", task_type ? task_type : "TOKEN_CLS");
+    if (!task_type && !cfg->task_type[0]) cJSON_AddNullToObject(root, "task_type");
+    else cJSON_AddStringToObject(root, "task_type", task_type ? task_type : cfg->task_type);
     cJSON_AddFalseToObject(root, "use_dora");
     cJSON_AddBoolToObject(root, "use_rslora", cfg->use_rslora);
     return root;
@@ -124,6 +128,7 @@ void lora_state_free(lora_state *s)
     if (!s) return;
     free(s->pairs);
     free(s->has);
+    free(s->modules);
     free(s);
 }
 
@@ -133,10 +138,49 @@ bool lora_is_tensor(const char *name, const char *unused)
     return strstr(name, ".lora_A.") || strstr(name, ".lora_B.");
 }
 
-adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, uint64_t *rng)
+void lora_factor_name(const char *lora, const char *factor, char *out, size_t size)
 {
-    if (m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model already has LoRA weights");
+    if (!strcmp(lora, LORA_DEFAULT_NAME)) snprintf(out, size, "%s.weight", factor);
+    else snprintf(out, size, "%s.%s.weight", factor, lora);
+}
+
+bool lora_tensor_of(const char *name, const char *lora)
+{
+    static const char *const factors[] = {"lora_A", "lora_B"};
+    for (int f = 0; f < 2; f++) {
+        char suffix[LORA_NAME_MAX + 32];
+        suffix[0] = '.';
+        lora_factor_name(lora, factors[f], suffix + 1, sizeof suffix - 1);
+        size_t n = strlen(name), k = strlen(suffix);
+        if (n > k && !strcmp(name + n - k, suffix)) return true;
+    }
+    return false;
+}
+
+adapt_status lora_check_name(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    bool ok = n > 0 && n < LORA_NAME_MAX && strcmp(name, "weight");
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+    if (!ok)
+        return adapt_fail(ADAPT_ERR_ARG, "LoRA name \"%.80s\": use 1-%d letters, digits, '_' or '-' (not \"weight\")",
+                          name ? name : "", LORA_NAME_MAX - 1);
+    return ADAPT_OK;
+}
+
+adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *name, bool create, uint64_t *rng,
+                         lora_state **out)
+{
+    TRY(lora_check_name(name));
+    if (lora_find(m, name)) return adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
+    if (m->n_loras == ADAPT_MODEL_MAX_LORAS) return adapt_fail(ADAPT_ERR_ARG, "a model holds at most %d LoRAs", ADAPT_MODEL_MAX_LORAS);
     if (cfg->r < 1) return adapt_fail(ADAPT_ERR_ARG, "LoRA rank must be at least 1");
+    char a_name[LORA_NAME_MAX + 32], b_name[LORA_NAME_MAX + 32];
+    lora_factor_name(name, "lora_A", a_name, sizeof a_name);
+    lora_factor_name(name, "lora_B", b_name, sizeof b_name);
     lora_state *s = calloc(1, sizeof *s);
     int L = m->cfg.layers;
     if (s) {
@@ -148,6 +192,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, ui
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
     s->cfg = *cfg;
+    snprintf(s->name, sizeof s->name, "%s", name);
     s->scaling = (float)(cfg->use_rslora ? cfg->alpha / sqrt((double)cfg->r) : cfg->alpha / cfg->r);
     adapt_status st = ADAPT_OK;
     int attached = 0;
@@ -162,14 +207,14 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, ui
             snprintf(prefix, sizeof prefix, "%s.", module);
             lora_pair *p = &s->pairs[l][k];
             if (create) {
-                st = adapter_param_add(&m->store, prefix, "lora_A.weight", cfg->r, in, &p->A);
-                if (!st) st = adapter_param_add(&m->store, prefix, "lora_B.weight", out, cfg->r, &p->B);
+                st = adapter_param_add(&m->store, prefix, a_name, cfg->r, in, &p->A);
+                if (!st) st = adapter_param_add(&m->store, prefix, b_name, out, cfg->r, &p->B);
                 if (!st) init_kaiming_uniform_sqrt5(p->A->data, cfg->r, in, rng);
                 if (!st) st = store_set_trainable(p->A, true);
                 if (!st) st = store_set_trainable(p->B, true);
             } else {
-                st = adapter_param_bind(&m->store, prefix, "lora_A.weight", cfg->r, in, &p->A);
-                if (!st) st = adapter_param_bind(&m->store, prefix, "lora_B.weight", out, cfg->r, &p->B);
+                st = adapter_param_bind(&m->store, prefix, a_name, cfg->r, in, &p->A);
+                if (!st) st = adapter_param_bind(&m->store, prefix, b_name, out, cfg->r, &p->B);
             }
             s->has[l][k] = !st;
             attached += !st;
@@ -177,7 +222,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, ui
     if (!st && !attached) st = adapt_fail(ADAPT_ERR_ARG, "LoRA target_modules match no linear layer of the model");
     for (size_t i = 0; !st && !create && i < m->store.count; i++) { /* a loaded tensor no target binds */
         const param *t = m->store.items[i];
-        if (!lora_is_tensor(t->name, NULL)) continue;
+        if (!lora_tensor_of(t->name, name)) continue;
         bool bound = false;
         for (int l = 0; l < L && !bound; l++)
             for (int k = 0; k < LIN_COUNT && !bound; k++) bound = s->has[l][k] && (s->pairs[l][k].A == t || s->pairs[l][k].B == t);
@@ -187,7 +232,9 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, ui
         lora_state_free(s);
         return st;
     }
-    m->lora = s;
+    if (!m->n_loras) m->lora = s;
+    m->loras[m->n_loras++] = s;
+    if (out) *out = s;
     return ADAPT_OK;
 }
 

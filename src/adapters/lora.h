@@ -23,32 +23,72 @@ typedef struct lora_config {
     char target_regex[256];                /* target_modules given as one string: a full-match regex */
     int n_modules_to_save;
     char modules_to_save[8][64];
+    char task_type[32];                    /* as the file says ("TOKEN_CLS"), "" when it says none */
 } lora_config;
 
 typedef struct lora_pair {
     param *A, *B;
 } lora_pair;
 
+/* A modules_to_save tensor (PEFT: e.g. the classifier the LoRA was trained with): the model's own
+ * tensor holds the active LoRA's values; each LoRA keeps its values in "peft.<name>.<tensor>",
+ * and the values before any LoRA in "peft.(base).<tensor>" (lora_registry.c swaps them). */
+typedef struct lora_module {
+    param *live, *own, *base;
+} lora_module;
+
+/* PEFT's default adapter name: its tensors are "<module>.lora_A.weight" (as in the files); any
+ * other name N gives "<module>.lora_A.N.weight" (PEFT's in-memory names). */
+#define LORA_DEFAULT_NAME "default"
+#define LORA_STAGE_PREFIX "peft."
+#define LORA_NAME_MAX 64
+
 typedef struct lora_state {
+    char name[LORA_NAME_MAX];
     lora_config cfg;
     float scaling;
     lora_pair (*pairs)[LIN_COUNT];   /* [layers][LIN_COUNT] */
     bool (*has)[LIN_COUNT];
     bool merged;
+    int n_modules;
+    lora_module *modules;
 } lora_state;
 
 adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_config *out);
+/* task_type NULL: the config's own (null when it has none). */
 cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type);
 /* Whether a store tensor is a LoRA factor ("....query.lora_A.weight"); `unused` lets it serve as a
  * store_remove_matching predicate. */
 bool lora_is_tensor(const char *name, const char *unused);
+/* Whether a store tensor is a LoRA factor of the LoRA named `lora`. */
+bool lora_tensor_of(const char *name, const char *lora);
+/* The store name of factor `factor` ("lora_A" / "lora_B") of LoRA `lora` after "<module>.". */
+void lora_factor_name(const char *lora, const char *factor, char *out, size_t size);
+/* A LoRA name: 1-63 letters, digits, '_' or '-' (it becomes part of tensor names). */
+adapt_status lora_check_name(const char *name);
 /* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted. */
 bool lora_targets_module(const lora_config *cfg, const char *module_name);
 
-/* Adds LoRA to the model: create = true makes fresh A/B (trainable), false binds A/B already in the
- * store (loaded from a file). */
-adapt_status lora_attach(adapt_model *m, const lora_config *cfg, bool create, uint64_t *rng);
+/* Adds a LoRA named `name` to the model: create = true makes fresh A/B (trainable), false binds A/B
+ * already in the store (loaded from a file). The model's first LoRA becomes the active one
+ * (m->lora); later ones are loaded inactive, as PEFT's load_adapter does. *out: the new state. */
+adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *name, bool create, uint64_t *rng,
+                         lora_state **out);
 void lora_state_free(lora_state *s);
+
+/* lora_registry.c: the model's named LoRAs. */
+lora_state *lora_find(const adapt_model *m, const char *name);
+/* Makes `name` the active LoRA (NULL: none, the base model), swapping modules_to_save values;
+ * refused while the active one is merged. */
+adapt_status lora_activate(adapt_model *m, const char *name);
+/* Removes a LoRA, its tensors and its modules_to_save copies (the base values back if active). */
+adapt_status lora_delete(adapt_model *m, const char *name);
+/* Binds the "peft.<name>.<tensor>" copies a load staged to the model's tensors (created when the
+ * model lacks them, e.g. a classifier), with the base values kept once. */
+adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file);
+void lora_free_all(adapt_model *m);
+/* Whether a store tensor is LoRA `lora`'s modules_to_save copy ("peft.<lora>.<tensor>"). */
+bool lora_staged_by(const char *tensor, const char *lora);
 
 /* y[N,out] += s * B (A x); *ax_out receives A x [N,r] (arena) for backward. */
 adapt_status lora_forward(arena *a, float *y, float **ax_out, const float *x, const lora_pair *p, float s, int N);

@@ -8,6 +8,7 @@
  * adapter's invertible adapter. */
 #include "adapters/setup.h"
 #include "core/error.h"
+#include "model/row_groups.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,6 @@
 typedef struct row_group {
     char key[SETUP_TEXT_MAX];  /* the composition as the parser reads it: one spelling per meaning */
     comp_node *root;
-    int rows;
 } row_group;
 
 /* The current message, prefixed with the row it is about. */
@@ -50,54 +50,36 @@ static adapt_status group_rows(const adapt_model *m, int B, const char *const *t
         if (k == *n) {
             memcpy(groups[k].key, key, sizeof key);
             groups[k].root = root;
-            groups[k].rows = 0;
             (*n)++;
         } else {
             comp_free(root);
         }
-        groups[k].rows++;
         group_of[b] = k;
     }
     return ADAPT_OK;
 }
 
-/* The rows regrouped (group 0's rows first, each group in the caller's order), one pass. */
+/* One pass over the rows regrouped per composition, each group routed through its own. */
 static adapt_status routed_pass(adapt_model *m, int B, int T, const int32_t *ids, const int32_t *mask, const int32_t *type_ids,
                                 const row_group *groups, int n, const int *group_of, float *hidden_out)
 {
-    int *order = malloc((size_t)B * sizeof *order), *rows = malloc((size_t)n * sizeof *rows), R = 0;
+    int *rows = malloc((size_t)n * sizeof *rows);
     const comp_node **roots = malloc((size_t)n * sizeof *roots);
-    int32_t *buf = malloc((size_t)B * T * 3 * sizeof *buf);
-    if (!order || !rows || !roots || !buf) {
-        free(order), free(rows), free(roots), free(buf);
+    if (!rows || !roots) {
+        free(rows), free(roots);
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
-    for (int k = 0; k < n; k++) {
-        roots[k] = groups[k].root;
-        rows[k] = groups[k].rows;
-        for (int b = 0; b < B; b++)
-            if (group_of[b] == k) order[R++] = b;
-    }
-    int32_t *p_ids = buf, *p_mask = buf + (size_t)B * T, *p_type = buf + (size_t)2 * B * T;
-    for (int r = 0; r < B; r++) {
-        size_t from = (size_t)order[r] * T, to = (size_t)r * T;
-        memcpy(p_ids + to, ids + from, (size_t)T * sizeof *ids);
-        if (mask) memcpy(p_mask + to, mask + from, (size_t)T * sizeof *mask);
-        if (type_ids) memcpy(p_type + to, type_ids + from, (size_t)T * sizeof *type_ids);
-    }
+    for (int k = 0; k < n; k++) roots[k] = groups[k].root;
+    row_groups_count(B, group_of, n, rows);
     adapter_setup *s = m->setup;
     s->route_roots = roots;
     s->route_rows = rows;
     s->n_routes = n;
-    adapt_status st = model_forward_inference(m, B, T, p_ids, mask ? p_mask : NULL, type_ids ? p_type : NULL);
+    adapt_status st = row_groups_forward(m, B, T, ids, mask, type_ids, group_of, n, hidden_out);
     s->route_roots = NULL;
     s->route_rows = NULL;
     s->n_routes = 0;
-    size_t row_floats = (size_t)T * m->cfg.hidden;
-    for (int r = 0; !st && r < B; r++)
-        memcpy(hidden_out + (size_t)order[r] * row_floats, m->fw.hidden[m->cfg.layers] + (size_t)r * row_floats,
-               row_floats * sizeof(float));
-    free(order), free(rows), free(roots), free(buf);
+    free(rows), free(roots);
     return st;
 }
 

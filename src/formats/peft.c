@@ -13,12 +13,14 @@
 
 typedef struct peft_rename {
     const adapt_model *m;
-    const char *path;
+    const char *path, *lora;
     adapt_status status;
 } peft_rename;
 
 /* "base_model.model.bert.encoder..." -> "bert.encoder..."; a base-model PEFT (no "bert." in the
- * names) gets the prefix added for encoder tensors. */
+ * names) gets the prefix added for encoder tensors. LoRA factors take the LoRA's name
+ * (lora_factor_name); every other tensor (modules_to_save) is staged as "peft.<lora>.<tensor>"
+ * for lora_bind_modules, so that loading never overwrites what another LoRA or the base uses. */
 static bool rename_peft(const char *file_name, char *out, size_t size, void *vctx)
 {
     peft_rename *c = vctx;
@@ -28,40 +30,67 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
         return false;
     }
     const char *rest = file_name + pl;
-    if (!strncmp(rest, "encoder.", 8) || !strncmp(rest, "embeddings.", 11)) snprintf(out, size, "%s.%s", c->m->prefix, rest);
-    else snprintf(out, size, "%s", rest);
+    char name[512];
+    if (!strncmp(rest, "encoder.", 8) || !strncmp(rest, "embeddings.", 11)) snprintf(name, sizeof name, "%s.%s", c->m->prefix, rest);
+    else snprintf(name, sizeof name, "%s", rest);
     /* Older PEFT versions keep the adapter name in the key. */
-    char *dflt = strstr(out, ".default.");
+    char *dflt = strstr(name, ".default.");
     if (dflt) memmove(dflt, dflt + 8, strlen(dflt + 8) + 1);
+    if (!lora_is_tensor(name, NULL)) {
+        snprintf(out, size, LORA_STAGE_PREFIX "%s.%s", c->lora, name);
+        return true;
+    }
+    char *factor = strstr(name, ".lora_A.");
+    if (!factor) factor = strstr(name, ".lora_B.");
+    if (strcmp(factor + 7, ".weight")) {
+        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a LoRA factor \"<module>.lora_A.weight\" / \"lora_B.weight\"",
+                               c->path, file_name);
+        return false;
+    }
+    factor[7] = '\0';
+    char suffix[LORA_NAME_MAX + 32];
+    lora_factor_name(c->lora, factor + 1, suffix, sizeof suffix);
+    factor[1] = '\0';
+    snprintf(out, size, "%s%s", name, suffix);
     return true;
 }
 
-adapt_status peft_load(adapt_model *m, const char *dir)
+adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
 {
     char *cfg_path = path_join(dir, "adapter_config.json"), *st_path = path_join(dir, "adapter_model.safetensors");
     cJSON *root = NULL;
     lora_config cfg;
-    adapt_status s = cfg_path && st_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status s = cfg_path && st_path ? lora_check_name(name) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s && lora_find(m, name)) s = adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
+    if (!s) s = json_load_file(cfg_path, &root);
     if (!s) s = lora_config_from_json(root, cfg_path, &cfg);
     if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
-    if (!s && m->lora) s = adapt_fail(ADAPT_ERR_ARG, "the model already has LoRA weights"); /* before the file overwrites them */
+    bool touched = !s; /* from here a failure has tensors of the file to take out again */
     if (!s) {
-        peft_rename rc = {m, st_path, ADAPT_OK};
+        peft_rename rc = {m, st_path, name, ADAPT_OK};
         s = store_load_safetensors(&m->store, st_path, rename_peft, &rc, NULL);
         if (!s) s = rc.status;
     }
-    if (!s) s = lora_attach(m, &cfg, false, NULL);
-    if (s && !m->lora) /* leave no loaded LoRA tensor behind (modules_to_save have been overwritten, as the file says) */
-        store_remove_matching(&m->store, lora_is_tensor, NULL);
+    lora_state *attached = NULL;
+    if (!s) s = lora_attach(m, &cfg, name, false, NULL, &attached);
+    if (!s) s = lora_bind_modules(m, attached, st_path);
+    if (s && attached) { /* undoes the attach (a fresh, unmerged LoRA: nothing fails, the message stays) */
+        lora_delete(m, name);
+    } else if (s && touched) { /* leave nothing of the file behind */
+        store_remove_matching(&m->store, lora_tensor_of, name);
+        store_remove_matching(&m->store, lora_staged_by, name);
+    }
     cJSON_Delete(root);
     free(cfg_path);
     free(st_path);
     return adapt_fail_in(s, dir);
 }
 
+adapt_status peft_load(adapt_model *m, const char *dir) { return peft_load_as(m, dir, LORA_DEFAULT_NAME); }
+
 adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
 {
-    if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no LoRA weights to save");
+    if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
     if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
     size_t n = 0, cap = m->store.count;
@@ -70,7 +99,7 @@ adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
     adapt_status s = names && file_names ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !s && i < m->store.count; i++) {
         const char *t = m->store.items[i]->name;
-        bool keep = lora_is_tensor(t, NULL);
+        bool keep = lora_tensor_of(t, m->lora->name), factor = keep;
         for (int k = 0; !keep && k < m->lora->cfg.n_modules_to_save; k++) {
             size_t len = strlen(m->lora->cfg.modules_to_save[k]);
             keep = !strncmp(t, m->lora->cfg.modules_to_save[k], len) && t[len] == '.';
@@ -83,6 +112,8 @@ adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
             break;
         }
         snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", t);
+        char *infix = factor && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
+        if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;
     }
     static const char *const meta[] = {"format", "pt"};

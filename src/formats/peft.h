@@ -5,9 +5,12 @@
 #define ADAPT_FORMATS_PEFT_H
 #include "adapters/lora.h"
 
-/* Loads LoRA weights (and modules_to_save tensors) into the model and attaches them. */
+/* Loads a LoRA (and its modules_to_save tensors) into the model as LoRA `name` (see lora_attach:
+ * the model's first LoRA becomes active). Nothing of the file stays behind on failure. */
+adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name);
+/* peft_load_as under PEFT's default name. */
 adapt_status peft_load(adapt_model *m, const char *dir);
-/* Saves the model's LoRA weights and modules_to_save tensors (the LoRA must be unmerged). */
+/* Saves the active LoRA's weights and modules_to_save tensors (the LoRA must be unmerged). */
 adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type);
 
 #endif

@@ -44,9 +44,25 @@ adapt_status model_position_ids(const model_config *c, int B, int T, const int32
         if (!((ptr) = arena_floats(&m->acts, (n)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations"); \
     } while (0)
 
-/* The LoRA branch of one linear layer (nothing without LoRA, or once merged into W). */
+/* The LoRA branch of one linear layer (nothing without LoRA, or once merged into W); in a
+ * mixed-LoRA pass each row group through its own LoRA (inference: A x is not kept). */
 static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float *y, const float *x)
 {
+    if (m->n_lora_routes) {
+        size_t row = 0;
+        for (int k = 0; k < m->n_lora_routes; k++) {
+            const lora_state *s = m->lora_route[k];
+            int tokens = m->lora_route_rows[k] * m->fw.T;
+            if (s && s->has[l][which]) {
+                const lora_pair *p = &s->pairs[l][which];
+                float *unused_ax;
+                TRY(lora_forward(&m->acts, y + row * (size_t)p->B->shape[0], &unused_ax, x + row * (size_t)p->A->shape[1], p,
+                                 s->scaling, tokens));
+            }
+            row += (size_t)tokens;
+        }
+        return ADAPT_OK;
+    }
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
     return lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, &s->pairs[l][which], s->scaling, m->fw.N);

@@ -67,6 +67,7 @@ typedef struct forward_state {
 
 struct adapter_setup;
 struct lora_state;
+#define ADAPT_MODEL_MAX_LORAS 16
 
 struct adapt_model {
     model_config cfg;
@@ -79,7 +80,14 @@ struct adapt_model {
     param *classifier_w, *classifier_b; /* HF static token/sequence classifier, if present */
     size_t base_tensor_count;
     struct adapter_setup *setup;  /* active adapter composition, NULL for the plain encoder */
-    struct lora_state *lora;      /* LoRA on the encoder's linear layers, NULL without */
+    struct lora_state *lora;      /* the active LoRA on the encoder's linear layers, NULL without */
+    struct lora_state *loras[ADAPT_MODEL_MAX_LORAS]; /* every loaded LoRA, by name (PEFT's named adapters) */
+    int n_loras;
+    /* A mixed-LoRA pass (adapt_model_encode_mixed_lora): row group k (lora_route_rows[k] rows, the
+     * groups in order) under lora_route[k] (NULL: none); n_lora_routes = 0 outside such a pass. */
+    const struct lora_state *const *lora_route;
+    const int *lora_route_rows;
+    int n_lora_routes;
     arena acts;
     forward_state fw;
     adapt_weight_dtype weight_dtype; /* how the encoder's linear weights are held (adapt.h) */

@@ -122,7 +122,7 @@ void adapt_model_free(adapt_model *m)
 {
     if (!m) return;
     setup_free(m->setup);
-    lora_state_free(m->lora);
+    lora_free_all(m);
     store_free(&m->store);
     arena_free(&m->acts);
     hf_config_free(&m->cfg);

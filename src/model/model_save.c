@@ -1,6 +1,7 @@
 /* Saves the base model in Hugging Face layout: config.json and model.safetensors, or shards of at
  * most max_shard_bytes with model.safetensors.index.json (as save_pretrained writes them). Adapter,
  * head and LoRA tensors are not part of the base model and are left out. */
+#include "adapters/lora.h"
 #include "core/error.h"
 #include "core/fileio.h"
 #include "formats/param_io.h"
@@ -15,7 +16,7 @@
 static bool is_base_tensor(const adapt_model *m, const char *name)
 {
     if (strstr(name, ".adapters.") || strstr(name, "adapter_fusion_layer") || strstr(name, "invertible_adapters") ||
-        strstr(name, ".lora_") || !strncmp(name, "heads.", 6))
+        strstr(name, ".lora_") || !strncmp(name, "heads.", 6) || !strncmp(name, LORA_STAGE_PREFIX, strlen(LORA_STAGE_PREFIX)))
         return false;
     (void)m;
     return true;

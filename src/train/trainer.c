@@ -253,7 +253,7 @@ static adapt_status setup_method(run *r)
         lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .n_targets = 2};
         snprintf(cfg.targets[0], 64, "query");
         snprintf(cfg.targets[1], 64, "value");
-        TRY(lora_attach(m, &cfg, true, &r->rng));
+        TRY(lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &r->rng, NULL));
         break;
     }
     case METHOD_FULL:

@@ -1,0 +1,347 @@
+/* Several named LoRAs in one model (adapt.h: adapt_model_load_lora_as, set_lora, delete_lora,
+ * save_lora, encode_mixed_lora; PEFT's named adapters and mixed adapter batches). The LoRAs are
+ * c10's PEFT folder and variants of it written by the test: "b" with another lora_alpha and its
+ * classifier (modules_to_save) doubled, "e" with an encoder tensor among its modules_to_save.
+ * Each LoRA, active or in a mixed batch, must give what it gives loaded alone; the base values
+ * of modules_to_save must come back when no LoRA is active. */
+#include "case_batch.h"
+#include "formats/param_io.h"
+#include "formats/peft.h"
+#include "testutil.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CASE "c10_lora_tagging"
+#define ENCODER_MODULE "bert.encoder.layer.0.output.dense"
+
+typedef struct batch {
+    case_batch in;
+    int B, T, H;
+} batch;
+
+static char *tmp, lora_a[1024], lora_b[1024], lora_e[1024];
+
+static adapt_model *load_tiny(void)
+{
+    adapt_model *m = NULL;
+    if (adapt_model_load(shared_path("fixtures/models/tiny-bert"), &m)) fail_msg("%s", adapt_error());
+    return m;
+}
+
+/* c10's inputs, rows repeated to `rows` rows. */
+static batch case_batch_rows(int rows, const adapt_model *m)
+{
+    adapt_model_info info;
+    adapt_model_get_info(m, &info);
+    batch b = {case_batch_read(CASE, rows), 0, 0, info.hidden_size};
+    b.B = b.in.B, b.T = b.in.T;
+    return b;
+}
+
+static void batch_free(batch *b) { case_batch_free(&b->in); }
+
+static size_t batch_floats(const batch *b) { return (size_t)b->B * b->T * b->H; }
+
+static float *encode(adapt_model *m, const batch *b)
+{
+    float *h = malloc(batch_floats(b) * sizeof *h);
+    assert_non_null(h);
+    if (adapt_model_encode(m, b->B, b->T, b->in.ids, b->in.mask, b->in.type_ids, h, NULL)) fail_msg("%s", adapt_error());
+    return h;
+}
+
+static double max_abs_difference(const float *a, const float *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+    return worst;
+}
+
+static float *copy_tensor(const adapt_model *m, const char *name)
+{
+    const param *p = store_get(&m->store, name);
+    assert_non_null(p);
+    float *c = malloc(p->numel * sizeof *c);
+    memcpy(c, p->data, p->numel * sizeof *c);
+    return c;
+}
+
+static void scale_tensor(adapt_model *m, const char *name, float scale, float shift)
+{
+    param *p = store_get(&m->store, name);
+    assert_non_null(p);
+    for (size_t i = 0; i < p->numel; i++) p->data[i] = p->data[i] * scale + shift;
+}
+
+/* The variants, written as PEFT folders by the internal saver from c10's LoRA. */
+static int make_variants(void **state)
+{
+    (void)state;
+    tmp = make_temp_dir();
+    snprintf(lora_a, sizeof lora_a, "%s", shared_path("fixtures/cases/" CASE "/lora"));
+    snprintf(lora_b, sizeof lora_b, "%s/b", tmp);
+    snprintf(lora_e, sizeof lora_e, "%s/e", tmp);
+    adapt_model *m = load_tiny();
+    if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
+    m->lora->cfg.alpha = 24;
+    scale_tensor(m, "classifier.weight", 2, 0);
+    if (peft_save(m, lora_b, NULL)) fail_msg("%s", adapt_error());
+    adapt_model_free(m);
+
+    m = load_tiny();
+    if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
+    snprintf(m->lora->cfg.modules_to_save[m->lora->cfg.n_modules_to_save++], 64, "%s", ENCODER_MODULE);
+    scale_tensor(m, ENCODER_MODULE ".weight", 1, 0.01f);
+    if (peft_save(m, lora_e, NULL)) fail_msg("%s", adapt_error());
+    adapt_model_free(m);
+    return 0;
+}
+
+static int remove_variants(void **state)
+{
+    (void)state;
+    remove_tree(tmp);
+    free(tmp);
+    return 0;
+}
+
+/* Switching: each LoRA gives what it gives loaded alone, its classifier comes with it, and none
+ * gives the base model (its classifier values back). Saving a named LoRA writes PEFT's names. */
+static void test_switch(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny();
+    batch b = case_batch_rows(2, m);
+    size_t n = batch_floats(&b);
+    float *plain = encode(m, &b);
+    if (adapt_model_load_lora_as(m, lora_a, "a")) fail_msg("%s", adapt_error());
+    if (adapt_model_load_lora_as(m, lora_b, "b")) fail_msg("%s", adapt_error());
+    assert_int_equal(adapt_model_num_loras(m), 2);
+    assert_string_equal(adapt_model_lora_name(m, 0), "a");
+    assert_string_equal(adapt_model_lora_name(m, 1), "b");
+    assert_null(adapt_model_lora_name(m, 2));
+    assert_string_equal(adapt_model_active_lora(m), "a"); /* the first loaded; "b" waits */
+    float *base_classifier = copy_tensor(m, "peft.(base).classifier.weight");
+    float *h_a = encode(m, &b), *cls_a = copy_tensor(m, "classifier.weight");
+    assert_true(max_abs_difference(h_a, plain, n) > 1e-3);
+
+    assert_int_equal(adapt_model_set_lora(m, "b"), ADAPT_OK);
+    float *h_b = encode(m, &b), *cls_b = copy_tensor(m, "classifier.weight");
+    const param *cls = store_get(&m->store, "classifier.weight");
+    for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls_b[i], 2 * cls_a[i], 1e-7);
+    assert_true(max_abs_difference(h_a, h_b, n) > 1e-3);
+
+    assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK);
+    assert_null(adapt_model_active_lora(m));
+    float *h_none = encode(m, &b);
+    assert_true(max_abs_difference(h_none, plain, n) == 0);
+    for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls->data[i], base_classifier[i], 0);
+    assert_int_equal(adapt_model_set_lora(m, "a"), ADAPT_OK);
+    for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls->data[i], cls_a[i], 0);
+
+    /* "b" alone, under PEFT's default name, and "b" saved from the two-LoRA model and reloaded */
+    adapt_model *alone = load_tiny();
+    if (adapt_model_load_lora(alone, lora_b)) fail_msg("%s", adapt_error());
+    float *h_alone = encode(alone, &b);
+    assert_true(max_abs_difference(h_alone, h_b, n) < 1e-6);
+    adapt_model_free(alone);
+    char saved[1100];
+    snprintf(saved, sizeof saved, "%s/b-saved", tmp);
+    if (adapt_model_save_lora(m, "b", saved)) fail_msg("%s", adapt_error());
+    assert_string_equal(adapt_model_active_lora(m), "a");
+    for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls->data[i], cls_a[i], 0);
+    alone = load_tiny();
+    if (adapt_model_load_lora(alone, saved)) fail_msg("%s", adapt_error()); /* "default": no ".b." in the file's names */
+    float *h_saved = encode(alone, &b);
+    assert_true(max_abs_difference(h_saved, h_b, n) < 1e-6);
+    const param *saved_cls = store_get(&alone->store, "classifier.weight");
+    for (size_t i = 0; i < cls->numel; i++) assert_float_equal(saved_cls->data[i], cls_b[i], 0);
+    adapt_model_free(alone);
+
+    free(plain), free(base_classifier), free(h_a), free(cls_a), free(h_b), free(cls_b), free(h_none), free(h_alone), free(h_saved);
+    batch_free(&b);
+    adapt_model_free(m);
+}
+
+/* Rows under different LoRAs in one pass, each equal to its LoRA active over the whole batch. */
+static void test_mixed_batch(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny();
+    if (adapt_model_load_lora_as(m, lora_a, "a") || adapt_model_load_lora_as(m, lora_b, "b") ||
+        adapt_model_load_lora_as(m, lora_e, "e"))
+        fail_msg("%s", adapt_error());
+    batch b = case_batch_rows(5, m);
+    size_t row = (size_t)b.T * b.H;
+    const char *names[5] = {"a", "b", NULL, "a", ""};
+    float *mixed = malloc(batch_floats(&b) * sizeof *mixed);
+    if (adapt_model_encode_mixed_lora(m, b.B, b.T, b.in.ids, b.in.mask, b.in.type_ids, names, mixed)) fail_msg("%s", adapt_error());
+    assert_string_equal(adapt_model_active_lora(m), "a");
+    for (int r = 0; r < b.B; r++) {
+        assert_int_equal(adapt_model_set_lora(m, names[r] && *names[r] ? names[r] : NULL), ADAPT_OK);
+        float *alone = encode(m, &b);
+        double d = max_abs_difference(mixed + r * row, alone + r * row, row);
+        if (d > 1e-5) fail_msg("row %d under %s: %g from that LoRA alone", r, names[r] ? names[r] : "none", d);
+        free(alone);
+    }
+    assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK);
+    float *h_none = encode(m, &b);
+    assert_int_equal(adapt_model_set_lora(m, "b"), ADAPT_OK);
+    float *h_b = encode(m, &b);
+    assert_true(max_abs_difference(h_b + row, h_none + row, row) > 1e-3); /* the LoRAs really differ on row 1 */
+
+    /* "e" replaces an encoder tensor: its rows alone, as the active LoRA; never beside others */
+    assert_int_equal(adapt_model_set_lora(m, "a"), ADAPT_OK);
+    const char *with_e[2] = {"a", "e"};
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, with_e, mixed), ADAPT_ERR_UNSUPPORTED);
+    if (!strstr(adapt_error(), "row 1") || !strstr(adapt_error(), ENCODER_MODULE))
+        fail_msg("message \"%s\" should name row 1 and the encoder tensor", adapt_error());
+    assert_int_equal(adapt_model_set_lora(m, "e"), ADAPT_OK);
+    const char *only_e[2] = {"e", "e"}, *e_and_none[2] = {"e", NULL};
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, only_e, mixed), ADAPT_OK);
+    float *h_e = encode(m, &b);
+    assert_true(max_abs_difference(mixed, h_e, 2 * row) < 1e-5);
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, e_and_none, mixed), ADAPT_ERR_UNSUPPORTED);
+    assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK); /* the encoder tensor's base values back */
+    float *h_plain = encode(m, &b);
+    adapt_model *fresh = load_tiny();
+    float *h_fresh = encode(fresh, &b);
+    assert_true(max_abs_difference(h_plain, h_fresh, batch_floats(&b)) == 0);
+    assert_true(max_abs_difference(h_e, h_fresh, 2 * row) > 1e-3);
+    adapt_model_free(fresh);
+
+    free(mixed), free(h_b), free(h_none), free(h_e), free(h_plain), free(h_fresh);
+    batch_free(&b);
+    adapt_model_free(m);
+}
+
+static bool has_tensor_containing(const adapt_model *m, const char *text)
+{
+    for (size_t i = 0; i < m->store.count; i++)
+        if (strstr(m->store.items[i]->name, text)) return true;
+    return false;
+}
+
+/* Names, merging and deleting: every misuse refused with the model left as it was. */
+static void test_refusals(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny();
+    size_t tensors = m->store.count;
+    static const char *const bad[] = {"", "a.b", "weight", "x y", "0123456789012345678901234567890123456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(adapt_model_load_lora_as(m, lora_a, bad[i]), ADAPT_ERR_ARG);
+    assert_int_equal(m->store.count, tensors);
+    if (adapt_model_load_lora_as(m, lora_a, "a") || adapt_model_load_lora_as(m, lora_b, "b")) fail_msg("%s", adapt_error());
+    size_t loaded = m->store.count;
+    assert_int_equal(adapt_model_load_lora_as(m, lora_b, "a"), ADAPT_ERR_ARG);
+    assert_int_equal(m->store.count, loaded);
+    assert_int_equal(adapt_model_set_lora(m, "c"), ADAPT_ERR_ARG);
+    assert_string_equal(adapt_model_active_lora(m), "a");
+
+    batch b = case_batch_rows(2, m);
+    float *out = malloc(batch_floats(&b) * sizeof *out);
+    const char *unknown[2] = {"a", "c"};
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, unknown, out), ADAPT_ERR_ARG);
+    if (!strstr(adapt_error(), "row 1")) fail_msg("message \"%s\" should name row 1", adapt_error());
+
+    assert_int_equal(adapt_model_merge_lora(m), ADAPT_OK);
+    const char *rows[2] = {"a", "b"};
+    assert_int_equal(adapt_model_set_lora(m, "b"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_delete_lora(m, "a"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_save_lora(m, "b", tmp), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, rows, out), ADAPT_ERR_ARG);
+    assert_string_equal(adapt_model_active_lora(m), "a");
+    assert_int_equal(adapt_model_unmerge_lora(m), ADAPT_OK);
+
+    assert_int_equal(adapt_model_delete_lora(m, "a"), ADAPT_OK);
+    assert_null(adapt_model_active_lora(m));
+    assert_int_equal(adapt_model_num_loras(m), 1);
+    assert_false(has_tensor_containing(m, ".lora_A.a."));
+    assert_false(has_tensor_containing(m, "peft.a."));
+    assert_true(has_tensor_containing(m, ".lora_A.b."));
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, rows, out), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_delete_lora(m, "a"), ADAPT_ERR_ARG);
+
+    assert_int_equal(adapt_model_load_lora_as(NULL, lora_a, "x"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_load_lora_as(m, NULL, "x"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_load_lora_as(m, lora_a, NULL), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_set_lora(NULL, "b"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_delete_lora(m, NULL), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_save_lora(m, NULL, tmp), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, NULL, out), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_num_loras(NULL), 0);
+    assert_null(adapt_model_active_lora(NULL));
+    free(out);
+    batch_free(&b);
+    adapt_model_free(m);
+}
+
+/* A file whose factor names carry another adapter's name ("lora_A.other.weight", a multi-adapter
+ * state dict saved as is) is refused by name, and nothing of it stays in the model. */
+static void test_foreign_factor_names(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny();
+    if (adapt_model_load_lora_as(m, lora_a, "other")) fail_msg("%s", adapt_error());
+    const char *names[64], *file_names[64];
+    char buf[64][256];
+    size_t n = 0;
+    for (size_t i = 0; i < m->store.count && n < 64; i++) {
+        const char *t = m->store.items[i]->name;
+        if (!strstr(t, ".lora_")) continue;
+        names[n] = t;
+        snprintf(buf[n], sizeof buf[n], "base_model.model.%s", t);
+        file_names[n] = buf[n];
+        n++;
+    }
+    assert_true(n > 0);
+    char dir[1100], path[1200];
+    snprintf(dir, sizeof dir, "%s/foreign", tmp);
+    assert_int_equal(run_command("mkdir -p '%s' && cp '%s/adapter_config.json' '%s/'", dir, lora_a, dir), 0);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    assert_int_equal(store_save_safetensors(&m->store, path, names, file_names, n, NULL, 0), ADAPT_OK);
+    adapt_model_free(m);
+
+    m = load_tiny();
+    size_t tensors = m->store.count;
+    assert_int_equal(adapt_model_load_lora_as(m, dir, "x"), ADAPT_ERR_FORMAT);
+    if (!strstr(adapt_error(), dir) || !strstr(adapt_error(), ".other.weight\" is not a LoRA factor"))
+        fail_msg("message \"%s\" should name the folder and the tensor", adapt_error());
+    assert_int_equal(m->store.count, tensors);
+    assert_int_equal(adapt_model_num_loras(m), 0);
+    adapt_model_free(m);
+}
+
+/* examples/mixed-lora (adapt.h alone) on two of the LoRAs: the mixed pass agrees with the
+ * per-LoRA passes (its exit status) and the figures are printed. */
+static void test_example(void **state)
+{
+    (void)state;
+    char out[1100], line[512] = "";
+    snprintf(out, sizeof out, "%s/example.txt", tmp);
+    int rc = run_command("%s %s 6 8 1 %s %s > %s 2>&1", build_path("examples/mixed-lora"), shared_path("fixtures/models/tiny-bert"),
+                         lora_a, lora_b, out);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    if (!fgets(line, sizeof line, f)) line[0] = '\0';
+    fclose(f);
+    if (rc || !strstr(line, "2 LoRAs + the base model") || !strstr(line, "ratio")) fail_msg("exit %d: %s", rc, line);
+    assert_int_equal(run_command("%s %s 5 8 1 %s %s > %s 2>&1", build_path("examples/mixed-lora"),
+                                 shared_path("fixtures/models/tiny-bert"), lora_a, lora_b, out),
+                     2); /* 5 rows do not split into 3 groups */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_switch),
+        cmocka_unit_test(test_mixed_batch),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_foreign_factor_names),
+        cmocka_unit_test(test_example),
+    };
+    return cmocka_run_group_tests(tests, make_variants, remove_variants);
+}
