@@ -1,6 +1,8 @@
 /* PEFT LoRA folders (adapter_config.json + adapter_model.safetensors) loaded into a tiny BERT or
- * XLM-R (hidden 32, 2 layers; byte 0 & 8), then merged and unmerged (byte 0 & 1) and saved
- * (byte 0 & 2, over the input); the rest is the JSON file, FUZZ_SEP, then the safetensors file. */
+ * XLM-R (hidden 32, 2 layers; byte 0 & 8) under PEFT's default name or another (byte 0 & 16),
+ * then merged and unmerged (byte 0 & 1), loaded a second time under a third name, switched to,
+ * away from and deleted (byte 0 & 4), and saved (byte 0 & 2, over the input); the rest is the
+ * JSON file, FUZZ_SEP, then the safetensors file. */
 #include "fuzz_common.h"
 #include "adapters/lora.h"
 #include "formats/peft.h"
@@ -15,9 +17,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_clear_dir();
     for (size_t i = 0; i < n; i++) fuzz_write_file(files[i], p[i].data, p[i].size);
     adapt_model *m = fuzz_tiny_model(data[0] & 8);
-    if (fuzz_check(peft_load(m, fuzz_dir()), "peft_load") == ADAPT_OK) {
+    const char *name = data[0] & 16 ? "fuzzed" : LORA_DEFAULT_NAME;
+    if (fuzz_check(peft_load_as(m, fuzz_dir(), name), "peft_load_as") == ADAPT_OK) {
         if ((data[0] & 1) && fuzz_check(lora_merge(m), "lora_merge") == ADAPT_OK)
             (void)fuzz_check(lora_unmerge(m), "lora_unmerge");
+        if ((data[0] & 4) && fuzz_check(peft_load_as(m, fuzz_dir(), "second"), "peft_load_as") == ADAPT_OK) {
+            (void)fuzz_check(lora_activate(m, "second"), "lora_activate");
+            (void)fuzz_check(lora_activate(m, NULL), "lora_activate");
+            (void)fuzz_check(lora_delete(m, "second"), "lora_delete");
+            (void)fuzz_check(lora_activate(m, name), "lora_activate");
+        }
         if (data[0] & 2) (void)fuzz_check(peft_save(m, fuzz_dir(), "TOKEN_CLS"), "peft_save"); /* over the input files */
     }
     adapt_model_free(m);

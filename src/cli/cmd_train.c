@@ -80,9 +80,9 @@ static int parse_own_option(const char *a, const char *v, train_options *o)
         }
         o->method = (train_method)k;
     }
-    else if (!strcmp(a, "--top-k")) { if (!arg_long(cmd, a, v, 1, 1000, &n)) return -1; o->top_k = (int)n; }
-    else if (!strcmp(a, "--lora-r")) { if (!arg_long(cmd, a, v, 1, 4096, &n)) return -1; o->lora_r = (int)n; }
-    else if (!strcmp(a, "--lora-alpha")) { if (!arg_double(cmd, a, v, 1e-6, 1e6, &o->lora_alpha)) return -1; }
+    else if (!strcmp(a, "--top-k")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_TOP_K, &n)) return -1; o->top_k = (int)n; }
+    else if (!strcmp(a, "--lora-r")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_LORA_R, &n)) return -1; o->lora_r = (int)n; }
+    else if (!strcmp(a, "--lora-alpha")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_LORA_ALPHA, &o->lora_alpha)) return -1; }
     else return 0;
     return 1;
 }

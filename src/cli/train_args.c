@@ -1,6 +1,17 @@
 #include "cli/train_args.h"
 #include "cli/args.h"
+#include "train/train_bounds.h"
 #include <string.h>
+
+bool bounded_long(const char *cmd, const char *flag, const char *v, train_bound_id id, long *out)
+{
+    return arg_long(cmd, flag, v, (long)train_bounds[id].lo, (long)train_bounds[id].hi, out);
+}
+
+bool bounded_double(const char *cmd, const char *flag, const char *v, train_bound_id id, double *out)
+{
+    return arg_double(cmd, flag, v, train_bounds[id].lo, train_bounds[id].hi, out);
+}
 
 static int parse_flag(const char *a, train_options *o)
 {
@@ -31,22 +42,22 @@ static int parse_value(const char *cmd, const char *a, const char *v, train_opti
         }
         o->on_nan_skip = !strcmp(v, "skip");
     }
-    else if (!strcmp(a, "--epochs")) { if (!arg_long(cmd, a, v, 1, 100000, &n)) return -1; o->epochs = (int)n; }
-    else if (!strcmp(a, "--max-steps")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o->max_steps)) return -1; }
-    else if (!strcmp(a, "--batch-size")) { if (!arg_long(cmd, a, v, 1, 65536, &n)) return -1; o->batch_size = (int)n; }
-    else if (!strcmp(a, "--max-length")) { if (!arg_long(cmd, a, v, 8, 65536, &n)) return -1; o->max_len = (int)n; }
-    else if (!strcmp(a, "--grad-accum")) { if (!arg_long(cmd, a, v, 1, 4096, &n)) return -1; o->grad_accum = (int)n; }
-    else if (!strcmp(a, "--lr")) { if (!arg_double(cmd, a, v, 1e-12, 10, &o->lr)) return -1; }
-    else if (!strcmp(a, "--weight-decay")) { if (!arg_double(cmd, a, v, 0, 10, &o->weight_decay)) return -1; }
-    else if (!strcmp(a, "--warmup")) { if (!arg_double(cmd, a, v, 0, 1, &o->warmup_ratio)) return -1; }
-    else if (!strcmp(a, "--grad-clip")) { if (!arg_double(cmd, a, v, 0, 1e9, &o->grad_clip)) return -1; }
-    else if (!strcmp(a, "--eval-every")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o->eval_every)) return -1; }
-    else if (!strcmp(a, "--patience")) { if (!arg_long(cmd, a, v, 0, 1000000, &n)) return -1; o->patience = (int)n; }
-    else if (!strcmp(a, "--max-seconds")) { if (!arg_double(cmd, a, v, 0, 1e9, &o->max_seconds)) return -1; }
-    else if (!strcmp(a, "--max-train-examples")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o->max_train_examples)) return -1; }
-    else if (!strcmp(a, "--max-dev-examples")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o->max_dev_examples)) return -1; }
-    else if (!strcmp(a, "--checkpoint-every")) { if (!arg_long(cmd, a, v, 1, 1000000000, &o->checkpoint_every)) return -1; }
-    else if (!strcmp(a, "--seed")) { if (!arg_long(cmd, a, v, 0, 0x7fffffff, &n)) return -1; o->seed = (uint64_t)n; }
+    else if (!strcmp(a, "--epochs")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_EPOCHS, &n)) return -1; o->epochs = (int)n; }
+    else if (!strcmp(a, "--max-steps")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_MAX_STEPS, &o->max_steps)) return -1; }
+    else if (!strcmp(a, "--batch-size")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_BATCH_SIZE, &n)) return -1; o->batch_size = (int)n; }
+    else if (!strcmp(a, "--max-length")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_MAX_LENGTH, &n)) return -1; o->max_len = (int)n; }
+    else if (!strcmp(a, "--grad-accum")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_GRAD_ACCUM, &n)) return -1; o->grad_accum = (int)n; }
+    else if (!strcmp(a, "--lr")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_LR, &o->lr)) return -1; }
+    else if (!strcmp(a, "--weight-decay")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_WEIGHT_DECAY, &o->weight_decay)) return -1; }
+    else if (!strcmp(a, "--warmup")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_WARMUP, &o->warmup_ratio)) return -1; }
+    else if (!strcmp(a, "--grad-clip")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_GRAD_CLIP, &o->grad_clip)) return -1; }
+    else if (!strcmp(a, "--eval-every")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_EVAL_EVERY, &o->eval_every)) return -1; }
+    else if (!strcmp(a, "--patience")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_PATIENCE, &n)) return -1; o->patience = (int)n; }
+    else if (!strcmp(a, "--max-seconds")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_MAX_SECONDS, &o->max_seconds)) return -1; }
+    else if (!strcmp(a, "--max-train-examples")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_MAX_TRAIN_EXAMPLES, &o->max_train_examples)) return -1; }
+    else if (!strcmp(a, "--max-dev-examples")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_MAX_DEV_EXAMPLES, &o->max_dev_examples)) return -1; }
+    else if (!strcmp(a, "--checkpoint-every")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_CHECKPOINT_EVERY, &o->checkpoint_every)) return -1; }
+    else if (!strcmp(a, "--seed")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_SEED, &n)) return -1; o->seed = (uint64_t)n; }
     else return 0;
     return 1;
 }

@@ -1,6 +1,7 @@
-/* The public API's training entry (adapt.h): adapt_train_options checked as `adapt train` checks
- * its command line, then the trainer (train/trainer.h). */
+/* The public API's training entry (adapt.h): adapt_train_options checked against the ranges of
+ * `adapt train`'s options (train/train_bounds.h), then the trainer (train/trainer.h). */
 #include "core/error.h"
+#include "train/train_bounds.h"
 #include "train/trainer.h"
 #include <string.h>
 
@@ -28,6 +29,13 @@ static adapt_status in_range(const char *field, double v, double lo, double hi)
     return ADAPT_OK;
 }
 
+/* In the range of `adapt train`'s option; unset_ok: 0 also means "not set" for this field. */
+static adapt_status in_bounds(train_bound_id id, double v, bool unset_ok)
+{
+    const train_bound *b = &train_bounds[id];
+    return unset_ok && v == 0 ? ADAPT_OK : in_range(b->field, v, b->lo, b->hi);
+}
+
 static adapt_status check(const adapt_train_options *p)
 {
     if (!p->model_dir || !p->output_dir || !p->task) return adapt_fail(ADAPT_ERR_ARG, "adapt_train: no model, task or output folder");
@@ -40,23 +48,22 @@ static adapt_status check(const adapt_train_options *p)
     TRY(in_range("method", p->method, ADAPT_TRAIN_ADAPTER, ADAPT_TRAIN_FUSION));
     if (p->method == ADAPT_TRAIN_FUSION && !p->fusion) return adapt_fail(ADAPT_ERR_ARG, "adapt_train: a fusion method without `fusion`");
     if (p->method == ADAPT_TRAIN_ADAPTER && !p->adapter_config) return adapt_fail(ADAPT_ERR_ARG, "adapt_train: no adapter_config");
-    /* the ranges of `adapt train`'s options */
-    TRY(in_range("top_k", p->top_k, 1, 1000));
-    TRY(in_range("lora_r", p->lora_r, 1, 4096));
-    TRY(in_range("lora_alpha", p->lora_alpha, 1e-6, 1e6));
-    TRY(in_range("epochs", p->epochs, 1, 100000));
-    TRY(in_range("max_steps", (double)p->max_steps, 0, 1e9));
-    TRY(in_range("batch_size", p->batch_size, 1, 65536));
-    TRY(in_range("max_length", p->max_length, 8, 65536));
-    TRY(in_range("grad_accum", p->grad_accum, 1, 4096));
-    TRY(in_range("lr", p->lr, 1e-12, 10));
-    TRY(in_range("weight_decay", p->weight_decay, 0, 10));
-    TRY(in_range("warmup_ratio", p->warmup_ratio, 0, 1));
-    TRY(in_range("grad_clip", p->grad_clip, 0, 1e9));
-    TRY(in_range("eval_every", (double)p->eval_every, 0, 1e9));
-    TRY(in_range("patience", p->patience, 0, 1000000));
-    TRY(in_range("max_dev_examples", (double)p->max_dev_examples, 0, 1e9));
-    TRY(in_range("max_seconds", p->max_seconds, 0, 1e9));
+    TRY(in_bounds(TRAIN_BOUND_TOP_K, p->top_k, false));
+    TRY(in_bounds(TRAIN_BOUND_LORA_R, p->lora_r, false));
+    TRY(in_bounds(TRAIN_BOUND_LORA_ALPHA, p->lora_alpha, false));
+    TRY(in_bounds(TRAIN_BOUND_EPOCHS, p->epochs, false));
+    TRY(in_bounds(TRAIN_BOUND_MAX_STEPS, (double)p->max_steps, true));
+    TRY(in_bounds(TRAIN_BOUND_BATCH_SIZE, p->batch_size, false));
+    TRY(in_bounds(TRAIN_BOUND_MAX_LENGTH, p->max_length, false));
+    TRY(in_bounds(TRAIN_BOUND_GRAD_ACCUM, p->grad_accum, false));
+    TRY(in_bounds(TRAIN_BOUND_LR, p->lr, false));
+    TRY(in_bounds(TRAIN_BOUND_WEIGHT_DECAY, p->weight_decay, false));
+    TRY(in_bounds(TRAIN_BOUND_WARMUP, p->warmup_ratio, false));
+    TRY(in_bounds(TRAIN_BOUND_GRAD_CLIP, p->grad_clip, false));
+    TRY(in_bounds(TRAIN_BOUND_EVAL_EVERY, (double)p->eval_every, true));
+    TRY(in_bounds(TRAIN_BOUND_PATIENCE, p->patience, false));
+    TRY(in_bounds(TRAIN_BOUND_MAX_DEV_EXAMPLES, (double)p->max_dev_examples, true));
+    TRY(in_bounds(TRAIN_BOUND_MAX_SECONDS, p->max_seconds, false));
     return ADAPT_OK;
 }
 
