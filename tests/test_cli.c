@@ -159,6 +159,18 @@ static void test_record_setups(void **state)
                                  "sed -n 2,3p mixed.tags | cmp -s - command.tags && sed -n '1p;4p' mixed.tags | cmp -s - ner.tags && "
                                  "! cmp -s command.tags ner.tags && test $(grep -c '\"setup\":\"ner\"' mixed.out.jsonl) -eq 2 && "
                                  "sed -n 1p mixed.tags | grep -q '\"B-LOC\",\"I-LOC\"'", tmp), 0);
+    /* two spellings of one composition: one group, the same tags, each record's spelling echoed */
+    f = fopen(path_in(tmp, "spelled.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": %s, \"setup\": \"Stack(en, ner)\"}\n{\"tokens\": %s, \"setup\": \"Stack(en,ner)\"}\n", javier, javier);
+    fclose(f);
+    snprintf(command, sizeof command, predict, build_path("adapt"), tmp, "spelled", tmp, "spelled", "ner", tmp);
+    assert_int_equal(run_command("%s", command), 0);
+    assert_int_equal(run_command("cd '%s' && grep -o '\"tags\":\\[[^]]*\\]' spelled.out.jsonl > spelled.tags && "
+                                 "test -n \"$(sed -n 1p spelled.tags)\" && test \"$(sed -n 1p spelled.tags)\" = \"$(sed -n 2p spelled.tags)\" && "
+                                 "grep -q '\"setup\":\"Stack(en,ner)\"' spelled.out.jsonl && grep -q '\"setup\":\"Stack(en, ner)\"' spelled.out.jsonl",
+                                 tmp),
+                     0);
     /* a record's composition naming an adapter that is not loaded: the file, the line, the name */
     f = fopen(path_in(tmp, "bad.jsonl"), "w");
     assert_non_null(f);

@@ -7,13 +7,39 @@
 
 static bool same_setup(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
 
+static adapt_status at_record(adapt_status s, const dataset *ds, size_t i)
+{
+    char where[512];
+    snprintf(where, sizeof where, "%s:%zu: \"setup\"", ds->path, ds->examples[i].line);
+    return adapt_fail_in(s, where);
+}
+
+/* keys[i]: record i's composition as the parser reads it, one spelling per meaning ("Stack(qu,ner)"
+ * and "Stack(qu, ner)" are one group, as in adapt_model_encode_mixed); NULL without one. */
+static adapt_status setup_keys(const dataset *ds, char **keys)
+{
+    for (size_t i = 0; i < ds->n; i++) {
+        if (!ds->examples[i].setup) continue;
+        comp_node *root;
+        adapt_status s = comp_parse(ds->examples[i].setup, &root);
+        if (s) return at_record(s, ds, i);
+        char text[4096];
+        comp_format(root, text, sizeof text);
+        comp_free(root);
+        if (!(keys[i] = strdup(text))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
+    return ADAPT_OK;
+}
+
 adapt_status for_each_record_setup(tagger *t, const dataset *ds, record_group_fn group, void *ctx)
 {
     adapter_setup *registry;
     TRY(model_setup(t->m, &registry));
     size_t *members = malloc((ds->n + 1) * sizeof *members);
     bool *done = calloc(ds->n + 1, sizeof *done);
-    adapt_status s = members && done ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    char **keys = calloc(ds->n + 1, sizeof *keys);
+    adapt_status s = members && done && keys ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s) s = setup_keys(ds, keys);
     comp_node *command = registry->active; /* kept aside; the records' own are parsed per group */
     registry->active = NULL;
     for (size_t i = 0; !s && i < ds->n; i++) {
@@ -21,13 +47,9 @@ adapt_status for_each_record_setup(tagger *t, const dataset *ds, record_group_fn
         const char *setup = ds->examples[i].setup;
         size_t n = 0;
         for (size_t j = i; j < ds->n; j++)
-            if (!done[j] && same_setup(ds->examples[j].setup, setup)) members[n++] = j, done[j] = true;
+            if (!done[j] && same_setup(keys[j], keys[i])) members[n++] = j, done[j] = true;
         if (setup) {
-            if ((s = setup_activate(t->m, setup))) {
-                char where[512];
-                snprintf(where, sizeof where, "%s:%zu: \"setup\"", ds->path, ds->examples[i].line);
-                s = adapt_fail_in(s, where);
-            }
+            if ((s = setup_activate(t->m, setup))) s = at_record(s, ds, i);
         } else {
             comp_free(registry->active); /* the previous group's, if any */
             registry->active = command;
@@ -37,6 +59,8 @@ adapt_status for_each_record_setup(tagger *t, const dataset *ds, record_group_fn
     }
     comp_free(registry->active);
     registry->active = command;
+    for (size_t i = 0; keys && i < ds->n; i++) free(keys[i]);
+    free(keys);
     free(members);
     free(done);
     return s;

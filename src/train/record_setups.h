@@ -1,8 +1,8 @@
 /* Records that name their own composition: an unlabelled JSON Lines record's "setup" (e.g.
  * {"tokens": [...], "setup": "Stack(qu, ner)"} beside {"tokens": [...], "setup": "Stack(en, ner)"})
  * runs under it in `adapt predict`, the others under the command's composition. The examples are
- * taken in groups of one composition each, in the order each first appears, so every group still
- * runs in full batches. */
+ * taken in groups of one composition each (however it is spelt), in the order each first appears,
+ * so every group still runs in full batches. */
 #ifndef ADAPT_TRAIN_RECORD_SETUPS_H
 #define ADAPT_TRAIN_RECORD_SETUPS_H
 #include "data/dataset.h"
