@@ -238,7 +238,8 @@ adapt_status adapt_model_encode_mixed(adapt_model *model, int B, int T, const in
 
 /* Mixed-LoRA batched inference (PEFT's adapter_names): row b under LoRA names[b] (NULL or "": no
  * LoRA, the base model's row), one pass over the batch under the active adapter composition.
- * Each row gets what its LoRA gives when active; the active LoRA must not be merged. A LoRA whose
+ * Each row gets what its LoRA gives when active; the active LoRA must not be merged, and the
+ * composition must not be a Parallel or BatchSplit (they replicate rows or assign them by position). A LoRA whose
  * modules_to_save replace encoder tensors can share a pass only as the active LoRA with no other
  * row; a classifier is not part of the encoder: per LoRA, adapt_model_set_lora then
  * adapt_head_logits_from_hidden on its rows. hidden_out: [B,T,H] in the caller's row order. */

@@ -165,6 +165,25 @@ static void test_switch(void **state)
     adapt_model_free(m);
 }
 
+/* The mixed pass of names[] into `mixed`, each row against the same row with its LoRA active
+ * over the whole batch (names[] NULL or "": none); the active LoRA is left as it was. */
+static void assert_mixed_equals_alone(adapt_model *m, const batch *b, const char *const *names, float *mixed)
+{
+    size_t row = (size_t)b->T * b->H;
+    char active[64];
+    snprintf(active, sizeof active, "%s", adapt_model_active_lora(m) ? adapt_model_active_lora(m) : "");
+    if (adapt_model_encode_mixed_lora(m, b->B, b->T, b->in.ids, b->in.mask, b->in.type_ids, names, mixed)) fail_msg("%s", adapt_error());
+    assert_string_equal(adapt_model_active_lora(m) ? adapt_model_active_lora(m) : "", active);
+    for (int r = 0; r < b->B; r++) {
+        assert_int_equal(adapt_model_set_lora(m, names[r] && *names[r] ? names[r] : NULL), ADAPT_OK);
+        float *alone = encode(m, b);
+        double d = max_abs_difference(mixed + r * row, alone + r * row, row);
+        if (d > 1e-5) fail_msg("row %d under %s: %g from that LoRA alone", r, names[r] ? names[r] : "none", d);
+        free(alone);
+    }
+    assert_int_equal(adapt_model_set_lora(m, active[0] ? active : NULL), ADAPT_OK);
+}
+
 /* Rows under different LoRAs in one pass, each equal to its LoRA active over the whole batch. */
 static void test_mixed_batch(void **state)
 {
@@ -177,15 +196,13 @@ static void test_mixed_batch(void **state)
     size_t row = (size_t)b.T * b.H;
     const char *names[5] = {"a", "b", NULL, "a", ""};
     float *mixed = malloc(batch_floats(&b) * sizeof *mixed);
-    if (adapt_model_encode_mixed_lora(m, b.B, b.T, b.in.ids, b.in.mask, b.in.type_ids, names, mixed)) fail_msg("%s", adapt_error());
-    assert_string_equal(adapt_model_active_lora(m), "a");
-    for (int r = 0; r < b.B; r++) {
-        assert_int_equal(adapt_model_set_lora(m, names[r] && *names[r] ? names[r] : NULL), ADAPT_OK);
-        float *alone = encode(m, &b);
-        double d = max_abs_difference(mixed + r * row, alone + r * row, row);
-        if (d > 1e-5) fail_msg("row %d under %s: %g from that LoRA alone", r, names[r] ? names[r] : "none", d);
-        free(alone);
-    }
+    assert_mixed_equals_alone(m, &b, names, mixed);
+    /* under a trained bottleneck adapter (c03's), which runs over the whole regrouped batch */
+    assert_int_equal(adapt_model_load_adapter(m, shared_path("fixtures/cases/c03_seq_bn_tagging/adapter_ner"), "task", NULL, 0), ADAPT_OK);
+    assert_int_equal(adapt_model_set_setup(m, "task"), ADAPT_OK);
+    assert_int_equal(adapt_model_set_lora(m, "a"), ADAPT_OK);
+    assert_mixed_equals_alone(m, &b, names, mixed);
+    assert_int_equal(adapt_model_set_setup(m, NULL), ADAPT_OK);
     assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK);
     float *h_none = encode(m, &b);
     assert_int_equal(adapt_model_set_lora(m, "b"), ADAPT_OK);
@@ -272,6 +289,16 @@ static void test_refusals(void **state)
     assert_int_equal(adapt_model_delete_lora(m, NULL), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_save_lora(m, NULL, tmp), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, NULL, out), ADAPT_ERR_ARG);
+    /* a BatchSplit assigns rows by position, which the regrouping would mix up; Parallel replicates rows */
+    assert_int_equal(adapt_model_add_adapter(m, "x", "seq_bn", 1), ADAPT_OK);
+    assert_int_equal(adapt_model_add_adapter(m, "y", "seq_bn", 2), ADAPT_OK);
+    const char *b_rows[2] = {"b", NULL};
+    assert_int_equal(adapt_model_set_setup(m, "BatchSplit(x, y, batch_sizes=[1, 1])"), ADAPT_OK);
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, b_rows, out), ADAPT_ERR_UNSUPPORTED);
+    assert_int_equal(adapt_model_set_setup(m, "Parallel(x, y)"), ADAPT_OK);
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, b_rows, out), ADAPT_ERR_UNSUPPORTED);
+    assert_int_equal(adapt_model_set_setup(m, "Stack(x, y)"), ADAPT_OK);
+    assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, b_rows, out), ADAPT_OK);
     assert_int_equal(adapt_model_num_loras(NULL), 0);
     assert_null(adapt_model_active_lora(NULL));
     free(out);

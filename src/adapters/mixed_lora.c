@@ -3,6 +3,7 @@
  * LoRA branch adds each group's own B A x (model.h lora_route); the base GEMMs and the active
  * adapter composition run once over the whole batch. */
 #include "adapters/lora.h"
+#include "adapters/setup.h"
 #include "core/error.h"
 #include "model/row_groups.h"
 #include <stdio.h>
@@ -19,6 +20,16 @@ static const char *encoder_module(const adapt_model *m, const lora_state *s)
         if (!strncmp(name, m->prefix, n) && name[n] == '.') return name;
     }
     return NULL;
+}
+
+/* A BatchSplit gives rows to its children by position, and the pass regroups the rows. */
+static bool has_batch_split(const comp_node *n)
+{
+    if (!n) return false;
+    if (n->kind == COMP_BATCHSPLIT) return true;
+    for (int i = 0; i < n->n; i++)
+        if (has_batch_split(n->children[i])) return true;
+    return false;
 }
 
 static adapt_status group_rows(const adapt_model *m, int B, const char *const *names, const lora_state **groups, int *n,
@@ -50,6 +61,9 @@ adapt_status adapt_model_encode_mixed_lora(adapt_model *m, int B, int T, const i
         return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it before a mixed-LoRA batch", m->lora->name);
     if (adapt_model_setup_channels(m) > 1)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "a mixed-LoRA batch under a Parallel composition is not supported");
+    if (m->setup && has_batch_split(m->setup->active))
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "a mixed-LoRA batch regroups its rows, which a BatchSplit composition "
+                          "assigns by position: run the BatchSplit's parts as separate batches");
     const lora_state **groups = malloc((size_t)B * sizeof *groups);
     int *group_of = malloc((size_t)B * sizeof *group_of), *rows = malloc((size_t)B * sizeof *rows), n = 0;
     adapt_status s = groups && group_of && rows ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
