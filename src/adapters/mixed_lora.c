@@ -22,16 +22,6 @@ static const char *encoder_module(const adapt_model *m, const lora_state *s)
     return NULL;
 }
 
-/* A BatchSplit gives rows to its children by position, and the pass regroups the rows. */
-static bool has_batch_split(const comp_node *n)
-{
-    if (!n) return false;
-    if (n->kind == COMP_BATCHSPLIT) return true;
-    for (int i = 0; i < n->n; i++)
-        if (has_batch_split(n->children[i])) return true;
-    return false;
-}
-
 static adapt_status group_rows(const adapt_model *m, int B, const char *const *names, const lora_state **groups, int *n,
                                int *group_of)
 {
@@ -59,11 +49,9 @@ adapt_status adapt_model_encode_mixed_lora(adapt_model *m, int B, int T, const i
         return adapt_fail(ADAPT_ERR_ARG, "adapt_model_encode_mixed_lora: no model, ids, LoRA names or output, or an empty batch");
     if (m->lora && m->lora->merged)
         return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it before a mixed-LoRA batch", m->lora->name);
-    if (adapt_model_setup_channels(m) > 1)
-        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "a mixed-LoRA batch under a Parallel composition is not supported");
-    if (m->setup && has_batch_split(m->setup->active))
+    if (m->setup && !comp_rows_independent(m->setup->active))
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "a mixed-LoRA batch regroups its rows, which a BatchSplit composition "
-                          "assigns by position: run the BatchSplit's parts as separate batches");
+                          "gives to adapters by position and a Parallel one replicates: run them as separate batches");
     const lora_state **groups = malloc((size_t)B * sizeof *groups);
     int *group_of = malloc((size_t)B * sizeof *group_of), *rows = malloc((size_t)B * sizeof *rows), n = 0;
     adapt_status s = groups && group_of && rows ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");

@@ -105,6 +105,9 @@ void comp_format(const comp_node *n, char *buf, size_t size);
  * Stacks, where the library allows it), 1 without one. With n > 1 the model replicates the input
  * batch n times (see model_forward_channels): rows [c*B, (c+1)*B) are channel c. */
 int comp_parallel_channels(const comp_node *n);
+/* Whether every row of a batch goes through the composition on its own: no BatchSplit (rows given
+ * to children by position) and no Parallel (rows replicated into channels) anywhere in it. */
+bool comp_rows_independent(const comp_node *n);
 /* The first adapter of a composition (the one whose invertible adapter is used). */
 const char *comp_first(const comp_node *n);
 

@@ -254,6 +254,15 @@ int comp_parallel_channels(const comp_node *n)
     return 1;
 }
 
+bool comp_rows_independent(const comp_node *n)
+{
+    if (!n) return true;
+    if (n->kind == COMP_BATCHSPLIT || n->kind == COMP_PARALLEL) return false;
+    for (int i = 0; i < n->n; i++)
+        if (!comp_rows_independent(n->children[i])) return false;
+    return true;
+}
+
 adapt_status comp_parse(const char *text, comp_node **out)
 {
     parser ps = {text, text, 0};
