@@ -199,8 +199,8 @@ adapt_status adapt_model_unmerge_lora(adapt_model *model);
  * names of letters, digits, '_' and '-'). The model's first LoRA becomes active, later ones load
  * inactive. adapt_model_set_lora(model, NULL) runs the base model. A LoRA's modules_to_save (e.g.
  * its classifier) are its own: switching puts the arriving LoRA's values in the model's tensors
- * and the base values back for none. Switching or deleting the active LoRA is refused while it is
- * merged. */
+ * and the base values back for none. Deleting the active LoRA activates the first remaining one
+ * (PEFT's delete_adapter). Switching or deleting the active LoRA is refused while it is merged. */
 adapt_status adapt_model_load_lora_as(adapt_model *model, const char *dir, const char *name);
 adapt_status adapt_model_set_lora(adapt_model *model, const char *name);
 const char *adapt_model_active_lora(const adapt_model *model);       /* NULL: none */

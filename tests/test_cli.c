@@ -159,7 +159,8 @@ static void test_record_setups(void **state)
                                  "sed -n 2,3p mixed.tags | cmp -s - command.tags && sed -n '1p;4p' mixed.tags | cmp -s - ner.tags && "
                                  "! cmp -s command.tags ner.tags && test $(grep -c '\"setup\":\"ner\"' mixed.out.jsonl) -eq 2 && "
                                  "sed -n 1p mixed.tags | grep -q '\"B-LOC\",\"I-LOC\"'", tmp), 0);
-    /* two spellings of one composition: one group, the same tags, each record's spelling echoed */
+    /* two spellings of one composition: the same tags, each record's own spelling echoed (that they
+     * share a group is not visible in the output) */
     f = fopen(path_in(tmp, "spelled.jsonl"), "w");
     assert_non_null(f);
     fprintf(f, "{\"tokens\": %s, \"setup\": \"Stack(en, ner)\"}\n{\"tokens\": %s, \"setup\": \"Stack(en,ner)\"}\n", javier, javier);

@@ -274,13 +274,18 @@ static void test_refusals(void **state)
     assert_int_equal(adapt_model_unmerge_lora(m), ADAPT_OK);
 
     assert_int_equal(adapt_model_delete_lora(m, "a"), ADAPT_OK);
-    assert_null(adapt_model_active_lora(m));
+    assert_string_equal(adapt_model_active_lora(m), "b"); /* PEFT: the first remaining adapter */
     assert_int_equal(adapt_model_num_loras(m), 1);
     assert_false(has_tensor_containing(m, ".lora_A.a."));
     assert_false(has_tensor_containing(m, "peft.a."));
     assert_true(has_tensor_containing(m, ".lora_A.b."));
     assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, rows, out), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_delete_lora(m, "a"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_delete_lora(m, "b"), ADAPT_OK);
+    assert_null(adapt_model_active_lora(m));
+    assert_false(has_tensor_containing(m, "peft.")); /* the base copy goes with the last LoRA that needed it */
+    assert_true(has_tensor_containing(m, "classifier.weight")); /* the model's own stays (heads may point at it) */
+    assert_int_equal(adapt_model_load_lora_as(m, lora_b, "b"), ADAPT_OK);
 
     assert_int_equal(adapt_model_load_lora_as(NULL, lora_a, "x"), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_load_lora_as(m, NULL, "x"), ADAPT_ERR_ARG);
@@ -306,6 +311,22 @@ static void test_refusals(void **state)
     adapt_model_free(m);
 }
 
+/* The LoRA factors in m's store, with their names in a PEFT file ("base_model.model." + the store's
+ * name, which carries the LoRA's name unless it is "default"); returns how many (at most cap). */
+static size_t factor_file_names(const adapt_model *m, const char **names, const char **file_names, char (*buf)[256], size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->store.count && n < cap; i++) {
+        const char *t = m->store.items[i]->name;
+        if (!strstr(t, ".lora_")) continue;
+        names[n] = t;
+        snprintf(buf[n], sizeof buf[n], "base_model.model.%s", t);
+        file_names[n] = buf[n];
+        n++;
+    }
+    return n;
+}
+
 /* A file whose factor names carry another adapter's name ("lora_A.other.weight", a multi-adapter
  * state dict saved as is) is refused by name, and nothing of it stays in the model. */
 static void test_foreign_factor_names(void **state)
@@ -315,15 +336,7 @@ static void test_foreign_factor_names(void **state)
     if (adapt_model_load_lora_as(m, lora_a, "other")) fail_msg("%s", adapt_error());
     const char *names[64], *file_names[64];
     char buf[64][256];
-    size_t n = 0;
-    for (size_t i = 0; i < m->store.count && n < 64; i++) {
-        const char *t = m->store.items[i]->name;
-        if (!strstr(t, ".lora_")) continue;
-        names[n] = t;
-        snprintf(buf[n], sizeof buf[n], "base_model.model.%s", t);
-        file_names[n] = buf[n];
-        n++;
-    }
+    size_t n = factor_file_names(m, names, file_names, buf, 64);
     assert_true(n > 0);
     char dir[1100], path[1200];
     snprintf(dir, sizeof dir, "%s/foreign", tmp);
@@ -339,6 +352,77 @@ static void test_foreign_factor_names(void **state)
         fail_msg("message \"%s\" should name the folder and the tensor", adapt_error());
     assert_int_equal(m->store.count, tensors);
     assert_int_equal(adapt_model_num_loras(m), 0);
+    adapt_model_free(m);
+}
+
+/* A saved LoRA file of c10's factors (PEFT's names) plus `extra` (a tensor of shape d0 x d1 under
+ * that name in the file, after "base_model.model."), written to tmp/<folder>. */
+static const char *lora_with_extra(const char *folder, const char *extra, int64_t d0, int64_t d1)
+{
+    static char dir[1100];
+    adapt_model *m = load_tiny();
+    if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
+    param *p;
+    int64_t shape[2] = {d0, d1};
+    assert_int_equal(store_add(&m->store, "extra-tensor", 2, shape, &p), ADAPT_OK);
+    const char *names[64], *file_names[64];
+    char buf[64][256];
+    size_t n = factor_file_names(m, names, file_names, buf, 63);
+    names[n] = "extra-tensor";
+    snprintf(buf[n], sizeof buf[n], "base_model.model.%s", extra);
+    file_names[n] = buf[n];
+    n++;
+    char path[1200];
+    snprintf(dir, sizeof dir, "%s/%s", tmp, folder);
+    assert_int_equal(run_command("mkdir -p '%s' && cp '%s/adapter_config.json' '%s/'", dir, lora_a, dir), 0);
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", dir);
+    assert_int_equal(store_save_safetensors(&m->store, path, names, file_names, n, NULL, 0), ADAPT_OK);
+    adapt_model_free(m);
+    return dir;
+}
+
+/* modules_to_save: only the model's own tensors (a base tensor or the classifier), checked before
+ * anything changes; the base values kept as they are when a LoRA arrives; an encoder tensor among
+ * them keeps the weights fp32. */
+static void test_modules_to_save_checked(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny();
+    if (adapt_model_load_lora_as(m, lora_a, "a")) fail_msg("%s", adapt_error());
+    size_t tensors = m->store.count;
+    adapt_model_info info;
+    adapt_model_get_info(m, &info);
+    const param *cls = store_get(&m->store, "classifier.weight");
+    assert_non_null(cls);
+    struct { const char *name; int64_t d0, d1; } bad[] = {
+        {"no-such-module.weight", 2, 2},                         /* not the model's */
+        {"peft.a.classifier.weight", cls->shape[0], cls->shape[1]}, /* another LoRA's copy */
+        {"classifier.weight", cls->shape[0] + 1, cls->shape[1]},  /* the wrong shape */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char folder[32];
+        snprintf(folder, sizeof folder, "bad-module-%zu", i);
+        const char *dir = lora_with_extra(folder, bad[i].name, bad[i].d0, bad[i].d1);
+        assert_int_equal(adapt_model_load_lora_as(m, dir, "x"), ADAPT_ERR_FORMAT);
+        if (!strstr(adapt_error(), bad[i].name)) fail_msg("message \"%s\" should name \"%s\"", adapt_error(), bad[i].name);
+        assert_int_equal(m->store.count, tensors);
+        assert_int_equal(adapt_model_num_loras(m), 1);
+    }
+    /* a value written into the base classifier while no LoRA is active survives a LoRA's visit */
+    assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK);
+    param *live = store_get(&m->store, "classifier.weight");
+    live->data[0] = 123;
+    assert_int_equal(adapt_model_set_lora(m, "a"), ADAPT_OK);
+    assert_true(live->data[0] != 123);
+    assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK);
+    assert_float_equal(live->data[0], 123, 0);
+    /* bf16 weights would freeze an encoder tensor that "e" swaps in and out */
+    if (adapt_model_load_lora_as(m, lora_e, "e")) fail_msg("%s", adapt_error());
+    assert_int_equal(adapt_model_set_weight_dtype(m, ADAPT_WEIGHTS_BF16), ADAPT_ERR_UNSUPPORTED);
+    assert_non_null(strstr(adapt_error(), ENCODER_MODULE));
+    assert_int_equal(adapt_model_delete_lora(m, "e"), ADAPT_OK);
+    assert_int_equal(adapt_model_set_weight_dtype(m, ADAPT_WEIGHTS_BF16), ADAPT_OK);
+    assert_int_equal(adapt_model_set_lora(m, "a"), ADAPT_OK); /* the classifier stays fp32 */
     adapt_model_free(m);
 }
 
@@ -368,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_mixed_batch),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_foreign_factor_names),
+        cmocka_unit_test(test_modules_to_save_checked),
         cmocka_unit_test(test_example),
     };
     return cmocka_run_group_tests(tests, make_variants, remove_variants);

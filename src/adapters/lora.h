@@ -30,11 +30,13 @@ typedef struct lora_pair {
     param *A, *B;
 } lora_pair;
 
-/* A modules_to_save tensor (PEFT: e.g. the classifier the LoRA was trained with): the model's own
- * tensor holds the active LoRA's values; each LoRA keeps its values in "peft.<name>.<tensor>",
- * and the values before any LoRA in "peft.(base).<tensor>" (lora_registry.c swaps them). */
+/* A modules_to_save tensor (PEFT: e.g. the classifier the LoRA was trained with): the model's
+ * tensor `name` (a base-model tensor, or "classifier.weight" / ".bias", created when the model has
+ * none) holds the active LoRA's values; each LoRA keeps its values in "peft.<lora>.<name>", and the
+ * values without LoRA are kept in "peft.(base).<name>" (lora_registry.c swaps them). Looked up by
+ * name on every switch: nothing holds a pointer that a store removal could leave dangling. */
 typedef struct lora_module {
-    param *live, *own, *base;
+    char name[256];
 } lora_module;
 
 /* PEFT's default adapter name: its tensors are "<module>.lora_A.weight" (as in the files); any
@@ -81,12 +83,17 @@ lora_state *lora_find(const adapt_model *m, const char *name);
 /* Makes `name` the active LoRA (NULL: none, the base model), swapping modules_to_save values;
  * refused while the active one is merged. */
 adapt_status lora_activate(adapt_model *m, const char *name);
-/* Removes a LoRA, its tensors and its modules_to_save copies (the base values back if active). */
+/* Removes a LoRA, its tensors and its modules_to_save copies; deleting the active one activates
+ * the first remaining LoRA, as PEFT's delete_adapter does (none left: the base model). */
 adapt_status lora_delete(adapt_model *m, const char *name);
-/* Binds the "peft.<name>.<tensor>" copies a load staged to the model's tensors (created when the
- * model lacks them, e.g. a classifier), with the base values kept once. */
+/* Binds the "peft.<name>.<tensor>" copies a load staged to the model's tensors: each must be a
+ * base-model tensor of the same shape held in fp32, or the HF classifier (created when the model
+ * has none); all are checked before anything is created. The base values are kept once. */
 adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file);
 void lora_free_all(adapt_model *m);
+/* The first modules_to_save tensor of `s` inside the encoder ("<prefix>." names), or NULL: such a
+ * tensor exists once, so only the active LoRA's rows can use it. */
+const char *lora_encoder_module(const adapt_model *m, const lora_state *s);
 /* Whether a store tensor is LoRA `lora`'s modules_to_save copy ("peft.<lora>.<tensor>"). */
 bool lora_staged_by(const char *tensor, const char *lora);
 

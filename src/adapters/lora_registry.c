@@ -2,7 +2,7 @@
  * time (m->lora), the others wait with their factors in the store. modules_to_save tensors (a
  * classifier trained with the LoRA) exist once in the model, so switching copies values: the
  * leaving LoRA's into its own copy (training may have changed them), the base values back, then
- * the arriving LoRA's. */
+ * (after keeping the base values as they are now) the arriving LoRA's. */
 #include "adapters/lora.h"
 #include "core/error.h"
 #include <stdio.h>
@@ -18,6 +18,41 @@ lora_state *lora_find(const adapt_model *m, const char *name)
     return NULL;
 }
 
+bool lora_staged_by(const char *tensor, const char *lora)
+{
+    size_t p = strlen(LORA_STAGE_PREFIX), n = strlen(lora);
+    return !strncmp(tensor, LORA_STAGE_PREFIX, p) && !strncmp(tensor + p, lora, n) && tensor[p + n] == '.';
+}
+
+const char *lora_encoder_module(const adapt_model *m, const lora_state *s)
+{
+    size_t n = strlen(m->prefix);
+    for (int i = 0; s && i < s->n_modules; i++)
+        if (!strncmp(s->modules[i].name, m->prefix, n) && s->modules[i].name[n] == '.') return s->modules[i].name;
+    return NULL;
+}
+
+typedef struct module_tensors {
+    param *live, *own, *base;
+} module_tensors;
+
+/* Module i of LoRA s: the model's tensor, the LoRA's copy, the base copy, all fp32. */
+static adapt_status find_module(const adapt_model *m, const lora_state *s, int i, module_tensors *t)
+{
+    char name[600];
+    const char *live = s->modules[i].name;
+    t->live = store_get(&m->store, live);
+    snprintf(name, sizeof name, LORA_STAGE_PREFIX "%s.%s", s->name, live);
+    t->own = store_get(&m->store, name);
+    snprintf(name, sizeof name, LORA_STAGE_PREFIX BASE_COPY ".%s", live);
+    t->base = store_get(&m->store, name);
+    if (!t->live || !t->own || !t->base)
+        return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": the model no longer has tensor \"%s\" (modules_to_save)", s->name, live);
+    char what[400];
+    snprintf(what, sizeof what, "switching LoRA \"%s\"", s->name);
+    return param_require_fp32(t->live, what);
+}
+
 static void copy_values(param *to, const param *from)
 {
     memcpy(to->data, from->data, (size_t)to->numel * sizeof(float));
@@ -31,83 +66,129 @@ adapt_status lora_activate(adapt_model *m, const char *name)
     if (cur == next) return ADAPT_OK;
     if (cur && cur->merged)
         return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it before switching", cur->name);
+    module_tensors t;
+    for (int i = 0; cur && i < cur->n_modules; i++) TRY(find_module(m, cur, i, &t)); /* all or nothing */
+    for (int i = 0; next && i < next->n_modules; i++) TRY(find_module(m, next, i, &t));
     for (int i = 0; cur && i < cur->n_modules; i++) {
-        copy_values(cur->modules[i].own, cur->modules[i].live);
-        copy_values(cur->modules[i].live, cur->modules[i].base);
+        find_module(m, cur, i, &t);
+        copy_values(t.own, t.live);
+        copy_values(t.live, t.base);
     }
-    for (int i = 0; next && i < next->n_modules; i++) copy_values(next->modules[i].live, next->modules[i].own);
+    for (int i = 0; next && i < next->n_modules; i++) {
+        find_module(m, next, i, &t);
+        copy_values(t.base, t.live); /* the base values as they are now (a head loaded or trained since) */
+        copy_values(t.live, t.own);
+    }
     m->lora = next;
     return ADAPT_OK;
 }
 
-bool lora_staged_by(const char *tensor, const char *lora)
+/* Whether any LoRA but `except` replaces tensor `name`. */
+static bool module_used(const adapt_model *m, const lora_state *except, const char *name)
 {
-    size_t p = strlen(LORA_STAGE_PREFIX), n = strlen(lora);
-    return !strncmp(tensor, LORA_STAGE_PREFIX, p) && !strncmp(tensor + p, lora, n) && tensor[p + n] == '.';
+    for (int k = 0; k < m->n_loras; k++)
+        for (int i = 0; m->loras[k] != except && i < m->loras[k]->n_modules; i++)
+            if (!strcmp(m->loras[k]->modules[i].name, name)) return true;
+    return false;
 }
 
 adapt_status lora_delete(adapt_model *m, const char *name)
 {
     lora_state *s = lora_find(m, name);
     if (!s) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", name ? name : "");
-    if (m->lora == s) TRY(lora_activate(m, NULL));
+    if (m->lora == s) {
+        lora_state *first_other = m->loras[0] != s ? m->loras[0] : m->n_loras > 1 ? m->loras[1] : NULL;
+        TRY(lora_activate(m, NULL)); /* the base values back first: the next one keeps them */
+        if (first_other) TRY(lora_activate(m, first_other->name));
+    }
+    for (int i = 0; i < s->n_modules; i++) /* a base copy no other LoRA needs goes (the model's tensor stays: heads point at it) */
+        if (!module_used(m, s, s->modules[i].name)) {
+            char base[600];
+            snprintf(base, sizeof base, LORA_STAGE_PREFIX BASE_COPY ".%s", s->modules[i].name);
+            store_remove(&m->store, base);
+        }
     int k = 0;
     while (m->loras[k] != s) k++;
     memmove(&m->loras[k], &m->loras[k + 1], (size_t)(m->n_loras - k - 1) * sizeof m->loras[0]);
     m->n_loras--;
     char own[LORA_NAME_MAX];
     snprintf(own, sizeof own, "%s", s->name);
-    lora_state_free(s); /* before its tensors go: it points at them */
+    lora_state_free(s); /* before its tensors go: its pairs point at them */
     store_remove_matching(&m->store, lora_tensor_of, own);
     store_remove_matching(&m->store, lora_staged_by, own);
     return ADAPT_OK;
 }
 
-/* The model's tensor `name` (created, zero, when the model has none: a classifier the base lacks)
- * and its base copy (made once, from the values before any LoRA's). */
-static adapt_status live_and_base(adapt_model *m, const param *own, const char *name, const char *file, param **live,
-                                  param **base)
+static bool is_classifier(const char *name) { return !strcmp(name, "classifier.weight") || !strcmp(name, "classifier.bias"); }
+
+static bool is_base_tensor(const adapt_model *m, const param *p)
 {
-    *live = store_get(&m->store, name);
-    if (*live) {
-        bool same = (*live)->ndim == own->ndim;
-        for (int d = 0; same && d < own->ndim; d++) same = (*live)->shape[d] == own->shape[d];
-        if (!same) return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not have the shape of the model's", file, name);
-        char what[600];
-        snprintf(what, sizeof what, "loading %.500s", file);
-        TRY(param_require_fp32(*live, what));
-    } else {
-        TRY(store_add(&m->store, name, own->ndim, own->shape, live));
+    for (size_t i = 0; i < m->base_tensor_count && i < m->store.count; i++)
+        if (m->store.items[i] == p) return true;
+    return false;
+}
+
+/* The staged copy `own` may replace the model's tensor `name`: a base tensor of its shape held in
+ * fp32, or the HF classifier. */
+static adapt_status check_module(const adapt_model *m, const param *own, const char *name, const char *file)
+{
+    const param *live = store_get(&m->store, name);
+    if (!live) {
+        if (is_classifier(name)) return ADAPT_OK;
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a tensor of the model (modules_to_save replace the model's own)",
+                          file, name);
     }
+    if (!is_base_tensor(m, live) && !is_classifier(name))
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a base-model tensor (modules_to_save replace the model's own)",
+                          file, name);
+    bool same = live->ndim == own->ndim;
+    for (int d = 0; same && d < own->ndim; d++) same = live->shape[d] == own->shape[d];
+    if (!same) return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not have the shape of the model's", file, name);
+    char what[600];
+    snprintf(what, sizeof what, "loading %.500s", file);
+    return param_require_fp32(live, what);
+}
+
+/* The model's tensor `name` (created, zero, for a classifier the model lacks) and its base copy
+ * (made once, from the values before any LoRA's). */
+static adapt_status ensure_live_and_base(adapt_model *m, const param *own, const char *name)
+{
+    param *live = store_get(&m->store, name), *base;
+    if (!live) TRY(store_add(&m->store, name, own->ndim, own->shape, &live));
     char base_name[600];
     snprintf(base_name, sizeof base_name, LORA_STAGE_PREFIX BASE_COPY ".%s", name);
-    *base = store_get(&m->store, base_name);
-    if (*base) return ADAPT_OK;
-    TRY(store_add(&m->store, base_name, own->ndim, own->shape, base));
-    copy_values(*base, *live);
+    if (store_get(&m->store, base_name)) return ADAPT_OK;
+    TRY(store_add(&m->store, base_name, own->ndim, own->shape, &base));
+    copy_values(base, live);
     return ADAPT_OK;
 }
 
 adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < m->store.count; i++) n += lora_staged_by(m->store.items[i]->name, s->name);
+    size_t n = 0, skip = strlen(LORA_STAGE_PREFIX) + strlen(s->name) + 1;
+    for (size_t i = 0; i < m->store.count; i++) {
+        const param *own = m->store.items[i];
+        if (!lora_staged_by(own->name, s->name)) continue;
+        if (strlen(own->name + skip) >= sizeof s->modules[0].name)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor name \"%.80s...\" is too long", file, own->name + skip);
+        TRY(check_module(m, own, own->name + skip, file));
+        n++;
+    }
     if (!n) return ADAPT_OK;
     s->modules = calloc(n, sizeof *s->modules);
     if (!s->modules) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    size_t skip = strlen(LORA_STAGE_PREFIX) + strlen(s->name) + 1;
-    for (size_t i = 0; i < m->store.count && s->n_modules < (int)n; i++) {
-        param *own = m->store.items[i];
+    size_t count = m->store.count; /* ensure_live_and_base adds tensors; the staged ones are before them */
+    for (size_t i = 0; i < count; i++) {
+        const param *own = m->store.items[i];
         if (!lora_staged_by(own->name, s->name)) continue;
-        lora_module *mod = &s->modules[s->n_modules];
-        char name[512];
-        snprintf(name, sizeof name, "%s", own->name + skip);
-        TRY(live_and_base(m, own, name, file, &mod->live, &mod->base));
-        mod->own = own;
-        s->n_modules++;
+        TRY(ensure_live_and_base(m, own, own->name + skip));
+        snprintf(s->modules[s->n_modules++].name, sizeof s->modules[0].name, "%s", own->name + skip);
     }
-    if (m->lora == s)
-        for (int i = 0; i < s->n_modules; i++) copy_values(s->modules[i].live, s->modules[i].own);
+    module_tensors t;
+    for (int i = 0; m->lora == s && i < s->n_modules; i++) {
+        TRY(find_module(m, s, i, &t));
+        copy_values(t.live, t.own);
+    }
     return ADAPT_OK;
 }
 

@@ -10,18 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A modules_to_save tensor inside the encoder (not a classifier on top) exists once in the
- * model, with the active LoRA's values: only that LoRA's rows can run with it. */
-static const char *encoder_module(const adapt_model *m, const lora_state *s)
-{
-    size_t n = strlen(m->prefix);
-    for (int i = 0; s && i < s->n_modules; i++) {
-        const char *name = s->modules[i].live->name;
-        if (!strncmp(name, m->prefix, n) && name[n] == '.') return name;
-    }
-    return NULL;
-}
-
 static adapt_status group_rows(const adapt_model *m, int B, const char *const *names, const lora_state **groups, int *n,
                                int *group_of)
 {
@@ -29,11 +17,11 @@ static adapt_status group_rows(const adapt_model *m, int B, const char *const *n
         const lora_state *s = NULL;
         if (names[b] && *names[b] && !(s = lora_find(m, names[b])))
             return adapt_fail(ADAPT_ERR_ARG, "mixed batch, row %d: no LoRA named \"%.80s\" is loaded", b, names[b]);
-        const lora_state *other = s == m->lora ? NULL : encoder_module(m, s) ? s : encoder_module(m, m->lora) ? m->lora : NULL;
+        const lora_state *other = s == m->lora ? NULL : lora_encoder_module(m, s) ? s : lora_encoder_module(m, m->lora) ? m->lora : NULL;
         if (other)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED,
                               "mixed batch, row %d: LoRA \"%s\" replaces the encoder's \"%s\" (modules_to_save), which "
-                              "exists once: only rows of the active LoRA can use it", b, other->name, encoder_module(m, other));
+                              "exists once: only rows of the active LoRA can use it", b, other->name, lora_encoder_module(m, other));
         int k = 0;
         while (k < *n && groups[k] != s) k++;
         if (k == *n) groups[(*n)++] = s;

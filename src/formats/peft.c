@@ -100,9 +100,10 @@ adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
     for (size_t i = 0; !s && i < m->store.count; i++) {
         const char *t = m->store.items[i]->name;
         bool keep = lora_tensor_of(t, m->lora->name), factor = keep;
-        for (int k = 0; !keep && k < m->lora->cfg.n_modules_to_save; k++) {
+        for (int k = 0; !keep && k < m->lora->n_modules; k++) keep = !strcmp(t, m->lora->modules[k].name);
+        for (int k = 0; !keep && k < m->lora->cfg.n_modules_to_save; k++) { /* PEFT saves every module the config names */
             size_t len = strlen(m->lora->cfg.modules_to_save[k]);
-            keep = !strncmp(t, m->lora->cfg.modules_to_save[k], len) && t[len] == '.';
+            keep = !strncmp(t, m->lora->cfg.modules_to_save[k], len) && t[len] == '.' && strncmp(t, LORA_STAGE_PREFIX, strlen(LORA_STAGE_PREFIX));
         }
         if (!keep) continue;
         names[n] = t;

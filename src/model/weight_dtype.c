@@ -29,6 +29,10 @@ adapt_status adapt_model_set_weight_dtype(adapt_model *m, adapt_weight_dtype dty
     bool bf16 = dtype == ADAPT_WEIGHTS_BF16;
     if (bf16 && m->lora && m->lora->merged)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "the LoRA weights are merged into the base: unmerge them before holding the weights as bf16");
+    for (int i = 0; bf16 && i < m->n_loras; i++) /* their values are swapped in and out of the encoder's tensors */
+        if (lora_encoder_module(m, m->loras[i]))
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" replaces the encoder's \"%s\" (modules_to_save): the weights "
+                              "stay fp32 while it is loaded", m->loras[i]->name, lora_encoder_module(m, m->loras[i]));
     for (int l = 0; bf16 && l < m->cfg.layers; l++) { /* refuse before changing anything */
         param *w[6];
         layer_linear_weights(m, l, w);
