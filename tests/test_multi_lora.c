@@ -7,6 +7,7 @@
 #include "case_batch.h"
 #include "formats/param_io.h"
 #include "formats/peft.h"
+#include "model/model.h"
 #include "testutil.h"
 #include <math.h>
 #include <stdio.h>
@@ -160,6 +161,12 @@ static void test_switch(void **state)
     for (size_t i = 0; i < cls->numel; i++) assert_float_equal(saved_cls->data[i], cls_b[i], 0);
     adapt_model_free(alone);
 
+    /* deleting the active LoRA activates the first remaining one, its classifier with it */
+    assert_int_equal(adapt_model_delete_lora(m, "a"), ADAPT_OK);
+    assert_string_equal(adapt_model_active_lora(m), "b");
+    cls = store_get(&m->store, "classifier.weight");
+    for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls->data[i], cls_b[i], 0);
+
     free(plain), free(base_classifier), free(h_a), free(cls_a), free(h_b), free(cls_b), free(h_none), free(h_alone), free(h_saved);
     batch_free(&b);
     adapt_model_free(m);
@@ -284,7 +291,8 @@ static void test_refusals(void **state)
     assert_int_equal(adapt_model_delete_lora(m, "b"), ADAPT_OK);
     assert_null(adapt_model_active_lora(m));
     assert_false(has_tensor_containing(m, "peft.")); /* the base copy goes with the last LoRA that needed it */
-    assert_true(has_tensor_containing(m, "classifier.weight")); /* the model's own stays (heads may point at it) */
+    assert_false(has_tensor_containing(m, "classifier.")); /* tiny-bert has none: only the LoRAs brought it */
+    assert_int_equal(m->store.count, tensors);
     assert_int_equal(adapt_model_load_lora_as(m, lora_b, "b"), ADAPT_OK);
 
     assert_int_equal(adapt_model_load_lora_as(NULL, lora_a, "x"), ADAPT_ERR_ARG);
@@ -416,8 +424,25 @@ static void test_modules_to_save_checked(void **state)
     assert_true(live->data[0] != 123);
     assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK);
     assert_float_equal(live->data[0], 123, 0);
-    /* bf16 weights would freeze an encoder tensor that "e" swaps in and out */
+    /* saving the base model while "e" is active writes the base's encoder tensor, and "e" stays */
     if (adapt_model_load_lora_as(m, lora_e, "e")) fail_msg("%s", adapt_error());
+    assert_int_equal(adapt_model_set_lora(m, "e"), ADAPT_OK);
+    float *e_values = copy_tensor(m, ENCODER_MODULE ".weight");
+    char saved[1100];
+    snprintf(saved, sizeof saved, "%s/saved-model", tmp);
+    assert_int_equal(model_save(m, saved, 0), ADAPT_OK);
+    assert_string_equal(adapt_model_active_lora(m), "e");
+    const param *now = store_get(&m->store, ENCODER_MODULE ".weight");
+    for (size_t i = 0; i < now->numel; i++) assert_float_equal(now->data[i], e_values[i], 0);
+    adapt_model *fresh = load_tiny(), *reloaded = NULL;
+    if (adapt_model_load(saved, &reloaded)) fail_msg("%s", adapt_error());
+    const param *want = store_get(&fresh->store, ENCODER_MODULE ".weight"), *got = store_get(&reloaded->store, ENCODER_MODULE ".weight");
+    for (size_t i = 0; i < want->numel; i++) assert_float_equal(got->data[i], want->data[i], 0);
+    assert_true(fabs(e_values[0] - want->data[0]) > 1e-3);
+    free(e_values);
+    adapt_model_free(fresh);
+    adapt_model_free(reloaded);
+    /* bf16 weights would freeze an encoder tensor that "e" swaps in and out */
     assert_int_equal(adapt_model_set_weight_dtype(m, ADAPT_WEIGHTS_BF16), ADAPT_ERR_UNSUPPORTED);
     assert_non_null(strstr(adapt_error(), ENCODER_MODULE));
     assert_int_equal(adapt_model_delete_lora(m, "e"), ADAPT_OK);

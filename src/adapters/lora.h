@@ -91,6 +91,10 @@ adapt_status lora_delete(adapt_model *m, const char *name);
  * has none); all are checked before anything is created. The base values are kept once. */
 adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file);
 void lora_free_all(adapt_model *m);
+/* Runs `run` with the base values in the model's tensors: an unmerged active LoRA with
+ * modules_to_save is switched off around it (saving the base model writes the base's values; a
+ * merged LoRA's values are part of the merged model, as in PEFT's merge_and_unload). */
+adapt_status lora_with_base_values(adapt_model *m, adapt_status (*run)(adapt_model *m, void *ctx), void *ctx);
 /* The first modules_to_save tensor of `s` inside the encoder ("<prefix>." names), or NULL: such a
  * tensor exists once, so only the active LoRA's rows can use it. */
 const char *lora_encoder_module(const adapt_model *m, const lora_state *s);

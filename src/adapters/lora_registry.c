@@ -83,6 +83,13 @@ adapt_status lora_activate(adapt_model *m, const char *name)
     return ADAPT_OK;
 }
 
+static bool is_base_tensor(const adapt_model *m, const param *p)
+{
+    for (size_t i = 0; i < m->base_tensor_count && i < m->store.count; i++)
+        if (m->store.items[i] == p) return true;
+    return false;
+}
+
 /* Whether any LoRA but `except` replaces tensor `name`. */
 static bool module_used(const adapt_model *m, const lora_state *except, const char *name)
 {
@@ -98,15 +105,17 @@ adapt_status lora_delete(adapt_model *m, const char *name)
     if (!s) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", name ? name : "");
     if (m->lora == s) {
         lora_state *first_other = m->loras[0] != s ? m->loras[0] : m->n_loras > 1 ? m->loras[1] : NULL;
-        TRY(lora_activate(m, NULL)); /* the base values back first: the next one keeps them */
-        if (first_other) TRY(lora_activate(m, first_other->name));
+        TRY(lora_activate(m, first_other ? first_other->name : NULL)); /* all or nothing */
     }
-    for (int i = 0; i < s->n_modules; i++) /* a base copy no other LoRA needs goes (the model's tensor stays: heads point at it) */
-        if (!module_used(m, s, s->modules[i].name)) {
-            char base[600];
-            snprintf(base, sizeof base, LORA_STAGE_PREFIX BASE_COPY ".%s", s->modules[i].name);
-            store_remove(&m->store, base);
-        }
+    for (int i = 0; i < s->n_modules; i++) { /* a base copy no other LoRA needs goes */
+        const char *name = s->modules[i].name;
+        if (module_used(m, s, name)) continue;
+        char base[600];
+        snprintf(base, sizeof base, LORA_STAGE_PREFIX BASE_COPY ".%s", name);
+        store_remove(&m->store, base);
+        param *live = store_get(&m->store, name); /* a classifier only the LoRAs brought, unless a head uses it */
+        if (live && !is_base_tensor(m, live) && live != m->classifier_w && live != m->classifier_b) store_remove(&m->store, name);
+    }
     int k = 0;
     while (m->loras[k] != s) k++;
     memmove(&m->loras[k], &m->loras[k + 1], (size_t)(m->n_loras - k - 1) * sizeof m->loras[0]);
@@ -120,13 +129,6 @@ adapt_status lora_delete(adapt_model *m, const char *name)
 }
 
 static bool is_classifier(const char *name) { return !strcmp(name, "classifier.weight") || !strcmp(name, "classifier.bias"); }
-
-static bool is_base_tensor(const adapt_model *m, const param *p)
-{
-    for (size_t i = 0; i < m->base_tensor_count && i < m->store.count; i++)
-        if (m->store.items[i] == p) return true;
-    return false;
-}
 
 /* The staged copy `own` may replace the model's tensor `name`: a base tensor of its shape held in
  * fp32, or the HF classifier. */
@@ -197,4 +199,14 @@ void lora_free_all(adapt_model *m)
     for (int i = 0; i < m->n_loras; i++) lora_state_free(m->loras[i]);
     m->n_loras = 0;
     m->lora = NULL;
+}
+
+adapt_status lora_with_base_values(adapt_model *m, adapt_status (*run)(adapt_model *m, void *ctx), void *ctx)
+{
+    lora_state *active = m->lora;
+    if (!active || active->merged || !active->n_modules) return run(m, ctx);
+    TRY(lora_activate(m, NULL));
+    adapt_status s = run(m, ctx);
+    adapt_status back = lora_activate(m, active->name);
+    return s ? s : back;
 }

@@ -63,7 +63,26 @@ static adapt_status remove_stale(const char *dir, const char *name)
     return s;
 }
 
+typedef struct save_args {
+    const char *dir;
+    size_t max_shard_bytes;
+} save_args;
+
+static adapt_status save_files(adapt_model *m, const char *dir, size_t max_shard_bytes);
+
+static adapt_status run_save(adapt_model *m, void *ctx)
+{
+    const save_args *a = ctx;
+    return save_files(m, a->dir, a->max_shard_bytes);
+}
+
 adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes)
+{
+    save_args a = {dir, max_shard_bytes};
+    return lora_with_base_values(m, run_save, &a); /* a LoRA's modules_to_save are not the base model's */
+}
+
+static adapt_status save_files(adapt_model *m, const char *dir, size_t max_shard_bytes)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
     const char *arch = m->mlm.dense_w ? (m->cfg.family == FAMILY_BERT ? "BertForMaskedLM" : "RobertaForMaskedLM")
