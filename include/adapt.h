@@ -207,6 +207,13 @@ const char *adapt_model_active_lora(const adapt_model *model);       /* NULL: no
 int adapt_model_num_loras(const adapt_model *model);
 const char *adapt_model_lora_name(const adapt_model *model, int i);  /* NULL out of range */
 adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
+/* A new LoRA `name` from n loaded ones (PEFT's add_weighted_adapter), loaded inactive and frozen:
+ * combination "cat" stacks them (rank = the sum of the ranks; its B A is sum w_i s_i B_i A_i, s_i
+ * = LoRA i's scaling, any finite weights), "linear" adds their factors, A = sum sqrt(w_i s_i) A_i
+ * and B likewise (equal ranks, weights above 0). Its config is the first LoRA's with r =
+ * lora_alpha = the new rank and the union of the target modules; no modules_to_save of its own. */
+adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,
+                                           const char *name, const char *combination);
 /* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). */
 adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir);
 

@@ -451,6 +451,88 @@ static void test_modules_to_save_checked(void **state)
     adapt_model_free(m);
 }
 
+/* s B A of LoRA `lora`'s factors of layer 0's query, [out, in], in double. */
+static double *query_delta(const adapt_model *m, const char *lora)
+{
+    const lora_state *st = lora_find(m, lora);
+    assert_non_null(st);
+    const lora_pair *p = &st->pairs[0][LIN_QUERY];
+    int64_t r = p->A->shape[0], in = p->A->shape[1], out = p->B->shape[0];
+    double *d = calloc((size_t)(out * in), sizeof *d);
+    for (int64_t o = 0; o < out; o++)
+        for (int64_t c = 0; c < r; c++)
+            for (int64_t i = 0; i < in; i++) d[o * in + i] += st->scaling * (double)p->B->data[o * r + c] * p->A->data[c * in + i];
+    return d;
+}
+
+/* PEFT's add_weighted_adapter: "cat" adds the weighted deltas exactly, "linear" adds the weighted
+ * factors; the result saves and reloads as a PEFT LoRA; misuse refused. */
+static void test_weighted(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny();
+    if (adapt_model_load_lora_as(m, lora_a, "a") || adapt_model_load_lora_as(m, lora_b, "b")) fail_msg("%s", adapt_error());
+    const char *ab[2] = {"a", "b"};
+    const double w[2] = {0.5, 2.0}, only_a[2] = {1.0, 0.0};
+    if (adapt_model_add_weighted_lora(m, ab, w, 2, "cat", "cat")) fail_msg("%s", adapt_error());
+    assert_string_equal(adapt_model_active_lora(m), "a");
+    assert_int_equal(lora_find(m, "cat")->cfg.r, 8);
+    double *da = query_delta(m, "a"), *db = query_delta(m, "b"), *dc = query_delta(m, "cat");
+    const lora_pair *pa = &lora_find(m, "a")->pairs[0][LIN_QUERY];
+    size_t cells = (size_t)(pa->B->shape[0] * pa->A->shape[1]);
+    double worst = 0, norm = 0;
+    for (size_t i = 0; i < cells; i++) {
+        worst = fmax(worst, fabs(dc[i] - (w[0] * da[i] + w[1] * db[i])));
+        norm = fmax(norm, fabs(dc[i]));
+    }
+    if (!(worst <= 1e-5 * norm) || norm == 0) fail_msg("cat: delta off by %g (largest entry %g)", worst, norm);
+    free(da), free(db), free(dc);
+
+    /* cat with weights 1, 0 is LoRA a; linear's factors are the weighted sums */
+    if (adapt_model_add_weighted_lora(m, ab, only_a, 2, "just-a", "cat")) fail_msg("%s", adapt_error());
+    batch b = case_batch_rows(2, m);
+    size_t n = batch_floats(&b);
+    float *h_a = encode(m, &b);
+    assert_int_equal(adapt_model_set_lora(m, "just-a"), ADAPT_OK);
+    float *h_just_a = encode(m, &b);
+    assert_true(max_abs_difference(h_a, h_just_a, n) < 1e-5);
+    if (adapt_model_add_weighted_lora(m, ab, w, 2, "lin", "linear")) fail_msg("%s", adapt_error());
+    const lora_state *sa = lora_find(m, "a"), *sb = lora_find(m, "b"), *sl = lora_find(m, "lin");
+    const lora_pair *pl = &sl->pairs[1][LIN_VALUE], *qa = &sa->pairs[1][LIN_VALUE], *qb = &sb->pairs[1][LIN_VALUE];
+    double fa = sqrt(w[0] * sa->scaling), fb = sqrt(w[1] * sb->scaling);
+    for (size_t i = 0; i < pl->A->numel; i++) assert_float_equal(pl->A->data[i], fa * qa->A->data[i] + fb * qb->A->data[i], 1e-6);
+    for (size_t i = 0; i < pl->B->numel; i++) assert_float_equal(pl->B->data[i], fa * qa->B->data[i] + fb * qb->B->data[i], 1e-6);
+    assert_false(pl->A->trainable);
+
+    /* saved and reloaded alone: the same outputs */
+    char saved[1100];
+    snprintf(saved, sizeof saved, "%s/cat-saved", tmp);
+    if (adapt_model_save_lora(m, "cat", saved)) fail_msg("%s", adapt_error());
+    assert_int_equal(adapt_model_set_lora(m, "cat"), ADAPT_OK);
+    float *h_cat = encode(m, &b);
+    adapt_model *alone = load_tiny();
+    if (adapt_model_load_lora(alone, saved)) fail_msg("%s", adapt_error());
+    float *h_alone = encode(alone, &b);
+    assert_true(max_abs_difference(h_cat, h_alone, n) < 1e-6);
+    adapt_model_free(alone);
+
+    /* misuse */
+    const char *mixed_ranks[2] = {"a", "cat"}, *unknown[2] = {"a", "zz"};
+    const double zero[2] = {1.0, 0.0}, nan_w[2] = {1.0, NAN};
+    assert_int_equal(adapt_model_add_weighted_lora(m, mixed_ranks, w, 2, "x", "linear"), ADAPT_ERR_ARG); /* r 4 and 8 */
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, zero, 2, "x", "linear"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, nan_w, 2, "x", "cat"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_weighted_lora(m, unknown, w, 2, "x", "cat"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "cat", "cat"), ADAPT_ERR_ARG); /* the name is taken */
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "x", "svd"), ADAPT_ERR_UNSUPPORTED);
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 0, "x", "cat"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_weighted_lora(m, NULL, w, 2, "x", "cat"), ADAPT_ERR_ARG);
+    assert_null(lora_find(m, "x"));
+    free(h_a), free(h_just_a), free(h_cat), free(h_alone);
+    batch_free(&b);
+    adapt_model_free(m);
+}
+
 /* examples/mixed-lora (adapt.h alone) on two of the LoRAs: the mixed pass agrees with the
  * per-LoRA passes (its exit status) and the figures are printed. */
 static void test_example(void **state)
@@ -478,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_foreign_factor_names),
         cmocka_unit_test(test_modules_to_save_checked),
+        cmocka_unit_test(test_weighted),
         cmocka_unit_test(test_example),
     };
     return cmocka_run_group_tests(tests, make_variants, remove_variants);

@@ -106,6 +106,13 @@ adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const c
     return s ? s : back;
 }
 
+adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,
+                                           const char *name, const char *combination)
+{
+    NEED(model && loras && weights && name, "adapt_model_add_weighted_lora: no model, LoRA names, weights or new name");
+    return lora_add_weighted(model, loras, weights, n, name, combination);
+}
+
 adapt_status adapt_model_delete_lora(adapt_model *model, const char *name)
 {
     NEED(model && name, "adapt_model_delete_lora: no model or name");

@@ -78,6 +78,11 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                          lora_state **out);
 void lora_state_free(lora_state *s);
 
+/* lora_combine.c: a new LoRA `name` from n loaded ones with weights (PEFT's add_weighted_adapter,
+ * combination "cat" or "linear"), frozen and loaded inactive. */
+adapt_status lora_add_weighted(adapt_model *m, const char *const *names, const double *weights, int n, const char *name,
+                               const char *combination);
+
 /* lora_registry.c: the model's named LoRAs. */
 lora_state *lora_find(const adapt_model *m, const char *name);
 /* Makes `name` the active LoRA (NULL: none, the base model), swapping modules_to_save values;
