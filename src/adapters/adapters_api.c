@@ -5,7 +5,6 @@
 #include "core/error.h"
 #include "formats/adapterhub.h"
 #include "formats/peft.h"
-#include <stdio.h>
 #include <string.h>
 
 #define NEED(cond, ...) \
@@ -94,16 +93,15 @@ const char *adapt_model_lora_name(const adapt_model *model, int i)
     return i >= 0 && i < adapt_model_num_loras(model) ? model->loras[i]->name : NULL;
 }
 
+static adapt_status save_active_lora(adapt_model *model, void *dir)
+{
+    return peft_save(model, dir, NULL);
+}
+
 adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir)
 {
     NEED(model && name && dir, "adapt_model_save_lora: no model, name or folder");
-    if (!lora_find(model, name)) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", name);
-    char was[LORA_NAME_MAX] = "";
-    if (model->lora) snprintf(was, sizeof was, "%s", model->lora->name);
-    TRY(lora_activate(model, name)); /* its modules_to_save values in the model's tensors */
-    adapt_status s = peft_save(model, dir, NULL);
-    adapt_status back = lora_activate(model, was[0] ? was : NULL);
-    return s ? s : back;
+    return lora_while_active(model, name, save_active_lora, (void *)dir); /* its modules_to_save values in the model's tensors */
 }
 
 adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,

@@ -96,6 +96,10 @@ adapt_status lora_delete(adapt_model *m, const char *name);
  * has none); all are checked before anything is created. The base values are kept once. */
 adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file);
 void lora_free_all(adapt_model *m);
+/* Takes LoRA `lora`'s factors and modules_to_save copies out of the store (its state is gone). */
+void lora_remove_tensors(adapt_model *m, const char *lora);
+/* Runs `run` with LoRA `name` active (NULL: none), the active LoRA as it was afterwards. */
+adapt_status lora_while_active(adapt_model *m, const char *name, adapt_status (*run)(adapt_model *m, void *ctx), void *ctx);
 /* Runs `run` with the base values in the model's tensors: an unmerged active LoRA with
  * modules_to_save is switched off around it (saving the base model writes the base's values; a
  * merged LoRA's values are part of the merged model, as in PEFT's merge_and_unload). */

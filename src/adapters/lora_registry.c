@@ -32,6 +32,12 @@ const char *lora_encoder_module(const adapt_model *m, const lora_state *s)
     return NULL;
 }
 
+/* "peft.(base).<name>": the values of the model's tensor `name` without LoRA. */
+static void base_copy_name(const char *name, char *out, size_t size)
+{
+    snprintf(out, size, LORA_STAGE_PREFIX BASE_COPY ".%s", name);
+}
+
 typedef struct module_tensors {
     param *live, *own, *base;
 } module_tensors;
@@ -44,7 +50,7 @@ static adapt_status find_module(const adapt_model *m, const lora_state *s, int i
     t->live = store_get(&m->store, live);
     snprintf(name, sizeof name, LORA_STAGE_PREFIX "%s.%s", s->name, live);
     t->own = store_get(&m->store, name);
-    snprintf(name, sizeof name, LORA_STAGE_PREFIX BASE_COPY ".%s", live);
+    base_copy_name(live, name, sizeof name);
     t->base = store_get(&m->store, name);
     if (!t->live || !t->own || !t->base)
         return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": the model no longer has tensor \"%s\" (modules_to_save)", s->name, live);
@@ -111,7 +117,7 @@ adapt_status lora_delete(adapt_model *m, const char *name)
         const char *name = s->modules[i].name;
         if (module_used(m, s, name)) continue;
         char base[600];
-        snprintf(base, sizeof base, LORA_STAGE_PREFIX BASE_COPY ".%s", name);
+        base_copy_name(name, base, sizeof base);
         store_remove(&m->store, base);
         param *live = store_get(&m->store, name); /* a classifier only the LoRAs brought, unless a head uses it */
         if (live && !is_base_tensor(m, live) && live != m->classifier_w && live != m->classifier_b) store_remove(&m->store, name);
@@ -123,9 +129,14 @@ adapt_status lora_delete(adapt_model *m, const char *name)
     char own[LORA_NAME_MAX];
     snprintf(own, sizeof own, "%s", s->name);
     lora_state_free(s); /* before its tensors go: its pairs point at them */
-    store_remove_matching(&m->store, lora_tensor_of, own);
-    store_remove_matching(&m->store, lora_staged_by, own);
+    lora_remove_tensors(m, own);
     return ADAPT_OK;
+}
+
+void lora_remove_tensors(adapt_model *m, const char *lora)
+{
+    store_remove_matching(&m->store, lora_tensor_of, lora);
+    store_remove_matching(&m->store, lora_staged_by, lora);
 }
 
 static bool is_classifier(const char *name) { return !strcmp(name, "classifier.weight") || !strcmp(name, "classifier.bias"); }
@@ -158,7 +169,7 @@ static adapt_status ensure_live_and_base(adapt_model *m, const param *own, const
     param *live = store_get(&m->store, name), *base;
     if (!live) TRY(store_add(&m->store, name, own->ndim, own->shape, &live));
     char base_name[600];
-    snprintf(base_name, sizeof base_name, LORA_STAGE_PREFIX BASE_COPY ".%s", name);
+    base_copy_name(name, base_name, sizeof base_name);
     if (store_get(&m->store, base_name)) return ADAPT_OK;
     TRY(store_add(&m->store, base_name, own->ndim, own->shape, &base));
     copy_values(base, live);
@@ -201,12 +212,19 @@ void lora_free_all(adapt_model *m)
     m->lora = NULL;
 }
 
+adapt_status lora_while_active(adapt_model *m, const char *name, adapt_status (*run)(adapt_model *m, void *ctx), void *ctx)
+{
+    char was[LORA_NAME_MAX] = "";
+    if (m->lora) snprintf(was, sizeof was, "%s", m->lora->name);
+    TRY(lora_activate(m, name));
+    adapt_status s = run(m, ctx);
+    adapt_status back = lora_activate(m, was[0] ? was : NULL);
+    return s ? s : back;
+}
+
 adapt_status lora_with_base_values(adapt_model *m, adapt_status (*run)(adapt_model *m, void *ctx), void *ctx)
 {
-    lora_state *active = m->lora;
+    const lora_state *active = m->lora;
     if (!active || active->merged || !active->n_modules) return run(m, ctx);
-    TRY(lora_activate(m, NULL));
-    adapt_status s = run(m, ctx);
-    adapt_status back = lora_activate(m, active->name);
-    return s ? s : back;
+    return lora_while_active(m, NULL, run, ctx);
 }

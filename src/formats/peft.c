@@ -77,8 +77,7 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
     if (s && attached) { /* undoes the attach (a fresh, unmerged LoRA: nothing fails, the message stays) */
         lora_delete(m, name);
     } else if (s && touched) { /* leave nothing of the file behind */
-        store_remove_matching(&m->store, lora_tensor_of, name);
-        store_remove_matching(&m->store, lora_staged_by, name);
+        lora_remove_tensors(m, name);
     }
     cJSON_Delete(root);
     free(cfg_path);
