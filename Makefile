@@ -29,7 +29,8 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o $(BUILD)/obj/tests/case_batch.o
+TEST_COMMON := $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/case_compare.o $(BUILD)/obj/tests/case_batch.o \
+               $(BUILD)/obj/tests/lora_fixture.o
 # examples/*.c: programs that see adapt.h only (no -Isrc), e.g. examples/tag-words.c
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(sort $(wildcard examples/*.c)))
 

@@ -207,11 +207,32 @@ const char *adapt_model_active_lora(const adapt_model *model);       /* NULL: no
 int adapt_model_num_loras(const adapt_model *model);
 const char *adapt_model_lora_name(const adapt_model *model, int i);  /* NULL out of range */
 adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
-/* A new LoRA `name` from n loaded ones (PEFT's add_weighted_adapter), loaded inactive and frozen:
- * combination "cat" stacks them (rank = the sum of the ranks; its B A is sum w_i s_i B_i A_i, s_i
- * = LoRA i's scaling, any finite weights), "linear" adds their factors, A = sum sqrt(w_i s_i) A_i
- * and B likewise (equal ranks, weights above 0). Its config is the first LoRA's with r =
- * lora_alpha = the new rank and the union of the target modules; no modules_to_save of its own. */
+/* A new LoRA `name` from n loaded ones with weights (PEFT's add_weighted_adapter), loaded inactive
+ * and frozen; its config is the first LoRA's with r = lora_alpha = the new rank (scaling 1) and the
+ * union of the target modules; no modules_to_save of its own. The types, as PEFT (s_i = LoRA i's
+ * scaling; with one LoRA every type is "linear"):
+ *   "cat": the LoRAs side by side, rank = the sum of the ranks, B A = sum w_i s_i B_i A_i exactly;
+ *   "linear": A = sum sqrt(w_i s_i) A_i, B likewise (each factor merged on its own: equal ranks,
+ *     weights above 0); "ties", "magnitude_prune", "dare_linear", "dare_ties": the same factors
+ *     merged by TIES (keep the largest `density` of each, elect a sign per entry, average those
+ *     that agree), magnitude pruning, or DARE (keep a random `density`, rescaled);
+ *   "svd" (PEFT's default): the deltas s_i B_i A_i merged with weights w_i s_i (s_i twice, as in
+ *     PEFT), then their truncated SVD, rank svd_rank (0: the largest input rank), entries clamped
+ *     at the svd_clamp quantile when above 0; "ties_svd", "magnitude_prune_svd",
+ *     "dare_linear_svd", "dare_ties_svd": the deltas merged by that method first.
+ * DARE draws its masks from `seed` (PEFT's torch generator draws others). */
+typedef struct adapt_lora_combination {
+    const char *type;          /* NULL: "svd" */
+    int svd_rank;              /* svd types: the new rank; 0: the largest of the inputs' ranks */
+    double svd_clamp;          /* svd types: a quantile in (0, 1]; 0: no clamping */
+    double density;            /* ties, magnitude_prune, dare types: fraction of each input kept, (0, 1] */
+    const char *majority_sign; /* ties types: NULL or "total" (sum of values), "frequency" (count of signs) */
+    uint64_t seed;             /* dare types: the random masks */
+} adapt_lora_combination;
+adapt_status adapt_model_combine_loras(adapt_model *model, const char *const *loras, const double *weights, int n,
+                                       const char *name, const adapt_lora_combination *how);
+/* The same with a type's defaults: combination "cat", "linear", "svd", ... (those needing a density
+ * are refused without one). */
 adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,
                                            const char *name, const char *combination);
 /* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). */

@@ -5,6 +5,7 @@
  * Each LoRA, active or in a mixed batch, must give what it gives loaded alone; the base values
  * of modules_to_save must come back when no LoRA is active. */
 #include "case_batch.h"
+#include "lora_fixture.h"
 #include "formats/param_io.h"
 #include "formats/peft.h"
 #include "model/model.h"
@@ -23,13 +24,6 @@ typedef struct batch {
 } batch;
 
 static char *tmp, lora_a[1024], lora_b[1024], lora_e[1024];
-
-static adapt_model *load_tiny(void)
-{
-    adapt_model *m = NULL;
-    if (adapt_model_load(shared_path("fixtures/models/tiny-bert"), &m)) fail_msg("%s", adapt_error());
-    return m;
-}
 
 /* c10's inputs, rows repeated to `rows` rows. */
 static batch case_batch_rows(int rows, const adapt_model *m)
@@ -84,14 +78,14 @@ static int make_variants(void **state)
     snprintf(lora_a, sizeof lora_a, "%s", shared_path("fixtures/cases/" CASE "/lora"));
     snprintf(lora_b, sizeof lora_b, "%s/b", tmp);
     snprintf(lora_e, sizeof lora_e, "%s/e", tmp);
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
     m->lora->cfg.alpha = 24;
     scale_tensor(m, "classifier.weight", 2, 0);
     if (peft_save(m, lora_b, NULL)) fail_msg("%s", adapt_error());
     adapt_model_free(m);
 
-    m = load_tiny();
+    m = load_tiny_bert();
     if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
     snprintf(m->lora->cfg.modules_to_save[m->lora->cfg.n_modules_to_save++], 64, "%s", ENCODER_MODULE);
     scale_tensor(m, ENCODER_MODULE ".weight", 1, 0.01f);
@@ -113,7 +107,7 @@ static int remove_variants(void **state)
 static void test_switch(void **state)
 {
     (void)state;
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     batch b = case_batch_rows(2, m);
     size_t n = batch_floats(&b);
     float *plain = encode(m, &b);
@@ -143,7 +137,7 @@ static void test_switch(void **state)
     for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls->data[i], cls_a[i], 0);
 
     /* "b" alone, under PEFT's default name, and "b" saved from the two-LoRA model and reloaded */
-    adapt_model *alone = load_tiny();
+    adapt_model *alone = load_tiny_bert();
     if (adapt_model_load_lora(alone, lora_b)) fail_msg("%s", adapt_error());
     float *h_alone = encode(alone, &b);
     assert_true(max_abs_difference(h_alone, h_b, n) < 1e-6);
@@ -153,7 +147,7 @@ static void test_switch(void **state)
     if (adapt_model_save_lora(m, "b", saved)) fail_msg("%s", adapt_error());
     assert_string_equal(adapt_model_active_lora(m), "a");
     for (size_t i = 0; i < cls->numel; i++) assert_float_equal(cls->data[i], cls_a[i], 0);
-    alone = load_tiny();
+    alone = load_tiny_bert();
     if (adapt_model_load_lora(alone, saved)) fail_msg("%s", adapt_error()); /* "default": no ".b." in the file's names */
     float *h_saved = encode(alone, &b);
     assert_true(max_abs_difference(h_saved, h_b, n) < 1e-6);
@@ -195,7 +189,7 @@ static void assert_mixed_equals_alone(adapt_model *m, const batch *b, const char
 static void test_mixed_batch(void **state)
 {
     (void)state;
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     if (adapt_model_load_lora_as(m, lora_a, "a") || adapt_model_load_lora_as(m, lora_b, "b") ||
         adapt_model_load_lora_as(m, lora_e, "e"))
         fail_msg("%s", adapt_error());
@@ -230,7 +224,7 @@ static void test_mixed_batch(void **state)
     assert_int_equal(adapt_model_encode_mixed_lora(m, 2, b.T, b.in.ids, b.in.mask, b.in.type_ids, e_and_none, mixed), ADAPT_ERR_UNSUPPORTED);
     assert_int_equal(adapt_model_set_lora(m, NULL), ADAPT_OK); /* the encoder tensor's base values back */
     float *h_plain = encode(m, &b);
-    adapt_model *fresh = load_tiny();
+    adapt_model *fresh = load_tiny_bert();
     float *h_fresh = encode(fresh, &b);
     assert_true(max_abs_difference(h_plain, h_fresh, batch_floats(&b)) == 0);
     assert_true(max_abs_difference(h_e, h_fresh, 2 * row) > 1e-3);
@@ -252,7 +246,7 @@ static bool has_tensor_containing(const adapt_model *m, const char *text)
 static void test_refusals(void **state)
 {
     (void)state;
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     size_t tensors = m->store.count;
     static const char *const bad[] = {"", "a.b", "weight", "x y", "0123456789012345678901234567890123456789012345678901234567890123"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) assert_int_equal(adapt_model_load_lora_as(m, lora_a, bad[i]), ADAPT_ERR_ARG);
@@ -340,7 +334,7 @@ static size_t factor_file_names(const adapt_model *m, const char **names, const 
 static void test_foreign_factor_names(void **state)
 {
     (void)state;
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     if (adapt_model_load_lora_as(m, lora_a, "other")) fail_msg("%s", adapt_error());
     const char *names[64], *file_names[64];
     char buf[64][256];
@@ -353,7 +347,7 @@ static void test_foreign_factor_names(void **state)
     assert_int_equal(store_save_safetensors(&m->store, path, names, file_names, n, NULL, 0), ADAPT_OK);
     adapt_model_free(m);
 
-    m = load_tiny();
+    m = load_tiny_bert();
     size_t tensors = m->store.count;
     assert_int_equal(adapt_model_load_lora_as(m, dir, "x"), ADAPT_ERR_FORMAT);
     if (!strstr(adapt_error(), dir) || !strstr(adapt_error(), ".other.weight\" is not a LoRA factor"))
@@ -368,7 +362,7 @@ static void test_foreign_factor_names(void **state)
 static const char *lora_with_extra(const char *folder, const char *extra, int64_t d0, int64_t d1)
 {
     static char dir[1100];
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
     param *p;
     int64_t shape[2] = {d0, d1};
@@ -395,7 +389,7 @@ static const char *lora_with_extra(const char *folder, const char *extra, int64_
 static void test_modules_to_save_checked(void **state)
 {
     (void)state;
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     if (adapt_model_load_lora_as(m, lora_a, "a")) fail_msg("%s", adapt_error());
     size_t tensors = m->store.count;
     adapt_model_info info;
@@ -434,7 +428,7 @@ static void test_modules_to_save_checked(void **state)
     assert_string_equal(adapt_model_active_lora(m), "e");
     const param *now = store_get(&m->store, ENCODER_MODULE ".weight");
     for (size_t i = 0; i < now->numel; i++) assert_float_equal(now->data[i], e_values[i], 0);
-    adapt_model *fresh = load_tiny(), *reloaded = NULL;
+    adapt_model *fresh = load_tiny_bert(), *reloaded = NULL;
     if (adapt_model_load(saved, &reloaded)) fail_msg("%s", adapt_error());
     const param *want = store_get(&fresh->store, ENCODER_MODULE ".weight"), *got = store_get(&reloaded->store, ENCODER_MODULE ".weight");
     for (size_t i = 0; i < want->numel; i++) assert_float_equal(got->data[i], want->data[i], 0);
@@ -451,33 +445,19 @@ static void test_modules_to_save_checked(void **state)
     adapt_model_free(m);
 }
 
-/* s B A of LoRA `lora`'s factors of layer 0's query, [out, in], in double. */
-static double *query_delta(const adapt_model *m, const char *lora)
-{
-    const lora_state *st = lora_find(m, lora);
-    assert_non_null(st);
-    const lora_pair *p = &st->pairs[0][LIN_QUERY];
-    int64_t r = p->A->shape[0], in = p->A->shape[1], out = p->B->shape[0];
-    double *d = calloc((size_t)(out * in), sizeof *d);
-    for (int64_t o = 0; o < out; o++)
-        for (int64_t c = 0; c < r; c++)
-            for (int64_t i = 0; i < in; i++) d[o * in + i] += st->scaling * (double)p->B->data[o * r + c] * p->A->data[c * in + i];
-    return d;
-}
-
 /* PEFT's add_weighted_adapter: "cat" adds the weighted deltas exactly, "linear" adds the weighted
  * factors; the result saves and reloads as a PEFT LoRA; misuse refused. */
 static void test_weighted(void **state)
 {
     (void)state;
-    adapt_model *m = load_tiny();
+    adapt_model *m = load_tiny_bert();
     if (adapt_model_load_lora_as(m, lora_a, "a") || adapt_model_load_lora_as(m, lora_b, "b")) fail_msg("%s", adapt_error());
     const char *ab[2] = {"a", "b"};
     const double w[2] = {0.5, 2.0}, only_a[2] = {1.0, 0.0};
     if (adapt_model_add_weighted_lora(m, ab, w, 2, "cat", "cat")) fail_msg("%s", adapt_error());
     assert_string_equal(adapt_model_active_lora(m), "a");
     assert_int_equal(lora_find(m, "cat")->cfg.r, 8);
-    double *da = query_delta(m, "a"), *db = query_delta(m, "b"), *dc = query_delta(m, "cat");
+    double *da = lora_delta(m, "a", 0, LIN_QUERY), *db = lora_delta(m, "b", 0, LIN_QUERY), *dc = lora_delta(m, "cat", 0, LIN_QUERY);
     const lora_pair *pa = &lora_find(m, "a")->pairs[0][LIN_QUERY];
     size_t cells = (size_t)(pa->B->shape[0] * pa->A->shape[1]);
     double worst = 0, norm = 0;
@@ -510,7 +490,7 @@ static void test_weighted(void **state)
     if (adapt_model_save_lora(m, "cat", saved)) fail_msg("%s", adapt_error());
     assert_int_equal(adapt_model_set_lora(m, "cat"), ADAPT_OK);
     float *h_cat = encode(m, &b);
-    adapt_model *alone = load_tiny();
+    adapt_model *alone = load_tiny_bert();
     if (adapt_model_load_lora(alone, saved)) fail_msg("%s", adapt_error());
     float *h_alone = encode(alone, &b);
     assert_true(max_abs_difference(h_cat, h_alone, n) < 1e-6);
@@ -524,7 +504,8 @@ static void test_weighted(void **state)
     assert_int_equal(adapt_model_add_weighted_lora(m, ab, nan_w, 2, "x", "cat"), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_add_weighted_lora(m, unknown, w, 2, "x", "cat"), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "cat", "cat"), ADAPT_ERR_ARG); /* the name is taken */
-    assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "x", "svd"), ADAPT_ERR_UNSUPPORTED);
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "x", "svd2"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "x", "ties"), ADAPT_ERR_ARG); /* needs a density */
     assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 0, "x", "cat"), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_add_weighted_lora(m, NULL, w, 2, "x", "cat"), ADAPT_ERR_ARG);
     assert_null(lora_find(m, "x"));

@@ -111,6 +111,13 @@ adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const
     return lora_add_weighted(model, loras, weights, n, name, combination);
 }
 
+adapt_status adapt_model_combine_loras(adapt_model *model, const char *const *loras, const double *weights, int n,
+                                       const char *name, const adapt_lora_combination *how)
+{
+    NEED(model && loras && weights && name && how, "adapt_model_combine_loras: no model, LoRA names, weights, new name or options");
+    return lora_combine(model, loras, weights, n, name, how);
+}
+
 adapt_status adapt_model_delete_lora(adapt_model *model, const char *name)
 {
     NEED(model && name, "adapt_model_delete_lora: no model or name");

@@ -79,7 +79,10 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
 void lora_state_free(lora_state *s);
 
 /* lora_combine.c: a new LoRA `name` from n loaded ones with weights (PEFT's add_weighted_adapter,
- * combination "cat" or "linear"), frozen and loaded inactive. */
+ * every combination type; adapt.h describes them), frozen and loaded inactive; nothing changes
+ * when it fails. lora_add_weighted: the type's defaults. */
+adapt_status lora_combine(adapt_model *m, const char *const *names, const double *weights, int n, const char *name,
+                          const adapt_lora_combination *how);
 adapt_status lora_add_weighted(adapt_model *m, const char *const *names, const double *weights, int n, const char *name,
                                const char *combination);
 

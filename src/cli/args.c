@@ -41,3 +41,17 @@ bool arg_weight_dtype(const char *cmd, const char *opt, const char *value, adapt
     }
     return true;
 }
+
+bool arg_split_weight(char *spec, double *w)
+{
+    *w = 1.0;
+    char *eq = strrchr(spec, '=');
+    if (!eq) return true;
+    char *end;
+    errno = 0;
+    double v = strtod(eq + 1, &end);
+    if (eq[1] == 0 || *end || errno || !isfinite(v)) return false;
+    *eq = 0;
+    *w = v;
+    return true;
+}

@@ -1,7 +1,8 @@
-/* adapt adapters — list, average and rename AdapterHub adapter folders.
+/* adapt adapters — list, average and rename AdapterHub adapter folders (combine-loras: cmd_combine_loras.c).
  * Deleting needs no command: an adapter is a folder of its own (setup_delete_adapter removes one
  * from a loaded model). */
 #include "adapters/ops.h"
+#include "cli/args.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fileio.h"
@@ -19,10 +20,13 @@ static void usage(FILE *fp)
     fprintf(fp, "usage: adapt adapters list [--model] MODEL_DIR ADAPTER_DIR...\n"
                 "       adapt adapters average --model DIR --output OUT_DIR --name NAME [--no-head] DIR[=WEIGHT]...\n"
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
+                "       adapt adapters combine-loras --model DIR --output OUT_DIR [options] LORA_DIR[=WEIGHT]...\n"
                 "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head.\n"
                 "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
                 "  equal); heads are averaged too when every folder has one with the same labels (--no-head: not).\n"
-                "rename: the adapter (and its head) saved under a new name.\n");
+                "rename: the adapter (and its head) saved under a new name.\n"
+                "combine-loras: PEFT LoRA folders combined into one (PEFT's add_weighted_adapter); `adapt adapters\n"
+                "  combine-loras --help` lists its options.\n");
 }
 
 static bool has_head(const char *dir)
@@ -131,21 +135,6 @@ static int cmd_list(int argc, char **argv)
     return s ? cli_report_error("adapters list") : 0;
 }
 
-/* "DIR=WEIGHT" -> dir (in place) and weight; a plain DIR has weight 1. */
-static bool split_weight(char *spec, double *w)
-{
-    *w = 1.0;
-    char *eq = strrchr(spec, '=');
-    if (!eq) return true;
-    char *end;
-    errno = 0;
-    double v = strtod(eq + 1, &end);
-    if (eq[1] == 0 || *end || errno || !isfinite(v)) return false;
-    *eq = 0;
-    *w = v;
-    return true;
-}
-
 /* The name a source loads under: its saved name, or "<name>_<i>" when an earlier source took it
  * (several seeds of one task adapter share a name), so errors name the adapters people know. */
 static adapt_status source_name(const adapt_model *m, const char *dir, int i, char *out, size_t size)
@@ -230,7 +219,7 @@ static int cmd_average(int argc, char **argv)
             return 2;
         } else {
             dirs[n] = argv[i];
-            if (!split_weight(dirs[n], &w[n])) {
+            if (!arg_split_weight(dirs[n], &w[n])) {
                 fprintf(stderr, "adapt adapters average: \"%s\": the weight after '=' must be a finite number\n", a);
                 return 2;
             }
@@ -295,6 +284,7 @@ int cmd_adapters(int argc, char **argv)
     if (!strcmp(argv[1], "list")) return cmd_list(argc - 1, argv + 1);
     if (!strcmp(argv[1], "average")) return cmd_average(argc - 1, argv + 1);
     if (!strcmp(argv[1], "rename")) return cmd_rename(argc - 1, argv + 1);
-    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename)\n", argv[1]);
+    if (!strcmp(argv[1], "combine-loras")) return cmd_combine_loras(argc - 1, argv + 1);
+    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras)\n", argv[1]);
     return 2;
 }
