@@ -213,14 +213,15 @@ adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
  * scaling; with one LoRA every type is "linear"):
  *   "cat": the LoRAs side by side, rank = the sum of the ranks, B A = sum w_i s_i B_i A_i exactly;
  *   "linear": A = sum sqrt(w_i s_i) A_i, B likewise (each factor merged on its own: equal ranks,
- *     weights above 0); "ties", "magnitude_prune", "dare_linear", "dare_ties": the same factors
+ *     weights of 0 or more); "ties", "magnitude_prune", "dare_linear", "dare_ties": the same factors
  *     merged by TIES (keep the largest `density` of each, elect a sign per entry, average those
  *     that agree), magnitude pruning, or DARE (keep a random `density`, rescaled);
  *   "svd" (PEFT's default): the deltas s_i B_i A_i merged with weights w_i s_i (s_i twice, as in
  *     PEFT), then their truncated SVD, rank svd_rank (0: the largest input rank), entries clamped
  *     at the svd_clamp quantile when above 0; "ties_svd", "magnitude_prune_svd",
  *     "dare_linear_svd", "dare_ties_svd": the deltas merged by that method first.
- * DARE draws its masks from `seed` (PEFT's torch generator draws others). */
+ * DARE draws its masks from `seed` (PEFT's torch generator draws others). An option the type
+ * does not read (a density for "svd", a seed for "ties", ...) is refused (PEFT ignores it). */
 typedef struct adapt_lora_combination {
     const char *type;          /* NULL: "svd" */
     int svd_rank;              /* svd types: the new rank; 0: the largest of the inputs' ranks */

@@ -269,6 +269,13 @@ static void test_svd_types(void **state)
     double err = relative_error(df, want, cells);
     if (!(err < 1e-4)) fail_msg("svd at rank 8: off by %g of the largest entry", err);
     free(df);
+    /* a rank past the stacked factors' 8 (a full SVD of the sum, its extra singular values 0): the same sum */
+    if (combine(m, "a", "b", w, "wide", (adapt_lora_combination){.svd_rank = 16})) fail_msg("%s", adapt_error());
+    assert_int_equal(lora_find(m, "wide")->cfg.r, 16);
+    double *dw = lora_delta(m, "wide", 0, LIN_QUERY);
+    err = relative_error(dw, want, cells);
+    if (!(err < 1e-4)) fail_msg("svd at rank 16: off by %g of the largest entry", err);
+    free(dw);
     /* the default rank (the largest input rank, 4) is the best rank-4 part: orthonormal A rows */
     if (combine(m, "a", "b", w, "svd4", (adapt_lora_combination){0})) fail_msg("%s", adapt_error());
     const lora_pair *p4 = &lora_find(m, "svd4")->pairs[0][LIN_QUERY];
@@ -383,12 +390,15 @@ static void test_refusals(void **state)
         {.type = "svd2"}, {.type = "ties"}, {.type = "ties", .density = 1.5}, {.type = "dare_ties", .density = -1},
         {.type = "ties", .density = 0.5, .majority_sign = "most"}, {.svd_rank = 100000}, {.svd_rank = -1},
         {.svd_clamp = 2}, {.svd_clamp = NAN},
+        /* options the type does not read */
+        {.type = "svd", .density = 0.5}, {.type = "linear", .svd_rank = 2}, {.type = "cat", .majority_sign = "total"},
+        {.type = "ties", .density = 0.5, .seed = 3}, {.type = "magnitude_prune", .density = 0.5, .svd_clamp = 0.9},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (combine(m, "a", "b", w, "x", bad[i]) != ADAPT_ERR_ARG) fail_msg("case %zu accepted", i);
         assert_null(lora_find(m, "x"));
     }
-    assert_non_null(strstr(adapt_error(), "svd_clamp"));
+    assert_non_null(strstr(adapt_error(), "does not use svd_rank / svd_clamp"));
     /* a failing SVD (a non-finite factor) removes the half-made LoRA */
     lora_find(m, "b")->pairs[0][LIN_QUERY].A->data[0] = NAN;
     assert_int_equal(combine(m, "a", "b", w, "x", (adapt_lora_combination){0}), ADAPT_ERR_NUMERIC);
@@ -428,6 +438,11 @@ static void test_command(void **state)
         free(da), free(db), free(dc);
     }
     adapt_model_free(m);
+    /* a folder with '=' in its name is a folder, not a weight */
+    assert_int_equal(run_command("cp -r '%s' '%s/lr=2' && %s adapters combine-loras --model %s --output %s/eq --type cat %s/lr=2 %s=3 > %s 2>&1",
+                                 lora_a, test_tmp, build_path("adapt"), shared_path("fixtures/models/tiny-bert"), test_tmp, test_tmp, lora_b, log),
+                     0);
+    assert_int_equal(run_command("grep -q 'rank 8' %s", log), 0);
     rc = run_command("%s adapters combine-loras --model %s --output %s/x --type ties %s %s > %s 2>&1", build_path("adapt"),
                      shared_path("fixtures/models/tiny-bert"), test_tmp, lora_a, lora_b, log);
     assert_int_equal(rc, 1);

@@ -498,9 +498,9 @@ static void test_weighted(void **state)
 
     /* misuse */
     const char *mixed_ranks[2] = {"a", "cat"}, *unknown[2] = {"a", "zz"};
-    const double zero[2] = {1.0, 0.0}, nan_w[2] = {1.0, NAN};
+    const double negative[2] = {1.0, -0.5}, nan_w[2] = {1.0, NAN};
     assert_int_equal(adapt_model_add_weighted_lora(m, mixed_ranks, w, 2, "x", "linear"), ADAPT_ERR_ARG); /* r 4 and 8 */
-    assert_int_equal(adapt_model_add_weighted_lora(m, ab, zero, 2, "x", "linear"), ADAPT_ERR_ARG);
+    assert_int_equal(adapt_model_add_weighted_lora(m, ab, negative, 2, "x", "linear"), ADAPT_ERR_ARG); /* sqrt(w s) */
     assert_int_equal(adapt_model_add_weighted_lora(m, ab, nan_w, 2, "x", "cat"), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_add_weighted_lora(m, unknown, w, 2, "x", "cat"), ADAPT_ERR_ARG);
     assert_int_equal(adapt_model_add_weighted_lora(m, ab, w, 2, "cat", "cat"), ADAPT_ERR_ARG); /* the name is taken */

@@ -148,8 +148,9 @@ static adapt_status svd_pair(lora_pair *to, lora_state *const *in, const double 
     size_t cells = (size_t)rows * cols;
     const float *deltas[MAX_COMBINED];
     double f[MAX_COMBINED];
-    int used = 0;
-    float *buf = malloc((size_t)(n + 1) * cells * sizeof *buf);
+    int used = 0, having = 0;
+    for (int i = 0; i < n; i++) having += in[i]->has[l][k];
+    float *buf = malloc((size_t)(having + 1) * cells * sizeof *buf);
     double *merged = malloc(cells * sizeof *merged);
     adapt_status s = buf && merged ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (int i = 0; !s && i < n; i++) {
@@ -161,7 +162,7 @@ static adapt_status svd_pair(lora_pair *to, lora_state *const *in, const double 
         deltas[used] = d;
         f[used++] = w[i] * in[i]->scaling;
     }
-    float *out = buf ? buf + (size_t)n * cells : NULL;
+    float *out = buf ? buf + (size_t)having * cells : NULL;
     if (!s) s = task_merge(deltas, f, used, cells, o, out);
     for (size_t c = 0; !s && c < cells; c++) merged[c] = out[c];
     if (!s) s = low_rank_factors(merged, rows, cols, rank, clamp, to->B->data, to->A->data);
@@ -194,6 +195,14 @@ static adapt_status check_options(const struct combination_type *type, const ada
     if (type->family == COMBINE_SVD && !(how->svd_clamp >= 0 && how->svd_clamp <= 1))
         return adapt_fail(ADAPT_ERR_ARG, "svd_clamp %g: a quantile in (0, 1], or 0 for none", how->svd_clamp);
     if (how->svd_rank < 0) return adapt_fail(ADAPT_ERR_ARG, "svd_rank %d: 0 (the largest input rank) or above", how->svd_rank);
+    /* an option the type does not read is a mistake worth naming (PEFT ignores it) */
+    bool dare = type->merge == MERGE_DARE_LINEAR || type->merge == MERGE_DARE_TIES;
+    const char *unused = !prunes && how->density != 0                                  ? "density"
+                         : !signs && how->majority_sign                                ? "majority_sign"
+                         : type->family != COMBINE_SVD && (how->svd_rank || how->svd_clamp != 0) ? "svd_rank / svd_clamp"
+                         : !dare && how->seed                                          ? "seed"
+                                                                                        : NULL;
+    if (unused) return adapt_fail(ADAPT_ERR_ARG, "combination \"%s\" does not use %s", type->name, unused);
     return ADAPT_OK;
 }
 
@@ -201,8 +210,8 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
                           const adapt_lora_combination *how)
 {
     const char *type_name = how->type ? how->type : "svd";
-    const struct combination_type *type = find_type(n == 1 ? "linear" : type_name);
-    if (!type || !find_type(type_name)) {
+    const struct combination_type *asked = find_type(type_name), *type = find_type(n == 1 ? "linear" : type_name);
+    if (!asked) {
         char known[400] = "";
         for (size_t t = 0; t < N_TYPES; t++)
             snprintf(known + strlen(known), sizeof known - strlen(known), "%s%s", t ? ", " : "", combination_types[t].name);
@@ -210,14 +219,14 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
     }
     if (n < 1 || n > MAX_COMBINED) return adapt_fail(ADAPT_ERR_ARG, "combine 1 to %d LoRAs, not %d", MAX_COMBINED, n);
     task_merge_options merge = {.kind = type->merge};
-    TRY(check_options(type, how, &merge));
+    TRY(check_options(asked, how, &merge)); /* the options as asked, though one LoRA is combined linearly */
     lora_state *in[MAX_COMBINED];
     int rank = 0, largest = 0;
     for (int i = 0; i < n; i++) {
         if (!(in[i] = lora_find(m, names[i]))) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");
-        if (!isfinite(weights[i]) || (type->family == COMBINE_FACTORS && !(weights[i] > 0)))
-            return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": weight %g (%s takes sqrt(weight x scaling): weights above 0; any finite "
-                              "weight for cat and the svd types)", in[i]->name, weights[i], type->name);
+        if (!isfinite(weights[i]) || (type->family == COMBINE_FACTORS && !(weights[i] >= 0)))
+            return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": weight %g (%s takes sqrt(weight x scaling): weights of 0 or more; any "
+                              "finite weight for cat and the svd types)", in[i]->name, weights[i], type->name);
         if (in[i]->merged) return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it first", in[i]->name);
         if (type->family == COMBINE_FACTORS && in[i]->cfg.r != in[0]->cfg.r)
             return adapt_fail(ADAPT_ERR_ARG, "%s needs equal ranks: \"%s\" has r %d, \"%s\" r %d", type->name, in[0]->name, in[0]->cfg.r,

@@ -22,8 +22,8 @@ static adapt_status thin_svd(int m, int n, double *a, double *s, double *u, doub
     if (!iwork) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     dgesdd_("S", &m, &n, a, &m, s, u, &m, vt, &least, &size_query, &lwork, iwork, &info, 1);
     lwork = info == 0 && size_query < 2e9 ? (int)size_query : 0;
-    adapt_status st = lwork > 0 && (work = malloc((size_t)lwork * sizeof *work)) ? ADAPT_OK
-                                                                              : adapt_fail(ADAPT_ERR_NOMEM, "out of memory (SVD workspace)");
+    if (lwork <= 0) return free(iwork), adapt_fail(ADAPT_ERR_NOMEM, "a %d x %d LoRA delta is too large for LAPACK's SVD", n, m);
+    adapt_status st = (work = malloc((size_t)lwork * sizeof *work)) ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory (SVD workspace)");
     if (!st) dgesdd_("S", &m, &n, a, &m, s, u, &m, vt, &least, work, &lwork, iwork, &info, 1);
     if (!st && info != 0)
         st = adapt_fail(ADAPT_ERR_NUMERIC, "the SVD of a %d x %d LoRA delta did not converge (LAPACK dgesdd info %d)", n, m, info);
@@ -40,8 +40,8 @@ static adapt_status thin_qr(int m, int n, double *a, double *r)
     if (!tau) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     dgeqrf_(&m, &n, a, &m, tau, &size_query, &lwork, &info);
     lwork = info == 0 && size_query < 2e9 ? (int)size_query + n : 0; /* dorgqr's needs are no larger */
-    adapt_status st = lwork > 0 && (work = malloc((size_t)lwork * sizeof *work)) ? ADAPT_OK
-                                                                              : adapt_fail(ADAPT_ERR_NOMEM, "out of memory (QR workspace)");
+    if (lwork <= 0) return free(tau), adapt_fail(ADAPT_ERR_NOMEM, "a %d x %d matrix is too large for LAPACK's QR", m, n);
+    adapt_status st = (work = malloc((size_t)lwork * sizeof *work)) ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory (QR workspace)");
     if (!st) dgeqrf_(&m, &n, a, &m, tau, work, &lwork, &info);
     if (!st) {
         for (int c = 0; c < n; c++)
@@ -124,7 +124,7 @@ adapt_status low_rank_factors_of_product(const double *L, const double *R, int r
     if (rank < 1 || rank > least) return adapt_fail(ADAPT_ERR_ARG, "rank %d for a %d x %d matrix", rank, rows, cols);
     if (!all_finite(L, (size_t)rows * inner) || !all_finite(R, (size_t)inner * cols))
         return adapt_fail(ADAPT_ERR_NUMERIC, "the combined LoRA delta is not finite");
-    if (inner >= least) { /* no smaller than the matrix itself: decompose the product */
+    if (inner >= least || rank > inner) { /* no smaller than the matrix, or a rank past the core's: decompose the product */
         double *delta = malloc((size_t)rows * cols * sizeof *delta);
         if (!delta) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
         for (int o = 0; o < rows; o++)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 bool arg_long(const char *cmd, const char *opt, const char *value, long lo, long hi, long *out)
 {
@@ -46,7 +47,7 @@ bool arg_split_weight(char *spec, double *w)
 {
     *w = 1.0;
     char *eq = strrchr(spec, '=');
-    if (!eq) return true;
+    if (!eq || access(spec, F_OK) == 0) return true; /* a folder named "lr=3e-4" is a folder */
     char *end;
     errno = 0;
     double v = strtod(eq + 1, &end);

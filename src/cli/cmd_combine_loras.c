@@ -20,7 +20,7 @@ static void usage(FILE *fp)
                 "  --majority-sign M   ties types: total (default) or frequency\n"
                 "  --seed N            dare types: the random masks (default 0)\n"
                 "Weights default to 1. cat: rank = the sum of the ranks, B A = sum w_i s_i B_i A_i exactly;\n"
-                "linear and the pruning types merge the A's and the B's on their own (equal ranks, weights above 0);\n"
+                "linear and the pruning types merge the A's and the B's on their own (equal ranks, weights >= 0);\n"
                 "the svd types merge the deltas s_i B_i A_i with weights w_i s_i and keep the truncated SVD. The\n"
                 "result has r = lora_alpha = its rank and no modules_to_save or head of its own (predict with --head\n"
                 "naming a source's folder).\n");
