@@ -184,6 +184,65 @@ static void test_record_setups(void **state)
     free(tmp);
 }
 
+/* JSON Lines records that name their own LoRA ("lora") run under it, each with its folder's head,
+ * "__base__" under the base model, the others under the first --lora: each record's tags and
+ * scores are those of a run with that LoRA alone (or none, with the first LoRA's head). */
+static void test_record_loras(void **state)
+{
+    (void)state;
+    char *tmp = make_temp_dir();
+    assert_int_equal(run_command("head -n 400 '%s' > '%s/ner.conll'", shared_path("data/ner/wikiann-en/train.conll"), tmp), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(run_command("'%s' train --task ner --model models/default --train '%s/ner.conll' --output '%s/l%c' --name ner "
+                                     "--method lora --lora-r 4 --max-steps 6 --batch-size 8 --max-length 32 --lr 5e-2 --seed %d --quiet "
+                                     "> '%s/train.log' 2>&1", build_path("adapt"), tmp, tmp, "ab"[k], k + 1, tmp),
+                         0);
+    const char *javier = "[\"Javier\", \"Sologuren\", \"sutiyuq\", \"runaqa\", \"1920\", \"watapi\", \"Limapi\", \"paqarisqa\", \".\"]";
+    const char *yanaurqu = "[\"Yanaurqu\", \"nisqaqa\", \"Per\\u00fapi\", \",\", \"Wankawillka\", \"suyupi\", \"huk\", \"urqum\", \".\"]";
+    FILE *f = fopen(path_in(tmp, "mixed.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": %s, \"lora\": \"a\"}\n{\"tokens\": %s, \"lora\": \"b\"}\n{\"tokens\": %s}\n{\"tokens\": %s, \"lora\": \"__base__\"}\n",
+            javier, yanaurqu, javier, javier);
+    fclose(f);
+    f = fopen(path_in(tmp, "j.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": %s}\n", javier);
+    fclose(f);
+    f = fopen(path_in(tmp, "y.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": %s}\n", yanaurqu);
+    fclose(f);
+    const char *runs[][3] = {{"mixed", "--lora la/best/lora=a --lora lb/best/lora=b", "mixed"},
+                             {"a", "--lora la/best/lora", "j"},
+                             {"b", "--lora lb/best/lora", "y"},
+                             {"base", "--head la/best/lora", "j"}};
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(run_command("cd '%s' && '%s/%s' predict --model '%s/models/default' %s --input %s.jsonl --output %s.out.jsonl "
+                                     "--scores 2> err",
+                                     tmp, getenv("PWD") ? getenv("PWD") : ".", build_path("adapt"), getenv("PWD") ? getenv("PWD") : ".",
+                                     runs[k][1], runs[k][2], runs[k][0]),
+                         0);
+    /* records 1 and 3 as LoRA a alone, 2 as b alone, 4 as the base model; a's scores are not the base's */
+    assert_int_equal(run_command("cd '%s' && for r in mixed a b base; do grep -o '\"tags\":\\[[^]]*\\],\"scores\":\\[[^]]*\\]' $r.out.jsonl > $r.ts; done && "
+                                 "sed -n 1p mixed.ts | cmp -s - a.ts && sed -n 3p mixed.ts | cmp -s - a.ts && sed -n 2p mixed.ts | cmp -s - b.ts && "
+                                 "sed -n 4p mixed.ts | cmp -s - base.ts && ! cmp -s a.ts base.ts && test $(grep -c '\"lora\":\"a\"' mixed.out.jsonl) -eq 1",
+                                 tmp),
+                     0);
+    /* a record naming a LoRA that is not loaded: the file, the line, the name; unnamed LoRAs refused */
+    f = fopen(path_in(tmp, "bad.jsonl"), "w");
+    assert_non_null(f);
+    fprintf(f, "{\"tokens\": [\"Lima\"]}\n{\"tokens\": [\"Lima\"], \"lora\": \"zz\"}\n");
+    fclose(f);
+    const char *bad = "cd '%s' && '%s/%s' predict --model '%s/models/default' %s --input bad.jsonl --output bad.out.jsonl 2> err";
+    const char *pwd = getenv("PWD") ? getenv("PWD") : ".";
+    assert_int_equal(run_command(bad, tmp, pwd, build_path("adapt"), pwd, "--lora la/best/lora=a --lora lb/best/lora=b"), 1);
+    assert_int_equal(run_command("grep -q 'bad.jsonl:2: \"lora\": no LoRA named \"zz\"' '%s/err' && test ! -e '%s/bad.out.jsonl'", tmp, tmp), 0);
+    assert_int_equal(run_command(bad, tmp, pwd, build_path("adapt"), pwd, "--lora la/best/lora --lora lb/best/lora=b"), 1);
+    assert_int_equal(run_command("grep -q 'each needs a name' '%s/err'", tmp), 0);
+    remove_tree(tmp);
+    free(tmp);
+}
+
 /* A data file with nothing in it is an error where a figure would be read from it: eval says so
  * instead of "F1 0.00 on 0 examples", and train refuses an empty --dev instead of running without one. */
 static void test_empty_data_refused(void **state)
@@ -228,6 +287,7 @@ int main(void)
     const struct CMUnitTest tests[] = {cmocka_unit_test(test_fill_mask), cmocka_unit_test(test_demo_shipped),
                                        cmocka_unit_test(test_demo_input), cmocka_unit_test(test_long_sentence_windows),
                                        cmocka_unit_test(test_record_setups),
+        cmocka_unit_test(test_record_loras),
                                        cmocka_unit_test(test_empty_data_refused),
                                        cmocka_unit_test(test_unknown_options_named)};
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

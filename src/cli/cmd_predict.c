@@ -14,8 +14,9 @@ static void usage(FILE *fp)
                 "  --load-adapter DIR[=NAME]  AdapterHub adapter folder (repeatable; the last one's head is used)\n"
                 "  --head DIR                 head folder (head_config.json + model_head.safetensors)\n"
                 "  --setup STR                composition, e.g. \"Stack(qu, ner)\" (default: the last adapter)\n"
-                "  --lora DIR                 PEFT LoRA folder (its head is read from the same folder)\n"
-                "  --merge                    merge the LoRA weights into the base model first\n"
+                "  --lora DIR[=NAME]          PEFT LoRA folder (its head is read from the same folder); repeatable,\n"
+                "                             each named, the first runs by default (see \"lora\" below)\n"
+                "  --merge                    merge the (one) LoRA's weights into the base model first\n"
                 "  --task sst2|rte|stsb|tsv|...  layout of TSV input for a classification or regression head\n"
                 "                             (default: the input's GLUE folder name, else tsv: a header naming the\n"
                 "                             text column(s))\n"
@@ -33,7 +34,9 @@ static void usage(FILE *fp)
                 "An --output ending in .jsonl gets JSON Lines records instead, with \"tags\" or \"label\" filled in.\n"
                 "A JSON Lines record with \"setup\": \"COMPOSITION\" runs under that composition of the loaded adapters\n"
                 "(e.g. \"Stack(en, ner)\" beside \"Stack(qu, ner)\"), the others under --setup; the records are taken in\n"
-                "groups of one composition each, the output in input order.\n");
+                "groups of one composition each, the output in input order. A record's \"lora\": \"NAME\" runs under that\n"
+                "--lora (\"__base__\": none), the others under the first; without --head or adapters each LoRA uses its\n"
+                "folder's head (their labels must agree).\n");
 }
 
 int cmd_predict(int argc, char **argv)
@@ -64,7 +67,7 @@ int cmd_predict(int argc, char **argv)
         if (!strcmp(a, "--model")) o.model_dir = v;
         else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
         else if (!strcmp(a, "--head")) o.head_dir = v;
-        else if (!strcmp(a, "--lora")) o.lora_dir = v;
+        else if (!strcmp(a, "--lora") && o.n_loras < TAGGER_MAX_LORAS) o.loras[o.n_loras++] = v;
         else if (!strcmp(a, "--setup")) o.setup = v;
         else if (!strcmp(a, "--input")) po.input = v;
         else if (!strcmp(a, "--output")) po.output = v;

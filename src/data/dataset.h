@@ -18,6 +18,8 @@
 #define DATA_MAX_LABELS         ((size_t)10000)
 #define DATA_MAX_LABEL_BYTES    ((size_t)256)
 #define DATA_MAX_SETUP_BYTES    1024 /* a record's composition ("setup") */
+#define DATA_MAX_LORA_BYTES     63   /* a record's LoRA name ("lora") */
+#define DATA_BASE_MODEL         "__base__" /* "lora": the base model, no LoRA (PEFT's name for it) */
 
 /* The loss id for positions that carry no label (PyTorch's ignore_index). */
 #define DATA_IGNORE_INDEX (-100)
@@ -43,6 +45,8 @@ typedef struct data_example {
     size_t line;                   /* 1-based line of the file where the example starts */
     const char *setup;             /* unlabelled JSON Lines' "setup": the composition this record runs
                                     * under (`adapt predict`), NULL: the command's */
+    const char *lora;              /* unlabelled JSON Lines' "lora": the loaded LoRA it runs under,
+                                    * DATA_BASE_MODEL for none; NULL: the command's */
 } data_example;
 
 /* An ordered list of label names: id = index. */

@@ -166,6 +166,12 @@ static adapt_status read_record(rec_ctx *c, const char *line, size_t len, bool f
         if (!st && (!*e->setup || strlen(e->setup) > DATA_MAX_SETUP_BYTES))
             st = adapt_fail(ADAPT_ERR_FORMAT, "%s: \"setup\" is empty or longer than %d bytes", what, DATA_MAX_SETUP_BYTES);
     }
+    const cJSON *lora = cJSON_GetObjectItemCaseSensitive(obj, "lora");
+    if (!st && c->opt->unlabeled && lora && !cJSON_IsNull(lora)) {
+        st = copy_string(c, lora, "lora", &e->lora);
+        if (!st && (!*e->lora || strlen(e->lora) > DATA_MAX_LORA_BYTES))
+            st = adapt_fail(ADAPT_ERR_FORMAT, "%s: \"lora\" is empty or longer than %d bytes", what, DATA_MAX_LORA_BYTES);
+    }
 done:
     cJSON_Delete(obj);
     return st;

@@ -90,6 +90,7 @@ static adapt_status write_tags(FILE *fp, const dataset *ds, int32_t *const *tags
             cJSON_AddItemToObject(rec, "tags", cJSON_CreateStringArray(names, (int)e->n_tokens));
             if (scores) cJSON_AddItemToObject(rec, "scores", cJSON_CreateFloatArray(scores[i], (int)e->n_tokens));
             if (e->setup) cJSON_AddStringToObject(rec, "setup", e->setup);
+            if (e->lora) cJSON_AddStringToObject(rec, "lora", e->lora);
         }
         s = put_record(fp, rec);
     }
@@ -121,6 +122,7 @@ static adapt_status write_sequence(FILE *fp, const dataset *ds, const float *out
             if (regression) cJSON_AddNumberToObject(rec, "label", (double)o[0]);
             else cJSON_AddStringToObject(rec, "label", t->labels[best]);
             if (e->setup) cJSON_AddStringToObject(rec, "setup", e->setup);
+            if (e->lora) cJSON_AddStringToObject(rec, "lora", e->lora);
         }
         TRY(put_record(fp, rec));
     }

@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool same_setup(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
+static bool same_text(const char *a, const char *b) { return a == b || (a && b && !strcmp(a, b)); }
 
-static adapt_status at_record(adapt_status s, const dataset *ds, size_t i)
+static adapt_status at_record(adapt_status s, const dataset *ds, size_t i, const char *field)
 {
     char where[512];
-    snprintf(where, sizeof where, "%s:%zu: \"setup\"", ds->path, ds->examples[i].line);
+    snprintf(where, sizeof where, "%s:%zu: \"%s\"", ds->path, ds->examples[i].line, field);
     return adapt_fail_in(s, where);
 }
 
@@ -22,7 +22,7 @@ static adapt_status setup_keys(const dataset *ds, char **keys)
         if (!ds->examples[i].setup) continue;
         comp_node *root;
         adapt_status s = comp_parse(ds->examples[i].setup, &root);
-        if (s) return at_record(s, ds, i);
+        if (s) return at_record(s, ds, i, "setup");
         char text[4096];
         comp_format(root, text, sizeof text);
         comp_free(root);
@@ -47,18 +47,22 @@ adapt_status for_each_record_setup(tagger *t, const dataset *ds, record_group_fn
         const char *setup = ds->examples[i].setup;
         size_t n = 0;
         for (size_t j = i; j < ds->n; j++)
-            if (!done[j] && same_setup(keys[j], keys[i])) members[n++] = j, done[j] = true;
+            if (!done[j] && same_text(keys[j], keys[i]) && same_text(ds->examples[j].lora, ds->examples[i].lora))
+                members[n++] = j, done[j] = true;
         if (setup) {
-            if ((s = setup_activate(t->m, setup))) s = at_record(s, ds, i);
+            if ((s = setup_activate(t->m, setup))) s = at_record(s, ds, i, "setup");
         } else {
             comp_free(registry->active); /* the previous group's, if any */
             registry->active = command;
         }
+        if (!s && (s = tagger_use_lora(t, ds->examples[i].lora))) s = at_record(s, ds, i, "lora");
         if (!s) s = group(t, members, n, ctx);
         if (!setup) registry->active = NULL; /* not freed: it is the command's */
     }
     comp_free(registry->active);
     registry->active = command;
+    adapt_status back = tagger_use_lora(t, NULL); /* the command's LoRA and head again */
+    if (!s) s = back;
     for (size_t i = 0; keys && i < ds->n; i++) free(keys[i]);
     free(keys);
     free(members);

@@ -2,7 +2,6 @@
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "formats/adapterhub.h"
-#include "formats/peft.h"
 #include "train/bio_decode.h"
 #include "train/examples.h"
 #include "train/infer.h"
@@ -32,14 +31,13 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
         s = adapterhub_load_adapter(t->m, spec, eq ? eq + 1 : NULL, last_name, sizeof last_name);
         snprintf(last_dir, sizeof last_dir, "%s", spec);
     }
-    if (!s && o->lora_dir) {
-        s = peft_load(t->m, o->lora_dir);
-        if (!s && o->merge_lora) s = lora_merge(t->m);
-        if (!*last_dir) snprintf(last_dir, sizeof last_dir, "%s", o->lora_dir); /* the trainer saves the head beside it */
-    }
+    char lora_dir[1024] = "";
+    if (!s && o->n_loras) s = tagger_load_loras(o, t, lora_dir, sizeof lora_dir);
+    if (!*last_dir) snprintf(last_dir, sizeof last_dir, "%s", lora_dir); /* the trainer saves the head beside the LoRA */
     const char *head_dir = o->head_dir ? o->head_dir : last_dir;
     if (!s && !*head_dir) s = adapt_fail(ADAPT_ERR_ARG, "no head: give a head folder or an adapter folder holding one");
-    if (!s) s = infer_load_head(head_dir, t);
+    if (!s && !t->n_lora_heads) s = infer_load_head(head_dir, t);
+    t->command_head = t->h;
     if (!s && (o->setup || *last_name)) s = setup_activate(t->m, o->setup ? o->setup : last_name);
     if (s) tagger_close(t);
     return s;

@@ -17,8 +17,8 @@ adapt_status adapt_tagger_open(const adapt_tagger_options *options, adapt_tagger
         return adapt_fail(ADAPT_ERR_ARG, "adapt_tagger_open: %d adapters (0 to %d, in `adapters`)", options->n_adapters,
                           TAGGER_MAX_ADAPTERS);
     tagger_options o = {.model_dir = options->model_dir, .tokenizer = options->tokenizer, .n_adapters = options->n_adapters,
-                        .head_dir = options->head_dir, .lora_dir = options->lora_dir, .setup = options->setup,
-                        .max_len = options->max_length, .batch_size = options->batch_size};
+                        .head_dir = options->head_dir, .loras = {options->lora_dir}, .n_loras = options->lora_dir != NULL,
+                        .setup = options->setup, .max_len = options->max_length, .batch_size = options->batch_size};
     for (int i = 0; i < o.n_adapters; i++) {
         if (!options->adapters[i]) return adapt_fail(ADAPT_ERR_ARG, "adapt_tagger_open: adapter %d has no folder", i);
         o.adapters[i] = options->adapters[i];
