@@ -239,6 +239,11 @@ static void test_record_loras(void **state)
     assert_int_equal(run_command("grep -q 'bad.jsonl:2: \"lora\": no LoRA named \"zz\"' '%s/err' && test ! -e '%s/bad.out.jsonl'", tmp, tmp), 0);
     assert_int_equal(run_command(bad, tmp, pwd, build_path("adapt"), pwd, "--lora la/best/lora --lora lb/best/lora=b"), 1);
     assert_int_equal(run_command("grep -q 'each needs a name' '%s/err'", tmp), 0);
+    /* a folder with '=' in its name is a folder, not DIR=NAME: LoRA a's tags and scores again */
+    assert_int_equal(run_command("cd '%s' && cp -r la/best/lora 'lr=1' && '%s/%s' predict --model '%s/models/default' --lora lr=1 --input j.jsonl "
+                                 "--output eq.out.jsonl --scores 2> err && grep -o '\"tags\":\\[[^]]*\\],\"scores\":\\[[^]]*\\]' eq.out.jsonl | "
+                                 "cmp -s - a.ts", tmp, pwd, build_path("adapt"), pwd),
+                     0);
     remove_tree(tmp);
     free(tmp);
 }

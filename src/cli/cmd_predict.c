@@ -67,7 +67,13 @@ int cmd_predict(int argc, char **argv)
         if (!strcmp(a, "--model")) o.model_dir = v;
         else if (!strcmp(a, "--tokenizer")) o.tokenizer = v;
         else if (!strcmp(a, "--head")) o.head_dir = v;
-        else if (!strcmp(a, "--lora") && o.n_loras < TAGGER_MAX_LORAS) o.loras[o.n_loras++] = v;
+        else if (!strcmp(a, "--lora")) {
+            if (o.n_loras == TAGGER_MAX_LORAS) {
+                fprintf(stderr, "adapt predict: at most %d --lora options\n", TAGGER_MAX_LORAS);
+                return 2;
+            }
+            o.loras[o.n_loras++] = v;
+        }
         else if (!strcmp(a, "--setup")) o.setup = v;
         else if (!strcmp(a, "--input")) po.input = v;
         else if (!strcmp(a, "--output")) po.output = v;

@@ -10,7 +10,13 @@ int parse_infer_option(const char *cmd, const char *k, const char *v, infer_opti
     else if (!strcmp(k, "--tokenizer")) io->tokenizer = v;
     else if (!strcmp(k, "--head")) io->head_dir = v;
     else if (!strcmp(k, "--setup")) io->setup = v;
-    else if (!strcmp(k, "--lora")) io->lora_dir = v;
+    else if (!strcmp(k, "--lora")) {
+        if (io->lora_dir) {
+            fprintf(stderr, "adapt %s: --lora given twice: this command runs one LoRA (adapt predict takes several)\n", cmd);
+            return -1;
+        }
+        io->lora_dir = v;
+    }
     else if (!strcmp(k, "--load-adapter") || !strcmp(k, "--fusion")) {
         bool fusion = !strcmp(k, "--fusion");
         int *count = fusion ? &io->n_fusions : &io->n_adapters;

@@ -26,7 +26,7 @@ typedef struct tagger_options {
 
 /* A LoRA's own head (an adapt-trained LoRA folder holds one), used while that LoRA runs. */
 typedef struct tagger_lora_head {
-    char lora[64];
+    char lora[72];
     head h;
 } tagger_lora_head;
 

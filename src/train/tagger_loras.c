@@ -8,14 +8,17 @@
 #include "formats/head_labels.h"
 #include "train/infer.h"
 #include "train/tagger.h"
+#include "adapters/lora.h"
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
-/* "DIR=NAME" -> dir and name ("default", PEFT's, for a lone unnamed LoRA). */
+/* "DIR=NAME" -> dir and name ("default", PEFT's, for a lone unnamed LoRA); an existing path with
+ * '=' in it is a folder. */
 static adapt_status split_lora(const char *spec, int n_loras, char *dir, size_t dir_size, char *name, size_t name_size)
 {
     snprintf(dir, dir_size, "%s", spec);
-    char *eq = strrchr(dir, '=');
+    char *eq = access(spec, F_OK) == 0 ? NULL : strrchr(dir, '=');
     if (eq) *eq = 0;
     if (!eq && n_loras > 1)
         return adapt_fail(ADAPT_ERR_ARG, "--lora %s: with several LoRAs each needs a name (DIR=NAME) for the records' \"lora\"", spec);
@@ -44,6 +47,8 @@ static adapt_status load_lora_head(tagger *t, const char *dir, const char *name)
     TRY(head_labels_read(dir, &labels, &n, NULL, 0));
     adapt_status s = ADAPT_OK;
     if (n != lh->h.num_labels) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: %d labels in label2id for a head of %d", dir, n, lh->h.num_labels);
+    else if (t->n_lora_heads && lh->h.kind != t->h.kind)
+        s = adapt_fail(ADAPT_ERR_ARG, "%s: the head is of another kind than the first LoRA's (give one --head for all)", dir);
     else if (t->n_lora_heads && !same_labels(labels, n, t->labels, t->n_labels))
         s = adapt_fail(ADAPT_ERR_ARG, "%s: the head's labels differ from the first LoRA's (give one --head for all)", dir);
     if (!s && !t->n_lora_heads) {
@@ -61,7 +66,7 @@ adapt_status tagger_load_loras(const tagger_options *o, tagger *t, char *head_di
     if (o->merge_lora && o->n_loras > 1) return adapt_fail(ADAPT_ERR_ARG, "--merge merges one LoRA, not %d", o->n_loras);
     bool own_heads = o->n_loras > 1 && !o->head_dir && !o->n_adapters;
     for (int i = 0; i < o->n_loras; i++) {
-        char dir[1024], name[64];
+        char dir[1024], name[LORA_NAME_MAX + 8]; /* room for a name lora_check_name refuses as too long */
         TRY(split_lora(o->loras[i], o->n_loras, dir, sizeof dir, name, sizeof name));
         TRY(adapt_model_load_lora_as(t->m, dir, name));
         if (i == 0) snprintf(head_dir, size, "%s", dir);
