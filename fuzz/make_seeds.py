@@ -33,6 +33,27 @@ def head_lines(path, n):
         return b"".join(f.readline() for _ in range(n))
 
 
+def dora_seed(cfg, st):
+    """c10's LoRA as a DoRA: use_dora on, a magnitude vector of ones per LoRA factor pair."""
+    cfg = json.loads(cfg)
+    cfg["use_dora"] = True
+    n = int.from_bytes(st[:8], "little")
+    header, body = json.loads(st[8:8 + n]), st[8 + n:]
+    meta = header.pop("__metadata__", None)
+    extra = b""
+    for key in sorted(k for k in header if k.endswith(".lora_B.weight")):
+        rows = header[key]["shape"][0]
+        name = key[: -len(".lora_B.weight")] + ".lora_magnitude_vector"
+        start = len(body) + len(extra)
+        header[name] = {"dtype": "F32", "shape": [rows], "data_offsets": [start, start + 4 * rows]}
+        extra += b"\x00\x00\x80\x3f" * rows  # 1.0f, little-endian
+    if meta is not None:
+        header["__metadata__"] = meta
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + body + extra
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -75,6 +96,8 @@ def main():
     lora = rd(cases, "c10_lora_tagging/lora/adapter_config.json") + SEP + rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")
     put("peft", "c10_lora", lora, sel=3)
     put("peft", "c10_lora_on_xlmr", lora, sel=8)
+    put("peft", "c10_dora", dora_seed(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
+                                      rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")), sel=1 | 4 | 16)
 
     # config strings (first byte: 0 = adapter, 1 = fusion)
     for i, s in enumerate(["seq_bn", "pfeiffer[reduction_factor=8, non_linearity=gelu]", "double_seq_bn_inv",

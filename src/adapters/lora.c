@@ -28,11 +28,11 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     TRY(json_get_num_opt(root, "lora_dropout", what, &cfg->dropout));
     TRY(json_get_bool_opt(root, "use_rslora", what, &cfg->use_rslora));
     TRY(json_get_str_opt(root, "bias", what, &bias));
-    bool fan_in_fan_out = false, dora = false;
+    bool fan_in_fan_out = false;
     TRY(json_get_bool_opt(root, "fan_in_fan_out", what, &fan_in_fan_out));
-    TRY(json_get_bool_opt(root, "use_dora", what, &dora));
-    if (strcmp(bias, "none") || fan_in_fan_out || dora)
-        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: bias \"%s\", fan_in_fan_out and use_dora are not supported", what, bias);
+    TRY(json_get_bool_opt(root, "use_dora", what, &cfg->use_dora));
+    if (strcmp(bias, "none") || fan_in_fan_out)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: bias \"%s\" and fan_in_fan_out are not supported", what, bias);
     if (!(cfg->dropout >= 0 && cfg->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: lora_dropout must be in [0, 1)", what);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
     if (cJSON_IsString(t)) {
@@ -82,7 +82,7 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     }
     if (!task_type && !cfg->task_type[0]) cJSON_AddNullToObject(root, "task_type");
     else cJSON_AddStringToObject(root, "task_type", task_type ? task_type : cfg->task_type);
-    cJSON_AddFalseToObject(root, "use_dora");
+    cJSON_AddBoolToObject(root, "use_dora", cfg->use_dora);
     cJSON_AddBoolToObject(root, "use_rslora", cfg->use_rslora);
     return root;
 }
@@ -111,7 +111,7 @@ bool lora_targets_module(const lora_config *cfg, const char *name)
     return false;
 }
 
-static param *linear_weight(encoder_layer *L, lora_linear which)
+param *linear_weight(encoder_layer *L, lora_linear which)
 {
     switch (which) {
     case LIN_QUERY: return L->q_w;
@@ -123,9 +123,23 @@ static param *linear_weight(encoder_layer *L, lora_linear which)
     }
 }
 
+param *linear_bias(encoder_layer *L, lora_linear which)
+{
+    switch (which) {
+    case LIN_QUERY: return L->q_b;
+    case LIN_KEY: return L->k_b;
+    case LIN_VALUE: return L->v_b;
+    case LIN_ATTN_OUT: return L->attn_out_b;
+    case LIN_INTER: return L->inter_b;
+    default: return L->out_b;
+    }
+}
+
 void lora_state_free(lora_state *s)
 {
     if (!s) return;
+    for (int l = 0; s->pairs && l < s->layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) free(s->pairs[l][k].merged_scale);
     free(s->pairs);
     free(s->has);
     free(s->modules);
@@ -135,7 +149,13 @@ void lora_state_free(lora_state *s)
 bool lora_is_tensor(const char *name, const char *unused)
 {
     (void)unused;
-    return strstr(name, ".lora_A.") || strstr(name, ".lora_B.");
+    return strstr(name, ".lora_A.") || strstr(name, ".lora_B.") || strstr(name, "." LORA_MAGNITUDE);
+}
+
+void lora_magnitude_name(const char *lora, char *out, size_t size)
+{
+    if (!strcmp(lora, LORA_DEFAULT_NAME)) snprintf(out, size, LORA_MAGNITUDE);
+    else snprintf(out, size, LORA_MAGNITUDE ".%s", lora);
 }
 
 void lora_factor_name(const char *lora, const char *factor, char *out, size_t size)
@@ -146,11 +166,12 @@ void lora_factor_name(const char *lora, const char *factor, char *out, size_t si
 
 bool lora_tensor_of(const char *name, const char *lora)
 {
-    static const char *const factors[] = {"lora_A", "lora_B"};
-    for (int f = 0; f < 2; f++) {
+    static const char *const factors[] = {"lora_A", "lora_B", LORA_MAGNITUDE};
+    for (int f = 0; f < 3; f++) {
         char suffix[LORA_NAME_MAX + 32];
         suffix[0] = '.';
-        lora_factor_name(lora, factors[f], suffix + 1, sizeof suffix - 1);
+        if (f < 2) lora_factor_name(lora, factors[f], suffix + 1, sizeof suffix - 1);
+        else lora_magnitude_name(lora, suffix + 1, sizeof suffix - 1);
         size_t n = strlen(name), k = strlen(suffix);
         if (n > k && !strcmp(name + n - k, suffix)) return true;
     }
@@ -178,9 +199,11 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
     if (lora_find(m, name)) return adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
     if (m->n_loras == ADAPT_MODEL_MAX_LORAS) return adapt_fail(ADAPT_ERR_ARG, "a model holds at most %d LoRAs", ADAPT_MODEL_MAX_LORAS);
     if (cfg->r < 1) return adapt_fail(ADAPT_ERR_ARG, "LoRA rank must be at least 1");
-    char a_name[LORA_NAME_MAX + 32], b_name[LORA_NAME_MAX + 32];
+    if (cfg->use_dora && create) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "training a DoRA LoRA is not implemented (loading one is)");
+    char a_name[LORA_NAME_MAX + 32], b_name[LORA_NAME_MAX + 32], m_name[LORA_NAME_MAX + 32];
     lora_factor_name(name, "lora_A", a_name, sizeof a_name);
     lora_factor_name(name, "lora_B", b_name, sizeof b_name);
+    lora_magnitude_name(name, m_name, sizeof m_name);
     lora_state *s = calloc(1, sizeof *s);
     int L = m->cfg.layers;
     if (s) {
@@ -192,6 +215,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
     s->cfg = *cfg;
+    s->layers = L;
     snprintf(s->name, sizeof s->name, "%s", name);
     s->scaling = (float)(cfg->use_rslora ? cfg->alpha / sqrt((double)cfg->r) : cfg->alpha / cfg->r);
     adapt_status st = ADAPT_OK;
@@ -215,6 +239,8 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             } else {
                 st = adapter_param_bind(&m->store, prefix, a_name, cfg->r, in, &p->A);
                 if (!st) st = adapter_param_bind(&m->store, prefix, b_name, out, cfg->r, &p->B);
+                if (!st && cfg->use_dora) st = adapter_param_bind(&m->store, prefix, m_name, out, 0, &p->magnitude);
+                if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
             }
             s->has[l][k] = !st;
             attached += !st;
@@ -225,7 +251,10 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
         if (!lora_tensor_of(t->name, name)) continue;
         bool bound = false;
         for (int l = 0; l < L && !bound; l++)
-            for (int k = 0; k < LIN_COUNT && !bound; k++) bound = s->has[l][k] && (s->pairs[l][k].A == t || s->pairs[l][k].B == t);
+            for (int k = 0; k < LIN_COUNT && !bound; k++) {
+                const lora_pair *p = &s->pairs[l][k];
+                bound = s->has[l][k] && (p->A == t || p->B == t || (p->magnitude && p->magnitude == t));
+            }
         if (!bound) st = adapt_fail(ADAPT_ERR_FORMAT, "tensor \"%s\" is in no module that target_modules names", t->name);
     }
     if (st) {
@@ -271,14 +300,31 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
             if (s->has[l][k])
                 TRY(param_require_fp32(linear_weight(&m->layers[l], (lora_linear)k),
                                        want_merged ? "merging LoRA into the base" : "unmerging LoRA"));
+    for (int l = 0; s->cfg.use_dora && want_merged && l < m->cfg.layers; l++) /* DoRA: c from the unmerged W, kept for unmerging */
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            lora_pair *p = &s->pairs[l][k];
+            free(p->merged_scale); /* a failed earlier attempt's */
+            if (!(p->merged_scale = malloc((size_t)p->B->shape[0] * sizeof(float)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+            TRY(dora_scale(linear_weight(&m->layers[l], (lora_linear)k), p, s->scaling, p->merged_scale));
+        }
     for (int l = 0; l < m->cfg.layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!s->has[l][k]) continue;
             param *W = linear_weight(&m->layers[l], (lora_linear)k);
-            const lora_pair *p = &s->pairs[l][k];
+            lora_pair *p = &s->pairs[l][k];
             int out = (int)W->shape[0], in = (int)W->shape[1], r = (int)p->A->shape[0];
+            const float *c = p->merged_scale;
+            for (int o = 0; c && !want_merged && o < out; o++) /* DoRA: W = W' / c - s B A */
+                for (int i = 0; i < in; i++) W->data[(size_t)o * in + i] /= c[o];
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, r, sign * s->scaling, p->B->data, r, p->A->data, in,
                         1.0f, W->data, in);
+            for (int o = 0; c && want_merged && o < out; o++) /* DoRA: W' = c (W + s B A) */
+                for (int i = 0; i < in; i++) W->data[(size_t)o * in + i] *= c[o];
+            if (!want_merged) {
+                free(p->merged_scale);
+                p->merged_scale = NULL;
+            }
         }
     s->merged = want_merged;
     return ADAPT_OK;

@@ -18,6 +18,7 @@ typedef struct lora_config {
     int r;
     double alpha, dropout;
     bool use_rslora;
+    bool use_dora;                         /* DoRA (Liu et al. 2024): a learnt magnitude per output row */
     int n_targets;
     char targets[LORA_MAX_TARGETS][64];    /* module-name suffixes ("query", "intermediate.dense") */
     char target_regex[256];                /* target_modules given as one string: a full-match regex */
@@ -28,6 +29,8 @@ typedef struct lora_config {
 
 typedef struct lora_pair {
     param *A, *B;
+    param *magnitude;                      /* DoRA: m [out] (NULL without DoRA) */
+    float *merged_scale;                   /* DoRA while merged: the m / ||W + s B A|| it multiplied W by */
 } lora_pair;
 
 /* A modules_to_save tensor (PEFT: e.g. the classifier the LoRA was trained with): the model's
@@ -52,6 +55,7 @@ typedef struct lora_state {
     lora_pair (*pairs)[LIN_COUNT];   /* [layers][LIN_COUNT] */
     bool (*has)[LIN_COUNT];
     bool merged;
+    int layers;                            /* rows of pairs / has */
     int n_modules;
     lora_module *modules;
 } lora_state;
@@ -66,6 +70,10 @@ bool lora_is_tensor(const char *name, const char *unused);
 bool lora_tensor_of(const char *name, const char *lora);
 /* The store name of factor `factor` ("lora_A" / "lora_B") of LoRA `lora` after "<module>.". */
 void lora_factor_name(const char *lora, const char *factor, char *out, size_t size);
+/* The store name of LoRA `lora`'s DoRA magnitude after "<module>.": "lora_magnitude_vector" (the
+ * files' and PEFT's default adapter's), "lora_magnitude_vector.<lora>" for another name. */
+#define LORA_MAGNITUDE "lora_magnitude_vector"
+void lora_magnitude_name(const char *lora, char *out, size_t size);
 /* A LoRA name: 1-63 letters, digits, '_' or '-' (it becomes part of tensor names). */
 adapt_status lora_check_name(const char *name);
 /* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted. */
@@ -113,13 +121,23 @@ const char *lora_encoder_module(const adapt_model *m, const lora_state *s);
 /* Whether a store tensor is LoRA `lora`'s modules_to_save copy ("peft.<lora>.<tensor>"). */
 bool lora_staged_by(const char *tensor, const char *lora);
 
+/* The weight and bias of one of a layer's linear layers. */
+param *linear_weight(encoder_layer *L, lora_linear which);
+param *linear_bias(encoder_layer *L, lora_linear which);
+
 /* y[N,out] += s * B (A x); *ax_out receives A x [N,r] (arena) for backward. */
 adapt_status lora_forward(arena *a, float *y, float **ax_out, const float *x, const lora_pair *p, float s, int N);
 /* From dy: A's and B's gradients, and d_x += s A^T B^T dy when d_x != NULL. */
 adapt_status lora_backward(arena *a, float *d_x, const float *dy, const float *ax, const float *x, const lora_pair *p, float s, int N);
 
-/* W += s B A for every pair (merge) or W -= s B A (unmerge). */
+/* W += s B A for every pair (merge) or W -= s B A (unmerge); DoRA: W = c (W + s B A) and back. */
 adapt_status lora_merge(adapt_model *m);
 adapt_status lora_unmerge(adapt_model *m);
+
+/* dora.c. DoRA's output, PEFT's: y = c (W x + s B A x) + b with c = m / ||W + s B A|| per output
+ * row, the norm taken as a constant (the paper's section 4.3). dora_scale computes c [out]; */
+adapt_status dora_scale(const param *W, const lora_pair *p, float s, float *c);
+/* dora_rescale turns the N rows of y = W x + b + s B A x into DoRA's output (b: the layer's bias). */
+adapt_status dora_rescale(const param *W, const param *b, const lora_pair *p, float s, float *y, int N);
 
 #endif

@@ -228,6 +228,8 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
             return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": weight %g (%s takes sqrt(weight x scaling): weights of 0 or more; any "
                               "finite weight for cat and the svd types)", in[i]->name, weights[i], type->name);
         if (in[i]->merged) return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it first", in[i]->name);
+        if (in[i]->cfg.use_dora)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a DoRA: its magnitudes have no combination", in[i]->name);
         if (type->family == COMBINE_FACTORS && in[i]->cfg.r != in[0]->cfg.r)
             return adapt_fail(ADAPT_ERR_ARG, "%s needs equal ranks: \"%s\" has r %d, \"%s\" r %d", type->name, in[0]->name, in[0]->cfg.r,
                               in[i]->name, in[i]->cfg.r);

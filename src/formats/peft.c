@@ -40,6 +40,20 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
         snprintf(out, size, LORA_STAGE_PREFIX "%s.%s", c->lora, name);
         return true;
     }
+    char *magnitude = strstr(name, "." LORA_MAGNITUDE);
+    if (magnitude) { /* DoRA: "<module>.lora_magnitude_vector", some writers add ".weight" */
+        const char *after = magnitude + 1 + strlen(LORA_MAGNITUDE);
+        if (*after && strcmp(after, ".weight")) {
+            c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a DoRA magnitude \"<module>." LORA_MAGNITUDE "\"",
+                                   c->path, file_name);
+            return false;
+        }
+        char suffix[LORA_NAME_MAX + 32];
+        lora_magnitude_name(c->lora, suffix, sizeof suffix);
+        magnitude[1] = '\0';
+        snprintf(out, size, "%s%s", name, suffix);
+        return true;
+    }
     char *factor = strstr(name, ".lora_A.");
     if (!factor) factor = strstr(name, ".lora_B.");
     if (strcmp(factor + 7, ".weight")) {
@@ -113,7 +127,8 @@ adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
         }
         snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", t);
         char *infix = factor && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
-        if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
+        if (infix && !strncmp(infix + 1, LORA_MAGNITUDE, strlen(LORA_MAGNITUDE))) infix[1 + strlen(LORA_MAGNITUDE)] = '\0';
+        else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;
     }
     static const char *const meta[] = {"format", "pt"};

@@ -36,6 +36,7 @@ static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear whic
 {
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
+    if (s->cfg.use_dora) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "DoRA LoRA \"%s\": training through DoRA is not implemented (inference is)", s->name);
     return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, &s->pairs[l][which], s->scaling, m->fw.N);
 }
 

@@ -33,6 +33,9 @@ adapt_status adapt_model_set_weight_dtype(adapt_model *m, adapt_weight_dtype dty
         if (lora_encoder_module(m, m->loras[i]))
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" replaces the encoder's \"%s\" (modules_to_save): the weights "
                               "stay fp32 while it is loaded", m->loras[i]->name, lora_encoder_module(m, m->loras[i]));
+        else if (m->loras[i]->cfg.use_dora)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "DoRA LoRA \"%s\" takes norms of the fp32 weights: they stay fp32 while it is loaded",
+                              m->loras[i]->name);
     for (int l = 0; bf16 && l < m->cfg.layers; l++) { /* refuse before changing anything */
         param *w[6];
         layer_linear_weights(m, l, w);

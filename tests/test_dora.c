@@ -1,0 +1,218 @@
+/* DoRA LoRAs (PEFT's use_dora): y = c (W x + s B A x) + b, c = m / ||W + s B A|| per output row.
+ * The DoRA folders are c10's LoRA with magnitudes the test writes: "exact" with m = the norms
+ * (c = 1: the plain LoRA's outputs), "dora" with m off the norms by up to 20%. Each pass is checked
+ * against the base model whose targeted weights the test replaces by c (W + s B A) itself. */
+#include "adapters/adapter_params.h"
+#include "adapters/lora.h"
+#include "case_batch.h"
+#include "formats/peft.h"
+#include "lora_fixture.h"
+#include "model/model.h"
+#include "testutil.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CASE "c10_lora_tagging"
+
+static char lora_plain[1024], dora_exact[1024], dora[1024];
+
+/* Row norms of W + s B A for module (l, k) of the active LoRA, in double. */
+static double *adapted_norms(adapt_model *m, int l, int k)
+{
+    const lora_state *s = m->lora;
+    param *W = linear_weight(&m->layers[l], (lora_linear)k);
+    int64_t out = W->shape[0], in = W->shape[1];
+    double *delta = lora_delta(m, s->name, l, k), *norms = calloc((size_t)out, sizeof *norms);
+    for (int64_t o = 0; o < out; o++) {
+        for (int64_t i = 0; i < in; i++) {
+            double v = W->data[o * in + i] + delta[o * in + i];
+            norms[o] += v * v;
+        }
+        norms[o] = sqrt(norms[o]);
+    }
+    free(delta);
+    return norms;
+}
+
+/* c10's LoRA saved as a DoRA, magnitudes = norms x (1 + spread * u), u uniform in [-1, 1). */
+static void write_dora(const char *dir, double spread)
+{
+    adapt_model *m = load_tiny_bert();
+    if (peft_load(m, lora_plain)) fail_msg("%s", adapt_error());
+    m->lora->cfg.use_dora = true;
+    uint64_t rng = 5;
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!m->lora->has[l][k]) continue;
+            char prefix[300];
+            snprintf(prefix, sizeof prefix, "%s.encoder.layer.%d.%s.", m->prefix, l, lora_module_names[k]);
+            double *norms = adapted_norms(m, l, k);
+            param *mag;
+            int64_t out = m->lora->pairs[l][k].B->shape[0];
+            if (adapter_param_add(&m->store, prefix, LORA_MAGNITUDE, out, 0, &mag)) fail_msg("%s", adapt_error());
+            for (int64_t o = 0; o < out; o++) mag->data[o] = (float)(norms[o] * (1 + spread * (2 * test_uniform(&rng) - 1)));
+            free(norms);
+        }
+    if (peft_save(m, dir, NULL)) fail_msg("%s", adapt_error());
+    adapt_model_free(m);
+}
+
+static int make_doras(void **state)
+{
+    test_tmp_setup(state);
+    snprintf(lora_plain, sizeof lora_plain, "%s", shared_path("fixtures/cases/" CASE "/lora"));
+    snprintf(dora_exact, sizeof dora_exact, "%s/exact", test_tmp);
+    snprintf(dora, sizeof dora, "%s/dora", test_tmp);
+    write_dora(dora_exact, 0);
+    write_dora(dora, 0.2);
+    return 0;
+}
+
+static float *encode(adapt_model *m, const case_batch *b, int H)
+{
+    float *h = malloc((size_t)b->B * b->T * H * sizeof *h);
+    assert_non_null(h);
+    if (adapt_model_encode(m, b->B, b->T, b->ids, b->mask, b->type_ids, h, NULL)) fail_msg("%s", adapt_error());
+    return h;
+}
+
+static double max_difference(const float *a, const float *b, size_t n)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
+    return worst;
+}
+
+/* The base model with every targeted W replaced by c (W + s B A), from the DoRA model's values. */
+static adapt_model *folded_by_hand(adapt_model *dm)
+{
+    adapt_model *f = load_tiny_bert();
+    const lora_state *s = dm->lora;
+    for (int l = 0; l < dm->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            param *W = linear_weight(&dm->layers[l], (lora_linear)k), *to = linear_weight(&f->layers[l], (lora_linear)k);
+            int64_t out = W->shape[0], in = W->shape[1];
+            double *delta = lora_delta(dm, s->name, l, k), *norms = adapted_norms(dm, l, k);
+            for (int64_t o = 0; o < out; o++) {
+                double c = s->pairs[l][k].magnitude->data[o] / norms[o];
+                for (int64_t i = 0; i < in; i++) to->data[o * in + i] = (float)(c * (W->data[o * in + i] + delta[o * in + i]));
+            }
+            free(delta), free(norms);
+        }
+    return f;
+}
+
+/* m = the norms gives the plain LoRA's outputs; other magnitudes the hand-folded weights'; merging
+ * folds the same and unmerging gives W back. */
+static void test_forward_and_merge(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read(CASE, 0);
+    adapt_model *plain = load_tiny_bert(), *exact = load_tiny_bert(), *dm = load_tiny_bert();
+    if (adapt_model_load_lora(plain, lora_plain) || adapt_model_load_lora(exact, dora_exact) || adapt_model_load_lora(dm, dora))
+        fail_msg("%s", adapt_error());
+    assert_true(dm->lora->cfg.use_dora);
+    int H = dm->cfg.hidden;
+    size_t n = (size_t)b.B * b.T * H;
+    float *h_plain = encode(plain, &b, H), *h_exact = encode(exact, &b, H), *h_dora = encode(dm, &b, H);
+    assert_true(max_difference(h_plain, h_exact, n) < 1e-5);
+    double apart = max_difference(h_plain, h_dora, n);
+    if (!(apart > 1e-2)) fail_msg("magnitudes 20%% off the norms moved the outputs by only %g", apart);
+    adapt_model *folded = folded_by_hand(dm);
+    float *h_folded = encode(folded, &b, H);
+    double err = max_difference(h_dora, h_folded, n);
+    if (!(err < 1e-4)) fail_msg("DoRA against c (W + s B A) by hand: off by %g", err);
+
+    param *W = linear_weight(&dm->layers[1], LIN_VALUE);
+    float *w_before = malloc(W->numel * sizeof *w_before);
+    memcpy(w_before, W->data, W->numel * sizeof *w_before);
+    assert_int_equal(adapt_model_merge_lora(dm), ADAPT_OK);
+    float *h_merged = encode(dm, &b, H);
+    assert_true(max_difference(h_merged, h_dora, n) < 1e-4);
+    assert_true(max_difference(W->data, w_before, W->numel) > 1e-3);
+    assert_int_equal(adapt_model_unmerge_lora(dm), ADAPT_OK);
+    assert_true(max_difference(W->data, w_before, W->numel) < 1e-5);
+    float *h_again = encode(dm, &b, H);
+    assert_true(max_difference(h_again, h_dora, n) < 1e-5);
+    free(h_plain), free(h_exact), free(h_dora), free(h_folded), free(h_merged), free(h_again), free(w_before);
+    adapt_model_free(plain), adapt_model_free(exact), adapt_model_free(dm), adapt_model_free(folded);
+    case_batch_free(&b);
+}
+
+/* A DoRA beside a plain LoRA by name: each active, and rows of both and none in one mixed pass,
+ * give what each gives alone; saved under its name, it reloads with the same outputs. */
+static void test_named_and_mixed(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read(CASE, 3);
+    adapt_model *alone = load_tiny_bert(), *both = load_tiny_bert(), *base = load_tiny_bert();
+    if (adapt_model_load_lora(alone, dora) || adapt_model_load_lora_as(both, lora_plain, "p") || adapt_model_load_lora_as(both, dora, "d"))
+        fail_msg("%s", adapt_error());
+    int H = alone->cfg.hidden;
+    size_t n = (size_t)b.B * b.T * H, row = (size_t)b.T * H;
+    float *h_alone = encode(alone, &b, H), *h_base = encode(base, &b, H), *h_p = encode(both, &b, H);
+    assert_int_equal(adapt_model_set_lora(both, "d"), ADAPT_OK);
+    float *h_d = encode(both, &b, H);
+    assert_true(max_difference(h_d, h_alone, n) < 1e-6);
+    const char *names[3] = {"d", NULL, "p"};
+    float *mixed = malloc(n * sizeof *mixed);
+    if (adapt_model_encode_mixed_lora(both, b.B, b.T, b.ids, b.mask, b.type_ids, names, mixed)) fail_msg("%s", adapt_error());
+    assert_true(max_difference(mixed, h_d, row) < 1e-5);
+    assert_true(max_difference(mixed + row, h_base + row, row) < 1e-5);
+    assert_true(max_difference(mixed + 2 * row, h_p + 2 * row, row) < 1e-5);
+    char saved[1100];
+    snprintf(saved, sizeof saved, "%s/d-saved", test_tmp);
+    if (adapt_model_save_lora(both, "d", saved)) fail_msg("%s", adapt_error());
+    assert_int_equal(run_command("grep -q '\"use_dora\":\\s*true' '%s/adapter_config.json' && grep -q 'value.lora_magnitude_vector\"' "
+                                 "'%s/adapter_model.safetensors'", saved, saved),
+                     0);
+    adapt_model *reloaded = load_tiny_bert();
+    if (adapt_model_load_lora(reloaded, saved)) fail_msg("%s", adapt_error());
+    float *h_reloaded = encode(reloaded, &b, H);
+    assert_true(max_difference(h_reloaded, h_alone, n) < 1e-6);
+    free(h_alone), free(h_base), free(h_p), free(h_d), free(mixed), free(h_reloaded);
+    adapt_model_free(alone), adapt_model_free(both), adapt_model_free(base), adapt_model_free(reloaded);
+    case_batch_free(&b);
+}
+
+/* What DoRA does not do is refused: bf16 weights, combining, training a new one; a use_dora file
+ * without magnitudes is refused by tensor. */
+static void test_refusals(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    if (adapt_model_load_lora_as(m, dora, "d") || adapt_model_load_lora_as(m, lora_plain, "p")) fail_msg("%s", adapt_error());
+    assert_int_equal(adapt_model_set_weight_dtype(m, ADAPT_WEIGHTS_BF16), ADAPT_ERR_UNSUPPORTED);
+    assert_non_null(strstr(adapt_error(), "DoRA"));
+    const char *both[2] = {"d", "p"};
+    const double w[2] = {1, 1};
+    assert_int_equal(adapt_model_add_weighted_lora(m, both, w, 2, "x", "cat"), ADAPT_ERR_UNSUPPORTED);
+    lora_config cfg = m->lora->cfg;
+    uint64_t rng = 1;
+    assert_int_equal(lora_attach(m, &cfg, "fresh", true, &rng, NULL), ADAPT_ERR_UNSUPPORTED);
+    adapt_model_free(m);
+    assert_int_equal(run_command("cp -r '%s' '%s/no-magnitudes' && sed -i 's/\"use_dora\": *false/\"use_dora\": true/' "
+                                 "'%s/no-magnitudes/adapter_config.json' && grep -q '\"use_dora\": *true' '%s/no-magnitudes/adapter_config.json'",
+                                 lora_plain, test_tmp, test_tmp, test_tmp),
+                     0);
+    m = load_tiny_bert();
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/no-magnitudes", test_tmp);
+    assert_int_equal(adapt_model_load_lora(m, dir), ADAPT_ERR_FORMAT);
+    assert_non_null(strstr(adapt_error(), LORA_MAGNITUDE));
+    assert_int_equal(adapt_model_num_loras(m), 0);
+    adapt_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forward_and_merge),
+        cmocka_unit_test(test_named_and_mixed),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, make_doras, test_tmp_teardown);
+}
