@@ -166,13 +166,18 @@ static void test_list(void **state)
 {
     (void)state;
     char *tmp = make_temp_dir();
-    assert_int_equal(adapt_cli(tmp, "adapters list '%s' '%s' '%s'", shared_path("fixtures/models/tiny-bert"),
-                               shared_path("fixtures/cases/c04_double_seq_bn_classification/adapter_cls"), shared_path(C08 "fusion")),
+    char last_two[2100];
+    snprintf(last_two, sizeof last_two, "'%s' '%s'", shared_path(C08 "fusion"), shared_path("fixtures/cases/c10_lora_tagging/lora"));
+    assert_int_equal(adapt_cli(tmp, "adapters list '%s' '%s' %s", shared_path("fixtures/models/tiny-bert"),
+                               shared_path("fixtures/cases/c04_double_seq_bn_classification/adapter_cls"), last_two),
                      0);
+    /* the PEFT folder: r 4 on query and value of 2 layers, A [4, 32] and B [32, 4] each */
     assert_int_equal(run_command("cd '%s' && grep -q 'double_seq_bn, reduction_factor 4 (bottleneck 8), swish' cli.log && "
                                  "grep -q 'attention.output: layers 0-1; output: layers 0-1' cli.log && "
                                  "grep -q 'parameters:  2208 (5.923%% of' cli.log && grep -q 'classification \"cls\"' cli.log && "
-                                 "grep -q 'Fuse(a,b,c)' cli.log",
+                                 "grep -q 'Fuse(a,b,c)' cli.log && grep -q 'r 4, lora_alpha 8 (scaling 2)' cli.log && "
+                                 "grep -q 'query, value: 4 linear layers of 12' cli.log && grep -q 'parameters:  1024 (' cli.log && "
+                                 "grep -q 'modules_to_save: classifier' cli.log",
                                  tmp),
                      0);
     remove_tree(tmp);

@@ -1,6 +1,7 @@
 /* adapt adapters — list, average and rename AdapterHub adapter folders (combine-loras: cmd_combine_loras.c).
  * Deleting needs no command: an adapter is a folder of its own (setup_delete_adapter removes one
  * from a loaded model). */
+#include "adapters/lora.h"
 #include "adapters/ops.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -21,7 +22,8 @@ static void usage(FILE *fp)
                 "       adapt adapters average --model DIR --output OUT_DIR --name NAME [--no-head] DIR[=WEIGHT]...\n"
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
                 "       adapt adapters combine-loras --model DIR --output OUT_DIR [options] LORA_DIR[=WEIGHT]...\n"
-                "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head.\n"
+                "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head; for a\n"
+                "  PEFT LoRA folder its r, alpha, scaling, targets, parameters, modules_to_save, head.\n"
                 "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
                 "  equal); heads are averaged too when every folder has one with the same labels (--no-head: not).\n"
                 "rename: the adapter (and its head) saved under a new name.\n"
@@ -69,8 +71,76 @@ static adapt_status list_fusion(const char *dir, const char *cfg_path)
     return s;
 }
 
+/* The folder's head (AdapterHub files beside the adapter or LoRA), or "none". */
+static adapt_status list_head(adapt_model *m, const char *dir)
+{
+    if (!has_head(dir)) {
+        printf("  head:        none\n");
+        return ADAPT_OK;
+    }
+    head h;
+    char **labels = NULL, type[64];
+    int nl = 0;
+    adapt_status s = adapterhub_load_head(m, dir, NULL, &h);
+    if (!s) s = head_labels_read(dir, &labels, &nl, type, sizeof type);
+    if (!s) {
+        size_t hp = 0;
+        const param *ps[4] = {h.w1, h.b1, h.w2, h.b2};
+        for (int i = 0; i < 4; i++) hp += ps[i] ? ps[i]->numel : 0;
+        printf("  head:        %s \"%s\", %zu parameters, %d labels:", type, h.name, hp, nl);
+        for (int i = 0; i < nl && i < 32; i++) printf(" %s", labels[i]);
+        printf("%s\n", nl > 32 ? " ..." : "");
+        drop_head(m, &h);
+    }
+    head_labels_free(labels, nl);
+    return s;
+}
+
+/* A PEFT LoRA folder: its config, the layers it adapts, its parameters, modules_to_save, head. */
+static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
+{
+    TRY(adapt_model_load_lora_as(m, dir, "listed"));
+    const lora_state *st = lora_find(m, "listed");
+    const lora_config *c = &st->cfg;
+    printf("LoRA  (%s)\n", dir);
+    printf("  config:      r %d, lora_alpha %g (scaling %g%s), dropout %g%s\n", c->r, c->alpha, (double)st->scaling,
+           c->use_rslora ? ", rsLoRA" : "", c->dropout, c->use_dora ? ", DoRA (magnitudes per output row)" : "");
+    size_t n = 0;
+    int modules = 0;
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!st->has[l][k]) continue;
+            const lora_pair *p = &st->pairs[l][k];
+            n += p->A->numel + p->B->numel + (p->magnitude ? p->magnitude->numel : 0);
+            modules++;
+        }
+    printf("  targets:     ");
+    if (c->target_regex[0]) printf("\"%s\"", c->target_regex);
+    for (int i = 0; i < c->n_targets; i++) printf("%s%s", i ? ", " : "", c->targets[i]);
+    printf(": %d linear layers of %d\n", modules, m->cfg.layers * LIN_COUNT);
+    printf("  parameters:  %zu (%.3f%% of the base model's %zu)\n", n, base ? 100.0 * (double)n / (double)base : 0.0, base);
+    printf("  modules_to_save:");
+    for (int i = 0; i < c->n_modules_to_save; i++) printf(" %s", c->modules_to_save[i]);
+    printf("%s\n", c->n_modules_to_save ? "" : " none");
+    adapt_status s = list_head(m, dir);
+    adapt_status d = adapt_model_delete_lora(m, "listed");
+    return s ? s : d;
+}
+
+/* Whether dir's adapter_config.json is PEFT's (it names a peft_type). */
+static bool is_peft_folder(const char *dir)
+{
+    char *path = path_join(dir, "adapter_config.json");
+    cJSON *root = NULL;
+    bool peft = path && path_exists(path) && !json_load_file(path, &root) && cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+    cJSON_Delete(root);
+    free(path);
+    return peft;
+}
+
 static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
 {
+    if (is_peft_folder(dir)) return list_lora(m, dir, base);
     char name[ADAPTER_NAME_MAX], text[1024];
     char *fusion_cfg = path_join(dir, "adapter_fusion_config.json"), *adapter_cfg = path_join(dir, "adapter_config.json");
     bool fusion_only = fusion_cfg && adapter_cfg && path_exists(fusion_cfg) && !path_exists(adapter_cfg);
@@ -89,26 +159,7 @@ static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
     printf("  parameters:  %zu (%.3f%% of the base model's %zu)\n", n, base ? 100.0 * (double)n / (double)base : 0.0, base);
     printf("  invertible:  %s\n", a->has_inv ? "yes (NICE)" : "no");
     printf("  layer norms: %s\n", a->has_ln_copies ? "its own copies (--train-layer-norms)" : "the model's");
-    adapt_status s = ADAPT_OK;
-    if (has_head(dir)) {
-        head h;
-        char **labels = NULL, type[64];
-        int nl = 0;
-        s = adapterhub_load_head(m, dir, NULL, &h);
-        if (!s) s = head_labels_read(dir, &labels, &nl, type, sizeof type);
-        if (!s) {
-            size_t hp = 0;
-            const param *ps[4] = {h.w1, h.b1, h.w2, h.b2};
-            for (int i = 0; i < 4; i++) hp += ps[i] ? ps[i]->numel : 0;
-            printf("  head:        %s \"%s\", %zu parameters, %d labels:", type, h.name, hp, nl);
-            for (int i = 0; i < nl && i < 32; i++) printf(" %s", labels[i]);
-            printf("%s\n", nl > 32 ? " ..." : "");
-            drop_head(m, &h);
-        }
-        head_labels_free(labels, nl);
-    } else {
-        printf("  head:        none\n");
-    }
+    adapt_status s = list_head(m, dir);
     setup_delete_adapter(m, name);
     return s;
 }
