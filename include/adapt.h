@@ -361,6 +361,7 @@ typedef struct adapt_train_options {
     const char *fusion;                 /* FUSION: the fused adapters, "a,b,c" */
     int top_k, lora_r;
     double lora_alpha;
+    bool lora_dora;                     /* LORA: DoRA (PEFT's use_dora), a learnt magnitude per output row */
     int epochs;                         /* 1-100000 */
     long max_steps;                     /* 0: the epochs decide */
     int batch_size, max_length, grad_accum;

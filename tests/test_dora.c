@@ -7,6 +7,7 @@
 #include "case_batch.h"
 #include "formats/peft.h"
 #include "lora_fixture.h"
+#include "model/heads.h"
 #include "model/model.h"
 #include "testutil.h"
 #include <math.h>
@@ -178,8 +179,8 @@ static void test_named_and_mixed(void **state)
     case_batch_free(&b);
 }
 
-/* What DoRA does not do is refused: bf16 weights, combining, training a new one; a use_dora file
- * without magnitudes is refused by tensor. */
+/* What DoRA does not do is refused: bf16 weights, combining, names that clash, merging a zero
+ * magnitude; a use_dora file without magnitudes is refused by tensor. */
 static void test_refusals(void **state)
 {
     (void)state;
@@ -190,9 +191,17 @@ static void test_refusals(void **state)
     const char *both[2] = {"d", "p"};
     const double w[2] = {1, 1};
     assert_int_equal(adapt_model_add_weighted_lora(m, both, w, 2, "x", "cat"), ADAPT_ERR_UNSUPPORTED);
-    lora_config cfg = m->lora->cfg;
-    uint64_t rng = 1;
-    assert_int_equal(lora_attach(m, &cfg, "fresh", true, &rng, NULL), ADAPT_ERR_UNSUPPORTED);
+    /* names that are tensor-name parts would make one LoRA's tensors end like another's */
+    const char *clashing[3] = {LORA_MAGNITUDE, "lora_A", "lora_B"};
+    for (int i = 0; i < 3; i++) assert_int_equal(adapt_model_load_lora_as(m, dora, clashing[i]), ADAPT_ERR_ARG);
+    /* a zero magnitude: merging would zero a row that unmerging cannot bring back */
+    assert_int_equal(adapt_model_set_lora(m, "d"), ADAPT_OK);
+    param *W = linear_weight(&m->layers[0], LIN_QUERY);
+    float w0 = W->data[0];
+    m->lora->pairs[0][LIN_QUERY].magnitude->data[0] = 0;
+    assert_int_equal(adapt_model_merge_lora(m), ADAPT_ERR_NUMERIC);
+    assert_false(m->lora->merged);
+    assert_float_equal(W->data[0], w0, 0);
     adapt_model_free(m);
     assert_int_equal(run_command("cp -r '%s' '%s/no-magnitudes' && sed -i 's/\"use_dora\": *false/\"use_dora\": true/' "
                                  "'%s/no-magnitudes/adapter_config.json' && grep -q '\"use_dora\": *true' '%s/no-magnitudes/adapter_config.json'",
@@ -207,12 +216,154 @@ static void test_refusals(void **state)
     adapt_model_free(m);
 }
 
+/* ------------------------------------------------------------------ training */
+enum { GB = 2, GT = 6, GLABELS = 5 };
+
+typedef struct grad_run {
+    adapt_model *m;
+    head h;
+    int32_t ids[GB * GT];
+    float w[GB * GT * GLABELS]; /* loss = sum w . logits */
+} grad_run;
+
+static double loss_of(grad_run *g, bool backward)
+{
+    float logits[GB * GT * GLABELS];
+    assert_int_equal(model_forward(g->m, GB, GT, g->ids, NULL, NULL), ADAPT_OK);
+    assert_int_equal(head_forward(g->m, &g->h, logits), ADAPT_OK);
+    double loss = 0;
+    for (int i = 0; i < GB * GT * GLABELS; i++) loss += (double)g->w[i] * logits[i];
+    if (backward) {
+        float *d_hidden = calloc((size_t)GB * GT * g->m->cfg.hidden, sizeof(float));
+        store_zero_grads(&g->m->store);
+        assert_int_equal(head_backward(g->m, &g->h, g->w, d_hidden), ADAPT_OK);
+        assert_int_equal(model_backward(g->m, d_hidden), ADAPT_OK);
+        free(d_hidden);
+    }
+    return loss;
+}
+
+/* Sets every magnitude of module (l, k) to c_o times the current norm: the norms change with A
+ * or B, c stays, which is what DoRA's backward assumes (the norm a constant). */
+static void hold_scale(grad_run *g, int l, int k, const double *c)
+{
+    double *norms = adapted_norms(g->m, l, k);
+    param *mag = g->m->lora->pairs[l][k].magnitude;
+    for (size_t o = 0; o < mag->numel; o++) mag->data[o] = (float)(c[o] * norms[o]);
+    free(norms);
+}
+
+/* Central difference of the loss in v[i]; for A and B with c held (hold_scale). */
+static double numeric(grad_run *g, float *v, size_t i, int l, int k, bool hold)
+{
+    double *c = NULL;
+    param *mag = g->m->lora->pairs[l][k].magnitude;
+    float *saved_mag = malloc(mag->numel * sizeof *saved_mag);
+    memcpy(saved_mag, mag->data, mag->numel * sizeof *saved_mag);
+    if (hold) {
+        double *norms = adapted_norms(g->m, l, k);
+        c = malloc(mag->numel * sizeof *c);
+        for (size_t o = 0; o < mag->numel; o++) c[o] = mag->data[o] / norms[o];
+        free(norms);
+    }
+    const float eps = 1e-2f, x = v[i];
+    v[i] = x + eps;
+    if (hold) hold_scale(g, l, k, c);
+    double up = loss_of(g, false);
+    v[i] = x - eps;
+    if (hold) hold_scale(g, l, k, c);
+    double down = loss_of(g, false);
+    v[i] = x;
+    memcpy(mag->data, saved_mag, mag->numel * sizeof *saved_mag);
+    free(saved_mag);
+    free(c);
+    return (up - down) / (2.0 * eps);
+}
+
+/* DoRA's gradients against central differences: the magnitudes' directly, A's and B's with the
+ * norm held as a constant (PEFT's detach, the paper's section 4.3), on every kind of linear layer. */
+static void test_gradients(void **state)
+{
+    (void)state;
+    grad_run g;
+    g.m = load_tiny_bert();
+    g.m->training = false;
+    lora_config cfg = {.r = 4, .alpha = 8, .use_dora = true, .n_targets = 4};
+    const char *targets[4] = {"query", "key", "value", "dense"};
+    for (int i = 0; i < 4; i++) snprintf(cfg.targets[i], sizeof cfg.targets[i], "%s", targets[i]);
+    uint64_t rng = 9;
+    if (lora_attach(g.m, &cfg, LORA_DEFAULT_NAME, true, &rng, NULL)) fail_msg("%s", adapt_error());
+    /* a trained-looking DoRA: B away from zero, magnitudes away from the norms */
+    for (int l = 0; l < g.m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            lora_pair *p = &g.m->lora->pairs[l][k];
+            assert_true(g.m->lora->has[l][k] && p->magnitude->trainable && p->A->trainable);
+            for (size_t i = 0; i < p->B->numel; i++) p->B->data[i] = (float)(0.2 * (2 * test_uniform(&rng) - 1));
+            for (size_t o = 0; o < p->magnitude->numel; o++) p->magnitude->data[o] *= (float)(1 + 0.3 * (2 * test_uniform(&rng) - 1));
+        }
+    if (head_create(g.m, &g.h, HEAD_TAGGING, "t", GLABELS)) fail_msg("%s", adapt_error());
+    head_init_random(&g.h, &rng);
+    for (int i = 0; i < GB * GT; i++) g.ids[i] = 5 + (int32_t)(test_uniform(&rng) * 500);
+    for (int i = 0; i < GB * GT * GLABELS; i++) g.w[i] = (float)(2 * test_uniform(&rng) - 1);
+    loss_of(&g, true);
+    int checked = 0;
+    for (int l = 0; l < g.m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            lora_pair *p = &g.m->lora->pairs[l][k];
+            param *ps[3] = {p->magnitude, p->A, p->B};
+            for (int f = 0; f < 3; f++) {
+                size_t at = 0; /* the entry with the largest gradient: the best signal over float noise */
+                for (size_t i = 1; i < ps[f]->numel; i++)
+                    if (fabsf(ps[f]->grad[i]) > fabsf(ps[f]->grad[at])) at = i;
+                double got = ps[f]->grad[at], want = numeric(&g, ps[f]->data, at, l, k, f > 0);
+                if (!(fabs(got - want) <= 0.03 * fabs(want) + 2e-3))
+                    fail_msg("layer %d %s %s[%zu]: gradient %g, central difference %g", l, lora_module_names[k],
+                             f == 0 ? "magnitude" : f == 1 ? "A" : "B", at, got, want);
+                checked++;
+            }
+        }
+    assert_int_equal(checked, 2 * LIN_COUNT * 3);
+    adapt_model_free(g.m);
+}
+
+/* `adapt train --method lora --dora`: the saved folder is a DoRA whose magnitudes trained away from
+ * the norms they start at, and it tags with `adapt predict`. */
+static void test_train_command(void **state)
+{
+    (void)state;
+    const char *tmp = test_tmp, *pwd = getenv("PWD") ? getenv("PWD") : ".";
+    assert_int_equal(run_command("head -n 400 '%s' > '%s/ner.conll' && '%s' train --task ner --model models/default --train "
+                                 "'%s/ner.conll' --output '%s/trained' --name ner --method lora --dora --lora-r 4 --max-steps 8 "
+                                 "--batch-size 8 --max-length 32 --lr 1e-2 --quiet > '%s/train.log' 2>&1",
+                                 shared_path("data/ner/wikiann-en/train.conll"), tmp, build_path("adapt"), tmp, tmp, tmp),
+                     0);
+    assert_int_equal(run_command("grep -q '\"use_dora\":\\s*true' '%s/trained/best/lora/adapter_config.json'", tmp), 0);
+    adapt_model *m = NULL;
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/trained/best/lora", tmp);
+    if (adapt_model_load("models/default", &m) || adapt_model_load_lora(m, dir)) fail_msg("%s", adapt_error());
+    const lora_pair *p = &m->lora->pairs[0][LIN_QUERY];
+    float *c = malloc(p->magnitude->numel * sizeof *c);
+    assert_int_equal(dora_scale(linear_weight(&m->layers[0], LIN_QUERY), p, m->lora->scaling, c), ADAPT_OK);
+    double moved = 0;
+    for (size_t o = 0; o < p->magnitude->numel; o++) moved = fmax(moved, fabs(c[o] - 1));
+    if (!(moved > 1e-4)) fail_msg("the magnitudes stayed at the norms (largest |c - 1| %g)", moved);
+    free(c);
+    adapt_model_free(m);
+    assert_int_equal(run_command("cd '%s' && printf 'Lima\\tB-LOC\\nPeru\\tB-LOC\\n' > two.conll && '%s/%s' predict --model '%s/models/default' "
+                                 "--lora trained/best/lora --input two.conll --output two.out > predict.log 2>&1 && test $(wc -l < two.out) -ge 2",
+                                 tmp, pwd, build_path("adapt"), pwd),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forward_and_merge),
         cmocka_unit_test(test_named_and_mixed),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, make_doras, test_tmp_teardown);
 }

@@ -181,13 +181,17 @@ bool lora_tensor_of(const char *name, const char *lora)
 adapt_status lora_check_name(const char *name)
 {
     size_t n = name ? strlen(name) : 0;
-    bool ok = n > 0 && n < LORA_NAME_MAX && strcmp(name, "weight");
+    /* a name that is also a tensor-name part ("weight", "lora_A", ...) would make one LoRA's tensor
+     * names end like another's (lora_tensor_of matches by suffix) */
+    bool ok = n > 0 && n < LORA_NAME_MAX && strcmp(name, "weight") && strcmp(name, "lora_A") && strcmp(name, "lora_B") &&
+              strcmp(name, LORA_MAGNITUDE);
     for (size_t i = 0; ok && i < n; i++) {
         char c = name[i];
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     }
     if (!ok)
-        return adapt_fail(ADAPT_ERR_ARG, "LoRA name \"%.80s\": use 1-%d letters, digits, '_' or '-' (not \"weight\")",
+        return adapt_fail(ADAPT_ERR_ARG, "LoRA name \"%.80s\": use 1-%d letters, digits, '_' or '-' (not \"weight\", \"lora_A\", "
+                          "\"lora_B\" or \"" LORA_MAGNITUDE "\")",
                           name ? name : "", LORA_NAME_MAX - 1);
     return ADAPT_OK;
 }
@@ -199,7 +203,6 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
     if (lora_find(m, name)) return adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
     if (m->n_loras == ADAPT_MODEL_MAX_LORAS) return adapt_fail(ADAPT_ERR_ARG, "a model holds at most %d LoRAs", ADAPT_MODEL_MAX_LORAS);
     if (cfg->r < 1) return adapt_fail(ADAPT_ERR_ARG, "LoRA rank must be at least 1");
-    if (cfg->use_dora && create) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "training a DoRA LoRA is not implemented (loading one is)");
     char a_name[LORA_NAME_MAX + 32], b_name[LORA_NAME_MAX + 32], m_name[LORA_NAME_MAX + 32];
     lora_factor_name(name, "lora_A", a_name, sizeof a_name);
     lora_factor_name(name, "lora_B", b_name, sizeof b_name);
@@ -236,6 +239,14 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 if (!st) init_kaiming_uniform_sqrt5(p->A->data, cfg->r, in, rng);
                 if (!st) st = store_set_trainable(p->A, true);
                 if (!st) st = store_set_trainable(p->B, true);
+                if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
+                if (!st && cfg->use_dora) st = adapter_param_add(&m->store, prefix, m_name, out, 0, &p->magnitude);
+                for (int64_t o = 0; !st && cfg->use_dora && o < out; o++) { /* m = ||W + s B A|| = ||W|| while B = 0, as PEFT */
+                    double sum = 0;
+                    for (int64_t i = 0; i < in; i++) sum += (double)W->data[o * in + i] * W->data[o * in + i];
+                    p->magnitude->data[o] = (float)sqrt(sum);
+                }
+                if (!st && cfg->use_dora) st = store_set_trainable(p->magnitude, true);
             } else {
                 st = adapter_param_bind(&m->store, prefix, a_name, cfg->r, in, &p->A);
                 if (!st) st = adapter_param_bind(&m->store, prefix, b_name, out, cfg->r, &p->B);
@@ -307,6 +318,10 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
             free(p->merged_scale); /* a failed earlier attempt's */
             if (!(p->merged_scale = malloc((size_t)p->B->shape[0] * sizeof(float)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
             TRY(dora_scale(linear_weight(&m->layers[l], (lora_linear)k), p, s->scaling, p->merged_scale));
+            for (int64_t o = 0; o < p->B->shape[0]; o++) /* unmerging divides by c: a zero would lose the row */
+                if (!isnormal(p->merged_scale[o]))
+                    return adapt_fail(ADAPT_ERR_NUMERIC, "DoRA: layer %d %s row %lld scales W by %g: merging could not be undone", l,
+                                      lora_module_names[k], (long long)o, (double)p->merged_scale[o]);
         }
     for (int l = 0; l < m->cfg.layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {

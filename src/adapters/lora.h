@@ -139,5 +139,9 @@ adapt_status lora_unmerge(adapt_model *m);
 adapt_status dora_scale(const param *W, const lora_pair *p, float s, float *c);
 /* dora_rescale turns the N rows of y = W x + b + s B A x into DoRA's output (b: the layer's bias). */
 adapt_status dora_rescale(const param *W, const param *b, const lora_pair *p, float s, float *y, int N);
+/* Backward, before the layer's and the LoRA's: from dy [N,out], x [N,in] and A x [N,r] adds m's
+ * gradient, sum over rows of dy (W x + s B A x) / ||W + s B A||, and turns dy into c dy, the
+ * gradient of W x + s B A x that the base and LoRA backward then take (the norm a constant). */
+adapt_status dora_backward(arena *a, const param *W, const lora_pair *p, float s, float *dy, const float *x, const float *ax, int N);
 
 #endif

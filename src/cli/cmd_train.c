@@ -35,7 +35,8 @@ static void usage(FILE *fp)
             "                            with as many --train files, file i trains under the i-th: e.g.\n"
             "                            --train en.conll --train qu-silver.conll --setup \"Stack(en, ner);Stack(qu, ner)\"\n"
             "                            (each batch from one file, the files' batches interleaved by size)\n"
-            "  --top-k N  --lora-r N  --lora-alpha X  --max-length N (128)\n");
+            "  --top-k N  --lora-r N  --lora-alpha X  --max-length N (128)\n"
+            "  --dora                    --method lora: DoRA (PEFT's use_dora), a learnt magnitude per output row\n");
     train_options d;
     train_options_defaults(&d);
     print_train_options_help(fp, &d);
@@ -107,6 +108,10 @@ int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--train-layer-norms")) {
             o.train_layer_norms = true;
+            continue;
+        }
+        if (!strcmp(a, "--dora")) {
+            o.lora_dora = true;
             continue;
         }
         int k = parse_train_option("train", argc, argv, &i, &o);

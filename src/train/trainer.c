@@ -250,7 +250,7 @@ static adapt_status setup_method(run *r)
         break;
     }
     case METHOD_LORA: {
-        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .n_targets = 2};
+        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora, .n_targets = 2};
         snprintf(cfg.targets[0], 64, "query");
         snprintf(cfg.targets[1], 64, "value");
         TRY(lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &r->rng, NULL));
@@ -427,12 +427,12 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
              "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
-             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d",
+             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
-             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files);
+             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files, (int)o->lora_dora);
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -737,6 +737,7 @@ adapt_status trainer_run(const train_options *o)
         return adapt_fail(ADAPT_ERR_ARG, "train: batch size, max length, accumulation, learning rate and epochs must be positive");
     if (o->train_layer_norms && o->method != METHOD_ADAPTER)
         return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
+    if (o->lora_dora && o->method != METHOD_LORA) return adapt_fail(ADAPT_ERR_ARG, "train: --dora makes the new LoRA a DoRA (--method lora)");
     train_options mine = *o;
     mine.quiet = o->quiet || dp_rank() > 0; /* the lead process speaks for a data-parallel run */
     run r = {.o = &mine, .rng = o->seed ? o->seed : 42};

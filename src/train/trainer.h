@@ -32,6 +32,7 @@ typedef struct train_options {
     int n_load;
     int top_k, lora_r;
     double lora_alpha;
+    bool lora_dora;                      /* METHOD_LORA: DoRA, a learnt magnitude per output row */
     int epochs;
     long max_steps;                      /* 0: epochs decide */
     int batch_size, max_len, grad_accum;
