@@ -229,6 +229,7 @@ typedef struct grad_run {
 static double loss_of(grad_run *g, bool backward)
 {
     float logits[GB * GT * GLABELS];
+    g->m->dropout_rng = 12345; /* with dropout on, every pass draws the same masks */
     assert_int_equal(model_forward(g->m, GB, GT, g->ids, NULL, NULL), ADAPT_OK);
     assert_int_equal(head_forward(g->m, &g->h, logits), ADAPT_OK);
     double loss = 0;
@@ -281,13 +282,13 @@ static double numeric(grad_run *g, float *v, size_t i, int l, int k, bool hold)
 }
 
 /* DoRA's gradients against central differences: the magnitudes' directly, A's and B's with the
- * norm held as a constant (PEFT's detach, the paper's section 4.3), on every kind of linear layer. */
-static void test_gradients(void **state)
+ * norm held as a constant (PEFT's detach, the paper's section 4.3), on every kind of linear layer;
+ * with dropout on too (DoRA sits between each dense layer and its dropout). */
+static void check_gradients(bool dropout)
 {
-    (void)state;
     grad_run g;
     g.m = load_tiny_bert();
-    g.m->training = false;
+    g.m->training = dropout;
     lora_config cfg = {.r = 4, .alpha = 8, .use_dora = true, .n_targets = 4};
     const char *targets[4] = {"query", "key", "value", "dense"};
     for (int i = 0; i < 4; i++) snprintf(cfg.targets[i], sizeof cfg.targets[i], "%s", targets[i]);
@@ -324,6 +325,18 @@ static void test_gradients(void **state)
         }
     assert_int_equal(checked, 2 * LIN_COUNT * 3);
     adapt_model_free(g.m);
+}
+
+static void test_gradients(void **state)
+{
+    (void)state;
+    check_gradients(false);
+}
+
+static void test_gradients_with_dropout(void **state)
+{
+    (void)state;
+    check_gradients(true);
 }
 
 /* `adapt train --method lora --dora`: the saved folder is a DoRA whose magnitudes trained away from
@@ -363,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_named_and_mixed),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_gradients),
+        cmocka_unit_test(test_gradients_with_dropout),
         cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, make_doras, test_tmp_teardown);
