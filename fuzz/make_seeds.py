@@ -96,6 +96,11 @@ def main():
     lora = rd(cases, "c10_lora_tagging/lora/adapter_config.json") + SEP + rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")
     put("peft", "c10_lora", lora, sel=3)
     put("peft", "c10_lora_on_xlmr", lora, sel=8)
+    patterned = json.loads(rd(cases, "c10_lora_tagging/lora/adapter_config.json"))
+    patterned.update(rank_pattern={"query": 4}, alpha_pattern={"layer.1.attention.self.value": 16}, layers_to_transform=[0, 1],
+                     layers_pattern="layer")
+    put("peft", "c10_patterns", json.dumps(patterned, indent=1).encode() + SEP + rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors"),
+        sel=1 | 2)
     put("peft", "c10_dora", dora_seed(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
                                       rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")), sel=1 | 4 | 16)
 

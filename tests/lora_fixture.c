@@ -20,6 +20,6 @@ double *lora_delta(const adapt_model *m, const char *lora, int layer, int k)
     assert_non_null(d);
     for (int64_t o = 0; o < out; o++)
         for (int64_t c = 0; c < r; c++)
-            for (int64_t i = 0; i < in; i++) d[o * in + i] += st->scaling * (double)p->B->data[o * r + c] * p->A->data[c * in + i];
+            for (int64_t i = 0; i < in; i++) d[o * in + i] += p->scaling * (double)p->B->data[o * r + c] * p->A->data[c * in + i];
     return d;
 }

@@ -5,8 +5,6 @@
 #include "model/layers.h"
 #include <cblas.h>
 #include <math.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +48,7 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task_type");
     if (cJSON_IsString(task) && strlen(task->valuestring) < sizeof cfg->task_type)
         snprintf(cfg->task_type, sizeof cfg->task_type, "%s", task->valuestring);
+    TRY(lora_patterns_from_json(root, what, cfg));
     const cJSON *save = cJSON_GetObjectItemCaseSensitive(root, "modules_to_save");
     for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e; e = e->next) {
         if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_modules_to_save == 8)
@@ -83,6 +82,7 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     if (!task_type && !cfg->task_type[0]) cJSON_AddNullToObject(root, "task_type");
     else cJSON_AddStringToObject(root, "task_type", task_type ? task_type : cfg->task_type);
     cJSON_AddBoolToObject(root, "use_dora", cfg->use_dora);
+    lora_patterns_to_json(cfg, root);
     cJSON_AddBoolToObject(root, "use_rslora", cfg->use_rslora);
     return root;
 }
@@ -91,17 +91,8 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
  * is a regular expression that must match the whole name. */
 bool lora_targets_module(const lora_config *cfg, const char *name)
 {
-    if (cfg->target_regex[0]) {
-        int err;
-        PCRE2_SIZE off;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)cfg->target_regex, PCRE2_ZERO_TERMINATED, PCRE2_ANCHORED | PCRE2_ENDANCHORED, &err, &off, NULL);
-        if (!re) return false;
-        pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-        int rc = md ? pcre2_match(re, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) : -1;
-        pcre2_match_data_free(md);
-        pcre2_code_free(re);
-        return rc >= 0;
-    }
+    if (!lora_layer_selected(cfg, name)) return false;
+    if (cfg->target_regex[0]) return lora_full_match(cfg->target_regex, name);
     size_t n = strlen(name);
     for (int i = 0; i < cfg->n_targets; i++) {
         size_t k = strlen(cfg->targets[i]);
@@ -233,10 +224,13 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             char prefix[300];
             snprintf(prefix, sizeof prefix, "%s.", module);
             lora_pair *p = &s->pairs[l][k];
+            int r = lora_module_rank(cfg, module); /* rank_pattern / alpha_pattern, else the config's */
+            double alpha = lora_module_alpha(cfg, module);
+            p->scaling = (float)(cfg->use_rslora ? alpha / sqrt((double)r) : alpha / r);
             if (create) {
-                st = adapter_param_add(&m->store, prefix, a_name, cfg->r, in, &p->A);
-                if (!st) st = adapter_param_add(&m->store, prefix, b_name, out, cfg->r, &p->B);
-                if (!st) init_kaiming_uniform_sqrt5(p->A->data, cfg->r, in, rng);
+                st = adapter_param_add(&m->store, prefix, a_name, r, in, &p->A);
+                if (!st) st = adapter_param_add(&m->store, prefix, b_name, out, r, &p->B);
+                if (!st) init_kaiming_uniform_sqrt5(p->A->data, r, in, rng);
                 if (!st) st = store_set_trainable(p->A, true);
                 if (!st) st = store_set_trainable(p->B, true);
                 if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
@@ -248,8 +242,8 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 }
                 if (!st && cfg->use_dora) st = store_set_trainable(p->magnitude, true);
             } else {
-                st = adapter_param_bind(&m->store, prefix, a_name, cfg->r, in, &p->A);
-                if (!st) st = adapter_param_bind(&m->store, prefix, b_name, out, cfg->r, &p->B);
+                st = adapter_param_bind(&m->store, prefix, a_name, r, in, &p->A);
+                if (!st) st = adapter_param_bind(&m->store, prefix, b_name, out, r, &p->B);
                 if (!st && cfg->use_dora) st = adapter_param_bind(&m->store, prefix, m_name, out, 0, &p->magnitude);
                 if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
             }
@@ -317,7 +311,7 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
             lora_pair *p = &s->pairs[l][k];
             free(p->merged_scale); /* a failed earlier attempt's */
             if (!(p->merged_scale = malloc((size_t)p->B->shape[0] * sizeof(float)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-            TRY(dora_scale(linear_weight(&m->layers[l], (lora_linear)k), p, s->scaling, p->merged_scale));
+            TRY(dora_scale(linear_weight(&m->layers[l], (lora_linear)k), p, p->scaling, p->merged_scale));
             for (int64_t o = 0; o < p->B->shape[0]; o++) /* unmerging divides by c: a zero would lose the row */
                 if (!isnormal(p->merged_scale[o]))
                     return adapt_fail(ADAPT_ERR_NUMERIC, "DoRA: layer %d %s row %lld scales W by %g: merging could not be undone", l,
@@ -332,7 +326,7 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
             const float *c = p->merged_scale;
             for (int o = 0; c && !want_merged && o < out; o++) /* DoRA: W = W' / c - s B A */
                 for (int i = 0; i < in; i++) W->data[(size_t)o * in + i] /= c[o];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, r, sign * s->scaling, p->B->data, r, p->A->data, in,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, out, in, r, sign * p->scaling, p->B->data, r, p->A->data, in,
                         1.0f, W->data, in);
             for (int o = 0; c && want_merged && o < out; o++) /* DoRA: W' = c (W + s B A) */
                 for (int i = 0; i < in; i++) W->data[(size_t)o * in + i] *= c[o];

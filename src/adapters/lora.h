@@ -13,6 +13,14 @@ typedef enum lora_linear { LIN_QUERY, LIN_KEY, LIN_VALUE, LIN_ATTN_OUT, LIN_INTE
 extern const char *const lora_module_names[LIN_COUNT]; /* "attention.self.query", ... */
 
 #define LORA_MAX_TARGETS 16
+#define LORA_MAX_PATTERNS 32
+#define LORA_MAX_LAYER_LIST 64
+
+/* A rank_pattern / alpha_pattern entry: modules whose name matches "(.*\.)?(key)" take value. */
+typedef struct lora_pattern {
+    char key[128];
+    double value;
+} lora_pattern;
 
 typedef struct lora_config {
     int r;
@@ -24,11 +32,18 @@ typedef struct lora_config {
     char target_regex[256];                /* target_modules given as one string: a full-match regex */
     int n_modules_to_save;
     char modules_to_save[8][64];
+    lora_pattern rank_pattern[LORA_MAX_PATTERNS], alpha_pattern[LORA_MAX_PATTERNS]; /* PEFT's, in file order */
+    int n_rank_pattern, n_alpha_pattern;
+    bool layers_set;                       /* layers_to_transform given: only those layer indices */
+    int n_layers, layers[LORA_MAX_LAYER_LIST];
+    int n_layers_pattern;                  /* layers_pattern: the name before the index ("layer") */
+    char layers_pattern[4][32];
     char task_type[32];                    /* as the file says ("TOKEN_CLS"), "" when it says none */
 } lora_config;
 
 typedef struct lora_pair {
     param *A, *B;
+    float scaling;                         /* s = alpha / r of this module (rank_pattern / alpha_pattern) */
     param *magnitude;                      /* DoRA: m [out] (NULL without DoRA) */
     float *merged_scale;                   /* DoRA while merged: the m / ||W + s B A|| it multiplied W by */
 } lora_pair;
@@ -51,7 +66,7 @@ typedef struct lora_module {
 typedef struct lora_state {
     char name[LORA_NAME_MAX];
     lora_config cfg;
-    float scaling;
+    float scaling;                   /* the config's alpha / r (a module's own: its pair's) */
     lora_pair (*pairs)[LIN_COUNT];   /* [layers][LIN_COUNT] */
     bool (*has)[LIN_COUNT];
     bool merged;
@@ -76,8 +91,25 @@ void lora_factor_name(const char *lora, const char *factor, char *out, size_t si
 void lora_magnitude_name(const char *lora, char *out, size_t size);
 /* A LoRA name: 1-63 letters, digits, '_' or '-' (it becomes part of tensor names). */
 adapt_status lora_check_name(const char *name);
-/* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted. */
+/* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted: target_modules, and
+ * layers_to_transform when given. */
 bool lora_targets_module(const lora_config *cfg, const char *module_name);
+
+/* lora_patterns.c: PEFT's per-module settings. rank_pattern, alpha_pattern (objects),
+ * layers_to_transform (an index or a list) and layers_pattern (a name or a list) read from the
+ * config (`what` names it in errors) and written back. */
+adapt_status lora_patterns_from_json(const cJSON *root, const char *what, lora_config *cfg);
+void lora_patterns_to_json(const lora_config *cfg, cJSON *root);
+/* A module's rank and lora_alpha: the first rank_pattern / alpha_pattern key that matches its
+ * name as "(.*\.)?(key)" (PEFT's get_pattern_key), else the config's r / lora_alpha. */
+int lora_module_rank(const lora_config *cfg, const char *module_name);
+double lora_module_alpha(const lora_config *cfg, const char *module_name);
+/* Whether layers_to_transform (when given) selects the module: its index is the number after
+ * "<layers_pattern>." (any name without a pattern), as PEFT reads it. */
+bool lora_layer_selected(const lora_config *cfg, const char *module_name);
+/* Whether `name` as a whole matches the regular expression `re` (anchored at both ends);
+ * false when re does not compile. */
+bool lora_full_match(const char *re, const char *name);
 
 /* Adds a LoRA named `name` to the model: create = true makes fresh A/B (trainable), false binds A/B
  * already in the store (loaded from a file). The model's first LoRA becomes the active one

@@ -90,7 +90,7 @@ static void cat_pair(lora_pair *to, lora_state *const *in, const double *w, int 
         if (!in[i]->has[l][k]) continue;
         const lora_pair *p = &in[i]->pairs[l][k];
         int64_t r = p->A->shape[0];
-        double f = w[i] * in[i]->scaling;
+        double f = w[i] * p->scaling;
         for (int64_t a = 0; a < r * in_dim; a++) to->A->data[row * in_dim + a] = (float)(f * p->A->data[a]);
         for (int64_t o = 0; o < out_dim; o++)
             for (int64_t c = 0; c < r; c++) to->B->data[o * rank + row + c] = p->B->data[o * r + c];
@@ -109,7 +109,7 @@ static adapt_status factors_pair(lora_pair *to, lora_state *const *in, const dou
         if (!in[i]->has[l][k]) continue;
         a[used] = in[i]->pairs[l][k].A->data;
         b[used] = in[i]->pairs[l][k].B->data;
-        f[used++] = sqrt(w[i] * in[i]->scaling);
+        f[used++] = sqrt(w[i] * in[i]->pairs[l][k].scaling);
     }
     TRY(task_merge(a, f, used, (size_t)to->A->numel, o, to->A->data));
     return task_merge(b, f, used, (size_t)to->B->numel, o, to->B->data);
@@ -127,7 +127,7 @@ static adapt_status svd_of_sum(lora_pair *to, lora_state *const *in, const doubl
         if (!in[i]->has[l][k]) continue;
         const lora_pair *p = &in[i]->pairs[l][k];
         int r = (int)p->A->shape[0];
-        double f = w[i] * in[i]->scaling * in[i]->scaling;
+        double f = w[i] * p->scaling * p->scaling;
         for (int o = 0; o < rows; o++)
             for (int c = 0; c < r; c++) left[(size_t)o * inner + at + c] = p->B->data[(size_t)o * r + c];
         for (size_t a = 0; a < (size_t)r * cols; a++) right[(size_t)at * cols + a] = f * p->A->data[a];
@@ -157,10 +157,10 @@ static adapt_status svd_pair(lora_pair *to, lora_state *const *in, const double 
         if (!in[i]->has[l][k]) continue;
         const lora_pair *p = &in[i]->pairs[l][k];
         float *d = buf + (size_t)used * cells; /* s_i B_i A_i: PEFT's get_delta_weight */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, (int)p->A->shape[0], in[i]->scaling, p->B->data,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, (int)p->A->shape[0], p->scaling, p->B->data,
                     (int)p->A->shape[0], p->A->data, cols, 0.0f, d, cols);
         deltas[used] = d;
-        f[used++] = w[i] * in[i]->scaling;
+        f[used++] = w[i] * p->scaling;
     }
     float *out = buf ? buf + (size_t)having * cells : NULL;
     if (!s) s = task_merge(deltas, f, used, cells, o, out);
@@ -230,6 +230,9 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
         if (in[i]->merged) return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it first", in[i]->name);
         if (in[i]->cfg.use_dora)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a DoRA: its magnitudes have no combination", in[i]->name);
+        if (in[i]->cfg.n_rank_pattern || in[i]->cfg.n_alpha_pattern || in[i]->cfg.layers_set) /* PEFT would give the result the first's */
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" has rank_pattern, alpha_pattern or layers_to_transform: combining such "
+                              "LoRAs is not supported", in[i]->name);
         if (type->family == COMBINE_FACTORS && in[i]->cfg.r != in[0]->cfg.r)
             return adapt_fail(ADAPT_ERR_ARG, "%s needs equal ranks: \"%s\" has r %d, \"%s\" r %d", type->name, in[0]->name, in[0]->cfg.r,
                               in[i]->name, in[i]->cfg.r);

@@ -117,7 +117,11 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     printf("  targets:     ");
     if (c->target_regex[0]) printf("\"%s\"", c->target_regex);
     for (int i = 0; i < c->n_targets; i++) printf("%s%s", i ? ", " : "", c->targets[i]);
+    if (c->layers_set) printf(" in layers");
+    for (int i = 0; c->layers_set && i < c->n_layers; i++) printf(" %d", c->layers[i]);
     printf(": %d linear layers of %d\n", modules, m->cfg.layers * LIN_COUNT);
+    for (int i = 0; i < c->n_rank_pattern; i++) printf("  rank_pattern:  %s: r %g\n", c->rank_pattern[i].key, c->rank_pattern[i].value);
+    for (int i = 0; i < c->n_alpha_pattern; i++) printf("  alpha_pattern: %s: lora_alpha %g\n", c->alpha_pattern[i].key, c->alpha_pattern[i].value);
     printf("  parameters:  %zu (%.3f%% of the base model's %zu)\n", n, base ? 100.0 * (double)n / (double)base : 0.0, base);
     printf("  modules_to_save:");
     for (int i = 0; i < c->n_modules_to_save; i++) printf(" %s", c->modules_to_save[i]);

@@ -56,9 +56,9 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
             if (s && s->has[l][which]) {
                 const lora_pair *p = &s->pairs[l][which];
                 float *unused_ax, *rows_y = y + row * (size_t)p->B->shape[0];
-                TRY(lora_forward(&m->acts, rows_y, &unused_ax, x + row * (size_t)p->A->shape[1], p, s->scaling, tokens));
+                TRY(lora_forward(&m->acts, rows_y, &unused_ax, x + row * (size_t)p->A->shape[1], p, p->scaling, tokens));
                 if (s->cfg.use_dora)
-                    TRY(dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), p, s->scaling, rows_y, tokens));
+                    TRY(dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), p, p->scaling, rows_y, tokens));
             }
             row += (size_t)tokens;
         }
@@ -66,9 +66,10 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
     }
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
-    TRY(lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, &s->pairs[l][which], s->scaling, m->fw.N));
+    const lora_pair *p = &s->pairs[l][which];
+    TRY(lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N));
     if (!s->cfg.use_dora) return ADAPT_OK;
-    return dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), &s->pairs[l][which], s->scaling, y, m->fw.N);
+    return dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), p, p->scaling, y, m->fw.N);
 }
 
 /* Forward buffers that no backward reads live in one scratch per pass instead of one per layer:

@@ -36,7 +36,8 @@ static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear whic
 {
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
-    return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, &s->pairs[l][which], s->scaling, m->fw.N);
+    const lora_pair *p = &s->pairs[l][which];
+    return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N);
 }
 
 /* DoRA's part, before the layer's own backward: m's gradient, and dy turned into c dy (in place:
@@ -50,7 +51,8 @@ static adapt_status dora_branch_backward(adapt_model *m, int l, lora_linear whic
     if (W->grad || b->grad)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "DoRA LoRA \"%s\": training layer %d's %s itself alongside its DoRA is not supported",
                           s->name, l, lora_module_names[which]);
-    return dora_backward(&m->acts, W, &s->pairs[l][which], s->scaling, dy, x, m->fw.layers[l].lora_ax[which], m->fw.N);
+    const lora_pair *p = &s->pairs[l][which];
+    return dora_backward(&m->acts, W, p, p->scaling, dy, x, m->fw.layers[l].lora_ax[which], m->fw.N);
 }
 
 static bool layer_has_attention_lora(const adapt_model *m, int l)
