@@ -71,20 +71,7 @@ static int make_doras(void **state)
     return 0;
 }
 
-static float *encode(adapt_model *m, const case_batch *b, int H)
-{
-    float *h = malloc((size_t)b->B * b->T * H * sizeof *h);
-    assert_non_null(h);
-    if (adapt_model_encode(m, b->B, b->T, b->ids, b->mask, b->type_ids, h, NULL)) fail_msg("%s", adapt_error());
-    return h;
-}
 
-static double max_difference(const float *a, const float *b, size_t n)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
-    return worst;
-}
 
 /* The base model with every targeted W replaced by c (W + s B A), from the DoRA model's values. */
 static adapt_model *folded_by_hand(adapt_model *dm)
@@ -118,26 +105,26 @@ static void test_forward_and_merge(void **state)
     assert_true(dm->lora->cfg.use_dora);
     int H = dm->cfg.hidden;
     size_t n = (size_t)b.B * b.T * H;
-    float *h_plain = encode(plain, &b, H), *h_exact = encode(exact, &b, H), *h_dora = encode(dm, &b, H);
-    assert_true(max_difference(h_plain, h_exact, n) < 1e-5);
-    double apart = max_difference(h_plain, h_dora, n);
+    float *h_plain = encode_case_batch(plain, &b), *h_exact = encode_case_batch(exact, &b), *h_dora = encode_case_batch(dm, &b);
+    assert_true(max_abs_difference(h_plain, h_exact, n) < 1e-5);
+    double apart = max_abs_difference(h_plain, h_dora, n);
     if (!(apart > 1e-2)) fail_msg("magnitudes 20%% off the norms moved the outputs by only %g", apart);
     adapt_model *folded = folded_by_hand(dm);
-    float *h_folded = encode(folded, &b, H);
-    double err = max_difference(h_dora, h_folded, n);
+    float *h_folded = encode_case_batch(folded, &b);
+    double err = max_abs_difference(h_dora, h_folded, n);
     if (!(err < 1e-4)) fail_msg("DoRA against c (W + s B A) by hand: off by %g", err);
 
     param *W = linear_weight(&dm->layers[1], LIN_VALUE);
     float *w_before = malloc(W->numel * sizeof *w_before);
     memcpy(w_before, W->data, W->numel * sizeof *w_before);
     assert_int_equal(adapt_model_merge_lora(dm), ADAPT_OK);
-    float *h_merged = encode(dm, &b, H);
-    assert_true(max_difference(h_merged, h_dora, n) < 1e-4);
-    assert_true(max_difference(W->data, w_before, W->numel) > 1e-3);
+    float *h_merged = encode_case_batch(dm, &b);
+    assert_true(max_abs_difference(h_merged, h_dora, n) < 1e-4);
+    assert_true(max_abs_difference(W->data, w_before, W->numel) > 1e-3);
     assert_int_equal(adapt_model_unmerge_lora(dm), ADAPT_OK);
-    assert_true(max_difference(W->data, w_before, W->numel) < 1e-5);
-    float *h_again = encode(dm, &b, H);
-    assert_true(max_difference(h_again, h_dora, n) < 1e-5);
+    assert_true(max_abs_difference(W->data, w_before, W->numel) < 1e-5);
+    float *h_again = encode_case_batch(dm, &b);
+    assert_true(max_abs_difference(h_again, h_dora, n) < 1e-5);
     free(h_plain), free(h_exact), free(h_dora), free(h_folded), free(h_merged), free(h_again), free(w_before);
     adapt_model_free(plain), adapt_model_free(exact), adapt_model_free(dm), adapt_model_free(folded);
     case_batch_free(&b);
@@ -154,16 +141,16 @@ static void test_named_and_mixed(void **state)
         fail_msg("%s", adapt_error());
     int H = alone->cfg.hidden;
     size_t n = (size_t)b.B * b.T * H, row = (size_t)b.T * H;
-    float *h_alone = encode(alone, &b, H), *h_base = encode(base, &b, H), *h_p = encode(both, &b, H);
+    float *h_alone = encode_case_batch(alone, &b), *h_base = encode_case_batch(base, &b), *h_p = encode_case_batch(both, &b);
     assert_int_equal(adapt_model_set_lora(both, "d"), ADAPT_OK);
-    float *h_d = encode(both, &b, H);
-    assert_true(max_difference(h_d, h_alone, n) < 1e-6);
+    float *h_d = encode_case_batch(both, &b);
+    assert_true(max_abs_difference(h_d, h_alone, n) < 1e-6);
     const char *names[3] = {"d", NULL, "p"};
     float *mixed = malloc(n * sizeof *mixed);
     if (adapt_model_encode_mixed_lora(both, b.B, b.T, b.ids, b.mask, b.type_ids, names, mixed)) fail_msg("%s", adapt_error());
-    assert_true(max_difference(mixed, h_d, row) < 1e-5);
-    assert_true(max_difference(mixed + row, h_base + row, row) < 1e-5);
-    assert_true(max_difference(mixed + 2 * row, h_p + 2 * row, row) < 1e-5);
+    assert_true(max_abs_difference(mixed, h_d, row) < 1e-5);
+    assert_true(max_abs_difference(mixed + row, h_base + row, row) < 1e-5);
+    assert_true(max_abs_difference(mixed + 2 * row, h_p + 2 * row, row) < 1e-5);
     char saved[1100];
     snprintf(saved, sizeof saved, "%s/d-saved", test_tmp);
     if (adapt_model_save_lora(both, "d", saved)) fail_msg("%s", adapt_error());
@@ -172,8 +159,8 @@ static void test_named_and_mixed(void **state)
                      0);
     adapt_model *reloaded = load_tiny_bert();
     if (adapt_model_load_lora(reloaded, saved)) fail_msg("%s", adapt_error());
-    float *h_reloaded = encode(reloaded, &b, H);
-    assert_true(max_difference(h_reloaded, h_alone, n) < 1e-6);
+    float *h_reloaded = encode_case_batch(reloaded, &b);
+    assert_true(max_abs_difference(h_reloaded, h_alone, n) < 1e-6);
     free(h_alone), free(h_base), free(h_p), free(h_d), free(mixed), free(h_reloaded);
     adapt_model_free(alone), adapt_model_free(both), adapt_model_free(base), adapt_model_free(reloaded);
     case_batch_free(&b);

@@ -79,21 +79,7 @@ static void test_matching(void **state)
         if (config_status(bad[i]) != ADAPT_ERR_FORMAT) fail_msg("accepted: %s", bad[i]);
 }
 
-static float *encode(adapt_model *m, const case_batch *b)
-{
-    size_t n = (size_t)b->B * b->T * m->cfg.hidden;
-    float *h = malloc(n * sizeof *h);
-    assert_non_null(h);
-    if (adapt_model_encode(m, b->B, b->T, b->ids, b->mask, b->type_ids, h, NULL)) fail_msg("%s", adapt_error());
-    return h;
-}
 
-static double max_difference(const float *a, const float *b, size_t n)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
-    return worst;
-}
 
 /* A LoRA made with per-module settings, B set away from zero, saved as a PEFT folder. */
 static adapt_model *made_with(const char *json, const char *dir)
@@ -151,14 +137,14 @@ static void test_patterns_end_to_end(void **state)
     size_t n = (size_t)b.B * b.T * made->cfg.hidden;
     adapt_model *reloaded = load_tiny_bert(), *by_hand = folded(made, scaling), *plain = load_tiny_bert();
     if (adapt_model_load_lora(reloaded, dir)) fail_msg("%s", adapt_error());
-    float *h_made = encode(made, &b), *h_reloaded = encode(reloaded, &b), *h_hand = encode(by_hand, &b), *h_plain = encode(plain, &b);
-    assert_true(max_difference(h_made, h_reloaded, n) < 1e-6);
-    double err = max_difference(h_reloaded, h_hand, n), moved = max_difference(h_plain, h_hand, n);
+    float *h_made = encode_case_batch(made, &b), *h_reloaded = encode_case_batch(reloaded, &b), *h_hand = encode_case_batch(by_hand, &b), *h_plain = encode_case_batch(plain, &b);
+    assert_true(max_abs_difference(h_made, h_reloaded, n) < 1e-6);
+    double err = max_abs_difference(h_reloaded, h_hand, n), moved = max_abs_difference(h_plain, h_hand, n);
     if (!(err < 1e-4 && moved > 1e-3)) fail_msg("against the hand-folded weights: off by %g (the LoRA moves the outputs by %g)", err, moved);
     /* merging uses each module's own scaling too */
     assert_int_equal(adapt_model_merge_lora(reloaded), ADAPT_OK);
-    float *h_merged = encode(reloaded, &b);
-    assert_true(max_difference(h_merged, h_hand, n) < 1e-4);
+    float *h_merged = encode_case_batch(reloaded, &b);
+    assert_true(max_abs_difference(h_merged, h_hand, n) < 1e-4);
     free(h_made), free(h_reloaded), free(h_hand), free(h_plain), free(h_merged);
     adapt_model_free(made), adapt_model_free(reloaded), adapt_model_free(by_hand), adapt_model_free(plain);
     case_batch_free(&b);
@@ -181,8 +167,8 @@ static void test_layers_to_transform(void **state)
     size_t n = (size_t)b.B * b.T * made->cfg.hidden;
     adapt_model *reloaded = load_tiny_bert(), *by_hand = folded(made, scaling);
     if (adapt_model_load_lora(reloaded, dir)) fail_msg("%s", adapt_error());
-    float *h_reloaded = encode(reloaded, &b), *h_hand = encode(by_hand, &b);
-    assert_true(max_difference(h_reloaded, h_hand, n) < 1e-4);
+    float *h_reloaded = encode_case_batch(reloaded, &b), *h_hand = encode_case_batch(by_hand, &b);
+    assert_true(max_abs_difference(h_reloaded, h_hand, n) < 1e-4);
     free(h_reloaded), free(h_hand);
     adapt_model_free(made), adapt_model_free(reloaded), adapt_model_free(by_hand);
     case_batch_free(&b);

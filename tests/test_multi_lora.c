@@ -47,12 +47,6 @@ static float *encode(adapt_model *m, const batch *b)
     return h;
 }
 
-static double max_abs_difference(const float *a, const float *b, size_t n)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
-    return worst;
-}
 
 static float *copy_tensor(const adapt_model *m, const char *name)
 {
