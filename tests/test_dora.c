@@ -5,6 +5,7 @@
 #include "adapters/adapter_params.h"
 #include "adapters/lora.h"
 #include "case_batch.h"
+#include "formats/adapterhub.h"
 #include "formats/peft.h"
 #include "lora_fixture.h"
 #include "model/heads.h"
@@ -349,6 +350,15 @@ static void test_train_command(void **state)
     for (size_t o = 0; o < p->magnitude->numel; o++) moved = fmax(moved, fabs(c[o] - 1));
     if (!(moved > 1e-4)) fail_msg("the magnitudes stayed at the norms (largest |c - 1| %g)", moved);
     free(c);
+    /* the tagging head also went into the PEFT file as modules_to_save "classifier" (PEFT's
+     * TOKEN_CLS head), the same values as the AdapterHub head beside it */
+    assert_int_equal(run_command("grep -q '\"modules_to_save\":\\s*\\[\"classifier\"\\]' '%s/adapter_config.json'", dir), 0);
+    head h;
+    if (adapterhub_load_head(m, dir, NULL, &h)) fail_msg("%s", adapt_error());
+    const param *cw = store_get(&m->store, "classifier.weight"), *cb = store_get(&m->store, "classifier.bias");
+    assert_true(cw && cb && cw->numel == h.w1->numel);
+    assert_memory_equal(cw->data, h.w1->data, h.w1->numel * sizeof(float));
+    assert_memory_equal(cb->data, h.b1->data, h.b1->numel * sizeof(float));
     adapt_model_free(m);
     assert_int_equal(run_command("cd '%s' && printf 'Lima\\tB-LOC\\nPeru\\tB-LOC\\n' > two.conll && '%s/%s' predict --model '%s/models/default' "
                                  "--lora trained/best/lora --input two.conll --output two.out > predict.log 2>&1 && test $(wc -l < two.out) -ge 2",

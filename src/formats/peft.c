@@ -101,12 +101,15 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
 
 adapt_status peft_load(adapt_model *m, const char *dir) { return peft_load_as(m, dir, LORA_DEFAULT_NAME); }
 
-adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
+adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type) { return peft_save_with_classifier(m, dir, task_type, NULL, NULL); }
+
+adapt_status peft_save_with_classifier(adapt_model *m, const char *dir, const char *task_type, const param *classifier_w,
+                                       const param *classifier_b)
 {
     if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
     if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    size_t n = 0, cap = m->store.count;
+    size_t n = 0, cap = m->store.count + 2;
     const char **names = calloc(cap + 1, sizeof *names);
     char **file_names = calloc(cap + 1, sizeof *file_names);
     adapt_status s = names && file_names ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -131,10 +134,21 @@ adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type)
         else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;
     }
+    const param *head[2] = {classifier_w, classifier_b}; /* PEFT's modules_to_save "classifier": Linear(H, labels) */
+    static const char *const head_names[2] = {PEFT_PREFIX "classifier.weight", PEFT_PREFIX "classifier.bias"};
+    for (int i = 0; !s && classifier_w && i < 2; i++) {
+        names[n] = head[i]->name;
+        if (!(file_names[n] = strdup(head_names[i]))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        n += !s;
+    }
     static const char *const meta[] = {"format", "pt"};
     char *st_path = path_join(dir, "adapter_model.safetensors"), *cfg_path = path_join(dir, "adapter_config.json");
     if (!s) s = store_save_safetensors(&m->store, st_path, names, (const char *const *)file_names, n, meta, 1);
-    cJSON *root = s ? NULL : lora_config_to_json(&m->lora->cfg, task_type);
+    lora_config cfg = m->lora->cfg;
+    bool listed = false;
+    for (int i = 0; i < cfg.n_modules_to_save; i++) listed |= !strcmp(cfg.modules_to_save[i], "classifier");
+    if (classifier_w && !listed && cfg.n_modules_to_save < 8) snprintf(cfg.modules_to_save[cfg.n_modules_to_save++], 64, "classifier");
+    cJSON *root = s ? NULL : lora_config_to_json(&cfg, task_type);
     char *text = root ? cJSON_Print(root) : NULL;
     if (!s) s = text ? file_write_atomic(cfg_path, text, strlen(text)) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     free(text);

@@ -12,5 +12,10 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name);
 adapt_status peft_load(adapt_model *m, const char *dir);
 /* Saves the active LoRA's weights and modules_to_save tensors (the LoRA must be unmerged). */
 adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type);
+/* The same with a token classifier (weight [labels, H], bias [labels]) saved as PEFT's
+ * modules_to_save "classifier" (BertForTokenClassification's head), e.g. adapt's trained tagging
+ * head, so that PEFT loads the LoRA with its head. */
+adapt_status peft_save_with_classifier(adapt_model *m, const char *dir, const char *task_type, const param *classifier_w,
+                                       const param *classifier_b);
 
 #endif
