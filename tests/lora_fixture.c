@@ -1,6 +1,7 @@
 #include "lora_fixture.h"
 #include "adapters/lora.h"
 #include "case_batch.h"
+#include "model/heads.h"
 #include "model/model.h"
 #include "testutil.h"
 #include <math.h>
@@ -40,4 +41,51 @@ double max_abs_difference(const float *a, const float *b, size_t n)
     double worst = 0;
     for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)a[i] - b[i]));
     return worst;
+}
+
+void grad_run_init(grad_run *g, adapt_model *m, uint64_t seed)
+{
+    g->m = m;
+    g->h = calloc(1, sizeof *g->h);
+    assert_non_null(g->h);
+    if (head_create(m, g->h, HEAD_TAGGING, "t", GRAD_LABELS)) fail_msg("%s", adapt_error());
+    head_init_random(g->h, &seed);
+    for (int i = 0; i < GRAD_B * GRAD_T; i++) g->ids[i] = 5 + (int32_t)(test_uniform(&seed) * 500);
+    for (int i = 0; i < GRAD_B * GRAD_T * GRAD_LABELS; i++) g->w[i] = (float)(2 * test_uniform(&seed) - 1);
+}
+
+void grad_run_free(grad_run *g)
+{
+    free(g->h);
+    g->h = NULL;
+}
+
+double grad_run_loss(grad_run *g, bool backward)
+{
+    float logits[GRAD_B * GRAD_T * GRAD_LABELS];
+    g->m->dropout_rng = 12345;
+    assert_int_equal(model_forward(g->m, GRAD_B, GRAD_T, g->ids, NULL, NULL), ADAPT_OK);
+    assert_int_equal(head_forward(g->m, g->h, logits), ADAPT_OK);
+    double loss = 0;
+    for (int i = 0; i < GRAD_B * GRAD_T * GRAD_LABELS; i++) loss += (double)g->w[i] * logits[i];
+    if (backward) {
+        float *d_hidden = calloc((size_t)GRAD_B * GRAD_T * g->m->cfg.hidden, sizeof(float));
+        assert_non_null(d_hidden);
+        store_zero_grads(&g->m->store);
+        assert_int_equal(head_backward(g->m, g->h, g->w, d_hidden), ADAPT_OK);
+        assert_int_equal(model_backward(g->m, d_hidden), ADAPT_OK);
+        free(d_hidden);
+    }
+    return loss;
+}
+
+double grad_run_numeric(grad_run *g, float *v, size_t i)
+{
+    const float eps = 1e-2f, x = v[i];
+    v[i] = x + eps;
+    double up = grad_run_loss(g, false);
+    v[i] = x - eps;
+    double down = grad_run_loss(g, false);
+    v[i] = x;
+    return (up - down) / (2.0 * eps);
 }

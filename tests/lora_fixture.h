@@ -3,7 +3,9 @@
 #ifndef ADAPT_TESTS_LORA_FIXTURE_H
 #define ADAPT_TESTS_LORA_FIXTURE_H
 #include "adapt.h"
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* ../shared/fixtures/models/tiny-bert (the test fails when it does not load). */
 adapt_model *load_tiny_bert(void);
@@ -12,6 +14,24 @@ struct case_batch;
 float *encode_case_batch(adapt_model *m, const struct case_batch *b);
 /* Largest |a[i] - b[i]|. */
 double max_abs_difference(const float *a, const float *b, size_t n);
+/* A gradient check's setting: a batch of ids through the model and a head, the loss the logits
+ * weighted by w (so d logits = w). */
+enum { GRAD_B = 2, GRAD_T = 6, GRAD_LABELS = 5 };
+typedef struct grad_run {
+    adapt_model *m;
+    struct head *h;
+    int32_t ids[GRAD_B * GRAD_T];
+    float w[GRAD_B * GRAD_T * GRAD_LABELS];
+} grad_run;
+/* Fills ids and w from a seed and makes a random tagging head "t" (g->h, malloc'd). */
+void grad_run_init(grad_run *g, adapt_model *m, uint64_t seed);
+void grad_run_free(grad_run *g);
+/* The loss; with backward, every trainable tensor's gradient of it (zeroed first). The dropout
+ * stream restarts each pass, so passes with dropout on draw the same masks. */
+double grad_run_loss(grad_run *g, bool backward);
+/* Central difference of the loss in v[i] (step 1e-2). */
+double grad_run_numeric(grad_run *g, float *v, size_t i);
+
 /* s B A of LoRA `lora`'s module k (a lora_linear) in layer `layer`, [out, in], in double (malloc'd). */
 double *lora_delta(const adapt_model *m, const char *lora, int layer, int k);
 

@@ -205,33 +205,6 @@ static void test_refusals(void **state)
 }
 
 /* ------------------------------------------------------------------ training */
-enum { GB = 2, GT = 6, GLABELS = 5 };
-
-typedef struct grad_run {
-    adapt_model *m;
-    head h;
-    int32_t ids[GB * GT];
-    float w[GB * GT * GLABELS]; /* loss = sum w . logits */
-} grad_run;
-
-static double loss_of(grad_run *g, bool backward)
-{
-    float logits[GB * GT * GLABELS];
-    g->m->dropout_rng = 12345; /* with dropout on, every pass draws the same masks */
-    assert_int_equal(model_forward(g->m, GB, GT, g->ids, NULL, NULL), ADAPT_OK);
-    assert_int_equal(head_forward(g->m, &g->h, logits), ADAPT_OK);
-    double loss = 0;
-    for (int i = 0; i < GB * GT * GLABELS; i++) loss += (double)g->w[i] * logits[i];
-    if (backward) {
-        float *d_hidden = calloc((size_t)GB * GT * g->m->cfg.hidden, sizeof(float));
-        store_zero_grads(&g->m->store);
-        assert_int_equal(head_backward(g->m, &g->h, g->w, d_hidden), ADAPT_OK);
-        assert_int_equal(model_backward(g->m, d_hidden), ADAPT_OK);
-        free(d_hidden);
-    }
-    return loss;
-}
-
 /* Sets every magnitude of module (l, k) to c_o times the current norm: the norms change with A
  * or B, c stays, which is what DoRA's backward assumes (the norm a constant). */
 static void hold_scale(grad_run *g, int l, int k, const double *c)
@@ -245,23 +218,20 @@ static void hold_scale(grad_run *g, int l, int k, const double *c)
 /* Central difference of the loss in v[i]; for A and B with c held (hold_scale). */
 static double numeric(grad_run *g, float *v, size_t i, int l, int k, bool hold)
 {
-    double *c = NULL;
     param *mag = g->m->lora->pairs[l][k].magnitude;
+    if (!hold) return grad_run_numeric(g, v, i);
     float *saved_mag = malloc(mag->numel * sizeof *saved_mag);
     memcpy(saved_mag, mag->data, mag->numel * sizeof *saved_mag);
-    if (hold) {
-        double *norms = adapted_norms(g->m, l, k);
-        c = malloc(mag->numel * sizeof *c);
-        for (size_t o = 0; o < mag->numel; o++) c[o] = mag->data[o] / norms[o];
-        free(norms);
-    }
+    double *norms = adapted_norms(g->m, l, k), *c = malloc(mag->numel * sizeof *c);
+    for (size_t o = 0; o < mag->numel; o++) c[o] = mag->data[o] / norms[o];
+    free(norms);
     const float eps = 1e-2f, x = v[i];
     v[i] = x + eps;
-    if (hold) hold_scale(g, l, k, c);
-    double up = loss_of(g, false);
+    hold_scale(g, l, k, c);
+    double up = grad_run_loss(g, false);
     v[i] = x - eps;
-    if (hold) hold_scale(g, l, k, c);
-    double down = loss_of(g, false);
+    hold_scale(g, l, k, c);
+    double down = grad_run_loss(g, false);
     v[i] = x;
     memcpy(mag->data, saved_mag, mag->numel * sizeof *saved_mag);
     free(saved_mag);
@@ -275,13 +245,14 @@ static double numeric(grad_run *g, float *v, size_t i, int l, int k, bool hold)
 static void check_gradients(bool dropout)
 {
     grad_run g;
-    g.m = load_tiny_bert();
-    g.m->training = dropout;
+    adapt_model *m = load_tiny_bert();
+    m->training = dropout;
     lora_config cfg = {.r = 4, .alpha = 8, .use_dora = true, .n_targets = 4};
     const char *targets[4] = {"query", "key", "value", "dense"};
     for (int i = 0; i < 4; i++) snprintf(cfg.targets[i], sizeof cfg.targets[i], "%s", targets[i]);
     uint64_t rng = 9;
-    if (lora_attach(g.m, &cfg, LORA_DEFAULT_NAME, true, &rng, NULL)) fail_msg("%s", adapt_error());
+    if (lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &rng, NULL)) fail_msg("%s", adapt_error());
+    grad_run_init(&g, m, 9);
     /* a trained-looking DoRA: B away from zero, magnitudes away from the norms */
     for (int l = 0; l < g.m->cfg.layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
@@ -290,11 +261,7 @@ static void check_gradients(bool dropout)
             for (size_t i = 0; i < p->B->numel; i++) p->B->data[i] = (float)(0.2 * (2 * test_uniform(&rng) - 1));
             for (size_t o = 0; o < p->magnitude->numel; o++) p->magnitude->data[o] *= (float)(1 + 0.3 * (2 * test_uniform(&rng) - 1));
         }
-    if (head_create(g.m, &g.h, HEAD_TAGGING, "t", GLABELS)) fail_msg("%s", adapt_error());
-    head_init_random(&g.h, &rng);
-    for (int i = 0; i < GB * GT; i++) g.ids[i] = 5 + (int32_t)(test_uniform(&rng) * 500);
-    for (int i = 0; i < GB * GT * GLABELS; i++) g.w[i] = (float)(2 * test_uniform(&rng) - 1);
-    loss_of(&g, true);
+    grad_run_loss(&g, true);
     int checked = 0;
     for (int l = 0; l < g.m->cfg.layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) {
@@ -312,7 +279,8 @@ static void check_gradients(bool dropout)
             }
         }
     assert_int_equal(checked, 2 * LIN_COUNT * 3);
-    adapt_model_free(g.m);
+    grad_run_free(&g);
+    adapt_model_free(m);
 }
 
 static void test_gradients(void **state)

@@ -87,21 +87,6 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     return root;
 }
 
-/* PEFT: a list entry matches a module whose name is the entry or ends with "." + entry; a string
- * is a regular expression that must match the whole name. */
-bool lora_targets_module(const lora_config *cfg, const char *name)
-{
-    if (!lora_layer_selected(cfg, name)) return false;
-    if (cfg->target_regex[0]) return lora_full_match(cfg->target_regex, name);
-    size_t n = strlen(name);
-    for (int i = 0; i < cfg->n_targets; i++) {
-        size_t k = strlen(cfg->targets[i]);
-        if (!strcmp(name, cfg->targets[i]) || (n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, cfg->targets[i])))
-            return true;
-    }
-    return false;
-}
-
 param *linear_weight(encoder_layer *L, lora_linear which)
 {
     switch (which) {
@@ -218,15 +203,20 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
         for (int k = 0; k < LIN_COUNT && !st; k++) {
             char module[256];
             snprintf(module, sizeof module, "%s.encoder.layer.%d.%s", m->prefix, l, lora_module_names[k]);
-            if (!lora_targets_module(cfg, module)) continue;
+            lora_module_settings ms; /* target_modules, layers_to_transform, rank_pattern, alpha_pattern */
+            st = lora_module_settings_of(cfg, module, &ms);
+            if (st || !ms.targeted) continue;
             param *W = linear_weight(&m->layers[l], (lora_linear)k);
             int64_t out = W->shape[0], in = W->shape[1];
             char prefix[300];
             snprintf(prefix, sizeof prefix, "%s.", module);
             lora_pair *p = &s->pairs[l][k];
-            int r = lora_module_rank(cfg, module); /* rank_pattern / alpha_pattern, else the config's */
-            double alpha = lora_module_alpha(cfg, module);
-            p->scaling = (float)(cfg->use_rslora ? alpha / sqrt((double)r) : alpha / r);
+            int r = ms.r;
+            p->scaling = (float)(cfg->use_rslora ? ms.alpha / sqrt((double)r) : ms.alpha / r);
+            if (!isfinite(p->scaling)) {
+                st = adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %d is no float scaling", module, ms.alpha, r);
+                break;
+            }
             if (create) {
                 st = adapter_param_add(&m->store, prefix, a_name, r, in, &p->A);
                 if (!st) st = adapter_param_add(&m->store, prefix, b_name, out, r, &p->B);

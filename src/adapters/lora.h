@@ -38,6 +38,8 @@ typedef struct lora_config {
     int n_layers, layers[LORA_MAX_LAYER_LIST];
     int n_layers_pattern;                  /* layers_pattern: the name before the index ("layer") */
     char layers_pattern[4][32];
+    bool names_without_root;               /* the file names modules "encoder.layer..." (PEFT on a bare
+                                            * BertModel): patterns and regexes match such names */
     char task_type[32];                    /* as the file says ("TOKEN_CLS"), "" when it says none */
 } lora_config;
 
@@ -91,8 +93,8 @@ void lora_factor_name(const char *lora, const char *factor, char *out, size_t si
 void lora_magnitude_name(const char *lora, char *out, size_t size);
 /* A LoRA name: 1-63 letters, digits, '_' or '-' (it becomes part of tensor names). */
 adapt_status lora_check_name(const char *name);
-/* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted: target_modules, and
- * layers_to_transform when given. */
+/* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted (false also when
+ * lora_module_settings_of fails). */
 bool lora_targets_module(const lora_config *cfg, const char *module_name);
 
 /* lora_patterns.c: PEFT's per-module settings. rank_pattern, alpha_pattern (objects),
@@ -100,16 +102,19 @@ bool lora_targets_module(const lora_config *cfg, const char *module_name);
  * config (`what` names it in errors) and written back. */
 adapt_status lora_patterns_from_json(const cJSON *root, const char *what, lora_config *cfg);
 void lora_patterns_to_json(const lora_config *cfg, cJSON *root);
-/* A module's rank and lora_alpha: the first rank_pattern / alpha_pattern key that matches its
- * name as "(.*\.)?(key)" (PEFT's get_pattern_key), else the config's r / lora_alpha. */
-int lora_module_rank(const lora_config *cfg, const char *module_name);
-double lora_module_alpha(const lora_config *cfg, const char *module_name);
-/* Whether layers_to_transform (when given) selects the module: its index is the number after
- * "<layers_pattern>." (any name without a pattern), as PEFT reads it. */
-bool lora_layer_selected(const lora_config *cfg, const char *module_name);
-/* Whether `name` as a whole matches the regular expression `re` (anchored at both ends);
- * false when re does not compile. */
-bool lora_full_match(const char *re, const char *name);
+/* A module as PEFT's config reads it (check_target_module_exists, get_pattern_key), its name as
+ * the file saw it (without "bert." when names_without_root): targeted by target_modules (a regex
+ * matching the whole name, an exact name, or a suffix after a '.', the latter filtered by
+ * layers_to_transform: the number after "<layers_pattern>.", any name without one), its rank and
+ * lora_alpha from the first rank_pattern / alpha_pattern key matching "(.*\.)?(key)", else the
+ * config's. Fails when a regular expression cannot be matched (PCRE2's match limit: a key that
+ * backtracks without end). */
+typedef struct lora_module_settings {
+    bool targeted;
+    int r;
+    double alpha;
+} lora_module_settings;
+adapt_status lora_module_settings_of(const lora_config *cfg, const char *module_name, lora_module_settings *out);
 
 /* Adds a LoRA named `name` to the model: create = true makes fresh A/B (trainable), false binds A/B
  * already in the store (loaded from a file). The model's first LoRA becomes the active one

@@ -11,64 +11,101 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-/* Matches `re` against `name` from its start (PCRE2_ANCHORED), to its end too when `whole`;
- * *index (optional) receives capture group 1 as a number. */
-static bool match(const char *re, const char *name, bool whole, long *index)
+/* Matches `re` against `name` from its start (PCRE2_ANCHORED), to its end too when `whole`: 1, 0
+ * (no match), or -1 when the pattern does not compile or passes the match limit (a key that
+ * backtracks without end fails instead of taking minutes). *index (optional) receives capture
+ * group 1 as a number. */
+static int match(const char *re, const char *name, bool whole, long *index)
 {
     int err;
     PCRE2_SIZE off;
     pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_ANCHORED | (whole ? PCRE2_ENDANCHORED : 0), &err,
                                      &off, NULL);
-    if (!code) return false;
+    if (!code) return -1;
+    pcre2_match_context *ctx = pcre2_match_context_create(NULL);
+    if (ctx) pcre2_set_match_limit(ctx, 100000);
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(code, NULL);
-    int rc = md ? pcre2_match(code, (PCRE2_SPTR)name, strlen(name), 0, 0, md, NULL) : -1;
+    int rc = md && ctx ? pcre2_match(code, (PCRE2_SPTR)name, strlen(name), 0, 0, md, ctx) : PCRE2_ERROR_NOMEMORY;
     if (rc >= 2 && index) {
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         *index = strtol(name + ov[2], NULL, 10);
     }
     pcre2_match_data_free(md);
+    pcre2_match_context_free(ctx);
     pcre2_code_free(code);
-    return rc >= 0;
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
 }
 
-bool lora_full_match(const char *re, const char *name) { return match(re, name, true, NULL); }
-
-static const lora_pattern *pattern_for(const lora_pattern *ps, int n, const char *module_name)
+static adapt_status unmatchable(const char *re, const char *name)
 {
-    for (int i = 0; i < n; i++) {
+    return adapt_fail(ADAPT_ERR_FORMAT, "LoRA config: the regular expression \"%.80s\" could not be matched against \"%s\" "
+                      "(it does not compile, or backtracks past PCRE2's match limit)", re, name);
+}
+
+/* The first pattern whose key matches the name as "(.*\.)?(key)", or NULL. */
+static adapt_status pattern_for(const lora_pattern *ps, int n, const char *name, const lora_pattern **out)
+{
+    *out = NULL;
+    for (int i = 0; i < n && !*out; i++) {
         char re[sizeof ps[i].key + 16];
         snprintf(re, sizeof re, "(.*\\.)?(%s)", ps[i].key);
-        if (lora_full_match(re, module_name)) return &ps[i];
+        int rc = match(re, name, true, NULL);
+        if (rc < 0) return unmatchable(ps[i].key, name);
+        if (rc) *out = &ps[i];
     }
-    return NULL;
+    return ADAPT_OK;
 }
 
-int lora_module_rank(const lora_config *cfg, const char *module_name)
+/* layers_to_transform: whether the layer index in the name is listed. */
+static adapt_status layer_selected(const lora_config *cfg, const char *name, bool *selected)
 {
-    const lora_pattern *p = pattern_for(cfg->rank_pattern, cfg->n_rank_pattern, module_name);
-    return p ? (int)p->value : cfg->r;
-}
-
-double lora_module_alpha(const lora_config *cfg, const char *module_name)
-{
-    const lora_pattern *p = pattern_for(cfg->alpha_pattern, cfg->n_alpha_pattern, module_name);
-    return p ? p->value : cfg->alpha;
-}
-
-bool lora_layer_selected(const lora_config *cfg, const char *module_name)
-{
-    if (!cfg->layers_set) return true;
     long index = -1;
-    bool found = false;
-    if (!cfg->n_layers_pattern) found = match(".*\\.[^.]*\\.(\\d+)\\.", module_name, false, &index);
+    int found = 0;
+    if (!cfg->n_layers_pattern) found = match(".*\\.[^.]*\\.(\\d+)\\.", name, false, &index);
     for (int i = 0; !found && i < cfg->n_layers_pattern; i++) {
         char re[64];
         snprintf(re, sizeof re, ".*\\.%s\\.(\\d+)\\.", cfg->layers_pattern[i]);
-        found = match(re, module_name, false, &index);
+        found = match(re, name, false, &index);
     }
-    for (int i = 0; found && i < cfg->n_layers; i++)
-        if (cfg->layers[i] == index) return true;
-    return false;
+    if (found < 0) return unmatchable("layers_pattern", name);
+    *selected = false;
+    for (int i = 0; found && i < cfg->n_layers; i++) *selected |= cfg->layers[i] == index;
+    return ADAPT_OK;
+}
+
+adapt_status lora_module_settings_of(const lora_config *cfg, const char *module_name, lora_module_settings *out)
+{
+    const char *name = module_name; /* as the file's PEFT model named it */
+    if (cfg->names_without_root && strchr(module_name, '.')) name = strchr(module_name, '.') + 1;
+    *out = (lora_module_settings){false, cfg->r, cfg->alpha};
+    if (cfg->target_regex[0]) {
+        int rc = match(cfg->target_regex, name, true, NULL);
+        if (rc < 0) return unmatchable(cfg->target_regex, name);
+        out->targeted = rc;
+    } else {
+        size_t n = strlen(name);
+        for (int i = 0; i < cfg->n_targets && !out->targeted; i++) { /* an exact name needs no layer filter */
+            if (!strcmp(name, cfg->targets[i])) goto found;
+            size_t k = strlen(cfg->targets[i]);
+            out->targeted = n > k && name[n - k - 1] == '.' && !strcmp(name + n - k, cfg->targets[i]);
+        }
+        if (out->targeted && cfg->layers_set) TRY(layer_selected(cfg, name, &out->targeted));
+    }
+    if (!out->targeted) return ADAPT_OK;
+found:
+    out->targeted = true;
+    const lora_pattern *rank, *alpha;
+    TRY(pattern_for(cfg->rank_pattern, cfg->n_rank_pattern, name, &rank));
+    TRY(pattern_for(cfg->alpha_pattern, cfg->n_alpha_pattern, name, &alpha));
+    if (rank) out->r = (int)rank->value;
+    if (alpha) out->alpha = alpha->value;
+    return ADAPT_OK;
+}
+
+bool lora_targets_module(const lora_config *cfg, const char *module_name)
+{
+    lora_module_settings ms;
+    return !lora_module_settings_of(cfg, module_name, &ms) && ms.targeted;
 }
 
 /* An object of module-name keys and numbers (ranks: integers 1-4096; alphas: finite). */
@@ -92,6 +129,12 @@ static adapt_status read_patterns(const cJSON *root, const char *key, bool rank,
         pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, 0, &err, &off, NULL);
         if (!code) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"%s\" key \"%.60s\" is not a regular expression", what, key, e->string);
         pcre2_code_free(code);
+        int at = 0;
+        while (at < *n && strcmp(out[at].key, e->string)) at++;
+        if (at < *n) { /* a repeated key: Python's json keeps the last value at the first place */
+            out[at].value = v;
+            continue;
+        }
         snprintf(out[*n].key, sizeof out[0].key, "%s", e->string);
         out[(*n)++].value = v;
     }
@@ -109,17 +152,23 @@ adapt_status lora_patterns_from_json(const cJSON *root, const char *what, lora_c
     if (cfg->layers_set && !one_layer && !cJSON_IsArray(layers))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"layers_to_transform\" must be a layer index or a list of them", what);
     for (const cJSON *e = one_layer ? one_layer : first; e; e = one_layer ? NULL : e->next) {
-        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 100000) || cfg->n_layers == LORA_MAX_LAYER_LIST)
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"layers_to_transform\" must be at most %d layer indices", what, LORA_MAX_LAYER_LIST);
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble <= 100000) || e->valuedouble != (double)e->valueint ||
+            cfg->n_layers == LORA_MAX_LAYER_LIST)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"layers_to_transform\" must be at most %d layer indices (whole numbers)", what,
+                              LORA_MAX_LAYER_LIST);
         cfg->layers[cfg->n_layers++] = e->valueint;
     }
+    if (!one_layer && !cfg->n_layers) cfg->layers_set = false; /* [] as PEFT reads it: every layer */
+    if (cfg->layers_set && cfg->target_regex[0]) /* PEFT's LoraConfig refuses it too */
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"layers_to_transform\" cannot be used when \"target_modules\" is a regular expression", what);
     const cJSON *pat = cJSON_GetObjectItemCaseSensitive(root, "layers_pattern");
     cfg->n_layers_pattern = 0;
     const cJSON *one = cJSON_IsString(pat) ? pat : NULL, *list = cJSON_IsArray(pat) ? pat->child : NULL;
     if (pat && !cJSON_IsNull(pat) && !one && !cJSON_IsArray(pat))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"layers_pattern\" must be a name or a list of names", what);
     for (const cJSON *e = one ? one : list; e; e = one ? NULL : e->next) {
-        bool plain = cJSON_IsString(e) && *e->valuestring && strlen(e->valuestring) < sizeof cfg->layers_pattern[0];
+        if (cJSON_IsString(e) && !*e->valuestring) continue; /* "": no pattern, as PEFT reads it */
+        bool plain = cJSON_IsString(e) && strlen(e->valuestring) < sizeof cfg->layers_pattern[0];
         for (const char *c = plain ? e->valuestring : ""; plain && *c; c++) /* a module-name part, used inside a regex */
             plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_';
         if (!plain || cfg->n_layers_pattern == 4)

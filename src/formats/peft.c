@@ -15,6 +15,7 @@ typedef struct peft_rename {
     const adapt_model *m;
     const char *path, *lora;
     adapt_status status;
+    bool rootless;                 /* names like "encoder.layer..." (PEFT on a bare BertModel) */
 } peft_rename;
 
 /* "base_model.model.bert.encoder..." -> "bert.encoder..."; a base-model PEFT (no "bert." in the
@@ -31,8 +32,12 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
     }
     const char *rest = file_name + pl;
     char name[512];
-    if (!strncmp(rest, "encoder.", 8) || !strncmp(rest, "embeddings.", 11)) snprintf(name, sizeof name, "%s.%s", c->m->prefix, rest);
-    else snprintf(name, sizeof name, "%s", rest);
+    if (!strncmp(rest, "encoder.", 8) || !strncmp(rest, "embeddings.", 11)) {
+        snprintf(name, sizeof name, "%s.%s", c->m->prefix, rest);
+        c->rootless = true;
+    } else {
+        snprintf(name, sizeof name, "%s", rest);
+    }
     /* Older PEFT versions keep the adapter name in the key. */
     char *dflt = strstr(name, ".default.");
     if (dflt) memmove(dflt, dflt + 8, strlen(dflt + 8) + 1);
@@ -79,13 +84,15 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
     if (!s) s = json_load_file(cfg_path, &root);
     if (!s) s = lora_config_from_json(root, cfg_path, &cfg);
     if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
-    bool touched = !s; /* from here a failure has tensors of the file to take out again */
+    bool touched = !s, rc_rootless = false; /* from here a failure has tensors of the file to take out again */
     if (!s) {
-        peft_rename rc = {m, st_path, name, ADAPT_OK};
+        peft_rename rc = {m, st_path, name, ADAPT_OK, false};
         s = store_load_safetensors(&m->store, st_path, rename_peft, &rc, NULL);
         if (!s) s = rc.status;
+        rc_rootless = rc.rootless;
     }
     lora_state *attached = NULL;
+    cfg.names_without_root = rc_rootless; /* its patterns and regexes name modules that way */
     if (!s) s = lora_attach(m, &cfg, name, false, NULL, &attached);
     if (!s) s = lora_bind_modules(m, attached, st_path);
     if (s && attached) { /* undoes the attach (a fresh, unmerged LoRA: nothing fails, the message stays) */
@@ -128,7 +135,9 @@ adapt_status peft_save_with_classifier(adapt_model *m, const char *dir, const ch
             s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
             break;
         }
-        snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", t);
+        size_t root = strlen(m->prefix); /* a LoRA read from bare-model names is written back the same way */
+        bool strip = m->lora->cfg.names_without_root && !strncmp(t, m->prefix, root) && t[root] == '.';
+        snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", strip ? t + root + 1 : t);
         char *infix = factor && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
         if (infix && !strncmp(infix + 1, LORA_MAGNITUDE, strlen(LORA_MAGNITUDE))) infix[1 + strlen(LORA_MAGNITUDE)] = '\0';
         else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
