@@ -8,6 +8,7 @@
 #include "lora_fixture.h"
 #include "formats/param_io.h"
 #include "formats/peft.h"
+#include "model/heads.h"
 #include "model/model.h"
 #include "testutil.h"
 #include <math.h>
@@ -527,6 +528,56 @@ static void test_example(void **state)
                      2); /* 5 rows do not split into 3 groups */
 }
 
+/* A LoRA saved with its AdapterHub head as Hugging Face's head (PEFT's modules_to_save): on BERT a
+ * classification head is the pooler plus the classifier, a tagging head the classifier; loading
+ * the folder brings the same values into those tensors. On RoBERTa (`adapt train --task sst2`) a
+ * classification head is classifier.dense and classifier.out_proj. */
+static void test_hf_heads(void **state)
+{
+    (void)state;
+    static const struct { head_kind kind; int labels; const char *modules, *w_dense, *w_out; } cases[2] = {
+        {HEAD_CLASSIFICATION, 3, "[\"classifier\",\"pooler\"]", "bert.pooler.dense.weight", "classifier.weight"},
+        {HEAD_TAGGING, 5, "[\"classifier\"]", NULL, "classifier.weight"},
+    };
+    for (int c = 0; c < 2; c++) {
+        adapt_model *m = load_tiny_bert();
+        if (peft_load(m, lora_a)) fail_msg("%s", adapt_error());
+        adapt_model_delete_lora(m, "default"); /* c10 brings a classifier: start without one */
+        lora_config cfg = {.r = 2, .alpha = 4, .n_targets = 1};
+        snprintf(cfg.targets[0], sizeof cfg.targets[0], "query");
+        uint64_t rng = 2;
+        head h;
+        if (lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &rng, NULL) || head_create(m, &h, cases[c].kind, "task", cases[c].labels))
+            fail_msg("%s", adapt_error());
+        head_init_random(&h, &rng);
+        peft_head_tensors hf;
+        bool ok;
+        peft_head_of(m, &h, &hf, &ok);
+        assert_true(ok);
+        char dir[1100];
+        snprintf(dir, sizeof dir, "%s/hf-head-%d", tmp, c);
+        if (peft_save_with_head(m, dir, "SEQ_CLS", &hf)) fail_msg("%s", adapt_error());
+        assert_int_equal(run_command("tr -d ' \\t\\n' < '%s/adapter_config.json' | grep -qF '\"modules_to_save\":%s'", dir, cases[c].modules), 0);
+        adapt_model *back = load_tiny_bert();
+        if (adapt_model_load_lora(back, dir)) fail_msg("%s", adapt_error());
+        const param *out = store_get(&back->store, cases[c].w_out), *dense = cases[c].w_dense ? store_get(&back->store, cases[c].w_dense) : NULL;
+        const param *want_out = cases[c].kind == HEAD_TAGGING ? h.w1 : h.w2;
+        assert_non_null(out);
+        assert_memory_equal(out->data, want_out->data, want_out->numel * sizeof(float));
+        if (cases[c].w_dense) assert_memory_equal(dense->data, h.w1->data, h.w1->numel * sizeof(float));
+        adapt_model_free(back);
+        adapt_model_free(m);
+    }
+    char out[1100];
+    snprintf(out, sizeof out, "%s/sst2", tmp);
+    assert_int_equal(run_command("mkdir -p '%s/SST-2' && head -n 40 '%s' > '%s/SST-2/train.tsv' && '%s' train --task sst2 --model models/default "
+                                 "--train '%s/SST-2/train.tsv' --output '%s' --name sst2 --method lora --lora-r 2 --max-steps 2 --batch-size 8 "
+                                 "--max-length 32 --quiet > '%s.log' 2>&1 && grep -q 'classifier.out_proj.weight' '%s/best/lora/adapter_model.safetensors' "
+                                 "&& grep -q 'classifier.dense.bias' '%s/best/lora/adapter_model.safetensors'",
+                                 tmp, shared_path("data/glue/SST-2/train.tsv"), tmp, build_path("adapt"), tmp, out, out, out, out),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_modules_to_save_checked),
         cmocka_unit_test(test_weighted),
         cmocka_unit_test(test_example),
+        cmocka_unit_test(test_hf_heads),
     };
     return cmocka_run_group_tests(tests, make_variants, remove_variants);
 }

@@ -139,7 +139,17 @@ void lora_remove_tensors(adapt_model *m, const char *lora)
     store_remove_matching(&m->store, lora_staged_by, lora);
 }
 
-static bool is_classifier(const char *name) { return !strcmp(name, "classifier.weight") || !strcmp(name, "classifier.bias"); }
+/* A Hugging Face head tensor a LoRA may bring as modules_to_save though the model has none: the
+ * token / sequence classifier, RoBERTa's classification head, BERT's pooler. */
+static bool is_classifier(const adapt_model *m, const char *name)
+{
+    static const char *const heads[] = {"classifier.weight", "classifier.bias", "classifier.dense.weight", "classifier.dense.bias",
+                                        "classifier.out_proj.weight", "classifier.out_proj.bias"};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++)
+        if (!strcmp(name, heads[i])) return true;
+    size_t n = strlen(m->prefix);
+    return !strncmp(name, m->prefix, n) && (!strcmp(name + n, ".pooler.dense.weight") || !strcmp(name + n, ".pooler.dense.bias"));
+}
 
 /* The staged copy `own` may replace the model's tensor `name`: a base tensor of its shape held in
  * fp32, or the HF classifier. */
@@ -147,11 +157,11 @@ static adapt_status check_module(const adapt_model *m, const param *own, const c
 {
     const param *live = store_get(&m->store, name);
     if (!live) {
-        if (is_classifier(name)) return ADAPT_OK;
+        if (is_classifier(m, name)) return ADAPT_OK;
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a tensor of the model (modules_to_save replace the model's own)",
                           file, name);
     }
-    if (!is_base_tensor(m, live) && !is_classifier(name))
+    if (!is_base_tensor(m, live) && !is_classifier(m, name))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a base-model tensor (modules_to_save replace the model's own)",
                           file, name);
     bool same = live->ndim == own->ndim;

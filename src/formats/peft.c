@@ -3,6 +3,7 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "formats/param_io.h"
+#include "model/heads.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,15 +109,41 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
 
 adapt_status peft_load(adapt_model *m, const char *dir) { return peft_load_as(m, dir, LORA_DEFAULT_NAME); }
 
-adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type) { return peft_save_with_classifier(m, dir, task_type, NULL, NULL); }
+adapt_status peft_save(adapt_model *m, const char *dir, const char *task_type) { return peft_save_with_head(m, dir, task_type, NULL); }
 
-adapt_status peft_save_with_classifier(adapt_model *m, const char *dir, const char *task_type, const param *classifier_w,
-                                       const param *classifier_b)
+void peft_head_of(const adapt_model *m, const head *h, peft_head_tensors *out, bool *ok)
+{
+    memset(out, 0, sizeof *out);
+    *ok = true;
+    if (h->kind == HEAD_TAGGING || h->kind == HEAD_TOKEN_CLASSIFIER) {
+        const param *t[2] = {h->w1, h->b1};
+        static const char *const names[2] = {"classifier.weight", "classifier.bias"};
+        for (int i = 0; i < 2; i++) out->tensor[i] = t[i], snprintf(out->file_name[i], sizeof out->file_name[0], "%s", names[i]);
+        out->n = 2;
+        out->modules[out->n_modules++] = "classifier";
+    } else if (h->kind == HEAD_CLASSIFICATION && h->w2) { /* dense + tanh on token 0, then the output layer */
+        bool roberta = m->cfg.family == FAMILY_ROBERTA;
+        const param *t[4] = {h->w1, h->b1, h->w2, h->b2};
+        for (int i = 0; i < 4; i++) {
+            out->tensor[i] = t[i];
+            if (roberta) snprintf(out->file_name[i], sizeof out->file_name[0], "classifier.%s.%s", i < 2 ? "dense" : "out_proj", i % 2 ? "bias" : "weight");
+            else if (i < 2) snprintf(out->file_name[i], sizeof out->file_name[0], "%s.pooler.dense.%s", m->prefix, i % 2 ? "bias" : "weight");
+            else snprintf(out->file_name[i], sizeof out->file_name[0], "classifier.%s", i % 2 ? "bias" : "weight");
+        }
+        out->n = 4;
+        out->modules[out->n_modules++] = "classifier";
+        if (!roberta) out->modules[out->n_modules++] = "pooler";
+    } else {
+        *ok = false;
+    }
+}
+
+adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *task_type, const peft_head_tensors *head)
 {
     if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
     if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    size_t n = 0, cap = m->store.count + 2;
+    size_t n = 0, cap = m->store.count + PEFT_MAX_HEAD_TENSORS;
     const char **names = calloc(cap + 1, sizeof *names);
     char **file_names = calloc(cap + 1, sizeof *file_names);
     adapt_status s = names && file_names ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -143,20 +170,21 @@ adapt_status peft_save_with_classifier(adapt_model *m, const char *dir, const ch
         else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;
     }
-    const param *head[2] = {classifier_w, classifier_b}; /* PEFT's modules_to_save "classifier": Linear(H, labels) */
-    static const char *const head_names[2] = {PEFT_PREFIX "classifier.weight", PEFT_PREFIX "classifier.bias"};
-    for (int i = 0; !s && classifier_w && i < 2; i++) {
-        names[n] = head[i]->name;
-        if (!(file_names[n] = strdup(head_names[i]))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-        n += !s;
+    for (int i = 0; !s && head && i < head->n; i++) { /* PEFT's modules_to_save copies of the head */
+        names[n] = head->tensor[i]->name;
+        size_t len = strlen(head->file_name[i]) + sizeof PEFT_PREFIX;
+        if (!(file_names[n] = malloc(len))) s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+        else snprintf(file_names[n++], len, PEFT_PREFIX "%s", head->file_name[i]);
     }
     static const char *const meta[] = {"format", "pt"};
     char *st_path = path_join(dir, "adapter_model.safetensors"), *cfg_path = path_join(dir, "adapter_config.json");
     if (!s) s = store_save_safetensors(&m->store, st_path, names, (const char *const *)file_names, n, meta, 1);
     lora_config cfg = m->lora->cfg;
-    bool listed = false;
-    for (int i = 0; i < cfg.n_modules_to_save; i++) listed |= !strcmp(cfg.modules_to_save[i], "classifier");
-    if (classifier_w && !listed && cfg.n_modules_to_save < 8) snprintf(cfg.modules_to_save[cfg.n_modules_to_save++], 64, "classifier");
+    for (int k = 0; head && k < head->n_modules; k++) {
+        bool listed = false;
+        for (int i = 0; i < cfg.n_modules_to_save; i++) listed |= !strcmp(cfg.modules_to_save[i], head->modules[k]);
+        if (!listed && cfg.n_modules_to_save < 8) snprintf(cfg.modules_to_save[cfg.n_modules_to_save++], 64, "%s", head->modules[k]);
+    }
     cJSON *root = s ? NULL : lora_config_to_json(&cfg, task_type);
     char *text = root ? cJSON_Print(root) : NULL;
     if (!s) s = text ? file_write_atomic(cfg_path, text, strlen(text)) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");

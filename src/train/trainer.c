@@ -351,9 +351,10 @@ static adapt_status save_trained(run *r, const char *dir)
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s && r->o->method == METHOD_FUSION) s = save_fusion(r, dir, sub);
     if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
-    bool token_head = r->h.kind == HEAD_TAGGING || r->h.kind == HEAD_TOKEN_CLASSIFIER; /* Linear(H, labels): HF's classifier */
-    if (!s && r->o->method == METHOD_LORA)
-        s = peft_save_with_classifier(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS", token_head ? r->h.w1 : NULL, token_head ? r->h.b1 : NULL);
+    peft_head_tensors hf_head; /* the head also as HF's head in the PEFT file, so PEFT loads it with the LoRA */
+    bool has_hf_head;
+    peft_head_of(r->m, &r->h, &hf_head, &has_hf_head);
+    if (!s && r->o->method == METHOD_LORA) s = peft_save_with_head(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS", has_hf_head ? &hf_head : NULL);
     const char *const *labels = r->regression ? NULL : (const char *const *)r->train_ds.labels.names; /* NULL: LABEL_0 */
     if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, labels);
     if (!s && (r->o->method == METHOD_FULL || r->o->method == METHOD_TOPK)) {
