@@ -75,7 +75,9 @@ typedef enum adapt_weight_dtype { ADAPT_WEIGHTS_FP32 = 0, ADAPT_WEIGHTS_BF16 = 1
  * checkpoint is copied bit for bit). */
 adapt_status adapt_model_load_dtype(const char *dir, adapt_weight_dtype dtype, adapt_model **out);
 /* Switches a loaded model's weights to `dtype` (bf16: rounded, their fp32 copies freed; fp32:
- * widened back, i.e. the bf16 values). Refused while one of them is trainable or LoRA is merged. */
+ * widened back, i.e. the bf16 values). Refused while one of them is trainable, a LoRA is merged, a
+ * DoRA LoRA is loaded (its norms need fp32 weights) or a LoRA's modules_to_save replace an encoder
+ * tensor. */
 adapt_status adapt_model_set_weight_dtype(adapt_model *model, adapt_weight_dtype dtype);
 
 typedef struct adapt_model_info {
@@ -189,8 +191,9 @@ const char *adapt_model_adapter_name(const adapt_model *model, int k);
 adapt_status adapt_model_load_fusion(adapt_model *model, const char *dir);
 /* Loads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors) onto the encoder's
  * linear layers, under PEFT's default name "default". The active LoRA applies on top of whatever
- * adapter composition is active. Merging adds the active LoRA's (alpha / r) B A into the weights
- * (the same outputs, no LoRA cost); unmerging takes it out. */
+ * adapter composition is active. Merging adds the active LoRA's s B A (s = alpha / r, per module
+ * with rank_pattern / alpha_pattern) into the weights (the same outputs, no LoRA cost); a DoRA
+ * folder (use_dora) merges as c (W + s B A); unmerging takes it out. docs/lora.md. */
 adapt_status adapt_model_load_lora(adapt_model *model, const char *dir);
 adapt_status adapt_model_merge_lora(adapt_model *model);
 adapt_status adapt_model_unmerge_lora(adapt_model *model);
@@ -221,7 +224,9 @@ adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
  *     at the svd_clamp quantile when above 0; "ties_svd", "magnitude_prune_svd",
  *     "dare_linear_svd", "dare_ties_svd": the deltas merged by that method first.
  * DARE draws its masks from `seed` (PEFT's torch generator draws others). An option the type
- * does not read (a density for "svd", a seed for "ties", ...) is refused (PEFT ignores it). */
+ * does not read (a density for "svd", a non-zero seed for "ties", ...) is refused (PEFT ignores
+ * it). Refused with ADAPT_ERR_UNSUPPORTED: DoRA LoRAs, and LoRAs with rank_pattern, alpha_pattern
+ * or layers_to_transform. `how` must not be NULL; at most 15 LoRAs (the model holds 16). */
 typedef struct adapt_lora_combination {
     const char *type;          /* NULL: "svd" */
     int svd_rank;              /* svd types: the new rank; 0: the largest of the inputs' ranks */
@@ -232,8 +237,8 @@ typedef struct adapt_lora_combination {
 } adapt_lora_combination;
 adapt_status adapt_model_combine_loras(adapt_model *model, const char *const *loras, const double *weights, int n,
                                        const char *name, const adapt_lora_combination *how);
-/* The same with a type's defaults: combination "cat", "linear", "svd", ... (those needing a density
- * are refused without one). */
+/* The same with a type's defaults: combination "cat", "linear", "svd", ... (NULL: "svd"; those
+ * needing a density are refused without one). */
 adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,
                                            const char *name, const char *combination);
 /* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). */
@@ -336,7 +341,7 @@ adapt_status adapt_tagger_tag(adapt_tagger *tagger, size_t n, const char *const 
  * adapt_train_options_init (the command's defaults) and set what differs. */
 typedef enum adapt_train_method {
     ADAPT_TRAIN_ADAPTER,  /* a new bottleneck adapter (adapter_config) + head; the model frozen */
-    ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha) + head */
+    ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha; lora_dora: DoRA) + head */
     ADAPT_TRAIN_FULL,     /* every weight */
     ADAPT_TRAIN_HEAD,     /* the head only */
     ADAPT_TRAIN_TOPK,     /* the top top_k layers + head */

@@ -1,5 +1,6 @@
-/* LoRA test helpers shared by test_multi_lora and test_lora_combine: the tiny BERT fixture model,
- * and a LoRA's delta on one linear layer. */
+/* LoRA test helpers shared by test_multi_lora, test_lora_combine, test_dora and
+ * test_lora_patterns: the tiny BERT fixture model, a case batch's hidden states, a LoRA's delta on
+ * one linear layer, and a gradient check's loss and central differences. */
 #ifndef ADAPT_TESTS_LORA_FIXTURE_H
 #define ADAPT_TESTS_LORA_FIXTURE_H
 #include "adapt.h"

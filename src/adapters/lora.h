@@ -93,9 +93,6 @@ void lora_factor_name(const char *lora, const char *factor, char *out, size_t si
 void lora_magnitude_name(const char *lora, char *out, size_t size);
 /* A LoRA name: 1-63 letters, digits, '_' or '-' (it becomes part of tensor names). */
 adapt_status lora_check_name(const char *name);
-/* Whether a module ("bert.encoder.layer.3.attention.self.query") is targeted (false also when
- * lora_module_settings_of fails). */
-bool lora_targets_module(const lora_config *cfg, const char *module_name);
 
 /* lora_patterns.c: PEFT's per-module settings. rank_pattern, alpha_pattern (objects),
  * layers_to_transform (an index or a list) and layers_pattern (a name or a list) read from the

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_COMBINED 16
+#define MAX_COMBINED (ADAPT_MODEL_MAX_LORAS - 1) /* the model also holds the new one */
 
 typedef enum combination_family { COMBINE_CAT, COMBINE_FACTORS, COMBINE_SVD } combination_family;
 

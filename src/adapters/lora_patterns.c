@@ -102,12 +102,6 @@ found:
     return ADAPT_OK;
 }
 
-bool lora_targets_module(const lora_config *cfg, const char *module_name)
-{
-    lora_module_settings ms;
-    return !lora_module_settings_of(cfg, module_name, &ms) && ms.targeted;
-}
-
 /* An object of module-name keys and numbers (ranks: integers 1-4096; alphas: finite). */
 static adapt_status read_patterns(const cJSON *root, const char *key, bool rank, const char *what, lora_pattern *out, int *n)
 {

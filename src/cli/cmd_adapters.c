@@ -1,4 +1,5 @@
-/* adapt adapters — list, average and rename AdapterHub adapter folders (combine-loras: cmd_combine_loras.c).
+/* adapt adapters — list AdapterHub adapter and PEFT LoRA folders, average and rename adapters
+ * (combine-loras: cmd_combine_loras.c).
  * Deleting needs no command: an adapter is a folder of its own (setup_delete_adapter removes one
  * from a loaded model). */
 #include "adapters/lora.h"
@@ -10,8 +11,6 @@
 #include "core/json.h"
 #include "formats/adapterhub.h"
 #include "formats/head_labels.h"
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_SOURCES 16
+#define MAX_SOURCES (ADAPT_MODEL_MAX_LORAS - 1) /* the model also holds the combined one */
 
 static void usage(FILE *fp)
 {

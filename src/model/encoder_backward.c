@@ -41,8 +41,8 @@ static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear whic
 }
 
 /* DoRA's part, before the layer's own backward: m's gradient, and dy turned into c dy (in place:
- * the layer's and the LoRA's backward then take it). Training W or its bias through DoRA would
- * need the unscaled dy as well: refused. */
+ * the layer's and the LoRA's backward then take it). The bias's gradient needs the unscaled dy,
+ * which is gone: training the bias alongside is refused, and W with it, for simplicity. */
 static adapt_status dora_branch_backward(adapt_model *m, int l, lora_linear which, float *dy, const float *x)
 {
     const lora_state *s = m->lora;

@@ -8,11 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void infer_split_spec(const char *spec, char *dir, size_t size, const char **name)
 {
     snprintf(dir, size, "%s", spec);
-    char *eq = strrchr(dir, '=');
+    char *eq = access(spec, F_OK) == 0 ? NULL : strrchr(dir, '='); /* an existing path with '=' in it is a folder */
     *name = NULL;
     if (eq) {
         *eq = 0;

@@ -30,6 +30,6 @@ adapt_status infer_open(const infer_options *o, tagger *t);
 adapt_status infer_load_head(const char *dir, tagger *t);
 
 /* Parses "DIR" / "DIR=NAME" into dir (copied into a buffer) and name (NULL when absent). */
-void infer_split_spec(const char *spec, char *dir, size_t size, const char **name);
+void infer_split_spec(const char *spec, char *dir, size_t size, const char **name); /* an existing path with '=' stays whole */
 
 #endif

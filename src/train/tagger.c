@@ -25,10 +25,9 @@ adapt_status tagger_open(const tagger_options *o, tagger *t)
     char last_name[64] = "", last_dir[1024] = "";
     for (int i = 0; !s && i < o->n_adapters; i++) {
         char spec[1024];
-        snprintf(spec, sizeof spec, "%s", o->adapters[i]);
-        char *eq = strrchr(spec, '=');
-        if (eq) *eq = 0;
-        s = adapterhub_load_adapter(t->m, spec, eq ? eq + 1 : NULL, last_name, sizeof last_name);
+        const char *name;
+        infer_split_spec(o->adapters[i], spec, sizeof spec, &name); /* "DIR=NAME"; an existing path with '=' stays whole */
+        s = adapterhub_load_adapter(t->m, spec, name, last_name, sizeof last_name);
         snprintf(last_dir, sizeof last_dir, "%s", spec);
     }
     char lora_dir[1024] = "";

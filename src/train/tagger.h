@@ -5,6 +5,7 @@
 #ifndef ADAPT_TRAIN_TAGGER_H
 #define ADAPT_TRAIN_TAGGER_H
 #include "adapt.h"
+#include "adapters/lora.h"
 #include "model/heads.h"
 
 #define TAGGER_MAX_ADAPTERS 8
@@ -26,7 +27,7 @@ typedef struct tagger_options {
 
 /* A LoRA's own head (an adapt-trained LoRA folder holds one), used while that LoRA runs. */
 typedef struct tagger_lora_head {
-    char lora[72];
+    char lora[LORA_NAME_MAX + 8];
     head h;
 } tagger_lora_head;
 

@@ -11,18 +11,16 @@
 #include "adapters/lora.h"
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 /* "DIR=NAME" -> dir and name ("default", PEFT's, for a lone unnamed LoRA); an existing path with
- * '=' in it is a folder. */
+ * '=' in it is a folder (infer_split_spec). */
 static adapt_status split_lora(const char *spec, int n_loras, char *dir, size_t dir_size, char *name, size_t name_size)
 {
-    snprintf(dir, dir_size, "%s", spec);
-    char *eq = access(spec, F_OK) == 0 ? NULL : strrchr(dir, '=');
-    if (eq) *eq = 0;
-    if (!eq && n_loras > 1)
+    const char *given;
+    infer_split_spec(spec, dir, dir_size, &given);
+    if (!given && n_loras > 1)
         return adapt_fail(ADAPT_ERR_ARG, "--lora %s: with several LoRAs each needs a name (DIR=NAME) for the records' \"lora\"", spec);
-    snprintf(name, name_size, "%s", eq ? eq + 1 : "default");
+    snprintf(name, name_size, "%s", given ? given : "default");
     if (!strcmp(name, DATA_BASE_MODEL)) return adapt_fail(ADAPT_ERR_ARG, "--lora %s: \"%s\" names the base model", spec, DATA_BASE_MODEL);
     return ADAPT_OK;
 }
