@@ -578,6 +578,37 @@ static void test_hf_heads(void **state)
                      0);
 }
 
+/* `adapt adapters merge-lora`: the saved folder, loaded as a plain model, gives the LoRA model's
+ * hidden states, and holds the LoRA's classifier (its modules_to_save) with the LoRA's values. */
+static void test_merge_command(void **state)
+{
+    (void)state;
+    char out[1100];
+    snprintf(out, sizeof out, "%s/merged", tmp);
+    assert_int_equal(run_command("'%s' adapters merge-lora --model '%s' --lora '%s' --output '%s' > '%s.log' 2>&1", build_path("adapt"),
+                                 shared_path("fixtures/models/tiny-bert"), lora_b, out, out),
+                     0);
+    adapt_model *with_lora = load_tiny_bert(), *merged = NULL;
+    if (adapt_model_load_lora(with_lora, lora_b) || adapt_model_load(out, &merged)) fail_msg("%s", adapt_error());
+    assert_int_equal(adapt_model_num_loras(merged), 0);
+    batch b = case_batch_rows(2, with_lora);
+    size_t n = batch_floats(&b);
+    float *h_lora = encode(with_lora, &b), *h_merged = encode(merged, &b);
+    double err = max_abs_difference(h_lora, h_merged, n);
+    if (!(err < 1e-4)) fail_msg("the merged model is %g from the LoRA model", err); /* float rounding of W + s B A */
+    const param *c_lora = store_get(&with_lora->store, "classifier.weight"), *c_merged = store_get(&merged->store, "classifier.weight");
+    assert_true(c_lora && c_merged && c_lora->numel == c_merged->numel);
+    assert_memory_equal(c_lora->data, c_merged->data, c_lora->numel * sizeof(float));
+    free(h_lora), free(h_merged);
+    batch_free(&b);
+    adapt_model_free(with_lora), adapt_model_free(merged);
+    /* a LoRA folder that is not there: the error names it */
+    assert_int_equal(run_command("'%s' adapters merge-lora --model '%s' --lora '%s/none' --output '%s/x' 2> '%s.err'", build_path("adapt"),
+                                 shared_path("fixtures/models/tiny-bert"), tmp, tmp, out),
+                     1);
+    assert_int_equal(run_command("grep -q '%s/none' '%s.err'", tmp, out), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +620,7 @@ int main(void)
         cmocka_unit_test(test_weighted),
         cmocka_unit_test(test_example),
         cmocka_unit_test(test_hf_heads),
+        cmocka_unit_test(test_merge_command),
     };
     return cmocka_run_group_tests(tests, make_variants, remove_variants);
 }

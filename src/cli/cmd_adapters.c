@@ -21,13 +21,16 @@ static void usage(FILE *fp)
                 "       adapt adapters average --model DIR --output OUT_DIR --name NAME [--no-head] DIR[=WEIGHT]...\n"
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
                 "       adapt adapters combine-loras --model DIR --output OUT_DIR [options] LORA_DIR[=WEIGHT]...\n"
+                "       adapt adapters merge-lora --model DIR --lora DIR --output MODEL_DIR [--shard-mb N]\n"
                 "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head; for a\n"
                 "  PEFT LoRA folder its r, alpha, scaling, targets, parameters, modules_to_save, head.\n"
                 "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
                 "  equal); heads are averaged too when every folder has one with the same labels (--no-head: not).\n"
                 "rename: the adapter (and its head) saved under a new name.\n"
                 "combine-loras: PEFT LoRA folders combined into one (PEFT's add_weighted_adapter); `adapt adapters\n"
-                "  combine-loras --help` lists its options.\n");
+                "  combine-loras --help` lists its options.\n"
+                "merge-lora: the model with a LoRA merged into its weights, saved as a Hugging Face model folder\n"
+                "  (PEFT's merge_and_unload + save_pretrained).\n");
 }
 
 static bool has_head(const char *dir)
@@ -339,6 +342,7 @@ int cmd_adapters(int argc, char **argv)
     if (!strcmp(argv[1], "average")) return cmd_average(argc - 1, argv + 1);
     if (!strcmp(argv[1], "rename")) return cmd_rename(argc - 1, argv + 1);
     if (!strcmp(argv[1], "combine-loras")) return cmd_combine_loras(argc - 1, argv + 1);
-    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras)\n", argv[1]);
+    if (!strcmp(argv[1], "merge-lora")) return cmd_merge_lora(argc - 1, argv + 1);
+    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras, merge-lora)\n", argv[1]);
     return 2;
 }

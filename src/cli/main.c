@@ -19,7 +19,7 @@ static const adapt_command commands[] = {
     {"pretrain", cmd_pretrain, "masked-LM pretraining from scratch: config.json + tokenizer + text -> a model folder"},
     {"bench", cmd_bench, "throughput of inference / adapter training / full fine-tuning on a preset shape"},
     {"encode-corpus", cmd_encode_corpus, "tokenize raw text into a uint16 id stream for pretraining"},
-    {"adapters", cmd_adapters, "adapter folders: list (config, parameters, head), average, rename, combine-loras"},
+    {"adapters", cmd_adapters, "adapter folders: list (config, parameters, head), average, rename, combine-loras, merge-lora"},
     {"convert", cmd_convert, "AdapterHub's legacy pytorch_adapter.bin (torch.save zip) to adapter.safetensors"},
     {"fusion-attention", cmd_fusion_attention, "AdapterFusion weights per layer over a dataset: JSON + SVG heatmap"},
 };
