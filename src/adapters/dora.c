@@ -50,6 +50,17 @@ adapt_status dora_scale(const param *W, const lora_pair *p, float s, float *c)
     return st;
 }
 
+adapt_status dora_init_magnitude(const param *W, lora_pair *p)
+{
+    int out = (int)W->shape[0];
+    double *norms = malloc((size_t)out * sizeof *norms);
+    if (!norms) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    adapt_status st = row_norms(W, p, p->scaling, norms);
+    for (int o = 0; !st && o < out; o++) p->magnitude->data[o] = (float)norms[o];
+    free(norms);
+    return st;
+}
+
 adapt_status dora_rescale(const param *W, const param *b, const lora_pair *p, float s, float *y, int N)
 {
     int out = (int)W->shape[0];

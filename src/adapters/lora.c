@@ -87,29 +87,23 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     return root;
 }
 
-param *linear_weight(encoder_layer *L, lora_linear which)
+/* s = lora_alpha / r (rsLoRA: lora_alpha / sqrt(r)). */
+static float scaling_of(double alpha, int r, bool rslora) { return (float)(rslora ? alpha / sqrt((double)r) : alpha / r); }
+
+static param *linear_param(encoder_layer *L, lora_linear which, bool bias)
 {
     switch (which) {
-    case LIN_QUERY: return L->q_w;
-    case LIN_KEY: return L->k_w;
-    case LIN_VALUE: return L->v_w;
-    case LIN_ATTN_OUT: return L->attn_out_w;
-    case LIN_INTER: return L->inter_w;
-    default: return L->out_w;
+    case LIN_QUERY: return bias ? L->q_b : L->q_w;
+    case LIN_KEY: return bias ? L->k_b : L->k_w;
+    case LIN_VALUE: return bias ? L->v_b : L->v_w;
+    case LIN_ATTN_OUT: return bias ? L->attn_out_b : L->attn_out_w;
+    case LIN_INTER: return bias ? L->inter_b : L->inter_w;
+    default: return bias ? L->out_b : L->out_w;
     }
 }
 
-param *linear_bias(encoder_layer *L, lora_linear which)
-{
-    switch (which) {
-    case LIN_QUERY: return L->q_b;
-    case LIN_KEY: return L->k_b;
-    case LIN_VALUE: return L->v_b;
-    case LIN_ATTN_OUT: return L->attn_out_b;
-    case LIN_INTER: return L->inter_b;
-    default: return L->out_b;
-    }
-}
+param *linear_weight(encoder_layer *L, lora_linear which) { return linear_param(L, which, false); }
+param *linear_bias(encoder_layer *L, lora_linear which) { return linear_param(L, which, true); }
 
 void lora_state_free(lora_state *s)
 {
@@ -196,7 +190,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
     s->cfg = *cfg;
     s->layers = L;
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->scaling = (float)(cfg->use_rslora ? cfg->alpha / sqrt((double)cfg->r) : cfg->alpha / cfg->r);
+    s->scaling = scaling_of(cfg->alpha, cfg->r, cfg->use_rslora);
     adapt_status st = ADAPT_OK;
     int attached = 0;
     for (int l = 0; l < L && !st; l++)
@@ -212,7 +206,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             snprintf(prefix, sizeof prefix, "%s.", module);
             lora_pair *p = &s->pairs[l][k];
             int r = ms.r;
-            p->scaling = (float)(cfg->use_rslora ? ms.alpha / sqrt((double)r) : ms.alpha / r);
+            p->scaling = scaling_of(ms.alpha, r, cfg->use_rslora);
             if (!isfinite(p->scaling)) {
                 st = adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %d is no float scaling", module, ms.alpha, r);
                 break;
@@ -223,13 +217,8 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 if (!st) init_kaiming_uniform_sqrt5(p->A->data, r, in, rng);
                 if (!st) st = store_set_trainable(p->A, true);
                 if (!st) st = store_set_trainable(p->B, true);
-                if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
                 if (!st && cfg->use_dora) st = adapter_param_add(&m->store, prefix, m_name, out, 0, &p->magnitude);
-                for (int64_t o = 0; !st && cfg->use_dora && o < out; o++) { /* m = ||W + s B A|| = ||W|| while B = 0, as PEFT */
-                    double sum = 0;
-                    for (int64_t i = 0; i < in; i++) sum += (double)W->data[o * in + i] * W->data[o * in + i];
-                    p->magnitude->data[o] = (float)sqrt(sum);
-                }
+                if (!st && cfg->use_dora) st = dora_init_magnitude(W, p); /* m = ||W + s B A|| = ||W|| while B = 0, as PEFT */
                 if (!st && cfg->use_dora) st = store_set_trainable(p->magnitude, true);
             } else {
                 st = adapter_param_bind(&m->store, prefix, a_name, r, in, &p->A);

@@ -171,6 +171,8 @@ adapt_status lora_unmerge(adapt_model *m);
 /* dora.c. DoRA's output, PEFT's: y = c (W x + s B A x) + b with c = m / ||W + s B A|| per output
  * row, the norm taken as a constant (the paper's section 4.3). dora_scale computes c [out]; */
 adapt_status dora_scale(const param *W, const lora_pair *p, float s, float *c);
+/* A new DoRA's m: the row norms of W + s B A (of W, B being zero), as PEFT starts it. */
+adapt_status dora_init_magnitude(const param *W, lora_pair *p);
 /* dora_rescale turns the N rows of y = W x + b + s B A x into DoRA's output (b: the layer's bias). */
 adapt_status dora_rescale(const param *W, const param *b, const lora_pair *p, float s, float *y, int N);
 /* Backward, before the layer's and the LoRA's: from dy [N,out], x [N,in] and A x [N,r] adds m's

@@ -65,14 +65,16 @@ static adapt_status load_head(const infer_options *o, tagger *t, const char *hea
     return infer_load_head(head_dir, t);
 }
 
-adapt_status infer_load_head(const char *dir, tagger *t)
+adapt_status infer_read_head(adapt_model *m, const char *dir, const char *load_as, head *h, char ***labels, int *n_labels)
 {
-    TRY(adapterhub_load_head(t->m, dir, NULL, &t->h));
-    TRY(head_labels_read(dir, &t->labels, &t->n_labels, NULL, 0));
-    if (t->n_labels != t->h.num_labels)
-        return adapt_fail(ADAPT_ERR_FORMAT, "%s: %d labels in label2id for a head of %d", dir, t->n_labels, t->h.num_labels);
+    TRY(adapterhub_load_head(m, dir, load_as, h));
+    TRY(head_labels_read(dir, labels, n_labels, NULL, 0));
+    if (*n_labels != h->num_labels)
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: %d labels in label2id for a head of %d", dir, *n_labels, h->num_labels);
     return ADAPT_OK;
 }
+
+adapt_status infer_load_head(const char *dir, tagger *t) { return infer_read_head(t->m, dir, NULL, &t->h, &t->labels, &t->n_labels); }
 
 adapt_status infer_open(const infer_options *o, tagger *t)
 {

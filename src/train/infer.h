@@ -28,6 +28,9 @@ typedef struct infer_options {
 adapt_status infer_open(const infer_options *o, tagger *t);
 /* Loads the head folder `dir` into t->m and its label names into t (they must agree in number). */
 adapt_status infer_load_head(const char *dir, tagger *t);
+/* The same into h and *labels (the caller frees them, also on a count mismatch), the head loaded
+ * under `load_as` (NULL: its saved name). */
+adapt_status infer_read_head(adapt_model *m, const char *dir, const char *load_as, head *h, char ***labels, int *n_labels);
 
 /* Parses "DIR" / "DIR=NAME" into dir (copied into a buffer) and name (NULL when absent). */
 void infer_split_spec(const char *spec, char *dir, size_t size, const char **name); /* an existing path with '=' stays whole */

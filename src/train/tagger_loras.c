@@ -4,7 +4,6 @@
  * first's labels so that every record's tags read the same. */
 #include "core/error.h"
 #include "data/dataset.h"
-#include "formats/adapterhub.h"
 #include "formats/head_labels.h"
 #include "train/infer.h"
 #include "train/tagger.h"
@@ -39,15 +38,12 @@ static adapt_status load_lora_head(tagger *t, const char *dir, const char *name)
 {
     tagger_lora_head *lh = &t->lora_heads[t->n_lora_heads];
     snprintf(lh->lora, sizeof lh->lora, "%s", name);
-    TRY(adapterhub_load_head(t->m, dir, name, &lh->h));
     char **labels = NULL;
     int n = 0;
-    TRY(head_labels_read(dir, &labels, &n, NULL, 0));
-    adapt_status s = ADAPT_OK;
-    if (n != lh->h.num_labels) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: %d labels in label2id for a head of %d", dir, n, lh->h.num_labels);
-    else if (t->n_lora_heads && lh->h.kind != t->h.kind)
+    adapt_status s = infer_read_head(t->m, dir, name, &lh->h, &labels, &n);
+    if (!s && t->n_lora_heads && lh->h.kind != t->h.kind)
         s = adapt_fail(ADAPT_ERR_ARG, "%s: the head is of another kind than the first LoRA's (give one --head for all)", dir);
-    else if (t->n_lora_heads && !same_labels(labels, n, t->labels, t->n_labels))
+    if (!s && t->n_lora_heads && !same_labels(labels, n, t->labels, t->n_labels))
         s = adapt_fail(ADAPT_ERR_ARG, "%s: the head's labels differ from the first LoRA's (give one --head for all)", dir);
     if (!s && !t->n_lora_heads) {
         t->labels = labels, t->n_labels = n, labels = NULL;
