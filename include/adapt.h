@@ -243,6 +243,15 @@ adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const
                                            const char *name, const char *combination);
 /* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). */
 adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir);
+/* AdapterHub's LoRA folders (the `adapters` library's LoRAConfig, architecture "lora": adapter_config.json
+ * + adapter.safetensors with "<module>.loras.<name>.lora_A / lora_B") load with the two calls above
+ * (adapt_model_load_lora, adapt_model_load_lora_as) as PEFT folders do: the same LoRA, s = alpha / r
+ * on the modules selfattn_lora + attn_matrices, intermediate_lora and output_lora pick outside
+ * leave_out. This saves LoRA `name` in that layout, for `adapters`' load_adapter; refused with
+ * ADAPT_ERR_UNSUPPORTED when its LoRAConfig cannot say it (DoRA, ranks or scalings per module,
+ * attention.output.dense, other modules in some layers, encoder tensors in modules_to_save). A
+ * classifier among modules_to_save is left out: AdapterHub keeps heads in folders of their own. */
+adapt_status adapt_model_save_lora_adapterhub(adapt_model *model, const char *name, const char *dir);
 
 /* Activates a composition (every adapter or fusion it names must be loaded); NULL or "": none.
  * One with a Parallel block runs through adapt_model_encode_channels only. */

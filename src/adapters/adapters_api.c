@@ -4,6 +4,7 @@
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "formats/adapterhub.h"
+#include "formats/adapterhub_lora.h"
 #include "formats/peft.h"
 #include <string.h>
 
@@ -102,6 +103,17 @@ adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const c
 {
     NEED(model && name && dir, "adapt_model_save_lora: no model, name or folder");
     return lora_while_active(model, name, save_active_lora, (void *)dir); /* its modules_to_save values in the model's tensors */
+}
+
+static adapt_status save_active_lora_adapterhub(adapt_model *model, void *dir)
+{
+    return adapterhub_save_lora(model, dir);
+}
+
+adapt_status adapt_model_save_lora_adapterhub(adapt_model *model, const char *name, const char *dir)
+{
+    NEED(model && name && dir, "adapt_model_save_lora_adapterhub: no model, name or folder");
+    return lora_while_active(model, name, save_active_lora_adapterhub, (void *)dir);
 }
 
 adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,

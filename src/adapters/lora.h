@@ -29,7 +29,7 @@ typedef struct lora_config {
     bool use_dora;                         /* DoRA (Liu et al. 2024): a learnt magnitude per output row */
     int n_targets;
     char targets[LORA_MAX_TARGETS][64];    /* module-name suffixes ("query", "intermediate.dense") */
-    char target_regex[256];                /* target_modules given as one string: a full-match regex */
+    char target_regex[512];                /* target_modules given as one string: a full-match regex */
     int n_modules_to_save;
     char modules_to_save[8][64];
     lora_pattern rank_pattern[LORA_MAX_PATTERNS], alpha_pattern[LORA_MAX_PATTERNS]; /* PEFT's, in file order */
@@ -41,6 +41,7 @@ typedef struct lora_config {
     bool names_without_root;               /* the file names modules "encoder.layer..." (PEFT on a bare
                                             * BertModel): patterns and regexes match such names */
     char task_type[32];                    /* as the file says ("TOKEN_CLS"), "" when it says none */
+    bool from_adapterhub;                  /* read from an AdapterHub LoRA folder (adapterhub_lora.c) */
 } lora_config;
 
 typedef struct lora_pair {

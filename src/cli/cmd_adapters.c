@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "formats/adapterhub.h"
+#include "formats/adapterhub_lora.h"
 #include "formats/head_labels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +23,18 @@ static void usage(FILE *fp)
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
                 "       adapt adapters combine-loras --model DIR --output OUT_DIR [options] LORA_DIR[=WEIGHT]...\n"
                 "       adapt adapters merge-lora --model DIR --lora DIR --output MODEL_DIR [--shard-mb N]\n"
+                "       adapt adapters convert-lora --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] LORA_DIR\n"
                 "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head; for a\n"
-                "  PEFT LoRA folder its r, alpha, scaling, targets, parameters, modules_to_save, head.\n"
+                "  LoRA folder (PEFT's or AdapterHub's) its r, alpha, scaling, targets, parameters, modules_to_save, head.\n"
                 "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
                 "  equal); heads are averaged too when every folder has one with the same labels (--no-head: not).\n"
                 "rename: the adapter (and its head) saved under a new name.\n"
                 "combine-loras: PEFT LoRA folders combined into one (PEFT's add_weighted_adapter); `adapt adapters\n"
                 "  combine-loras --help` lists its options.\n"
                 "merge-lora: the model with a LoRA merged into its weights, saved as a Hugging Face model folder\n"
-                "  (PEFT's merge_and_unload + save_pretrained).\n");
+                "  (PEFT's merge_and_unload + save_pretrained).\n"
+                "convert-lora: a LoRA folder rewritten in the other layout (PEFT's or AdapterHub's); `adapt adapters\n"
+                "  convert-lora --help`.\n");
 }
 
 static bool has_head(const char *dir)
@@ -98,13 +102,13 @@ static adapt_status list_head(adapt_model *m, const char *dir)
     return s;
 }
 
-/* A PEFT LoRA folder: its config, the layers it adapts, its parameters, modules_to_save, head. */
+/* A LoRA folder (PEFT's or AdapterHub's): its config, the layers it adapts, its parameters, modules_to_save, head. */
 static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
 {
     TRY(adapt_model_load_lora_as(m, dir, "listed"));
     const lora_state *st = lora_find(m, "listed");
     const lora_config *c = &st->cfg;
-    printf("LoRA  (%s)\n", dir);
+    printf("LoRA  (%s, %s layout)\n", dir, c->from_adapterhub ? "AdapterHub" : "PEFT");
     printf("  config:      r %d, lora_alpha %g (scaling %g%s), dropout %g%s\n", c->r, c->alpha, (double)st->scaling,
            c->use_rslora ? ", rsLoRA" : "", c->dropout, c->use_dora ? ", DoRA (magnitudes per output row)" : "");
     size_t n = 0;
@@ -133,12 +137,13 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     return s ? s : d;
 }
 
-/* Whether dir's adapter_config.json is PEFT's (it names a peft_type). */
-static bool is_peft_folder(const char *dir)
+/* Whether dir's adapter_config.json is a LoRA's: PEFT's (it names a peft_type) or AdapterHub's. */
+static bool is_lora_folder(const char *dir)
 {
     char *path = path_join(dir, "adapter_config.json");
     cJSON *root = NULL;
-    bool peft = path && path_exists(path) && !json_load_file(path, &root) && cJSON_GetObjectItemCaseSensitive(root, "peft_type");
+    bool peft = path && path_exists(path) && !json_load_file(path, &root) &&
+                (cJSON_GetObjectItemCaseSensitive(root, "peft_type") || adapterhub_is_lora(root));
     cJSON_Delete(root);
     free(path);
     return peft;
@@ -146,7 +151,7 @@ static bool is_peft_folder(const char *dir)
 
 static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
 {
-    if (is_peft_folder(dir)) return list_lora(m, dir, base);
+    if (is_lora_folder(dir)) return list_lora(m, dir, base);
     char name[ADAPTER_NAME_MAX], text[1024];
     char *fusion_cfg = path_join(dir, "adapter_fusion_config.json"), *adapter_cfg = path_join(dir, "adapter_config.json");
     bool fusion_only = fusion_cfg && adapter_cfg && path_exists(fusion_cfg) && !path_exists(adapter_cfg);
@@ -343,6 +348,7 @@ int cmd_adapters(int argc, char **argv)
     if (!strcmp(argv[1], "rename")) return cmd_rename(argc - 1, argv + 1);
     if (!strcmp(argv[1], "combine-loras")) return cmd_combine_loras(argc - 1, argv + 1);
     if (!strcmp(argv[1], "merge-lora")) return cmd_merge_lora(argc - 1, argv + 1);
-    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras, merge-lora)\n", argv[1]);
+    if (!strcmp(argv[1], "convert-lora")) return cmd_convert_lora(argc - 1, argv + 1);
+    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras, merge-lora, convert-lora)\n", argv[1]);
     return 2;
 }

@@ -25,6 +25,7 @@ int cmd_fill_mask(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_adapters(int argc, char **argv); /* `adapt adapters list|average|rename|combine-loras` */
 int cmd_combine_loras(int argc, char **argv); /* `adapt adapters combine-loras` (argv[0] = "combine-loras") */
+int cmd_convert_lora(int argc, char **argv);  /* `adapt adapters convert-lora` (argv[0] = "convert-lora") */
 int cmd_merge_lora(int argc, char **argv);    /* `adapt adapters merge-lora` (argv[0] = "merge-lora") */
 int cmd_eval(int argc, char **argv);
 int cmd_fusion_attention(int argc, char **argv);

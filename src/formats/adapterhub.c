@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "formats/adapterhub_lora.h"
 #include "formats/param_io.h"
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +19,7 @@ const char *adapterhub_model_class(const adapt_model *m)
     return m->cfg.family == FAMILY_BERT ? "BertAdapterModel" : "RobertaAdapterModel";
 }
 
-static adapt_status make_dir(const char *dir)
+adapt_status adapterhub_make_dir(const char *dir)
 {
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
     return ADAPT_OK;
@@ -118,6 +119,9 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     const char *saved_name = NULL;
     bn_config cfg;
+    if (!s && adapterhub_is_lora(root))
+        s = adapt_fail(ADAPT_ERR_ARG, "%s: this is a LoRA (architecture \"lora\"), not a bottleneck adapter: load it as a LoRA "
+                       "(--lora, adapt_model_load_lora)", cfg_path);
     if (!s) s = json_get_str(root, "name", cfg_path, &saved_name);
     if (!s) s = check_hidden(root, cfg_path, m);
     if (!s) {
@@ -141,8 +145,7 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     return adapt_fail_in(s, dir);
 }
 
-/* The metadata keys every AdapterHub config file carries. */
-static void add_common(cJSON *root, const adapt_model *m, const char *name)
+void adapterhub_add_common(cJSON *root, const adapt_model *m, const char *name)
 {
     cJSON_AddNumberToObject(root, "hidden_size", m->cfg.hidden);
     cJSON_AddStringToObject(root, "model_class", adapterhub_model_class(m));
@@ -152,7 +155,7 @@ static void add_common(cJSON *root, const adapt_model *m, const char *name)
     cJSON_AddStringToObject(root, "version", ADAPTERS_VERSION);
 }
 
-static adapt_status write_json(const char *dir, const char *file, cJSON *root)
+adapt_status adapterhub_write_json(const char *dir, const char *file, cJSON *root)
 {
     char *path = path_join(dir, file);
     char *text = cJSON_Print(root);
@@ -183,7 +186,7 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
 {
     adapter_def *a = setup_find_adapter(m->setup, name);
     if (!a) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
-    TRY(make_dir(dir));
+    TRY(adapterhub_make_dir(dir));
     cJSON *root = cJSON_CreateObject();
     cJSON *cfg = bn_config_to_json(&a->cfg);
     if (!root || !cfg) {
@@ -192,8 +195,8 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     }
     cJSON_AddItemToObject(root, "config", cfg);
-    add_common(root, m, name);
-    adapt_status s = write_json(dir, "adapter_config.json", root);
+    adapterhub_add_common(root, m, name);
+    adapt_status s = adapterhub_write_json(dir, "adapter_config.json", root);
     cJSON_Delete(root);
     char marker[ADAPTER_NAME_MAX + 16], marker2[ADAPTER_NAME_MAX + 32];
     snprintf(marker, sizeof marker, ".adapters.%s.", name);
@@ -240,7 +243,7 @@ adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h
 {
     if (h->kind != HEAD_TAGGING && h->kind != HEAD_CLASSIFICATION)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "only tagging and classification heads are saved in the AdapterHub layout");
-    TRY(make_dir(dir));
+    TRY(adapterhub_make_dir(dir));
     cJSON *root = cJSON_CreateObject(), *cfg = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
     if (!root || !cfg || !l2i) {
         cJSON_Delete(root);
@@ -264,8 +267,8 @@ adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h
     cJSON_AddNumberToObject(cfg, "num_labels", h->num_labels);
     if (!tagging) cJSON_AddFalseToObject(cfg, "use_pooler");
     cJSON_AddItemToObject(root, "config", cfg);
-    add_common(root, m, h->name);
-    adapt_status s = write_json(dir, "head_config.json", root);
+    adapterhub_add_common(root, m, h->name);
+    adapt_status s = adapterhub_write_json(dir, "head_config.json", root);
     cJSON_Delete(root);
     char marker[96];
     snprintf(marker, sizeof marker, "heads.%s.", h->name);
@@ -312,7 +315,7 @@ adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char 
 {
     fusion_def *f = setup_find_fusion(m->setup, names, n);
     if (!f) return adapt_fail(ADAPT_ERR_ARG, "no such fusion");
-    TRY(make_dir(dir));
+    TRY(adapterhub_make_dir(dir));
     cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray(), *cfg = fusion_config_to_json(&f->cfg);
     if (!root || !list || !cfg) {
         cJSON_Delete(root);
@@ -323,8 +326,8 @@ adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char 
     for (int i = 0; i < n; i++) cJSON_AddItemToArray(list, cJSON_CreateString(names[i]));
     cJSON_AddItemToObject(root, "adapter_names", list);
     cJSON_AddItemToObject(root, "config", cfg);
-    add_common(root, m, f->name);
-    adapt_status s = write_json(dir, "adapter_fusion_config.json", root);
+    adapterhub_add_common(root, m, f->name);
+    adapt_status s = adapterhub_write_json(dir, "adapter_fusion_config.json", root);
     cJSON_Delete(root);
     char marker[sizeof f->name + 32];
     snprintf(marker, sizeof marker, ".adapter_fusion_layer.%s.", f->name);

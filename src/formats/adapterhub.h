@@ -7,6 +7,7 @@
 #ifndef ADAPT_FORMATS_ADAPTERHUB_H
 #define ADAPT_FORMATS_ADAPTERHUB_H
 #include "model/heads.h"
+#include <cjson/cJSON.h>
 
 /* Loads an adapter folder; load_as (NULL: the saved name) renames it. name_out (optional)
  * receives the name it was loaded under. */
@@ -21,6 +22,12 @@ adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h
 /* Loads a fusion folder; its adapters must be loaded already. */
 adapt_status adapterhub_load_fusion(adapt_model *m, const char *dir);
 adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char *const *names, int n);
+
+/* The metadata keys every AdapterHub config file carries (hidden_size, model_class, name, ...). */
+void adapterhub_add_common(cJSON *root, const adapt_model *m, const char *name);
+/* Writes root as dir/file (atomically); adapterhub_make_dir creates dir when missing. */
+adapt_status adapterhub_write_json(const char *dir, const char *file, cJSON *root);
+adapt_status adapterhub_make_dir(const char *dir);
 
 /* "BertAdapterModel", "RobertaAdapterModel", "XLMRobertaAdapterModel". */
 const char *adapterhub_model_class(const adapt_model *m);

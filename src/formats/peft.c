@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "formats/adapterhub_lora.h"
 #include "formats/param_io.h"
 #include "model/heads.h"
 #include <errno.h>
@@ -83,6 +84,13 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
     adapt_status s = cfg_path && st_path ? lora_check_name(name) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s && lora_find(m, name)) s = adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
     if (!s) s = json_load_file(cfg_path, &root);
+    if (!s && !cJSON_GetObjectItemCaseSensitive(root, "peft_type") && adapterhub_is_lora(root)) { /* AdapterHub's LoRA */
+        s = adapterhub_load_lora(m, dir, root, cfg_path, name);
+        cJSON_Delete(root);
+        free(cfg_path);
+        free(st_path);
+        return adapt_fail_in(s, dir);
+    }
     if (!s) s = lora_config_from_json(root, cfg_path, &cfg);
     if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
     bool touched = !s, rc_rootless = false; /* from here a failure has tensors of the file to take out again */

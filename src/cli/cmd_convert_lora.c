@@ -1,0 +1,120 @@
+/* adapt adapters convert-lora — a LoRA folder rewritten in the other layout: PEFT's
+ * (adapter_model.safetensors, peft_type LORA) or AdapterHub's (adapter.safetensors, architecture
+ * "lora"), with the folder's AdapterHub head carried along. */
+#include "adapters/lora.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/fileio.h"
+#include "core/json.h"
+#include "formats/adapterhub.h"
+#include "formats/adapterhub_lora.h"
+#include "formats/head_labels.h"
+#include "formats/peft.h"
+#include "train/infer.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: adapt adapters convert-lora --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] LORA_DIR\n"
+                "Rewrites a LoRA folder (PEFT's or AdapterHub's) in the other library's layout: the same LoRA, so the\n"
+                "model gives the same outputs with either folder. --to adapterhub writes adapter_config.json (LoRAConfig:\n"
+                "r, alpha = s r, attn_matrices, intermediate_lora, output_lora, leave_out) + adapter.safetensors for\n"
+                "`adapters`' load_adapter, under NAME (default: an AdapterHub folder's own name, else \"lora\"); LoRAs it\n"
+                "cannot express are refused (DoRA, per-module ranks, attention.output.dense). --to peft writes\n"
+                "adapter_config.json + adapter_model.safetensors for PEFT. An AdapterHub head in LORA_DIR\n"
+                "(head_config.json) is written beside it under NAME, and into a PEFT folder also as Hugging Face's head\n"
+                "(modules_to_save).\n");
+}
+
+/* An AdapterHub folder's saved name, for --name's default. */
+static void saved_name(const char *dir, char *out, size_t size)
+{
+    snprintf(out, size, "lora");
+    char *path = path_join(dir, "adapter_config.json");
+    cJSON *root = NULL;
+    if (path && !json_load_file(path, &root) && adapterhub_is_lora(root)) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(root, "name");
+        if (cJSON_IsString(n) && !lora_check_name(n->valuestring)) snprintf(out, size, "%s", n->valuestring);
+    }
+    adapt_clear_error();
+    cJSON_Delete(root);
+    free(path);
+}
+
+static adapt_status convert_run(const char *model_dir, const char *lora_dir, bool to_hub, const char *out, const char *name)
+{
+    char default_name[LORA_NAME_MAX];
+    if (!name) {
+        saved_name(lora_dir, default_name, sizeof default_name);
+        name = default_name;
+    }
+    adapt_model *m = NULL;
+    TRY(adapt_model_load(model_dir, &m));
+    adapt_status s = adapt_model_load_lora_as(m, lora_dir, name);
+    char *head_cfg = path_join(lora_dir, "head_config.json");
+    bool with_head = head_cfg && path_exists(head_cfg);
+    head h;
+    char **labels = NULL;
+    int n_labels = 0;
+    if (!s && with_head) s = infer_read_head(m, lora_dir, name, &h, &labels, &n_labels);
+    if (!s && to_hub) s = adapterhub_save_lora(m, out);
+    if (!s && !to_hub) {
+        peft_head_tensors hf_head;
+        bool has_hf_head = false;
+        if (with_head) peft_head_of(m, &h, &hf_head, &has_hf_head);
+        const char *task = !with_head ? NULL : h.kind == HEAD_CLASSIFICATION ? "SEQ_CLS" : "TOKEN_CLS";
+        s = peft_save_with_head(m, out, task, has_hf_head ? &hf_head : NULL);
+    }
+    if (!s && with_head) s = adapterhub_save_head(m, out, &h, (const char *const *)labels);
+    if (!s) printf("%s: LoRA \"%s\" in %s layout%s\n", out, name, to_hub ? "AdapterHub" : "PEFT", with_head ? ", with its head" : "");
+    head_labels_free(labels, labels ? n_labels : 0);
+    free(head_cfg);
+    adapt_model_free(m);
+    return s;
+}
+
+int cmd_convert_lora(int argc, char **argv)
+{
+    const char *cmd = "adapters convert-lora", *model = NULL, *to = NULL, *out = NULL, *name = NULL, *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (a[0] != '-' || !a[1]) {
+            if (dir) {
+                usage(stderr);
+                return 2;
+            }
+            dir = a;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "adapt %s: %s needs a value\n", cmd, a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--to")) to = v;
+        else if (!strcmp(a, "--output")) out = v;
+        else if (!strcmp(a, "--name")) name = v;
+        else {
+            fprintf(stderr, "adapt %s: unknown option %s\n", cmd, a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!model || !to || !out || !dir) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(to, "adapterhub") && strcmp(to, "peft")) {
+        fprintf(stderr, "adapt %s: --to must be adapterhub or peft, not \"%s\"\n", cmd, to);
+        return 2;
+    }
+    return convert_run(model, dir, !strcmp(to, "adapterhub"), out, name) ? cli_report_error(cmd) : 0;
+}
