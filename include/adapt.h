@@ -250,7 +250,10 @@ adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const c
  * leave_out. This saves LoRA `name` in that layout, for `adapters`' load_adapter; refused with
  * ADAPT_ERR_UNSUPPORTED when its LoRAConfig cannot say it (DoRA, ranks or scalings per module,
  * attention.output.dense, other modules in some layers, encoder tensors in modules_to_save). A
- * classifier among modules_to_save is left out: AdapterHub keeps heads in folders of their own. */
+ * classifier among modules_to_save is left out: AdapterHub keeps heads in folders of their own.
+ * AdapterHub's (IA)^3 (composition_mode "scale", IA3Config) loads, runs, merges and saves the same
+ * way: each output of a scaled layer, bias included, times alpha l (merging scales W and b rows;
+ * a zero scale is refused); it has no PEFT LoRA file and no combination. */
 adapt_status adapt_model_save_lora_adapterhub(adapt_model *model, const char *name, const char *dir);
 
 /* Activates a composition (every adapter or fusion it names must be loaded); NULL or "": none.
@@ -350,7 +353,7 @@ adapt_status adapt_tagger_tag(adapt_tagger *tagger, size_t n, const char *const 
  * adapt_train_options_init (the command's defaults) and set what differs. */
 typedef enum adapt_train_method {
     ADAPT_TRAIN_ADAPTER,  /* a new bottleneck adapter (adapter_config) + head; the model frozen */
-    ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha; lora_dora: DoRA) + head */
+    ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha; lora_dora: DoRA; lora_ia3: (IA)^3) + head */
     ADAPT_TRAIN_FULL,     /* every weight */
     ADAPT_TRAIN_HEAD,     /* the head only */
     ADAPT_TRAIN_TOPK,     /* the top top_k layers + head */
@@ -376,6 +379,9 @@ typedef struct adapt_train_options {
     int top_k, lora_r;
     double lora_alpha;
     bool lora_dora;                     /* LORA: DoRA (PEFT's use_dora), a learnt magnitude per output row */
+    bool lora_ia3;                      /* LORA: (IA)^3 instead (AdapterHub's IA3Config: each output of the key, value
+                                         * and intermediate layers times a learnt scale, from 1; lora_r / lora_alpha
+                                         * unused), saved in AdapterHub's layout */
     int epochs;                         /* 1-100000 */
     long max_steps;                     /* 0: the epochs decide */
     int batch_size, max_length, grad_accum;

@@ -1,12 +1,15 @@
 /* AdapterHub's LoRA folders (the `adapters` library's LoRAConfig): c10's PEFT LoRA rewritten by
  * hand in AdapterHub's layout loads as the same LoRA; the config's flags pick the modules
  * (attn_matrices, intermediate_lora, output_lora = the FFN's output.dense, leave_out); saving
- * writes that layout and reloads to the same outputs; what the layout cannot say is refused. */
+ * writes that layout and reloads to the same outputs; what the layout cannot say is refused.
+ * (IA)^3 (composition_mode "scale"): the model with each scaled layer's W and b rows multiplied by
+ * alpha l by hand, merging, gradients against central differences, `adapt train --ia3`. */
 #include "adapters/lora.h"
 #include "case_batch.h"
 #include "core/json.h"
 #include "formats/param_io.h"
 #include "lora_fixture.h"
+#include "model/heads.h"
 #include "model/model.h"
 #include "testutil.h"
 #include <math.h>
@@ -131,7 +134,7 @@ static void test_flags_pick_modules(void **state)
     adapt_model_free(m);
 }
 
-/* A JSON file's member `key` (a dotted path of objects), parsed. */
+/* A JSON file, parsed (the test fails when it cannot be). */
 static cJSON *read_json(const char *path)
 {
     cJSON *root = NULL;
@@ -215,6 +218,17 @@ static void test_save_layout(void **state)
     assert_string_equal(leave, "[0]");
     free(leave);
     cJSON_Delete(root);
+    lora_config out_only = {.r = 2, .alpha = 2, .dropout = 0.25, .n_targets = 2}; /* the FFN's output alone, with dropout */
+    snprintf(out_only.targets[0], 64, "layer.0.output.dense");
+    snprintf(out_only.targets[1], 64, "layer.1.output.dense");
+    assert_int_equal(lora_attach(m, &out_only, "out", true, &rng, NULL), ADAPT_OK);
+    snprintf(dir, sizeof dir, "%s/out-only", test_tmp);
+    if (adapt_model_save_lora_adapterhub(m, "out", dir)) fail_msg("%s", adapt_error());
+    root = read_json(path_in(dir, "adapter_config.json"));
+    c = cJSON_GetObjectItem(root, "config");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(c, "intermediate_lora")) && cJSON_IsTrue(cJSON_GetObjectItem(c, "output_lora")));
+    assert_float_equal(cJSON_GetObjectItem(c, "dropout")->valuedouble, 0.25, 0);
+    cJSON_Delete(root);
     adapt_model_free(m);
     case_batch_free(&b);
 }
@@ -262,12 +276,40 @@ static void test_refusals(void **state)
     expect(try_config("{\"architecture\": \"lora\", \"use_gating\": true}", "bert.", "ner_lora"), ADAPT_ERR_UNSUPPORTED, "UniPELT");
     expect(try_config("{\"architecture\": \"lora\", \"vera_d\": 0.1}", "bert.", "ner_lora"), ADAPT_ERR_UNSUPPORTED, "VeRA");
     expect(try_config("{\"architecture\": \"lora\", \"composition_mode\": \"mul\"}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "composition_mode");
+    expect(try_config("{\"architecture\": \"lora\", \"composition_mode\": \"scale\", \"r\": 1}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
+           "loras.ner_lora.lora_B\""); /* (IA)^3 has no lora_A */
     expect(try_config("{\"architecture\": \"lora\", \"dropout\": 1}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "dropout");
 
     adapt_model *m = load_tiny_bert();
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/try", test_tmp);
     expect(adapt_model_load_adapter(m, dir, NULL, NULL, 0), ADAPT_ERR_ARG, "load it as a LoRA");
+    const char *wide = "{\"config\": \"lora\", \"name\": \"ner_lora\", \"hidden_size\": 64}";
+    write_file(path_in(dir, "adapter_config.json"), wide, strlen(wide));
+    expect(adapt_model_load_lora(m, dir), ADAPT_ERR_FORMAT, "hidden_size 64");
+    /* `adapters` before 1.1.0 ran LoRAs at scaling 1 and loads their files with alpha = r */
+    const char *versions[3] = {"adapters.1.0.1", "adapters.1.1.0", "3.2.1"};
+    const float scalings[3] = {1, 2, 2};
+    for (int v = 0; v < 3; v++) {
+        char config[2048];
+        snprintf(config, sizeof config, "{\"config\": {\"architecture\": \"lora\", \"r\": 4, \"alpha\": 8}, \"name\": \"ner_lora\", "
+                 "\"version\": \"%s\"}", versions[v]);
+        write_file(path_in(dir, "adapter_config.json"), config, strlen(config));
+        char name[16];
+        snprintf(name, sizeof name, "v%d", v);
+        if (adapt_model_load_lora_as(m, dir, name)) fail_msg("%s", adapt_error());
+        assert_float_equal(lora_find(m, name)->pairs[0][LIN_QUERY].scaling, scalings[v], 0);
+    }
+    adapt_model_free(m);
+    m = load_tiny_bert(); /* one tensor under two names (with and without "bert.") */
+    if (adapt_model_load_lora_as(m, c10_lora(), "peft")) fail_msg("%s", adapt_error());
+    const char *names[2] = {m->lora->pairs[0][LIN_QUERY].A->name, m->lora->pairs[0][LIN_QUERY].A->name};
+    const char *twice[2] = {"bert.encoder.layer.0.attention.self.query.loras.ner_lora.lora_A",
+                            "encoder.layer.0.attention.self.query.loras.ner_lora.lora_A"};
+    assert_int_equal(store_save_safetensors(&m->store, path_in(dir, "adapter.safetensors"), names, twice, 2, NULL, 0), ADAPT_OK);
+    size_t tensors = m->store.count;
+    expect(adapt_model_load_lora_as(m, dir, "x"), ADAPT_ERR_FORMAT, "in the file twice");
+    assert_int_equal(m->store.count, tensors);
     lora_config cfg = {.r = 2, .alpha = 2, .use_dora = true, .n_targets = 1};
     snprintf(cfg.targets[0], 64, "query");
     uint64_t rng = 1;
@@ -314,11 +356,195 @@ static void test_convert_command(void **state)
     assert_int_equal(run_adapt(test_tmp, cmd), 2);
 }
 
+/* An (IA)^3 on key and intermediate.dense of both layers, l drawn in [0.5, 1.5], alpha 2. */
+static lora_state *make_ia3(adapt_model *m, const char *name, uint64_t seed)
+{
+    lora_config cfg = {.r = 1, .alpha = 2, .ia3 = true, .n_targets = 2};
+    snprintf(cfg.targets[0], 64, "key");
+    snprintf(cfg.targets[1], 64, "intermediate.dense");
+    lora_state *s;
+    if (lora_attach(m, &cfg, name, true, &seed, &s)) fail_msg("%s", adapt_error());
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < 6; k++) {
+            assert_int_equal(s->has[l][k], k == LIN_KEY || k == LIN_INTER);
+            if (!s->has[l][k]) continue;
+            const param *B = s->pairs[l][k].B;
+            assert_null(s->pairs[l][k].A);
+            for (size_t o = 0; o < B->numel; o++) assert_float_equal(B->data[o], 1, 0); /* starts as the base model */
+            for (size_t o = 0; o < B->numel; o++) B->data[o] = (float)(0.5 + test_uniform(&seed));
+        }
+    return s;
+}
+
+/* Saved as AdapterHub writes (IA)^3 and loaded again, it gives the base model with W and b rows
+ * times alpha l folded in by hand; merged, the same; unmerged, the weights back. */
+static void test_ia3_forward_and_merge(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read(CASE, 0);
+    size_t n = (size_t)b.B * b.T * 32;
+    adapt_model *m = load_tiny_bert();
+    lora_state *made = make_ia3(m, "ia", 5);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/ia3", test_tmp);
+    if (adapt_model_save_lora_adapterhub(m, "ia", dir)) fail_msg("%s", adapt_error());
+    cJSON *root = read_json(path_in(dir, "adapter_config.json"));
+    const cJSON *c = cJSON_GetObjectItem(root, "config");
+    assert_string_equal(cJSON_GetObjectItem(c, "composition_mode")->valuestring, "scale");
+    assert_int_equal(cJSON_GetObjectItem(c, "r")->valueint, 1);
+    assert_float_equal(cJSON_GetObjectItem(c, "alpha")->valuedouble, 2, 0);
+    char *attn = cJSON_PrintUnformatted(cJSON_GetObjectItem(c, "attn_matrices"));
+    assert_string_equal(attn, "[\"k\"]");
+    free(attn);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(c, "intermediate_lora")));
+    cJSON_Delete(root);
+    param_store st;
+    store_init(&st);
+    int count = 0;
+    assert_int_equal(store_load_safetensors(&st, path_in(dir, "adapter.safetensors"), name_ok, &count, NULL), ADAPT_OK);
+    assert_int_equal(count, 4); /* lora_B alone, [out, 1] */
+    const param *l1 = store_get(&st, "bert.encoder.layer.1.intermediate.dense.loras.ia.lora_B");
+    assert_non_null(l1);
+    assert_int_equal(l1->ndim, 2);
+    assert_int_equal(l1->shape[1], 1);
+    assert_memory_equal(l1->data, made->pairs[1][LIN_INTER].B->data, l1->numel * sizeof(float));
+
+    adapt_model *loaded = load_tiny_bert(), *folded = load_tiny_bert();
+    if (adapt_model_load_lora(loaded, dir)) fail_msg("%s", adapt_error());
+    for (int l = 0; l < 2; l++)
+        for (int k = LIN_KEY; k <= LIN_INTER; k += LIN_INTER - LIN_KEY) {
+            param *W = linear_weight(&folded->layers[l], (lora_linear)k), *bias = linear_bias(&folded->layers[l], (lora_linear)k);
+            const float *lv = made->pairs[l][k].B->data;
+            for (int64_t o = 0; o < W->shape[0]; o++) {
+                for (int64_t i = 0; i < W->shape[1]; i++) W->data[o * W->shape[1] + i] *= 2 * lv[o];
+                bias->data[o] *= 2 * lv[o];
+            }
+        }
+    float *want = encode_case_batch(folded, &b), *got = encode_case_batch(loaded, &b), *base = hidden_under(m, NULL, &b);
+    if (!(max_abs_difference(want, got, n) < 1e-5)) fail_msg("(IA)^3 differs from the folded model by %g", max_abs_difference(want, got, n));
+    assert_true(max_abs_difference(want, base, n) > 1e-2);
+    const param *W0 = linear_weight(&loaded->layers[0], LIN_INTER);
+    float *before = malloc(W0->numel * sizeof *before);
+    memcpy(before, W0->data, W0->numel * sizeof *before);
+    if (adapt_model_merge_lora(loaded)) fail_msg("%s", adapt_error());
+    float *merged = encode_case_batch(loaded, &b);
+    assert_true(max_abs_difference(want, merged, n) < 1e-5);
+    if (adapt_model_unmerge_lora(loaded)) fail_msg("%s", adapt_error());
+    assert_true(max_abs_difference(before, W0->data, W0->numel) < 1e-6);
+    made->pairs[0][LIN_KEY].B->data[3] = 0; /* a zero scale could not be unmerged */
+    assert_int_equal(adapt_model_set_lora(m, "ia"), ADAPT_OK);
+    expect(adapt_model_merge_lora(m), ADAPT_ERR_NUMERIC, "could not be undone");
+    assert_false(made->merged);
+    free(want), free(got), free(base), free(merged), free(before);
+    store_free(&st);
+    adapt_model_free(m), adapt_model_free(loaded), adapt_model_free(folded);
+    case_batch_free(&b);
+}
+
+/* l's gradient and the gradient through a frozen (IA)^3 (a layer-0 weight below a scaled layer 1)
+ * against central differences. */
+static void test_ia3_gradients(void **state)
+{
+    (void)state;
+    for (int frozen = 0; frozen < 2; frozen++) {
+        grad_run g;
+        adapt_model *m = load_tiny_bert();
+        lora_state *s = make_ia3(m, "ia", 11);
+        grad_run_init(&g, m, 4);
+        param *below = linear_weight(&m->layers[0], LIN_QUERY);
+        if (frozen) {
+            for (int l = 0; l < 2; l++)
+                for (int k = 0; k < 6; k++)
+                    if (s->has[l][k]) assert_int_equal(store_set_trainable(s->pairs[l][k].B, false), ADAPT_OK);
+            assert_int_equal(store_set_trainable(below, true), ADAPT_OK);
+        }
+        grad_run_loss(&g, true);
+        param *checks[5];
+        int nc = 0;
+        if (frozen) checks[nc++] = below;
+        else
+            for (int l = 0; l < 2; l++)
+                for (int k = 0; k < 6; k++)
+                    if (s->has[l][k]) checks[nc++] = s->pairs[l][k].B;
+        for (int i = 0; i < nc; i++) {
+            size_t at = 0;
+            for (size_t j = 1; j < checks[i]->numel; j++)
+                if (fabsf(checks[i]->grad[j]) > fabsf(checks[i]->grad[at])) at = j;
+            double got = checks[i]->grad[at], want = grad_run_numeric(&g, checks[i]->data, at);
+            if (!(fabs(got - want) <= 0.03 * fabs(want) + 2e-3)) fail_msg("%s[%zu]: gradient %g, central difference %g", checks[i]->name, at, got, want);
+        }
+        assert_int_equal(nc, frozen ? 1 : 4);
+        grad_run_free(&g);
+        adapt_model_free(m);
+    }
+}
+
+/* The config string "ia3" is AdapterHub's IA3Config (k, v, intermediate); the refusals. */
+static void test_ia3_folders(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    make_ia3(m, "ia", 2);
+    lora_config cfg = {.r = 1, .alpha = 1, .ia3 = true, .n_targets = 1};
+    snprintf(cfg.targets[0], 64, "value");
+    uint64_t rng = 1;
+    assert_int_equal(lora_attach(m, &cfg, "iv", true, &rng, NULL), ADAPT_OK);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/ia3-default", test_tmp);
+    if (adapt_model_save_lora_adapterhub(m, "ia", dir)) fail_msg("%s", adapt_error());
+    const char *named = "{\"config\": \"ia3\", \"name\": \"ia\", \"hidden_size\": 32}";
+    write_file(path_in(dir, "adapter_config.json"), named, strlen(named));
+    adapt_model *m2 = load_tiny_bert();
+    expect(adapt_model_load_lora(m2, dir), ADAPT_ERR_FORMAT, "missing tensor \"bert.encoder.layer.0.attention.self.value"); /* IA3Config: k, v */
+    adapt_model_free(m2);
+    const char *r2 = "{\"config\": {\"architecture\": \"lora\", \"composition_mode\": \"scale\", \"r\": 2}, \"name\": \"ia\"}";
+    write_file(path_in(dir, "adapter_config.json"), r2, strlen(r2));
+    m2 = load_tiny_bert();
+    expect(adapt_model_load_lora(m2, dir), ADAPT_ERR_FORMAT, "takes r 1");
+    adapt_model_free(m2);
+    snprintf(dir, sizeof dir, "%s/peft-ia3", test_tmp);
+    expect(adapt_model_save_lora(m, "ia", dir), ADAPT_ERR_UNSUPPORTED, "(IA)^3");
+    const char *names[2] = {"ia", "iv"};
+    const double w[2] = {1, 1};
+    expect(adapt_model_add_weighted_lora(m, names, w, 2, "both", "linear"), ADAPT_ERR_UNSUPPORTED, "(IA)^3");
+    adapt_model_free(m);
+}
+
+/* `adapt train --method lora --ia3` saves AdapterHub's (IA)^3 folder, whose scales moved from 1. */
+static void test_ia3_train_command(void **state)
+{
+    (void)state;
+    const char *tmp = test_tmp;
+    assert_int_equal(run_command("head -n 400 '%s' > '%s/ner.conll' && '%s' train --task ner --model models/default --train "
+                                 "'%s/ner.conll' --output '%s/ia3-trained' --name ner --method lora --ia3 --max-steps 8 "
+                                 "--batch-size 8 --max-length 32 --lr 3e-2 --quiet > '%s/train.log' 2>&1",
+                                 shared_path("data/ner/wikiann-en/train.conll"), tmp, build_path("adapt"), tmp, tmp, tmp),
+                     0);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/ia3-trained/best/lora", tmp);
+    assert_int_equal(run_command("grep -q '\"composition_mode\":\\s*\"scale\"' '%s/adapter_config.json'", dir), 0);
+    adapt_model *m = NULL;
+    if (adapt_model_load("models/default", &m) || adapt_model_load_lora(m, dir)) fail_msg("%s", adapt_error());
+    double moved = 0;
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < 6; k++) {
+            assert_int_equal(m->lora->has[l][k], k == LIN_KEY || k == LIN_VALUE || k == LIN_INTER);
+            const param *B = m->lora->pairs[l][k].B;
+            for (size_t o = 0; m->lora->has[l][k] && o < B->numel; o++) moved = fmax(moved, fabs(B->data[o] - 1));
+        }
+    if (!(moved > 1e-3)) fail_msg("the (IA)^3 scales stayed at 1 (largest |l - 1| %g)", moved);
+    adapt_model_free(m);
+    assert_int_equal(run_command("'%s' train --task ner --model models/default --train '%s/ner.conll' --output '%s/x' --method lora "
+                                 "--ia3 --dora --max-steps 1 --quiet > '%s/x.log' 2>&1",
+                                 build_path("adapt"), tmp, tmp, tmp) != 0, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_equals_peft),  cmocka_unit_test(test_flags_pick_modules), cmocka_unit_test(test_save_layout),
-        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_convert_command),
+        cmocka_unit_test(test_refusals),          cmocka_unit_test(test_convert_command),    cmocka_unit_test(test_ia3_forward_and_merge),
+        cmocka_unit_test(test_ia3_gradients),     cmocka_unit_test(test_ia3_folders),        cmocka_unit_test(test_ia3_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

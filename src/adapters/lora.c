@@ -173,6 +173,8 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
     if (lora_find(m, name)) return adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
     if (m->n_loras == ADAPT_MODEL_MAX_LORAS) return adapt_fail(ADAPT_ERR_ARG, "a model holds at most %d LoRAs", ADAPT_MODEL_MAX_LORAS);
     if (cfg->r < 1) return adapt_fail(ADAPT_ERR_ARG, "LoRA rank must be at least 1");
+    if (cfg->ia3 && (cfg->r != 1 || cfg->use_dora || cfg->use_rslora || cfg->n_rank_pattern || cfg->n_alpha_pattern))
+        return adapt_fail(ADAPT_ERR_ARG, "(IA)^3 takes r 1 and no DoRA, rsLoRA or rank / alpha patterns");
     char a_name[LORA_NAME_MAX + 32], b_name[LORA_NAME_MAX + 32], m_name[LORA_NAME_MAX + 32];
     lora_factor_name(name, "lora_A", a_name, sizeof a_name);
     lora_factor_name(name, "lora_B", b_name, sizeof b_name);
@@ -190,7 +192,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
     s->cfg = *cfg;
     s->layers = L;
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->scaling = scaling_of(cfg->alpha, cfg->r, cfg->use_rslora);
+    s->scaling = cfg->ia3 ? (float)cfg->alpha : scaling_of(cfg->alpha, cfg->r, cfg->use_rslora);
     adapt_status st = ADAPT_OK;
     int attached = 0;
     for (int l = 0; l < L && !st; l++)
@@ -206,12 +208,17 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             snprintf(prefix, sizeof prefix, "%s.", module);
             lora_pair *p = &s->pairs[l][k];
             int r = ms.r;
-            p->scaling = scaling_of(ms.alpha, r, cfg->use_rslora);
+            p->scaling = cfg->ia3 ? (float)ms.alpha : scaling_of(ms.alpha, r, cfg->use_rslora); /* (IA)^3: s = alpha (AdapterHub's) */
             if (!isfinite(p->scaling)) {
                 st = adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %d is no float scaling", module, ms.alpha, r);
                 break;
             }
-            if (create) {
+            if (cfg->ia3) { /* l [out, 1], starting at ones (the base model), AdapterHub's init_weights "ia3" */
+                st = create ? adapter_param_add(&m->store, prefix, b_name, out, 1, &p->B)
+                            : adapter_param_bind(&m->store, prefix, b_name, out, 1, &p->B);
+                for (int64_t o = 0; !st && create && o < out; o++) p->B->data[o] = 1.0f;
+                if (!st && create) st = store_set_trainable(p->B, true);
+            } else if (create) {
                 st = adapter_param_add(&m->store, prefix, a_name, r, in, &p->A);
                 if (!st) st = adapter_param_add(&m->store, prefix, b_name, out, r, &p->B);
                 if (!st) init_kaiming_uniform_sqrt5(p->A->data, r, in, rng);
@@ -274,6 +281,60 @@ adapt_status lora_backward(arena *a, float *d_x, const float *dy, const float *a
     return ADAPT_OK;
 }
 
+adapt_status ia3_forward(arena *a, float *y, float **kept, const lora_pair *p, float s, int N)
+{
+    int out = (int)p->B->shape[0];
+    size_t n = (size_t)N * out;
+    if (kept) {
+        if (!(*kept = arena_floats_raw(a, n))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for (IA)^3 activations");
+        memcpy(*kept, y, n * sizeof(float));
+    }
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < out; o++) y[(size_t)i * out + o] *= s * p->B->data[o];
+    return ADAPT_OK;
+}
+
+void ia3_backward(const lora_pair *p, float s, float *dy, const float *kept, int N)
+{
+    int out = (int)p->B->shape[0];
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < out; o++) {
+            float *d = &dy[(size_t)i * out + o];
+            if (p->B->grad) p->B->grad[o] += s * *d * kept[(size_t)i * out + o];
+            *d *= s * p->B->data[o];
+        }
+}
+
+/* (IA)^3: W and b rows times s l (merge) or divided by it (unmerge); all rows checked first. */
+static adapt_status ia3_merge(adapt_model *m, lora_state *s, bool want_merged)
+{
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            const lora_pair *p = &s->pairs[l][k];
+            TRY(param_require_fp32(linear_bias(&m->layers[l], (lora_linear)k), want_merged ? "merging (IA)^3" : "unmerging (IA)^3"));
+            for (int64_t o = 0; o < p->B->shape[0]; o++)
+                if (!isnormal(p->scaling * p->B->data[o]))
+                    return adapt_fail(ADAPT_ERR_NUMERIC, "(IA)^3 \"%s\": layer %d %s row %lld scales by %g: merging could not be undone",
+                                      s->name, l, lora_module_names[k], (long long)o, (double)(p->scaling * p->B->data[o]));
+        }
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            const lora_pair *p = &s->pairs[l][k];
+            param *W = linear_weight(&m->layers[l], (lora_linear)k), *b = linear_bias(&m->layers[l], (lora_linear)k);
+            int64_t out = W->shape[0], in = W->shape[1];
+            for (int64_t o = 0; o < out; o++) {
+                float c = p->scaling * p->B->data[o];
+                if (!want_merged) c = 1.0f / c;
+                for (int64_t i = 0; i < in; i++) W->data[o * in + i] *= c;
+                b->data[o] *= c;
+            }
+        }
+    s->merged = want_merged;
+    return ADAPT_OK;
+}
+
 static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
 {
     lora_state *s = m->lora;
@@ -284,6 +345,7 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
             if (s->has[l][k])
                 TRY(param_require_fp32(linear_weight(&m->layers[l], (lora_linear)k),
                                        want_merged ? "merging LoRA into the base" : "unmerging LoRA"));
+    if (s->cfg.ia3) return ia3_merge(m, s, want_merged);
     for (int l = 0; s->cfg.use_dora && want_merged && l < m->cfg.layers; l++) /* DoRA: c from the unmerged W, kept for unmerging */
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!s->has[l][k]) continue;

@@ -42,10 +42,12 @@ typedef struct lora_config {
                                             * BertModel): patterns and regexes match such names */
     char task_type[32];                    /* as the file says ("TOKEN_CLS"), "" when it says none */
     bool from_adapterhub;                  /* read from an AdapterHub LoRA folder (adapterhub_lora.c) */
+    bool ia3;                              /* (IA)^3 (AdapterHub's composition_mode "scale"): y = (W x + b) * s l
+                                            * per output, l [out, 1] in the pair's B (no A), s = alpha */
 } lora_config;
 
 typedef struct lora_pair {
-    param *A, *B;
+    param *A, *B;                          /* (IA)^3: A NULL, B the vector l [out, 1] */
     float scaling;                         /* s = alpha / r of this module (rank_pattern / alpha_pattern) */
     param *magnitude;                      /* DoRA: m [out] (NULL without DoRA) */
     float *merged_scale;                   /* DoRA while merged: the m / ||W + s B A|| it multiplied W by */
@@ -165,7 +167,15 @@ adapt_status lora_forward(arena *a, float *y, float **ax_out, const float *x, co
 /* From dy: A's and B's gradients, and d_x += s A^T B^T dy when d_x != NULL. */
 adapt_status lora_backward(arena *a, float *d_x, const float *dy, const float *ax, const float *x, const lora_pair *p, float s, int N);
 
-/* W += s B A for every pair (merge) or W -= s B A (unmerge); DoRA: W = c (W + s B A) and back. */
+/* (IA)^3's forward on the N rows of y = W x + b: y *= s l per output; *kept (optional) receives
+ * the rows before (arena), which backward needs. */
+adapt_status ia3_forward(arena *a, float *y, float **kept, const lora_pair *p, float s, int N);
+/* Backward, before the layer's: l's gradient s sum over rows of dy * kept, and dy *= s l in place
+ * (the gradient of W x + b, which the layer's backward then takes). */
+void ia3_backward(const lora_pair *p, float s, float *dy, const float *kept, int N);
+
+/* W += s B A for every pair (merge) or W -= s B A (unmerge); DoRA: W = c (W + s B A) and back;
+ * (IA)^3: W and b rows times s l and back (refused when some s l is zero: no way back). */
 adapt_status lora_merge(adapt_model *m);
 adapt_status lora_unmerge(adapt_model *m);
 

@@ -228,8 +228,9 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
             return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": weight %g (%s takes sqrt(weight x scaling): weights of 0 or more; any "
                               "finite weight for cat and the svd types)", in[i]->name, weights[i], type->name);
         if (in[i]->merged) return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it first", in[i]->name);
-        if (in[i]->cfg.use_dora)
-            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a DoRA: its magnitudes have no combination", in[i]->name);
+        if (in[i]->cfg.use_dora || in[i]->cfg.ia3)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a%s: its %s no combination", in[i]->name,
+                              in[i]->cfg.ia3 ? "n (IA)^3" : " DoRA", in[i]->cfg.ia3 ? "scaling vectors have" : "magnitudes have");
         if (in[i]->cfg.n_rank_pattern || in[i]->cfg.n_alpha_pattern || in[i]->cfg.layers_set) /* PEFT would give the result the first's */
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" has rank_pattern, alpha_pattern or layers_to_transform: combining such "
                               "LoRAs is not supported", in[i]->name);

@@ -109,7 +109,8 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     const lora_state *st = lora_find(m, "listed");
     const lora_config *c = &st->cfg;
     printf("LoRA  (%s, %s layout)\n", dir, c->from_adapterhub ? "AdapterHub" : "PEFT");
-    printf("  config:      r %d, lora_alpha %g (scaling %g%s), dropout %g%s\n", c->r, c->alpha, (double)st->scaling,
+    if (c->ia3) printf("  config:      (IA)^3: each output times alpha %g x a learnt vector\n", c->alpha);
+    else printf("  config:      r %d, lora_alpha %g (scaling %g%s), dropout %g%s\n", c->r, c->alpha, (double)st->scaling,
            c->use_rslora ? ", rsLoRA" : "", c->dropout, c->use_dora ? ", DoRA (magnitudes per output row)" : "");
     size_t n = 0;
     int modules = 0;
@@ -117,7 +118,7 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!st->has[l][k]) continue;
             const lora_pair *p = &st->pairs[l][k];
-            n += p->A->numel + p->B->numel + (p->magnitude ? p->magnitude->numel : 0);
+            n += (p->A ? p->A->numel : 0) + p->B->numel + (p->magnitude ? p->magnitude->numel : 0);
             modules++;
         }
     printf("  targets:     ");

@@ -19,11 +19,13 @@
 static void usage(FILE *fp)
 {
     fprintf(fp, "usage: adapt adapters convert-lora --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] LORA_DIR\n"
-                "Rewrites a LoRA folder (PEFT's or AdapterHub's) in the other library's layout: the same LoRA, so the\n"
-                "model gives the same outputs with either folder. --to adapterhub writes adapter_config.json (LoRAConfig:\n"
-                "r, alpha = s r, attn_matrices, intermediate_lora, output_lora, leave_out) + adapter.safetensors for\n"
-                "`adapters`' load_adapter, under NAME (default: an AdapterHub folder's own name, else \"lora\"); LoRAs it\n"
-                "cannot express are refused (DoRA, per-module ranks, attention.output.dense). --to peft writes\n"
+                "Rewrites a LoRA folder (PEFT's or AdapterHub's) in the other library's layout: the same LoRA factors,\n"
+                "so the encoder gives the same outputs with either folder. --to adapterhub writes adapter_config.json\n"
+                "(LoRAConfig: r, alpha = s r, attn_matrices, intermediate_lora, output_lora, leave_out) +\n"
+                "adapter.safetensors for `adapters`' load_adapter(..., use_safetensors=True), under NAME (default: an\n"
+                "AdapterHub folder's own name, else \"lora\"); LoRAs it cannot express are refused (DoRA, per-module\n"
+                "ranks, attention.output.dense); a PEFT classifier in modules_to_save is not carried (an AdapterHub head\n"
+                "is: keep head_config.json beside the LoRA). --to peft writes\n"
                 "adapter_config.json + adapter_model.safetensors for PEFT. An AdapterHub head in LORA_DIR\n"
                 "(head_config.json) is written beside it under NAME, and into a PEFT folder also as Hugging Face's head\n"
                 "(modules_to_save).\n");
@@ -60,6 +62,9 @@ static adapt_status convert_run(const char *model_dir, const char *lora_dir, boo
     char **labels = NULL;
     int n_labels = 0;
     if (!s && with_head) s = infer_read_head(m, lora_dir, name, &h, &labels, &n_labels);
+    if (!s && to_hub && !with_head && m->lora->n_modules)
+        fprintf(stderr, "adapt adapters convert-lora: note: %s's modules_to_save (%s%s) are not part of an AdapterHub LoRA and are "
+                "not written\n", lora_dir, m->lora->modules[0].name, m->lora->n_modules > 1 ? ", ..." : "");
     if (!s && to_hub) s = adapterhub_save_lora(m, out);
     if (!s && !to_hub) {
         peft_head_tensors hf_head;

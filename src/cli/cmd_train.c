@@ -36,7 +36,9 @@ static void usage(FILE *fp)
             "                            --train en.conll --train qu-silver.conll --setup \"Stack(en, ner);Stack(qu, ner)\"\n"
             "                            (each batch from one file, the files' batches interleaved by size)\n"
             "  --top-k N  --lora-r N  --lora-alpha X  --max-length N (128)\n"
-            "  --dora                    --method lora: DoRA (PEFT's use_dora), a learnt magnitude per output row\n");
+            "  --dora                    --method lora: DoRA (PEFT's use_dora), a learnt magnitude per output row\n"
+            "  --ia3                     --method lora: (IA)^3 instead (AdapterHub's IA3Config: key, value and\n"
+            "                            intermediate outputs times learnt scales), saved in AdapterHub's layout\n");
     train_options d;
     train_options_defaults(&d);
     print_train_options_help(fp, &d);
@@ -112,6 +114,10 @@ int cmd_train(int argc, char **argv)
         }
         if (!strcmp(a, "--dora")) {
             o.lora_dora = true;
+            continue;
+        }
+        if (!strcmp(a, "--ia3")) {
+            o.lora_ia3 = true;
             continue;
         }
         int k = parse_train_option("train", argc, argv, &i, &o);

@@ -71,8 +71,10 @@ static adapt_status read_leave_out(const cJSON *c, const char *what, hub_lora *h
     if (!cJSON_IsArray(list)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be a list of layer indices", what);
     for (const cJSON *e = list->child; e; e = e->next) {
         double d = cJSON_IsNumber(e) ? e->valuedouble : NAN;
-        if (!(d == floor(d) && fabs(d) < 1e9) || h->n_leave_out == LORA_MAX_LAYER_LIST)
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be at most %d layer indices", what, LORA_MAX_LAYER_LIST);
+        if (!(d == floor(d) && fabs(d) < 1e9))
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be a list of integer layer indices", what);
+        if (h->n_leave_out == LORA_MAX_LAYER_LIST)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" has more than %d layer indices", what, LORA_MAX_LAYER_LIST);
         h->leave_out[h->n_leave_out++] = (long long)d;
     }
     return ADAPT_OK;
@@ -200,7 +202,21 @@ static bool rename_hub(const char *file_name, char *out, size_t size, void *vctx
         c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor name \"%.80s...\" is too long", c->path, file_name);
         return false;
     }
+    if (store_get(&c->m->store, out)) { /* the same tensor with and without the model prefix */
+        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is in the file twice", c->path, file_name);
+        return false;
+    }
     return true;
+}
+
+/* Whether the folder says `adapters` older than 1.1.0 wrote it ("version": "adapters.1.0.1"), whose
+ * LoRA ignored alpha / r (adapters' _fix_backward_compat sets alpha = r for such files). */
+static bool written_before_1_1(const cJSON *root)
+{
+    const char *v = config_string(cJSON_GetObjectItemCaseSensitive(root, "version"));
+    int major = 0, minor = 0;
+    if (!v || strncmp(v, "adapters.", 9) || sscanf(v + 9, "%d.%d", &major, &minor) != 2) return false;
+    return major < 1 || (major == 1 && minor < 1);
 }
 
 adapt_status adapterhub_load_lora(adapt_model *m, const char *dir, const cJSON *root, const char *cfg_path, const char *name)
@@ -213,9 +229,12 @@ adapt_status adapterhub_load_lora(adapt_model *m, const char *dir, const cJSON *
     if (hidden != m->cfg.hidden) return adapt_fail(ADAPT_ERR_FORMAT, "%s: saved for hidden_size %lld, the model has %d", cfg_path, hidden, m->cfg.hidden);
     if (strlen(saved) >= LORA_NAME_MAX) return adapt_fail(ADAPT_ERR_FORMAT, "%s: the name \"%.40s...\" is too long", cfg_path, saved);
     TRY(read_hub_config(root, cfg_path, &h));
-    if (h.scale) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: composition_mode \"scale\" ((IA)^3) is not supported", cfg_path);
+    if (h.scale && h.r != 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: composition_mode \"scale\" ((IA)^3) takes r 1, not %d", cfg_path, h.r);
+    if (h.scale && h.dropout > 0) return adapt_fail(ADAPT_ERR_FORMAT, "%s: (IA)^3 takes no dropout", cfg_path);
+    if (written_before_1_1(root)) h.alpha = h.r; /* as `adapters` loads them: those versions ran every LoRA at scaling 1 */
     lora_config cfg;
     memset(&cfg, 0, sizeof cfg);
+    cfg.ia3 = h.scale;
     cfg.r = h.r;
     cfg.alpha = h.alpha;
     cfg.dropout = h.dropout;
@@ -236,10 +255,8 @@ adapt_status adapterhub_load_lora(adapt_model *m, const char *dir, const cJSON *
         s = store_load_safetensors(&m->store, st_path, rename_hub, &rc, NULL);
         if (!s) s = rc.status;
     }
-    lora_state *attached = NULL;
-    if (!s) s = lora_attach(m, &cfg, name, false, NULL, &attached);
-    if (s && attached) lora_delete(m, name);
-    else if (s && touched) lora_remove_tensors(m, name);
+    if (!s) s = lora_attach(m, &cfg, name, false, NULL, NULL);
+    if (s && touched) lora_remove_tensors(m, name); /* lora_attach frees what it made when it fails */
     free(st_path);
     return s;
 }
@@ -262,7 +279,7 @@ static adapt_status hub_config_of(const adapt_model *m, const lora_state *s, hub
         for (int k = 0; k < LIN_COUNT; k++) {
             if (!s->has[l][k]) continue;
             const lora_pair *p = &s->pairs[l][k];
-            int r = (int)p->A->shape[0];
+            int r = p->A ? (int)p->A->shape[0] : 1;
             if (k == LIN_ATTN_OUT)
                 return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" adapts attention.output.dense, which AdapterHub's LoRA cannot target", s->name);
             if (!first && (r != h->r || p->scaling != scaling))
@@ -287,7 +304,8 @@ static adapt_status hub_config_of(const adapt_model *m, const lora_state *s, hub
     for (int k = 0; k < 3; k++) h->attn[k] = any[k];
     h->intermediate = any[LIN_INTER];
     h->output = any[LIN_OUT];
-    h->alpha = (double)scaling * h->r; /* scaling = alpha / r, also for a rsLoRA's alpha / sqrt(r) */
+    h->alpha = (double)scaling * h->r; /* scaling = alpha / r, also for a rsLoRA's alpha / sqrt(r); (IA)^3: alpha, r 1 */
+    h->scale = s->cfg.ia3;
     h->dropout = s->cfg.dropout;
     return ADAPT_OK;
 }
@@ -305,9 +323,9 @@ static cJSON *hub_config_json(const hub_lora *h)
     for (int k = 0; k < 3; k++)
         if (h->attn[k]) cJSON_AddItemToArray(attn, cJSON_CreateString(attn_letters[k]));
     cJSON_AddItemToObject(c, "attn_matrices", attn);
-    cJSON_AddStringToObject(c, "composition_mode", "add");
+    cJSON_AddStringToObject(c, "composition_mode", h->scale ? "scale" : "add");
     cJSON_AddNumberToObject(c, "dropout", h->dropout);
-    cJSON_AddStringToObject(c, "init_weights", "lora");
+    cJSON_AddStringToObject(c, "init_weights", h->scale ? "ia3" : "lora");
     cJSON_AddBoolToObject(c, "intermediate_lora", h->intermediate);
     for (int i = 0; i < h->n_leave_out; i++) cJSON_AddItemToArray(leave, cJSON_CreateNumber((double)h->leave_out[i]));
     cJSON_AddItemToObject(c, "leave_out", leave);
@@ -335,6 +353,7 @@ adapt_status adapterhub_save_lora(adapt_model *m, const char *dir)
             if (!s->has[l][k]) continue;
             const param *factors[2] = {s->pairs[l][k].A, s->pairs[l][k].B};
             for (int f = 0; f < 2 && !st; f++) {
+                if (!factors[f]) continue; /* (IA)^3: lora_B alone */
                 size_t len = 512;
                 if (!(file_names[n] = malloc(len))) {
                     st = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");

@@ -150,6 +150,9 @@ adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *ta
 {
     if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
     if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
+    if (m->lora->cfg.ia3)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "\"%s\" is an (IA)^3: PEFT's LoRA folder cannot hold it (save it in AdapterHub's layout)",
+                          m->lora->name);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
     size_t n = 0, cap = m->store.count + PEFT_MAX_HEAD_TENSORS;
     const char **names = calloc(cap + 1, sizeof *names);

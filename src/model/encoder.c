@@ -53,7 +53,10 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
         for (int k = 0; k < m->n_lora_routes; k++) {
             const lora_state *s = m->lora_route[k];
             int tokens = m->lora_route_rows[k] * m->fw.T;
-            if (s && s->has[l][which]) {
+            if (s && s->has[l][which] && s->cfg.ia3) {
+                const lora_pair *p = &s->pairs[l][which];
+                TRY(ia3_forward(&m->acts, y + row * (size_t)p->B->shape[0], NULL, p, p->scaling, tokens));
+            } else if (s && s->has[l][which]) {
                 const lora_pair *p = &s->pairs[l][which];
                 float *unused_ax, *rows_y = y + row * (size_t)p->B->shape[0];
                 TRY(lora_forward(&m->acts, rows_y, &unused_ax, x + row * (size_t)p->A->shape[1], p, p->scaling, tokens));
@@ -67,6 +70,8 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
     const lora_pair *p = &s->pairs[l][which];
+    if (s->cfg.ia3) /* the rows before scaling are kept where LoRA keeps A x */
+        return ia3_forward(&m->acts, y, m->fw.no_grad ? NULL : &m->fw.layers[l].lora_ax[which], p, p->scaling, m->fw.N);
     TRY(lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N));
     if (!s->cfg.use_dora) return ADAPT_OK;
     return dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), p, p->scaling, y, m->fw.N);

@@ -35,18 +35,24 @@ static int lowest_trainable_layer(const adapt_model *m)
 static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear which, float *d_x, const float *dy, const float *x)
 {
     const lora_state *s = m->lora;
-    if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
+    if (!s || s->merged || !s->has[l][which] || s->cfg.ia3) return ADAPT_OK; /* (IA)^3: all done before the layer's */
     const lora_pair *p = &s->pairs[l][which];
     return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N);
 }
 
-/* DoRA's part, before the layer's own backward: m's gradient, and dy turned into c dy (in place:
+/* DoRA's part ((IA)^3's too), before the layer's own backward: m's gradient, and dy turned into c dy (in place:
  * the layer's and the LoRA's backward then take it). The bias's gradient needs the unscaled dy,
  * which is gone: training the bias alongside is refused, and W with it, for simplicity. */
-static adapt_status dora_branch_backward(adapt_model *m, int l, lora_linear which, float *dy, const float *x)
+static adapt_status rescale_branch_backward(adapt_model *m, int l, lora_linear which, float *dy, const float *x)
 {
     const lora_state *s = m->lora;
-    if (!s || s->merged || !s->has[l][which] || !s->cfg.use_dora) return ADAPT_OK;
+    if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
+    if (s->cfg.ia3) { /* (IA)^3 likewise: l's gradient, and dy *= s l for the layer's backward (its bias inside the scaling) */
+        const lora_pair *p = &s->pairs[l][which];
+        ia3_backward(p, p->scaling, dy, m->fw.layers[l].lora_ax[which], m->fw.N);
+        return ADAPT_OK;
+    }
+    if (!s->cfg.use_dora) return ADAPT_OK;
     const param *W = linear_weight(&m->layers[l], which), *b = linear_bias(&m->layers[l], which);
     if (W->grad || b->grad)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "DoRA LoRA \"%s\": training layer %d's %s itself alongside its DoRA is not supported",
@@ -92,25 +98,25 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
                     layer_has_ffn_lora(m, l) || adapter_point_needs_gradient(m, l, POINT_ATTENTION_OUTPUT, lc->attn_point);
     if (!need_ffn) return ADAPT_OK;
     dropout_backward(d_ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
-    TRY(dora_branch_backward(m, l, LIN_OUT, d_ffn_dense, lc->ffn_act));
+    TRY(rescale_branch_backward(m, l, LIN_OUT, d_ffn_dense, lc->ffn_act));
     model_linear_backward(m, d_ffn_act, d_ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
     TRY(lora_branch_backward(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act));
     activation_backward_in_place(d_ffn_pre, lc->ffn_pre, (size_t)N * I, c->hidden_act);
-    TRY(dora_branch_backward(m, l, LIN_INTER, d_ffn_pre, lc->attn_out));
+    TRY(rescale_branch_backward(m, l, LIN_INTER, d_ffn_pre, lc->attn_out));
     model_linear_backward(m, d_a, d_ffn_pre, lc->attn_out, L->inter_w, L->inter_b, N, H, I);
     TRY(lora_branch_backward(m, l, LIN_INTER, d_a, d_ffn_pre, lc->attn_out));
     TRY(adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point));
     if (!need_attention) return ADAPT_OK;
     dropout_backward(d_attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
-    TRY(dora_branch_backward(m, l, LIN_ATTN_OUT, d_attn_dense, lc->ctx));
+    TRY(rescale_branch_backward(m, l, LIN_ATTN_OUT, d_attn_dense, lc->ctx));
     model_linear_backward(m, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, N, H, H);
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
     attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads,
                        fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     float *dxi = need_d_x ? d_x : NULL;
-    TRY(dora_branch_backward(m, l, LIN_QUERY, dq, x));
-    TRY(dora_branch_backward(m, l, LIN_KEY, dk, x));
-    TRY(dora_branch_backward(m, l, LIN_VALUE, dv, x));
+    TRY(rescale_branch_backward(m, l, LIN_QUERY, dq, x));
+    TRY(rescale_branch_backward(m, l, LIN_KEY, dk, x));
+    TRY(rescale_branch_backward(m, l, LIN_VALUE, dv, x));
     model_linear_backward(m, dxi, dq, x, L->q_w, L->q_b, N, H, H);
     model_linear_backward(m, dxi, dk, x, L->k_w, L->k_b, N, H, H);
     model_linear_backward(m, dxi, dv, x, L->v_w, L->v_b, N, H, H);

@@ -10,6 +10,7 @@
 #include "core/svg.h"
 #include "data/glue.h"
 #include "formats/adapterhub.h"
+#include "formats/adapterhub_lora.h"
 #include "formats/peft.h"
 #include "model/heads.h"
 #include "model/layers.h"
@@ -253,6 +254,12 @@ static adapt_status setup_method(run *r)
         lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora, .n_targets = 2};
         snprintf(cfg.targets[0], 64, "query");
         snprintf(cfg.targets[1], 64, "value");
+        if (o->lora_ia3) { /* AdapterHub's IA3Config: r = alpha = 1 on key, value and intermediate.dense */
+            cfg = (lora_config){.r = 1, .alpha = 1, .ia3 = true, .from_adapterhub = true, .n_targets = 3};
+            snprintf(cfg.targets[0], 64, "attention.self.key");
+            snprintf(cfg.targets[1], 64, "attention.self.value");
+            snprintf(cfg.targets[2], 64, "intermediate.dense");
+        }
         TRY(lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &r->rng, NULL));
         break;
     }
@@ -354,7 +361,8 @@ static adapt_status save_trained(run *r, const char *dir)
     peft_head_tensors hf_head; /* the head also as HF's head in the PEFT file, so PEFT loads it with the LoRA */
     bool has_hf_head;
     peft_head_of(r->m, &r->h, &hf_head, &has_hf_head);
-    if (!s && r->o->method == METHOD_LORA) s = peft_save_with_head(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS", has_hf_head ? &hf_head : NULL);
+    if (!s && r->o->method == METHOD_LORA && r->o->lora_ia3) s = adapterhub_save_lora(r->m, sub); /* PEFT's LoRA files hold no (IA)^3 */
+    else if (!s && r->o->method == METHOD_LORA) s = peft_save_with_head(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS", has_hf_head ? &hf_head : NULL);
     const char *const *labels = r->regression ? NULL : (const char *const *)r->train_ds.labels.names; /* NULL: LABEL_0 */
     if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, labels);
     if (!s && (r->o->method == METHOD_FULL || r->o->method == METHOD_TOPK)) {
@@ -430,12 +438,13 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
              "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
-             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d",
+             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d%s",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
-             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files, (int)o->lora_dora);
+             o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files, (int)o->lora_dora,
+             o->lora_ia3 ? " ia3=1" : ""); /* written only when set: checkpoints of earlier runs keep their options */
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -741,6 +750,8 @@ adapt_status trainer_run(const train_options *o)
     if (o->train_layer_norms && o->method != METHOD_ADAPTER)
         return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
     if (o->lora_dora && o->method != METHOD_LORA) return adapt_fail(ADAPT_ERR_ARG, "train: --dora makes the new LoRA a DoRA (--method lora)");
+    if (o->lora_ia3 && (o->method != METHOD_LORA || o->lora_dora))
+        return adapt_fail(ADAPT_ERR_ARG, "train: --ia3 makes the new LoRA an (IA)^3 (--method lora, without --dora)");
     train_options mine = *o;
     mine.quiet = o->quiet || dp_rank() > 0; /* the lead process speaks for a data-parallel run */
     run r = {.o = &mine, .rng = o->seed ? o->seed : 42};

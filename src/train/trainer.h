@@ -33,6 +33,7 @@ typedef struct train_options {
     int top_k, lora_r;
     double lora_alpha;
     bool lora_dora;                      /* METHOD_LORA: DoRA, a learnt magnitude per output row */
+    bool lora_ia3;                       /* METHOD_LORA: (IA)^3 (AdapterHub's IA3Config), saved in its layout */
     int epochs;
     long max_steps;                      /* 0: epochs decide */
     int batch_size, max_len, grad_accum;
