@@ -144,6 +144,8 @@ adapt_status lora_delete(adapt_model *m, const char *name);
  * has none); all are checked before anything is created. The base values are kept once. */
 adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file);
 void lora_free_all(adapt_model *m);
+/* Saving writes the active LoRA's factors: refused with none active or while it is merged. */
+adapt_status lora_check_savable(const adapt_model *m);
 /* Takes LoRA `lora`'s factors and modules_to_save copies out of the store (its state is gone). */
 void lora_remove_tensors(adapt_model *m, const char *lora);
 /* Runs `run` with LoRA `name` active (NULL: none), the active LoRA as it was afterwards. */

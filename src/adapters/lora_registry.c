@@ -215,6 +215,13 @@ adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file)
     return ADAPT_OK;
 }
 
+adapt_status lora_check_savable(const adapt_model *m)
+{
+    if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
+    if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
+    return ADAPT_OK;
+}
+
 void lora_free_all(adapt_model *m)
 {
     for (int i = 0; i < m->n_loras; i++) lora_state_free(m->loras[i]);

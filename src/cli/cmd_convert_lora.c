@@ -66,13 +66,7 @@ static adapt_status convert_run(const char *model_dir, const char *lora_dir, boo
         fprintf(stderr, "adapt adapters convert-lora: note: %s's modules_to_save (%s%s) are not part of an AdapterHub LoRA and are "
                 "not written\n", lora_dir, m->lora->modules[0].name, m->lora->n_modules > 1 ? ", ..." : "");
     if (!s && to_hub) s = adapterhub_save_lora(m, out);
-    if (!s && !to_hub) {
-        peft_head_tensors hf_head;
-        bool has_hf_head = false;
-        if (with_head) peft_head_of(m, &h, &hf_head, &has_hf_head);
-        const char *task = !with_head ? NULL : h.kind == HEAD_CLASSIFICATION ? "SEQ_CLS" : "TOKEN_CLS";
-        s = peft_save_with_head(m, out, task, has_hf_head ? &hf_head : NULL);
-    }
+    if (!s && !to_hub) s = peft_save_with_model_head(m, out, with_head ? &h : NULL);
     if (!s && with_head) s = adapterhub_save_head(m, out, &h, (const char *const *)labels);
     if (!s) printf("%s: LoRA \"%s\" in %s layout%s\n", out, name, to_hub ? "AdapterHub" : "PEFT", with_head ? ", with its head" : "");
     head_labels_free(labels, labels ? n_labels : 0);

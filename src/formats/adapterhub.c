@@ -38,19 +38,32 @@ static bool replace_once(char *s, size_t size, const char *from, const char *to)
 }
 
 typedef struct rename_ctx {
+    adapterhub_file file; /* first: adapterhub_load_tensors passes it to the rename */
     const adapt_model *m;
     const char *kind;     /* "adapters", "fusion", "heads" */
     const char *old_name, *new_name;
-    const char *path;
-    adapt_status status;
 } rename_ctx;
+
+adapt_status adapterhub_prefixed_name(const adapt_model *m, const char *name, char *out, size_t size, const char *path, const char *file_name)
+{
+    size_t pl = strlen(m->prefix);
+    if (!strncmp(name, m->prefix, pl) && name[pl] == '.') {
+        snprintf(out, size, "%s", name);
+        return ADAPT_OK;
+    }
+    const char *other = m->cfg.family == FAMILY_BERT ? "roberta." : "bert.";
+    if (!strncmp(name, other, strlen(other)))
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is for another model type than %s", path, file_name, m->cfg.model_type);
+    snprintf(out, size, "%s.%s", m->prefix, name);
+    return ADAPT_OK;
+}
 
 /* File name -> store name: legacy segments, the base-model prefix, load_as. Tensors of other
  * adapters / heads in the file are refused (a file holds exactly one). */
 static bool rename_tensor(const char *file_name, char *out, size_t size, void *vctx)
 {
     rename_ctx *c = vctx;
-    if (c->status) return false;
+    if (c->file.status) return false;
     snprintf(out, size, "%s", file_name);
     static const char *legacy[][2] = {
         {".attention_text_task_adapters.", ".adapters."}, {".attention_text_lang_adapters.", ".adapters."},
@@ -59,17 +72,9 @@ static bool rename_tensor(const char *file_name, char *out, size_t size, void *v
     };
     for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++) replace_once(out, size, legacy[i][0], legacy[i][1]);
     if (strcmp(c->kind, "heads")) {
-        size_t pl = strlen(c->m->prefix);
-        if (!(strncmp(out, c->m->prefix, pl) == 0 && out[pl] == '.')) {
-            const char *other = c->m->cfg.family == FAMILY_BERT ? "roberta." : "bert.";
-            if (!strncmp(out, other, strlen(other))) {
-                c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is for another model type than %s", c->path, file_name, c->m->cfg.model_type);
-                return false;
-            }
-            char tmp[512];
-            snprintf(tmp, sizeof tmp, "%s.%s", c->m->prefix, out);
-            snprintf(out, size, "%s", tmp);
-        }
+        char tmp[512];
+        snprintf(tmp, sizeof tmp, "%s", out);
+        if ((c->file.status = adapterhub_prefixed_name(c->m, tmp, out, size, c->file.path, file_name))) return false;
     }
     char from[256], to[256], from2[256], to2[256];
     const char *seg = !strcmp(c->kind, "heads") ? "heads." : !strcmp(c->kind, "fusion") ? ".adapter_fusion_layer." : ".adapters.";
@@ -79,11 +84,11 @@ static bool rename_tensor(const char *file_name, char *out, size_t size, void *v
     snprintf(to2, sizeof to2, "invertible_adapters.%s.", c->new_name);
     bool ok = !strcmp(c->kind, "heads") ? !strncmp(out, from, strlen(from)) && replace_once(out, size, from, to)
                                         : replace_once(out, size, from, to) || replace_once(out, size, from2, to2);
-    if (!ok) c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not belong to \"%s\"", c->path, file_name, c->old_name);
+    if (!ok) c->file.status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not belong to \"%s\"", c->file.path, file_name, c->old_name);
     return ok;
 }
 
-static adapt_status check_hidden(const cJSON *root, const char *path, const adapt_model *m)
+adapt_status adapterhub_check_hidden(const cJSON *root, const char *path, const adapt_model *m)
 {
     long long hidden = m->cfg.hidden;
     TRY(json_get_int_opt(root, "hidden_size", 1, 1 << 20, path, &hidden));
@@ -92,22 +97,23 @@ static adapt_status check_hidden(const cJSON *root, const char *path, const adap
     return ADAPT_OK;
 }
 
-static adapt_status load_tensors(adapt_model *m, const char *dir, const char *file, rename_ctx *rc)
+adapt_status adapterhub_load_tensors(adapt_model *m, const char *dir, const char *file, param_rename_fn rename, adapterhub_file *f)
 {
     char *path = path_join(dir, file);
     if (!path) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    rc->path = path;
+    f->path = path;
     adapt_status s;
     if (!path_exists(path)) {
         char *bin = path_join(dir, "pytorch_adapter.bin");
         bool legacy = bin && path_exists(bin);
         free(bin);
-        s = legacy ? adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: only pytorch_adapter.bin is present; convert it to safetensors first", dir)
+        s = legacy ? adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: only pytorch_adapter.bin is present; convert it to safetensors first (adapt convert)", dir)
                    : adapt_fail(ADAPT_ERR_IO, "%s: missing", path);
     } else {
-        s = store_load_safetensors(&m->store, path, rename_tensor, rc, NULL);
-        if (!s) s = rc->status;
+        s = store_load_safetensors(&m->store, path, rename, f, NULL);
+        if (!s) s = f->status;
     }
+    f->path = NULL; /* freed here: the rename's messages are made by now */
     free(path);
     return s;
 }
@@ -123,7 +129,7 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
         s = adapt_fail(ADAPT_ERR_ARG, "%s: this is a LoRA (architecture \"lora\"), not a bottleneck adapter: load it as a LoRA "
                        "(--lora, adapt_model_load_lora)", cfg_path);
     if (!s) s = json_get_str(root, "name", cfg_path, &saved_name);
-    if (!s) s = check_hidden(root, cfg_path, m);
+    if (!s) s = adapterhub_check_hidden(root, cfg_path, m);
     if (!s) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
         bool has_version = cJSON_GetObjectItemCaseSensitive(root, "version") != NULL;
@@ -134,8 +140,8 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     const char *name = load_as ? load_as : saved_name;
     if (!s) s = setup_check_new_adapter_name(m, name);
     if (!s) {
-        rename_ctx rc = {m, "adapters", saved_name, name, NULL, ADAPT_OK};
-        s = load_tensors(m, dir, "adapter.safetensors", &rc);
+        rename_ctx rc = {{NULL, ADAPT_OK}, m, "adapters", saved_name, name};
+        s = adapterhub_load_tensors(m, dir, "adapter.safetensors", rename_tensor, &rc.file);
         if (s) setup_remove_adapter_tensors(m, name);
         else s = setup_add_adapter(m, name, &cfg, false); /* removes them itself when it fails */
     }
@@ -214,7 +220,7 @@ adapt_status adapterhub_load_head(adapt_model *m, const char *dir, const char *l
     const cJSON *c = root ? cJSON_GetObjectItemCaseSensitive(root, "config") : NULL;
     long long labels = 0, layers = 1;
     if (!s) s = json_get_str(root, "name", cfg_path, &saved_name);
-    if (!s) s = check_hidden(root, cfg_path, m);
+    if (!s) s = adapterhub_check_hidden(root, cfg_path, m);
     if (!s && !cJSON_IsObject(c)) s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\" object", cfg_path);
     if (!s) s = json_get_str(c, "head_type", cfg_path, &type);
     if (!s) s = json_get_int(c, "num_labels", 1, 1 << 20, cfg_path, &labels);
@@ -228,8 +234,8 @@ adapt_status adapterhub_load_head(adapt_model *m, const char *dir, const char *l
     const char *name = load_as ? load_as : saved_name;
     if (!s && head_tensors_present(m, name)) s = adapt_fail(ADAPT_ERR_ARG, "a head named \"%s\" is already loaded", name);
     if (!s) {
-        rename_ctx rc = {m, "heads", saved_name, name, NULL, ADAPT_OK};
-        s = load_tensors(m, dir, "model_head.safetensors", &rc);
+        rename_ctx rc = {{NULL, ADAPT_OK}, m, "heads", saved_name, name};
+        s = adapterhub_load_tensors(m, dir, "model_head.safetensors", rename_tensor, &rc.file);
         if (!s) s = head_check_loaded(m, kind, name);
         if (!s) s = head_create(m, h, kind, name, (int)labels);
         if (s) head_remove_tensors(m, name);
@@ -287,7 +293,7 @@ adapt_status adapterhub_load_fusion(adapt_model *m, const char *dir)
     char split[FUSION_MAX_ADAPTERS * (ADAPTER_NAME_MAX + 1)];
     int n = 0;
     if (!s) s = json_get_str(root, "name", cfg_path, &fname);
-    if (!s) s = check_hidden(root, cfg_path, m);
+    if (!s) s = adapterhub_check_hidden(root, cfg_path, m);
     if (!s) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
         if (cJSON_IsObject(c)) s = fusion_config_from_json(c, cfg_path, &cfg);
@@ -301,8 +307,8 @@ adapt_status adapterhub_load_fusion(adapt_model *m, const char *dir)
     }
     if (!s && setup_find_fusion(m->setup, names, n)) s = adapt_fail(ADAPT_ERR_ARG, "fusion \"%s\" is already loaded", fname);
     if (!s) {
-        rename_ctx rc = {m, "fusion", fname, fname, NULL, ADAPT_OK};
-        s = load_tensors(m, dir, "model_adapter_fusion.safetensors", &rc);
+        rename_ctx rc = {{NULL, ADAPT_OK}, m, "fusion", fname, fname};
+        s = adapterhub_load_tensors(m, dir, "model_adapter_fusion.safetensors", rename_tensor, &rc.file);
         if (s) setup_remove_fusion_tensors(m, fname);
         else s = setup_add_fusion(m, names, n, &cfg, false); /* removes them itself when it fails */
     }

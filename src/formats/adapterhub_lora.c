@@ -166,10 +166,10 @@ static adapt_status targets_regex(const hub_lora *h, int layers, const char *wha
 }
 
 typedef struct hub_rename {
+    adapterhub_file file; /* first: adapterhub_load_tensors passes it to the rename */
     const adapt_model *m;
-    const char *path, *saved, *name;
+    const char *saved, *name;
     bool scale;
-    adapt_status status;
 } hub_rename;
 
 /* "[<prefix>.]encoder.layer.N.<module>.loras.<saved>.lora_A" -> "<prefix>.encoder.layer.N.<module>."
@@ -177,33 +177,28 @@ typedef struct hub_rename {
 static bool rename_hub(const char *file_name, char *out, size_t size, void *vctx)
 {
     hub_rename *c = vctx;
-    if (c->status) return false;
-    const char *prefix = c->m->prefix, *other = c->m->cfg.family == FAMILY_BERT ? "roberta." : "bert.";
-    size_t pl = strlen(prefix);
-    bool has_prefix = !strncmp(file_name, prefix, pl) && file_name[pl] == '.';
-    if (!has_prefix && !strncmp(file_name, other, strlen(other))) {
-        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is for another model type than %s", c->path, file_name, c->m->cfg.model_type);
-        return false;
-    }
+    adapterhub_file *f = &c->file;
+    char full[512];
+    if (f->status || (f->status = adapterhub_prefixed_name(c->m, file_name, full, sizeof full, f->path, file_name))) return false;
     char marker[LORA_NAME_MAX + 96];
     snprintf(marker, sizeof marker, ".loras.%s.", c->saved);
-    const char *at = strstr(file_name, marker);
+    const char *at = strstr(full, marker);
     const char *factor = at ? at + strlen(marker) : NULL;
     bool known = factor && (!strcmp(factor, "lora_B") || (!c->scale && !strcmp(factor, "lora_A")));
     if (!known) {
-        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not \"<module>.loras.%s.%s\"", c->path, file_name, c->saved,
+        f->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not \"<module>.loras.%s.%s\"", f->path, file_name, c->saved,
                                c->scale ? "lora_B" : "lora_A|lora_B");
         return false;
     }
     char suffix[LORA_NAME_MAX + 32];
     lora_factor_name(c->name, factor, suffix, sizeof suffix);
-    int w = snprintf(out, size, "%s%s%.*s.%s", has_prefix ? "" : prefix, has_prefix ? "" : ".", (int)(at - file_name), file_name, suffix);
-    if (w < 0 || (size_t)w >= size) {
-        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor name \"%.80s...\" is too long", c->path, file_name);
+    int w = snprintf(out, size, "%.*s.%s", (int)(at - full), full, suffix);
+    if (w < 0 || (size_t)w >= size || strlen(file_name) + 1 + strlen(c->m->prefix) >= sizeof full) {
+        f->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor name \"%.80s...\" is too long", f->path, file_name);
         return false;
     }
     if (store_get(&c->m->store, out)) { /* the same tensor with and without the model prefix */
-        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is in the file twice", c->path, file_name);
+        f->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is in the file twice", f->path, file_name);
         return false;
     }
     return true;
@@ -224,9 +219,7 @@ adapt_status adapterhub_load_lora(adapt_model *m, const char *dir, const cJSON *
     hub_lora h;
     const char *saved = NULL;
     TRY(json_get_str(root, "name", cfg_path, &saved));
-    long long hidden = m->cfg.hidden;
-    TRY(json_get_int_opt(root, "hidden_size", 1, 1 << 20, cfg_path, &hidden));
-    if (hidden != m->cfg.hidden) return adapt_fail(ADAPT_ERR_FORMAT, "%s: saved for hidden_size %lld, the model has %d", cfg_path, hidden, m->cfg.hidden);
+    TRY(adapterhub_check_hidden(root, cfg_path, m));
     if (strlen(saved) >= LORA_NAME_MAX) return adapt_fail(ADAPT_ERR_FORMAT, "%s: the name \"%.40s...\" is too long", cfg_path, saved);
     TRY(read_hub_config(root, cfg_path, &h));
     if (h.scale && h.r != 1) return adapt_fail(ADAPT_ERR_FORMAT, "%s: composition_mode \"scale\" ((IA)^3) takes r 1, not %d", cfg_path, h.r);
@@ -240,24 +233,10 @@ adapt_status adapterhub_load_lora(adapt_model *m, const char *dir, const cJSON *
     cfg.dropout = h.dropout;
     cfg.from_adapterhub = true;
     TRY(targets_regex(&h, m->cfg.layers, cfg_path, cfg.target_regex, sizeof cfg.target_regex));
-    char *st_path = path_join(dir, "adapter.safetensors");
-    adapt_status s = st_path ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    if (!s && !path_exists(st_path)) {
-        char *bin = path_join(dir, "pytorch_adapter.bin");
-        bool legacy = bin && path_exists(bin);
-        free(bin);
-        s = legacy ? adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: only pytorch_adapter.bin is present; convert it to safetensors first (adapt convert)", dir)
-                   : adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
-    }
-    bool touched = !s;
-    if (!s) {
-        hub_rename rc = {m, st_path, saved, name, h.scale, ADAPT_OK};
-        s = store_load_safetensors(&m->store, st_path, rename_hub, &rc, NULL);
-        if (!s) s = rc.status;
-    }
+    hub_rename rc = {{NULL, ADAPT_OK}, m, saved, name, h.scale};
+    adapt_status s = adapterhub_load_tensors(m, dir, "adapter.safetensors", rename_hub, &rc.file);
     if (!s) s = lora_attach(m, &cfg, name, false, NULL, NULL);
-    if (s && touched) lora_remove_tensors(m, name); /* lora_attach frees what it made when it fails */
-    free(st_path);
+    if (s) lora_remove_tensors(m, name); /* whatever of the file came in (lora_attach frees what it made when it fails) */
     return s;
 }
 
@@ -338,9 +317,8 @@ static cJSON *hub_config_json(const hub_lora *h)
 
 adapt_status adapterhub_save_lora(adapt_model *m, const char *dir)
 {
+    TRY(lora_check_savable(m));
     const lora_state *s = m->lora;
-    if (!s) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
-    if (s->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
     hub_lora h;
     TRY(hub_config_of(m, s, &h));
     TRY(adapterhub_make_dir(dir));

@@ -76,22 +76,12 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
     return true;
 }
 
-adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
+/* PEFT's files: its config (read from root), the tensors, the LoRA attached and its
+ * modules_to_save bound; nothing of the file stays behind on failure. */
+static adapt_status load_peft_files(adapt_model *m, const cJSON *root, const char *cfg_path, const char *st_path, const char *name)
 {
-    char *cfg_path = path_join(dir, "adapter_config.json"), *st_path = path_join(dir, "adapter_model.safetensors");
-    cJSON *root = NULL;
     lora_config cfg;
-    adapt_status s = cfg_path && st_path ? lora_check_name(name) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    if (!s && lora_find(m, name)) s = adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
-    if (!s) s = json_load_file(cfg_path, &root);
-    if (!s && !cJSON_GetObjectItemCaseSensitive(root, "peft_type") && adapterhub_is_lora(root)) { /* AdapterHub's LoRA */
-        s = adapterhub_load_lora(m, dir, root, cfg_path, name);
-        cJSON_Delete(root);
-        free(cfg_path);
-        free(st_path);
-        return adapt_fail_in(s, dir);
-    }
-    if (!s) s = lora_config_from_json(root, cfg_path, &cfg);
+    adapt_status s = lora_config_from_json(root, cfg_path, &cfg);
     if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
     bool touched = !s, rc_rootless = false; /* from here a failure has tensors of the file to take out again */
     if (!s) {
@@ -109,6 +99,18 @@ adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
     } else if (s && touched) { /* leave nothing of the file behind */
         lora_remove_tensors(m, name);
     }
+    return s;
+}
+
+adapt_status peft_load_as(adapt_model *m, const char *dir, const char *name)
+{
+    char *cfg_path = path_join(dir, "adapter_config.json"), *st_path = path_join(dir, "adapter_model.safetensors");
+    cJSON *root = NULL;
+    adapt_status s = cfg_path && st_path ? lora_check_name(name) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    if (!s && lora_find(m, name)) s = adapt_fail(ADAPT_ERR_ARG, "the model already has a LoRA named \"%s\"", name);
+    if (!s) s = json_load_file(cfg_path, &root);
+    bool adapterhub = !s && !cJSON_GetObjectItemCaseSensitive(root, "peft_type") && adapterhub_is_lora(root);
+    if (!s) s = adapterhub ? adapterhub_load_lora(m, dir, root, cfg_path, name) : load_peft_files(m, root, cfg_path, st_path, name);
     cJSON_Delete(root);
     free(cfg_path);
     free(st_path);
@@ -146,10 +148,18 @@ void peft_head_of(const adapt_model *m, const head *h, peft_head_tensors *out, b
     }
 }
 
+adapt_status peft_save_with_model_head(adapt_model *m, const char *dir, const head *h)
+{
+    peft_head_tensors hf;
+    bool has_hf = false;
+    if (h) peft_head_of(m, h, &hf, &has_hf);
+    const char *task = !h ? NULL : h->kind == HEAD_TAGGING || h->kind == HEAD_TOKEN_CLASSIFIER ? "TOKEN_CLS" : "SEQ_CLS";
+    return peft_save_with_head(m, dir, task, has_hf ? &hf : NULL);
+}
+
 adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *task_type, const peft_head_tensors *head)
 {
-    if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");
-    if (m->lora->merged) return adapt_fail(ADAPT_ERR_ARG, "unmerge the LoRA weights before saving them");
+    TRY(lora_check_savable(m));
     if (m->lora->cfg.ia3)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "\"%s\" is an (IA)^3: PEFT's LoRA folder cannot hold it (save it in AdapterHub's layout)",
                           m->lora->name);

@@ -30,5 +30,8 @@ adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *ta
  * classification head ("classifier.dense", "classifier.out_proj"). */
 struct head;
 void peft_head_of(const adapt_model *m, const struct head *h, peft_head_tensors *out, bool *ok);
+/* peft_save_with_head with h (NULL: none) as Hugging Face's head where it has one, and task_type
+ * TOKEN_CLS for a token head, SEQ_CLS for another, null without h. */
+adapt_status peft_save_with_model_head(adapt_model *m, const char *dir, const struct head *h);
 
 #endif

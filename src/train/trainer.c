@@ -252,13 +252,14 @@ static adapt_status setup_method(run *r)
     }
     case METHOD_LORA: {
         lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora, .n_targets = 2};
-        snprintf(cfg.targets[0], 64, "query");
-        snprintf(cfg.targets[1], 64, "value");
         if (o->lora_ia3) { /* AdapterHub's IA3Config: r = alpha = 1 on key, value and intermediate.dense */
             cfg = (lora_config){.r = 1, .alpha = 1, .ia3 = true, .from_adapterhub = true, .n_targets = 3};
             snprintf(cfg.targets[0], 64, "attention.self.key");
             snprintf(cfg.targets[1], 64, "attention.self.value");
             snprintf(cfg.targets[2], 64, "intermediate.dense");
+        } else {
+            snprintf(cfg.targets[0], 64, "query");
+            snprintf(cfg.targets[1], 64, "value");
         }
         TRY(lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &r->rng, NULL));
         break;
@@ -358,11 +359,8 @@ static adapt_status save_trained(run *r, const char *dir)
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s && r->o->method == METHOD_FUSION) s = save_fusion(r, dir, sub);
     if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
-    peft_head_tensors hf_head; /* the head also as HF's head in the PEFT file, so PEFT loads it with the LoRA */
-    bool has_hf_head;
-    peft_head_of(r->m, &r->h, &hf_head, &has_hf_head);
     if (!s && r->o->method == METHOD_LORA && r->o->lora_ia3) s = adapterhub_save_lora(r->m, sub); /* PEFT's LoRA files hold no (IA)^3 */
-    else if (!s && r->o->method == METHOD_LORA) s = peft_save_with_head(r->m, sub, r->tagging ? "TOKEN_CLS" : "SEQ_CLS", has_hf_head ? &hf_head : NULL);
+    else if (!s && r->o->method == METHOD_LORA) s = peft_save_with_model_head(r->m, sub, &r->h); /* so PEFT loads the LoRA with it */
     const char *const *labels = r->regression ? NULL : (const char *const *)r->train_ds.labels.names; /* NULL: LABEL_0 */
     if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, labels);
     if (!s && (r->o->method == METHOD_FULL || r->o->method == METHOD_TOPK)) {
