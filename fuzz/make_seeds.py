@@ -54,6 +54,24 @@ def dora_seed(cfg, st):
     return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + body + extra
 
 
+def ia3_seed():
+    """PEFT's default IA3 for BERT on the tiny BERT (hidden 32, FFN 64, 2 layers): key and value
+    outputs [32, 1], attention.output.dense [1, 32] and output.dense [1, 64] inputs, all ones."""
+    cfg = {"peft_type": "IA3", "target_modules": ["key", "value", "output.dense"], "feedforward_modules": ["output.dense"],
+           "exclude_modules": None, "fan_in_fan_out": False, "modules_to_save": None, "task_type": None}
+    header, body = {}, b""
+    for layer in range(2):
+        for module, shape in (("attention.self.key", [32, 1]), ("attention.self.value", [32, 1]),
+                              ("attention.output.dense", [1, 32]), ("output.dense", [1, 64])):
+            count = shape[0] * shape[1]
+            header["base_model.model.bert.encoder.layer.%d.%s.ia3_l" % (layer, module)] = {
+                "dtype": "F32", "shape": shape, "data_offsets": [len(body), len(body) + 4 * count]}
+            body += b"\x00\x00\x80\x3f" * count  # 1.0f, little-endian
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + body
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -103,6 +121,7 @@ def main():
         sel=1 | 2)
     put("peft", "c10_dora", dora_seed(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
                                       rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")), sel=1 | 4 | 16)
+    put("peft", "ia3_bert_defaults", ia3_seed(), sel=1 | 2 | 4)
 
     # config strings (first byte: 0 = adapter, 1 = fusion)
     for i, s in enumerate(["seq_bn", "pfeiffer[reduction_factor=8, non_linearity=gelu]", "double_seq_bn_inv",

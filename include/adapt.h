@@ -241,7 +241,12 @@ adapt_status adapt_model_combine_loras(adapt_model *model, const char *const *lo
  * needing a density are refused without one). */
 adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const *loras, const double *weights, int n,
                                            const char *name, const char *combination);
-/* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). */
+/* Saves LoRA `name` as a PEFT folder (unmerged; the active LoRA is left as it was). PEFT's IA3
+ * folders (peft_type "IA3": target_modules, feedforward_modules, "<module>.ia3_l") load with the
+ * LoRA calls and save here too: l scales the output of a target module (bias included) or, on a
+ * feedforward module, its input (merging scales W's rows and b, or W's columns). Both libraries'
+ * exclude_modules are honoured. An (IA)^3 with a scale alpha other than 1 (AdapterHub's) has no
+ * PEFT file (ADAPT_ERR_UNSUPPORTED). */
 adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir);
 /* AdapterHub's LoRA folders (the `adapters` library's LoRAConfig, architecture "lora": adapter_config.json
  * + adapter.safetensors with "<module>.loras.<name>.lora_A / lora_B") load with the two calls above
@@ -253,7 +258,8 @@ adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const c
  * classifier among modules_to_save is left out: AdapterHub keeps heads in folders of their own.
  * AdapterHub's (IA)^3 (composition_mode "scale", IA3Config) loads, runs, merges and saves the same
  * way: each output of a scaled layer, bias included, times alpha l (merging scales W and b rows;
- * a zero scale is refused); it has no PEFT LoRA file and no combination. */
+ * a zero scale is refused); with alpha 1 it saves as PEFT's IA3 too; it has no combination.
+ * PEFT's input scaling (feedforward_modules) has no AdapterHub layout (refused). */
 adapt_status adapt_model_save_lora_adapterhub(adapt_model *model, const char *name, const char *dir);
 
 /* Activates a composition (every adapter or fusion it names must be loaded); NULL or "": none.
@@ -382,6 +388,9 @@ typedef struct adapt_train_options {
     bool lora_ia3;                      /* LORA: (IA)^3 instead (AdapterHub's IA3Config: each output of the key, value
                                          * and intermediate layers times a learnt scale, from 1; lora_r / lora_alpha
                                          * unused), saved in AdapterHub's layout */
+    bool lora_ia3_peft;                 /* with lora_ia3: PEFT's IA3Config for BERT / RoBERTa instead (key and value
+                                         * outputs, attention.output.dense and output.dense inputs times learnt
+                                         * scales), saved in PEFT's layout with the head */
     int epochs;                         /* 1-100000 */
     long max_steps;                     /* 0: the epochs decide */
     int batch_size, max_length, grad_accum;

@@ -4,8 +4,76 @@
 #include "model/heads.h"
 #include "model/model.h"
 #include "testutil.h"
+#include "core/json.h"
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+void expect_failure(adapt_status got, adapt_status want, const char *text)
+{
+    assert_int_equal(got, want);
+    if (!strstr(adapt_error(), text)) fail_msg("message \"%s\" should say \"%s\"", adapt_error(), text);
+}
+
+void assert_largest_gradient(grad_run *g, param *p)
+{
+    size_t at = 0;
+    for (size_t j = 1; j < p->numel; j++)
+        if (fabsf(p->grad[j]) > fabsf(p->grad[at])) at = j;
+    double got = p->grad[at], want = grad_run_numeric(g, p->data, at);
+    if (!(fabs(got - want) <= 0.03 * fabs(want) + 2e-3)) fail_msg("%s[%zu]: gradient %g, central difference %g", p->name, at, got, want);
+    assert_true(fabs(want) > 1e-3);
+}
+
+lora_state *attach_drawn_ia3(adapt_model *m, const lora_config *cfg, const char *name, uint64_t seed)
+{
+    lora_state *s;
+    if (lora_attach(m, cfg, name, true, &seed, &s)) fail_msg("%s", adapt_error());
+    for (int l = 0; l < s->layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            const param *B = s->pairs[l][k].B;
+            assert_null(s->pairs[l][k].A);
+            for (size_t o = 0; o < B->numel; o++) assert_float_equal(B->data[o], 1, 0); /* starts as the base model */
+            for (size_t o = 0; o < B->numel; o++) B->data[o] = (float)(0.5 + test_uniform(&seed));
+        }
+    return s;
+}
+
+void assert_merge_round_trip(adapt_model *m, const case_batch *b, const float *want, const param *W)
+{
+    size_t n = (size_t)b->B * b->T * m->cfg.hidden;
+    float *before = malloc(W->numel * sizeof *before);
+    assert_non_null(before);
+    memcpy(before, W->data, W->numel * sizeof *before);
+    if (adapt_model_merge_lora(m)) fail_msg("%s", adapt_error());
+    float *merged = encode_case_batch(m, b);
+    if (!(max_abs_difference(want, merged, n) < 1e-5)) fail_msg("merged: %g from the unmerged outputs", max_abs_difference(want, merged, n));
+    if (adapt_model_unmerge_lora(m)) fail_msg("%s", adapt_error());
+    assert_true(max_abs_difference(before, W->data, W->numel) < 1e-6);
+    free(before), free(merged);
+}
+
+cJSON *read_json(const char *path)
+{
+    cJSON *root = NULL;
+    if (json_load_file(path, &root)) fail_msg("%s", adapt_error());
+    return root;
+}
+
+const char *train_tiny_lora(const char *flag, const char *out)
+{
+    const char *tmp = test_tmp;
+    assert_int_equal(run_command("head -n 400 '%s' > '%s/ner.conll' && '%s' train --task ner --model models/default --train "
+                                 "'%s/ner.conll' --output '%s/%s' --name ner --method lora %s --max-steps 8 --batch-size 8 "
+                                 "--max-length 32 --lr 3e-2 --quiet > '%s/train.log' 2>&1",
+                                 shared_path("data/ner/wikiann-en/train.conll"), tmp, build_path("adapt"), tmp, tmp, out, flag, tmp),
+                     0);
+    static char dir[1100];
+    snprintf(dir, sizeof dir, "%s/%s/best/lora", tmp, out);
+    return dir;
+}
 
 adapt_model *load_tiny_bert(void)
 {

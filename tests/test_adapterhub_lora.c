@@ -134,14 +134,6 @@ static void test_flags_pick_modules(void **state)
     adapt_model_free(m);
 }
 
-/* A JSON file, parsed (the test fails when it cannot be). */
-static cJSON *read_json(const char *path)
-{
-    cJSON *root = NULL;
-    if (json_load_file(path, &root)) fail_msg("%s", adapt_error());
-    return root;
-}
-
 static bool name_ok(const char *file_name, char *out, size_t size, void *ctx)
 {
     snprintf(out, size, "%s", file_name);
@@ -254,39 +246,33 @@ static adapt_status try_config(const char *config_member, const char *prefix, co
     return s;
 }
 
-static void expect(adapt_status got, adapt_status want, const char *text)
-{
-    assert_int_equal(got, want);
-    if (!strstr(adapt_error(), text)) fail_msg("message \"%s\" should say \"%s\"", adapt_error(), text);
-}
-
 static void test_refusals(void **state)
 {
     (void)state;
     const char *ok = "{\"architecture\": \"lora\", \"r\": 4, \"alpha\": 8}";
     assert_int_equal(try_config(ok, "bert.", "ner_lora"), ADAPT_OK);
-    expect(try_config(ok, "bert.", "other"), ADAPT_ERR_FORMAT, "loras.ner_lora.lora_A|lora_B");
-    expect(try_config(ok, "roberta.", "ner_lora"), ADAPT_ERR_FORMAT, "another model type");
-    expect(try_config("{\"architecture\": \"lora\", \"r\": 4, \"attn_matrices\": [\"q\"]}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
+    expect_failure(try_config(ok, "bert.", "other"), ADAPT_ERR_FORMAT, "loras.ner_lora.lora_A|lora_B");
+    expect_failure(try_config(ok, "roberta.", "ner_lora"), ADAPT_ERR_FORMAT, "another model type");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"r\": 4, \"attn_matrices\": [\"q\"]}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
            "in no module");
-    expect(try_config("{\"architecture\": \"lora\", \"r\": 2}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "shape");
-    expect(try_config("{\"architecture\": \"lora\", \"attn_matrices\": [\"x\"]}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
+    expect_failure(try_config("{\"architecture\": \"lora\", \"r\": 2}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "shape");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"attn_matrices\": [\"x\"]}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
            "\"attn_matrices\" must be");
-    expect(try_config("{\"architecture\": \"lora\", \"leave_out\": [1, 0]}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "every layer");
-    expect(try_config("{\"architecture\": \"lora\", \"use_gating\": true}", "bert.", "ner_lora"), ADAPT_ERR_UNSUPPORTED, "UniPELT");
-    expect(try_config("{\"architecture\": \"lora\", \"vera_d\": 0.1}", "bert.", "ner_lora"), ADAPT_ERR_UNSUPPORTED, "VeRA");
-    expect(try_config("{\"architecture\": \"lora\", \"composition_mode\": \"mul\"}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "composition_mode");
-    expect(try_config("{\"architecture\": \"lora\", \"composition_mode\": \"scale\", \"r\": 1}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
+    expect_failure(try_config("{\"architecture\": \"lora\", \"leave_out\": [1, 0]}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "every layer");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"use_gating\": true}", "bert.", "ner_lora"), ADAPT_ERR_UNSUPPORTED, "UniPELT");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"vera_d\": 0.1}", "bert.", "ner_lora"), ADAPT_ERR_UNSUPPORTED, "VeRA");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"composition_mode\": \"mul\"}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "composition_mode");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"composition_mode\": \"scale\", \"r\": 1}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT,
            "loras.ner_lora.lora_B\""); /* (IA)^3 has no lora_A */
-    expect(try_config("{\"architecture\": \"lora\", \"dropout\": 1}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "dropout");
+    expect_failure(try_config("{\"architecture\": \"lora\", \"dropout\": 1}", "bert.", "ner_lora"), ADAPT_ERR_FORMAT, "dropout");
 
     adapt_model *m = load_tiny_bert();
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/try", test_tmp);
-    expect(adapt_model_load_adapter(m, dir, NULL, NULL, 0), ADAPT_ERR_ARG, "load it as a LoRA");
+    expect_failure(adapt_model_load_adapter(m, dir, NULL, NULL, 0), ADAPT_ERR_ARG, "load it as a LoRA");
     const char *wide = "{\"config\": \"lora\", \"name\": \"ner_lora\", \"hidden_size\": 64}";
     write_file(path_in(dir, "adapter_config.json"), wide, strlen(wide));
-    expect(adapt_model_load_lora(m, dir), ADAPT_ERR_FORMAT, "hidden_size 64");
+    expect_failure(adapt_model_load_lora(m, dir), ADAPT_ERR_FORMAT, "hidden_size 64");
     /* `adapters` before 1.1.0 ran LoRAs at scaling 1 and loads their files with alpha = r */
     const char *versions[3] = {"adapters.1.0.1", "adapters.1.1.0", "3.2.1"};
     const float scalings[3] = {1, 2, 2};
@@ -308,24 +294,24 @@ static void test_refusals(void **state)
                             "encoder.layer.0.attention.self.query.loras.ner_lora.lora_A"};
     assert_int_equal(store_save_safetensors(&m->store, path_in(dir, "adapter.safetensors"), names, twice, 2, NULL, 0), ADAPT_OK);
     size_t tensors = m->store.count;
-    expect(adapt_model_load_lora_as(m, dir, "x"), ADAPT_ERR_FORMAT, "in the file twice");
+    expect_failure(adapt_model_load_lora_as(m, dir, "x"), ADAPT_ERR_FORMAT, "in the file twice");
     assert_int_equal(m->store.count, tensors);
     lora_config cfg = {.r = 2, .alpha = 2, .use_dora = true, .n_targets = 1};
     snprintf(cfg.targets[0], 64, "query");
     uint64_t rng = 1;
     assert_int_equal(lora_attach(m, &cfg, "dora", true, &rng, NULL), ADAPT_OK);
-    expect(adapt_model_save_lora_adapterhub(m, "dora", dir), ADAPT_ERR_UNSUPPORTED, "DoRA");
+    expect_failure(adapt_model_save_lora_adapterhub(m, "dora", dir), ADAPT_ERR_UNSUPPORTED, "DoRA");
     cfg.use_dora = false;
     cfg.n_rank_pattern = 1;
     snprintf(cfg.rank_pattern[0].key, sizeof cfg.rank_pattern[0].key, "layer.0.attention.self.query");
     cfg.rank_pattern[0].value = 3;
     assert_int_equal(lora_attach(m, &cfg, "ranks", true, &rng, NULL), ADAPT_OK);
-    expect(adapt_model_save_lora_adapterhub(m, "ranks", dir), ADAPT_ERR_UNSUPPORTED, "rank or scaling");
+    expect_failure(adapt_model_save_lora_adapterhub(m, "ranks", dir), ADAPT_ERR_UNSUPPORTED, "rank or scaling");
     lora_config mixed = {.r = 2, .alpha = 2, .n_targets = 2};
     snprintf(mixed.targets[0], 64, "layer.0.attention.self.query");
     snprintf(mixed.targets[1], 64, "layer.1.attention.self.value");
     assert_int_equal(lora_attach(m, &mixed, "mixed", true, &rng, NULL), ADAPT_OK);
-    expect(adapt_model_save_lora_adapterhub(m, "mixed", dir), ADAPT_ERR_UNSUPPORTED, "other modules in layer");
+    expect_failure(adapt_model_save_lora_adapterhub(m, "mixed", dir), ADAPT_ERR_UNSUPPORTED, "other modules in layer");
     adapt_model_free(m);
 }
 
@@ -362,17 +348,9 @@ static lora_state *make_ia3(adapt_model *m, const char *name, uint64_t seed)
     lora_config cfg = {.r = 1, .alpha = 2, .ia3 = true, .n_targets = 2};
     snprintf(cfg.targets[0], 64, "key");
     snprintf(cfg.targets[1], 64, "intermediate.dense");
-    lora_state *s;
-    if (lora_attach(m, &cfg, name, true, &seed, &s)) fail_msg("%s", adapt_error());
+    lora_state *s = attach_drawn_ia3(m, &cfg, name, seed);
     for (int l = 0; l < 2; l++)
-        for (int k = 0; k < 6; k++) {
-            assert_int_equal(s->has[l][k], k == LIN_KEY || k == LIN_INTER);
-            if (!s->has[l][k]) continue;
-            const param *B = s->pairs[l][k].B;
-            assert_null(s->pairs[l][k].A);
-            for (size_t o = 0; o < B->numel; o++) assert_float_equal(B->data[o], 1, 0); /* starts as the base model */
-            for (size_t o = 0; o < B->numel; o++) B->data[o] = (float)(0.5 + test_uniform(&seed));
-        }
+        for (int k = 0; k < 6; k++) assert_int_equal(s->has[l][k], k == LIN_KEY || k == LIN_INTER);
     return s;
 }
 
@@ -423,19 +401,12 @@ static void test_ia3_forward_and_merge(void **state)
     float *want = encode_case_batch(folded, &b), *got = encode_case_batch(loaded, &b), *base = hidden_under(m, NULL, &b);
     if (!(max_abs_difference(want, got, n) < 1e-5)) fail_msg("(IA)^3 differs from the folded model by %g", max_abs_difference(want, got, n));
     assert_true(max_abs_difference(want, base, n) > 1e-2);
-    const param *W0 = linear_weight(&loaded->layers[0], LIN_INTER);
-    float *before = malloc(W0->numel * sizeof *before);
-    memcpy(before, W0->data, W0->numel * sizeof *before);
-    if (adapt_model_merge_lora(loaded)) fail_msg("%s", adapt_error());
-    float *merged = encode_case_batch(loaded, &b);
-    assert_true(max_abs_difference(want, merged, n) < 1e-5);
-    if (adapt_model_unmerge_lora(loaded)) fail_msg("%s", adapt_error());
-    assert_true(max_abs_difference(before, W0->data, W0->numel) < 1e-6);
+    assert_merge_round_trip(loaded, &b, want, linear_weight(&loaded->layers[0], LIN_INTER));
     made->pairs[0][LIN_KEY].B->data[3] = 0; /* a zero scale could not be unmerged */
     assert_int_equal(adapt_model_set_lora(m, "ia"), ADAPT_OK);
-    expect(adapt_model_merge_lora(m), ADAPT_ERR_NUMERIC, "could not be undone");
+    expect_failure(adapt_model_merge_lora(m), ADAPT_ERR_NUMERIC, "could not be undone");
     assert_false(made->merged);
-    free(want), free(got), free(base), free(merged), free(before);
+    free(want), free(got), free(base);
     store_free(&st);
     adapt_model_free(m), adapt_model_free(loaded), adapt_model_free(folded);
     case_batch_free(&b);
@@ -466,13 +437,7 @@ static void test_ia3_gradients(void **state)
             for (int l = 0; l < 2; l++)
                 for (int k = 0; k < 6; k++)
                     if (s->has[l][k]) checks[nc++] = s->pairs[l][k].B;
-        for (int i = 0; i < nc; i++) {
-            size_t at = 0;
-            for (size_t j = 1; j < checks[i]->numel; j++)
-                if (fabsf(checks[i]->grad[j]) > fabsf(checks[i]->grad[at])) at = j;
-            double got = checks[i]->grad[at], want = grad_run_numeric(&g, checks[i]->data, at);
-            if (!(fabs(got - want) <= 0.03 * fabs(want) + 2e-3)) fail_msg("%s[%zu]: gradient %g, central difference %g", checks[i]->name, at, got, want);
-        }
+        for (int i = 0; i < nc; i++) assert_largest_gradient(&g, checks[i]);
         assert_int_equal(nc, frozen ? 1 : 4);
         grad_run_free(&g);
         adapt_model_free(m);
@@ -495,18 +460,18 @@ static void test_ia3_folders(void **state)
     const char *named = "{\"config\": \"ia3\", \"name\": \"ia\", \"hidden_size\": 32}";
     write_file(path_in(dir, "adapter_config.json"), named, strlen(named));
     adapt_model *m2 = load_tiny_bert();
-    expect(adapt_model_load_lora(m2, dir), ADAPT_ERR_FORMAT, "missing tensor \"bert.encoder.layer.0.attention.self.value"); /* IA3Config: k, v */
+    expect_failure(adapt_model_load_lora(m2, dir), ADAPT_ERR_FORMAT, "missing tensor \"bert.encoder.layer.0.attention.self.value"); /* IA3Config: k, v */
     adapt_model_free(m2);
     const char *r2 = "{\"config\": {\"architecture\": \"lora\", \"composition_mode\": \"scale\", \"r\": 2}, \"name\": \"ia\"}";
     write_file(path_in(dir, "adapter_config.json"), r2, strlen(r2));
     m2 = load_tiny_bert();
-    expect(adapt_model_load_lora(m2, dir), ADAPT_ERR_FORMAT, "takes r 1");
+    expect_failure(adapt_model_load_lora(m2, dir), ADAPT_ERR_FORMAT, "takes r 1");
     adapt_model_free(m2);
     snprintf(dir, sizeof dir, "%s/peft-ia3", test_tmp);
-    expect(adapt_model_save_lora(m, "ia", dir), ADAPT_ERR_UNSUPPORTED, "(IA)^3");
+    expect_failure(adapt_model_save_lora(m, "ia", dir), ADAPT_ERR_UNSUPPORTED, "(IA)^3");
     const char *names[2] = {"ia", "iv"};
     const double w[2] = {1, 1};
-    expect(adapt_model_add_weighted_lora(m, names, w, 2, "both", "linear"), ADAPT_ERR_UNSUPPORTED, "(IA)^3");
+    expect_failure(adapt_model_add_weighted_lora(m, names, w, 2, "both", "linear"), ADAPT_ERR_UNSUPPORTED, "(IA)^3");
     adapt_model_free(m);
 }
 
@@ -514,14 +479,7 @@ static void test_ia3_folders(void **state)
 static void test_ia3_train_command(void **state)
 {
     (void)state;
-    const char *tmp = test_tmp;
-    assert_int_equal(run_command("head -n 400 '%s' > '%s/ner.conll' && '%s' train --task ner --model models/default --train "
-                                 "'%s/ner.conll' --output '%s/ia3-trained' --name ner --method lora --ia3 --max-steps 8 "
-                                 "--batch-size 8 --max-length 32 --lr 3e-2 --quiet > '%s/train.log' 2>&1",
-                                 shared_path("data/ner/wikiann-en/train.conll"), tmp, build_path("adapt"), tmp, tmp, tmp),
-                     0);
-    char dir[1100];
-    snprintf(dir, sizeof dir, "%s/ia3-trained/best/lora", tmp);
+    const char *tmp = test_tmp, *dir = train_tiny_lora("--ia3", "ia3-trained");
     assert_int_equal(run_command("grep -q '\"composition_mode\":\\s*\"scale\"' '%s/adapter_config.json'", dir), 0);
     adapt_model *m = NULL;
     if (adapt_model_load("models/default", &m) || adapt_model_load_lora(m, dir)) fail_msg("%s", adapt_error());

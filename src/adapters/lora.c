@@ -12,12 +12,58 @@
 const char *const lora_module_names[LIN_COUNT] = {"attention.self.query", "attention.self.key", "attention.self.value",
                                                   "attention.output.dense", "intermediate.dense", "output.dense"};
 
+adapt_status lora_modules_from_json(const cJSON *root, const char *key, const char *what, char *regex, size_t regex_size,
+                                    char (*names)[64], int *n, bool *given)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, key);
+    *n = 0;
+    regex[0] = '\0';
+    *given = t && !cJSON_IsNull(t);
+    if (cJSON_IsString(t)) {
+        if (strlen(t->valuestring) >= regex_size) return adapt_fail(ADAPT_ERR_FORMAT, "%s: %s too long", what, key);
+        snprintf(regex, regex_size, "%s", t->valuestring);
+        return ADAPT_OK;
+    }
+    if (*given && !cJSON_IsArray(t)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: %s must be a regular expression or a list of module names", what, key);
+    for (const cJSON *e = *given ? t->child : NULL; e; e = e->next) {
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || *n == LORA_MAX_TARGETS)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: %s must be at most %d module names", what, key, LORA_MAX_TARGETS);
+        snprintf(names[(*n)++], 64, "%s", e->valuestring);
+    }
+    return ADAPT_OK;
+}
+
+/* What LoRA and (IA)^3 configs share: target_modules, exclude_modules, task_type, modules_to_save. */
+adapt_status lora_common_from_json(const cJSON *root, const char *what, lora_config *cfg)
+{
+    bool given;
+    TRY(lora_modules_from_json(root, "target_modules", what, cfg->target_regex, sizeof cfg->target_regex, cfg->targets, &cfg->n_targets,
+                               &given));
+    if (!given) return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"target_modules\"", what);
+    TRY(lora_modules_from_json(root, "exclude_modules", what, cfg->exclude_regex, sizeof cfg->exclude_regex, cfg->exclude, &cfg->n_exclude,
+                               &given));
+    const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task_type");
+    if (cJSON_IsString(task) && strlen(task->valuestring) < sizeof cfg->task_type)
+        snprintf(cfg->task_type, sizeof cfg->task_type, "%s", task->valuestring);
+    const cJSON *save = cJSON_GetObjectItemCaseSensitive(root, "modules_to_save");
+    for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e; e = e->next) {
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_modules_to_save == 8)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: modules_to_save must be at most 8 module names", what);
+        snprintf(cfg->modules_to_save[cfg->n_modules_to_save++], 64, "%s", e->valuestring);
+    }
+    bool fan_in_fan_out = false;
+    TRY(json_get_bool_opt(root, "fan_in_fan_out", what, &fan_in_fan_out));
+    if (fan_in_fan_out) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: fan_in_fan_out (GPT-2's Conv1D layers) is not supported", what);
+    return ADAPT_OK;
+}
+
 adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     const char *type = NULL, *bias = "none";
     TRY(json_get_str(root, "peft_type", what, &type));
-    if (strcmp(type, "LORA")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: peft_type \"%.40s\" is not supported (LORA)", what, type);
+    if (!strcmp(type, "IA3")) return ia3_config_from_json(root, what, cfg);
+    if (strcmp(type, "LORA")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: peft_type \"%.40s\" is not supported (LORA, IA3)", what, type);
     long long r = 8;
     TRY(json_get_int_opt(root, "r", 1, 4096, what, &r));
     cfg->r = (int)r;
@@ -26,40 +72,27 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     TRY(json_get_num_opt(root, "lora_dropout", what, &cfg->dropout));
     TRY(json_get_bool_opt(root, "use_rslora", what, &cfg->use_rslora));
     TRY(json_get_str_opt(root, "bias", what, &bias));
-    bool fan_in_fan_out = false;
-    TRY(json_get_bool_opt(root, "fan_in_fan_out", what, &fan_in_fan_out));
     TRY(json_get_bool_opt(root, "use_dora", what, &cfg->use_dora));
-    if (strcmp(bias, "none") || fan_in_fan_out)
-        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: bias \"%s\" and fan_in_fan_out are not supported", what, bias);
+    if (strcmp(bias, "none")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: bias \"%s\" is not supported", what, bias);
     if (!(cfg->dropout >= 0 && cfg->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: lora_dropout must be in [0, 1)", what);
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "target_modules");
-    if (cJSON_IsString(t)) {
-        if (strlen(t->valuestring) >= sizeof cfg->target_regex) return adapt_fail(ADAPT_ERR_FORMAT, "%s: target_modules too long", what);
-        snprintf(cfg->target_regex, sizeof cfg->target_regex, "%s", t->valuestring);
-    } else if (cJSON_IsArray(t)) {
-        for (const cJSON *e = t->child; e; e = e->next) {
-            if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_targets == LORA_MAX_TARGETS)
-                return adapt_fail(ADAPT_ERR_FORMAT, "%s: target_modules must be at most %d module names", what, LORA_MAX_TARGETS);
-            snprintf(cfg->targets[cfg->n_targets++], 64, "%s", e->valuestring);
-        }
-    } else {
-        return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"target_modules\"", what);
+    TRY(lora_common_from_json(root, what, cfg));
+    return lora_patterns_from_json(root, what, cfg);
+}
+
+/* target_modules-like lists as PEFT writes them: a string (regex) or a list. */
+void lora_modules_to_json(cJSON *root, const char *key, const char *regex, const char (*names)[64], int n)
+{
+    if (regex[0]) {
+        cJSON_AddStringToObject(root, key, regex);
+        return;
     }
-    const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task_type");
-    if (cJSON_IsString(task) && strlen(task->valuestring) < sizeof cfg->task_type)
-        snprintf(cfg->task_type, sizeof cfg->task_type, "%s", task->valuestring);
-    TRY(lora_patterns_from_json(root, what, cfg));
-    const cJSON *save = cJSON_GetObjectItemCaseSensitive(root, "modules_to_save");
-    for (const cJSON *e = cJSON_IsArray(save) ? save->child : NULL; e; e = e->next) {
-        if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || cfg->n_modules_to_save == 8)
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: modules_to_save must be at most 8 module names", what);
-        snprintf(cfg->modules_to_save[cfg->n_modules_to_save++], 64, "%s", e->valuestring);
-    }
-    return ADAPT_OK;
+    cJSON *t = cJSON_AddArrayToObject(root, key);
+    for (int i = 0; t && i < n; i++) cJSON_AddItemToArray(t, cJSON_CreateString(names[i]));
 }
 
 cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
 {
+    if (cfg->ia3) return ia3_config_to_json(cfg, task_type);
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "base_model_name_or_path", "");
@@ -73,12 +106,9 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     for (int i = 0; save && i < cfg->n_modules_to_save; i++) cJSON_AddItemToArray(save, cJSON_CreateString(cfg->modules_to_save[i]));
     cJSON_AddStringToObject(root, "peft_type", "LORA");
     cJSON_AddNumberToObject(root, "r", cfg->r);
-    if (cfg->target_regex[0]) {
-        cJSON_AddStringToObject(root, "target_modules", cfg->target_regex);
-    } else {
-        cJSON *t = cJSON_AddArrayToObject(root, "target_modules");
-        for (int i = 0; t && i < cfg->n_targets; i++) cJSON_AddItemToArray(t, cJSON_CreateString(cfg->targets[i]));
-    }
+    lora_modules_to_json(root, "target_modules", cfg->target_regex, (const char (*)[64])cfg->targets, cfg->n_targets);
+    if (cfg->n_exclude || cfg->exclude_regex[0])
+        lora_modules_to_json(root, "exclude_modules", cfg->exclude_regex, (const char (*)[64])cfg->exclude, cfg->n_exclude);
     if (!task_type && !cfg->task_type[0]) cJSON_AddNullToObject(root, "task_type");
     else cJSON_AddStringToObject(root, "task_type", task_type ? task_type : cfg->task_type);
     cJSON_AddBoolToObject(root, "use_dora", cfg->use_dora);
@@ -213,10 +243,12 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 st = adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %d is no float scaling", module, ms.alpha, r);
                 break;
             }
-            if (cfg->ia3) { /* l [out, 1], starting at ones (the base model), AdapterHub's init_weights "ia3" */
-                st = create ? adapter_param_add(&m->store, prefix, b_name, out, 1, &p->B)
-                            : adapter_param_bind(&m->store, prefix, b_name, out, 1, &p->B);
-                for (int64_t o = 0; !st && create && o < out; o++) p->B->data[o] = 1.0f;
+            if (cfg->ia3) { /* l [out, 1] ([1, in] on the input), starting at ones (the base model), as both libraries do */
+                p->scales_input = ms.scales_input;
+                int64_t rows = p->scales_input ? 1 : out, cols = p->scales_input ? in : 1;
+                st = create ? adapter_param_add(&m->store, prefix, b_name, rows, cols, &p->B)
+                            : adapter_param_bind(&m->store, prefix, b_name, rows, cols, &p->B);
+                for (size_t o = 0; !st && create && o < p->B->numel; o++) p->B->data[o] = 1.0f;
                 if (!st && create) st = store_set_trainable(p->B, true);
             } else if (create) {
                 st = adapter_param_add(&m->store, prefix, a_name, r, in, &p->A);
@@ -278,60 +310,6 @@ adapt_status lora_backward(arena *a, float *d_x, const float *dy, const float *a
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, r, out, s, dy, out, p->B->data, r, 0.0f, d_ax, r);
     if (p->B->grad) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, r, N, s, dy, out, ax, r, 1.0f, p->B->grad, r);
     linear_backward(d_x, p->A->grad, NULL, d_ax, x, p->A->data, N, in, r);
-    return ADAPT_OK;
-}
-
-adapt_status ia3_forward(arena *a, float *y, float **kept, const lora_pair *p, float s, int N)
-{
-    int out = (int)p->B->shape[0];
-    size_t n = (size_t)N * out;
-    if (kept) {
-        if (!(*kept = arena_floats_raw(a, n))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for (IA)^3 activations");
-        memcpy(*kept, y, n * sizeof(float));
-    }
-    for (int i = 0; i < N; i++)
-        for (int o = 0; o < out; o++) y[(size_t)i * out + o] *= s * p->B->data[o];
-    return ADAPT_OK;
-}
-
-void ia3_backward(const lora_pair *p, float s, float *dy, const float *kept, int N)
-{
-    int out = (int)p->B->shape[0];
-    for (int i = 0; i < N; i++)
-        for (int o = 0; o < out; o++) {
-            float *d = &dy[(size_t)i * out + o];
-            if (p->B->grad) p->B->grad[o] += s * *d * kept[(size_t)i * out + o];
-            *d *= s * p->B->data[o];
-        }
-}
-
-/* (IA)^3: W and b rows times s l (merge) or divided by it (unmerge); all rows checked first. */
-static adapt_status ia3_merge(adapt_model *m, lora_state *s, bool want_merged)
-{
-    for (int l = 0; l < m->cfg.layers; l++)
-        for (int k = 0; k < LIN_COUNT; k++) {
-            if (!s->has[l][k]) continue;
-            const lora_pair *p = &s->pairs[l][k];
-            TRY(param_require_fp32(linear_bias(&m->layers[l], (lora_linear)k), want_merged ? "merging (IA)^3" : "unmerging (IA)^3"));
-            for (int64_t o = 0; o < p->B->shape[0]; o++)
-                if (!isnormal(p->scaling * p->B->data[o]))
-                    return adapt_fail(ADAPT_ERR_NUMERIC, "(IA)^3 \"%s\": layer %d %s row %lld scales by %g: merging could not be undone",
-                                      s->name, l, lora_module_names[k], (long long)o, (double)(p->scaling * p->B->data[o]));
-        }
-    for (int l = 0; l < m->cfg.layers; l++)
-        for (int k = 0; k < LIN_COUNT; k++) {
-            if (!s->has[l][k]) continue;
-            const lora_pair *p = &s->pairs[l][k];
-            param *W = linear_weight(&m->layers[l], (lora_linear)k), *b = linear_bias(&m->layers[l], (lora_linear)k);
-            int64_t out = W->shape[0], in = W->shape[1];
-            for (int64_t o = 0; o < out; o++) {
-                float c = p->scaling * p->B->data[o];
-                if (!want_merged) c = 1.0f / c;
-                for (int64_t i = 0; i < in; i++) W->data[o * in + i] *= c;
-                b->data[o] *= c;
-            }
-        }
-    s->merged = want_merged;
     return ADAPT_OK;
 }
 

@@ -42,8 +42,16 @@ typedef struct lora_config {
                                             * BertModel): patterns and regexes match such names */
     char task_type[32];                    /* as the file says ("TOKEN_CLS"), "" when it says none */
     bool from_adapterhub;                  /* read from an AdapterHub LoRA folder (adapterhub_lora.c) */
-    bool ia3;                              /* (IA)^3 (AdapterHub's composition_mode "scale"): y = (W x + b) * s l
+    bool ia3;                              /* (IA)^3 (AdapterHub's composition_mode "scale", PEFT's IA3): y = (W x + b) * s l
                                             * per output, l [out, 1] in the pair's B (no A), s = alpha */
+    int n_feedforward;                     /* PEFT's IA3: feedforward_modules, whose l [1, in] scales the layer's
+                                            * input instead, y = W (x * s l) + b (names matched as suffixes) */
+    char feedforward[LORA_MAX_TARGETS][64];
+    char feedforward_regex[512];           /* feedforward_modules given as one string: a full-match regex */
+    int n_exclude;                         /* exclude_modules (PEFT >= 0.14): never targeted (exact names or
+                                            * suffixes after a '.') */
+    char exclude[LORA_MAX_TARGETS][64];
+    char exclude_regex[512];               /* exclude_modules given as one string: a full-match regex */
 } lora_config;
 
 typedef struct lora_pair {
@@ -51,6 +59,7 @@ typedef struct lora_pair {
     float scaling;                         /* s = alpha / r of this module (rank_pattern / alpha_pattern) */
     param *magnitude;                      /* DoRA: m [out] (NULL without DoRA) */
     float *merged_scale;                   /* DoRA while merged: the m / ||W + s B A|| it multiplied W by */
+    bool scales_input;                     /* (IA)^3 of a feedforward module: B is l [1, in], on the input */
 } lora_pair;
 
 /* A modules_to_save tensor (PEFT: e.g. the classifier the LoRA was trained with): the model's
@@ -80,7 +89,20 @@ typedef struct lora_state {
     lora_module *modules;
 } lora_state;
 
+/* peft_type "LORA" or "IA3" (ia3.c). */
 adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_config *out);
+/* target_modules-like entries: a string (kept in regex, a full-match regular expression) or a list
+ * of names (names, *n); *given false when absent or null. */
+adapt_status lora_modules_from_json(const cJSON *root, const char *key, const char *what, char *regex, size_t regex_size,
+                                    char (*names)[64], int *n, bool *given);
+void lora_modules_to_json(cJSON *root, const char *key, const char *regex, const char (*names)[64], int n);
+/* What LoRA and (IA)^3 configs share: target_modules, exclude_modules, task_type, modules_to_save,
+ * fan_in_fan_out (refused). */
+adapt_status lora_common_from_json(const cJSON *root, const char *what, lora_config *cfg);
+/* ia3.c: PEFT's IA3Config (target_modules, feedforward_modules) into cfg (zeroed by the caller),
+ * and back. */
+adapt_status ia3_config_from_json(const cJSON *root, const char *what, lora_config *cfg);
+cJSON *ia3_config_to_json(const lora_config *cfg, const char *task_type);
 /* task_type NULL: the config's own (null when it has none). */
 cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type);
 /* Whether a store tensor is a LoRA factor ("....query.lora_A.weight"); `unused` lets it serve as a
@@ -105,12 +127,14 @@ void lora_patterns_to_json(const lora_config *cfg, cJSON *root);
 /* A module as PEFT's config reads it (check_target_module_exists, get_pattern_key), its name as
  * the file saw it (without "bert." when names_without_root): targeted by target_modules (a regex
  * matching the whole name, an exact name, or a suffix after a '.', the latter filtered by
- * layers_to_transform: the number after "<layers_pattern>.", any name without one), its rank and
+ * layers_to_transform: the number after "<layers_pattern>.", any name without one) unless
+ * exclude_modules names it (a full-match regex, an exact name or a suffix after a '.'), its rank and
  * lora_alpha from the first rank_pattern / alpha_pattern key matching "(.*\.)?(key)", else the
  * config's. Fails when a regular expression cannot be matched (PCRE2's match limit: a key that
  * backtracks without end). */
 typedef struct lora_module_settings {
     bool targeted;
+    bool scales_input;                     /* (IA)^3: a feedforward_modules entry names it */
     int r;
     double alpha;
 } lora_module_settings;
@@ -169,12 +193,22 @@ adapt_status lora_forward(arena *a, float *y, float **ax_out, const float *x, co
 /* From dy: A's and B's gradients, and d_x += s A^T B^T dy when d_x != NULL. */
 adapt_status lora_backward(arena *a, float *d_x, const float *dy, const float *ax, const float *x, const lora_pair *p, float s, int N);
 
+/* (IA)^3 of a feedforward module: the N rows of x [N, in] times s l per column, into xs. */
+void ia3_scale_input(float *xs, const float *x, const lora_pair *p, float s, int N);
+/* Its backward: from d_xs (the layer's input gradient, taken at x * s l) l's gradient
+ * s sum over rows of d_xs * x, and d_x += s l d_xs (d_x NULL: none wanted). */
+void ia3_input_backward(const lora_pair *p, float s, float *d_x, const float *d_xs, const float *x, int N);
+
 /* (IA)^3's forward on the N rows of y = W x + b: y *= s l per output; *kept (optional) receives
  * the rows before (arena), which backward needs. */
 adapt_status ia3_forward(arena *a, float *y, float **kept, const lora_pair *p, float s, int N);
 /* Backward, before the layer's: l's gradient s sum over rows of dy * kept, and dy *= s l in place
  * (the gradient of W x + b, which the layer's backward then takes). */
 void ia3_backward(const lora_pair *p, float s, float *dy, const float *kept, int N);
+
+/* (IA)^3's merge: W and b rows times s l (input scaling: W's columns) and back; refused when some
+ * s l is zero (no way back). */
+adapt_status ia3_merge(adapt_model *m, lora_state *s, bool want_merged);
 
 /* W += s B A for every pair (merge) or W -= s B A (unmerge); DoRA: W = c (W + s B A) and back;
  * (IA)^3: W and b rows times s l and back (refused when some s l is zero: no way back). */

@@ -56,6 +56,26 @@ static adapt_status pattern_for(const lora_pattern *ps, int n, const char *name,
     return ADAPT_OK;
 }
 
+/* Whether a module list names `name`: the regex (when set) matching all of it, else an entry equal
+ * to it or ending it, after a '.' when `after_dot` (exclude_modules) or anyhow (IA3's
+ * feedforward_modules, PEFT's plain endswith). */
+static adapt_status named_by(const char *regex, const char (*names)[64], int n, const char *name, bool after_dot, bool *out)
+{
+    *out = false;
+    if (regex[0]) {
+        int rc = match(regex, name, true, NULL);
+        if (rc < 0) return unmatchable(regex, name);
+        *out = rc;
+        return ADAPT_OK;
+    }
+    size_t len = strlen(name);
+    for (int i = 0; i < n && !*out; i++) {
+        size_t k = strlen(names[i]);
+        *out = !strcmp(name, names[i]) || (len > k && !strcmp(name + len - k, names[i]) && (!after_dot || name[len - k - 1] == '.'));
+    }
+    return ADAPT_OK;
+}
+
 /* layers_to_transform: whether the layer index in the name is listed. */
 static adapt_status layer_selected(const lora_config *cfg, const char *name, bool *selected)
 {
@@ -77,7 +97,10 @@ adapt_status lora_module_settings_of(const lora_config *cfg, const char *module_
 {
     const char *name = module_name; /* as the file's PEFT model named it */
     if (cfg->names_without_root && strchr(module_name, '.')) name = strchr(module_name, '.') + 1;
-    *out = (lora_module_settings){false, cfg->r, cfg->alpha};
+    *out = (lora_module_settings){false, false, cfg->r, cfg->alpha};
+    bool excluded = false;
+    TRY(named_by(cfg->exclude_regex, (const char (*)[64])cfg->exclude, cfg->n_exclude, name, true, &excluded));
+    if (excluded) return ADAPT_OK;
     if (cfg->target_regex[0]) {
         int rc = match(cfg->target_regex, name, true, NULL);
         if (rc < 0) return unmatchable(cfg->target_regex, name);
@@ -94,6 +117,8 @@ adapt_status lora_module_settings_of(const lora_config *cfg, const char *module_
     if (!out->targeted) return ADAPT_OK;
 found:
     out->targeted = true;
+    if (cfg->ia3) /* PEFT's feedforward_modules: a full-match regex, or names the module's name ends with */
+        TRY(named_by(cfg->feedforward_regex, (const char (*)[64])cfg->feedforward, cfg->n_feedforward, name, false, &out->scales_input));
     const lora_pattern *rank, *alpha;
     TRY(pattern_for(cfg->rank_pattern, cfg->n_rank_pattern, name, &rank));
     TRY(pattern_for(cfg->alpha_pattern, cfg->n_alpha_pattern, name, &alpha));

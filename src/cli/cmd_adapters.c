@@ -109,7 +109,11 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     const lora_state *st = lora_find(m, "listed");
     const lora_config *c = &st->cfg;
     printf("LoRA  (%s, %s layout)\n", dir, c->from_adapterhub ? "AdapterHub" : "PEFT");
-    if (c->ia3) printf("  config:      (IA)^3: each output times alpha %g x a learnt vector\n", c->alpha);
+    int inputs = 0;
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) inputs += st->has[l][k] && st->pairs[l][k].scales_input;
+    if (c->ia3 && inputs) printf("  config:      (IA)^3: outputs (%d layers' inputs: feedforward_modules) times alpha %g x a learnt vector\n", inputs, c->alpha);
+    else if (c->ia3) printf("  config:      (IA)^3: each output times alpha %g x a learnt vector\n", c->alpha);
     else printf("  config:      r %d, lora_alpha %g (scaling %g%s), dropout %g%s\n", c->r, c->alpha, (double)st->scaling,
            c->use_rslora ? ", rsLoRA" : "", c->dropout, c->use_dora ? ", DoRA (magnitudes per output row)" : "");
     size_t n = 0;
@@ -127,6 +131,10 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     if (c->layers_set) printf(" in layers");
     for (int i = 0; c->layers_set && i < c->n_layers; i++) printf(" %d", c->layers[i]);
     printf(": %d linear layers of %d\n", modules, m->cfg.layers * LIN_COUNT);
+    if (c->n_exclude || c->exclude_regex[0]) printf("  excluded:    ");
+    if (c->exclude_regex[0]) printf("\"%s\"\n", c->exclude_regex);
+    for (int i = 0; i < c->n_exclude; i++) printf("%s%s", i ? ", " : "", c->exclude[i]);
+    if (c->n_exclude) printf("\n");
     for (int i = 0; i < c->n_rank_pattern; i++) printf("  rank_pattern:  %s: r %g\n", c->rank_pattern[i].key, c->rank_pattern[i].value);
     for (int i = 0; i < c->n_alpha_pattern; i++) printf("  alpha_pattern: %s: lora_alpha %g\n", c->alpha_pattern[i].key, c->alpha_pattern[i].value);
     printf("  parameters:  %zu (%.3f%% of the base model's %zu)\n", n, base ? 100.0 * (double)n / (double)base : 0.0, base);

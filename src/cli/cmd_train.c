@@ -38,7 +38,9 @@ static void usage(FILE *fp)
             "  --top-k N  --lora-r N  --lora-alpha X  --max-length N (128)\n"
             "  --dora                    --method lora: DoRA (PEFT's use_dora), a learnt magnitude per output row\n"
             "  --ia3                     --method lora: (IA)^3 instead (AdapterHub's IA3Config: key, value and\n"
-            "                            intermediate outputs times learnt scales), saved in AdapterHub's layout\n");
+            "                            intermediate outputs times learnt scales), saved in AdapterHub's layout\n"
+            "  --ia3-peft                --method lora: (IA)^3 as PEFT's IA3Config for BERT / RoBERTa (key and value\n"
+            "                            outputs, attention.output.dense and output.dense inputs), in PEFT's layout\n");
     train_options d;
     train_options_defaults(&d);
     print_train_options_help(fp, &d);
@@ -116,8 +118,9 @@ int cmd_train(int argc, char **argv)
             o.lora_dora = true;
             continue;
         }
-        if (!strcmp(a, "--ia3")) {
+        if (!strcmp(a, "--ia3") || !strcmp(a, "--ia3-peft")) {
             o.lora_ia3 = true;
+            o.lora_ia3_peft |= !strcmp(a, "--ia3-peft");
             continue;
         }
         int k = parse_train_option("train", argc, argv, &i, &o);

@@ -259,6 +259,9 @@ static adapt_status hub_config_of(const adapt_model *m, const lora_state *s, hub
             if (!s->has[l][k]) continue;
             const lora_pair *p = &s->pairs[l][k];
             int r = p->A ? (int)p->A->shape[0] : 1;
+            if (p->scales_input)
+                return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3 \"%s\" scales layer %d's %s input (PEFT's feedforward_modules): AdapterHub's "
+                                  "(IA)^3 scales outputs only", s->name, l, lora_module_names[k]);
             if (k == LIN_ATTN_OUT)
                 return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" adapts attention.output.dense, which AdapterHub's LoRA cannot target", s->name);
             if (!first && (r != h->r || p->scaling != scaling))

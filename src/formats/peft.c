@@ -18,7 +18,28 @@ typedef struct peft_rename {
     const char *path, *lora;
     adapt_status status;
     bool rootless;                 /* names like "encoder.layer..." (PEFT on a bare BertModel) */
+    bool ia3;                      /* an IA3 config: its vectors are "<module>.ia3_l" */
 } peft_rename;
+
+/* An IA3 file's tensor: "<module>.ia3_l" (older PEFT: ".ia3_l.default") becomes the LoRA state's
+ * l, "<module>.lora_B.weight" (lora_factor_name); LoRA factors have no place in it. */
+static bool rename_ia3(peft_rename *c, const char *file_name, char *name, char *out, size_t size)
+{
+    char *l = strstr(name, ".ia3_l");
+    if (l && (!strcmp(l, ".ia3_l") || !strcmp(l, ".ia3_l.default"))) {
+        char suffix[LORA_NAME_MAX + 32];
+        lora_factor_name(c->lora, "lora_B", suffix, sizeof suffix);
+        l[1] = '\0';
+        snprintf(out, size, "%s%s", name, suffix);
+        return true;
+    }
+    if (l || lora_is_tensor(name, NULL)) {
+        c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not an (IA)^3 vector \"<module>.ia3_l\"", c->path, file_name);
+        return false;
+    }
+    snprintf(out, size, LORA_STAGE_PREFIX "%s.%s", c->lora, name);
+    return true;
+}
 
 /* "base_model.model.bert.encoder..." -> "bert.encoder..."; a base-model PEFT (no "bert." in the
  * names) gets the prefix added for encoder tensors. LoRA factors take the LoRA's name
@@ -43,6 +64,7 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
     /* Older PEFT versions keep the adapter name in the key. */
     char *dflt = strstr(name, ".default.");
     if (dflt) memmove(dflt, dflt + 8, strlen(dflt + 8) + 1);
+    if (c->ia3) return rename_ia3(c, file_name, name, out, size);
     if (!lora_is_tensor(name, NULL)) {
         snprintf(out, size, LORA_STAGE_PREFIX "%s.%s", c->lora, name);
         return true;
@@ -85,7 +107,7 @@ static adapt_status load_peft_files(adapt_model *m, const cJSON *root, const cha
     if (!s && !path_exists(st_path)) s = adapt_fail(ADAPT_ERR_IO, "%s: missing", st_path);
     bool touched = !s, rc_rootless = false; /* from here a failure has tensors of the file to take out again */
     if (!s) {
-        peft_rename rc = {m, st_path, name, ADAPT_OK, false};
+        peft_rename rc = {m, st_path, name, ADAPT_OK, false, cfg.ia3};
         s = store_load_safetensors(&m->store, st_path, rename_peft, &rc, NULL);
         if (!s) s = rc.status;
         rc_rootless = rc.rootless;
@@ -160,9 +182,12 @@ adapt_status peft_save_with_model_head(adapt_model *m, const char *dir, const he
 adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *task_type, const peft_head_tensors *head)
 {
     TRY(lora_check_savable(m));
-    if (m->lora->cfg.ia3)
-        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "\"%s\" is an (IA)^3: PEFT's LoRA folder cannot hold it (save it in AdapterHub's layout)",
-                          m->lora->name);
+    const lora_state *ls = m->lora;
+    for (int l = 0; ls->cfg.ia3 && l < ls->layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++)
+            if (ls->has[l][k] && ls->pairs[l][k].scaling != 1.0f)
+                return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3 \"%s\" scales by alpha %g: PEFT's IA3 has no alpha (1 only; "
+                                  "save it in AdapterHub's layout)", ls->name, (double)ls->pairs[l][k].scaling);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
     size_t n = 0, cap = m->store.count + PEFT_MAX_HEAD_TENSORS;
     const char **names = calloc(cap + 1, sizeof *names);
@@ -186,7 +211,9 @@ adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *ta
         size_t root = strlen(m->prefix); /* a LoRA read from bare-model names is written back the same way */
         bool strip = m->lora->cfg.names_without_root && !strncmp(t, m->prefix, root) && t[root] == '.';
         snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", strip ? t + root + 1 : t);
-        char *infix = factor && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
+        char *vector = factor && ls->cfg.ia3 ? strstr(file_names[n], ".lora_B") : NULL;
+        if (vector) snprintf(vector, 8, ".ia3_l"); /* l: "<module>.ia3_l" */
+        char *infix = factor && !vector && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
         if (infix && !strncmp(infix + 1, LORA_MAGNITUDE, strlen(LORA_MAGNITUDE))) infix[1 + strlen(LORA_MAGNITUDE)] = '\0';
         else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;

@@ -55,7 +55,8 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
             int tokens = m->lora_route_rows[k] * m->fw.T;
             if (s && s->has[l][which] && s->cfg.ia3) {
                 const lora_pair *p = &s->pairs[l][which];
-                TRY(ia3_forward(&m->acts, y + row * (size_t)p->B->shape[0], NULL, p, p->scaling, tokens));
+                if (!p->scales_input) /* an input scaling acted before the GEMM (lora_input) */
+                    TRY(ia3_forward(&m->acts, y + row * (size_t)p->B->shape[0], NULL, p, p->scaling, tokens));
             } else if (s && s->has[l][which]) {
                 const lora_pair *p = &s->pairs[l][which];
                 float *unused_ax, *rows_y = y + row * (size_t)p->B->shape[0];
@@ -70,11 +71,41 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
     const lora_pair *p = &s->pairs[l][which];
+    if (s->cfg.ia3 && p->scales_input) return ADAPT_OK; /* it acted before the GEMM (lora_input) */
     if (s->cfg.ia3) /* the rows before scaling are kept where LoRA keeps A x */
         return ia3_forward(&m->acts, y, m->fw.no_grad ? NULL : &m->fw.layers[l].lora_ax[which], p, p->scaling, m->fw.N);
     TRY(lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N));
     if (!s->cfg.use_dora) return ADAPT_OK;
     return dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), p, p->scaling, y, m->fw.N);
+}
+
+static const lora_pair *input_scaling(const lora_state *s, int l, lora_linear which)
+{
+    return s && s->has[l][which] && s->pairs[l][which].scales_input ? &s->pairs[l][which] : NULL;
+}
+
+/* The input a linear layer's GEMM takes: x, or x times s l per column where an (IA)^3 of PEFT's
+ * feedforward modules scales it (each row group by its own in a mixed-LoRA pass); training keeps
+ * it where LoRA keeps A x (the layer's weight gradient takes it). */
+static adapt_status lora_input(adapt_model *m, int l, lora_linear which, const float *x, int in, const float **used)
+{
+    *used = x;
+    bool routed = m->n_lora_routes > 0, any = false;
+    for (int k = 0; routed && k < m->n_lora_routes; k++) any |= input_scaling(m->lora_route[k], l, which) != NULL;
+    const lora_pair *p = routed || !m->lora || m->lora->merged ? NULL : input_scaling(m->lora, l, which);
+    if (!any && !p) return ADAPT_OK;
+    float *xs = arena_floats_raw(&m->acts, (size_t)m->fw.N * in);
+    if (!xs) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for (IA)^3 activations");
+    if (p) ia3_scale_input(xs, x, p, p->scaling, m->fw.N);
+    if (p && !m->fw.no_grad) m->fw.layers[l].lora_ax[which] = xs;
+    for (int k = 0, row = 0; routed && k < m->n_lora_routes; row += m->lora_route_rows[k] * m->fw.T, k++) {
+        const lora_pair *q = input_scaling(m->lora_route[k], l, which);
+        int tokens = m->lora_route_rows[k] * m->fw.T;
+        if (q) ia3_scale_input(xs + (size_t)row * in, x + (size_t)row * in, q, q->scaling, tokens);
+        else memcpy(xs + (size_t)row * in, x + (size_t)row * in, (size_t)tokens * in * sizeof(float));
+    }
+    *used = xs;
+    return ADAPT_OK;
 }
 
 /* Forward buffers that no backward reads live in one scratch per pass instead of one per layer:
@@ -109,15 +140,20 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
         else lc->ctx = fw->scratch_nh[0];
     }
     lc->attn_dense = fw->scratch_nh[1];
-    model_linear_forward(m, lc->q, x, L->q_w, L->q_b, N, H, H);
-    model_linear_forward(m, lc->k, x, L->k_w, L->k_b, N, H, H);
-    model_linear_forward(m, lc->v, x, L->v_w, L->v_b, N, H, H);
+    const float *xq, *xk, *xv, *x_attn_out, *x_inter, *x_out;
+    TRY(lora_input(m, l, LIN_QUERY, x, H, &xq));
+    TRY(lora_input(m, l, LIN_KEY, x, H, &xk));
+    TRY(lora_input(m, l, LIN_VALUE, x, H, &xv));
+    model_linear_forward(m, lc->q, xq, L->q_w, L->q_b, N, H, H);
+    model_linear_forward(m, lc->k, xk, L->k_w, L->k_b, N, H, H);
+    model_linear_forward(m, lc->v, xv, L->v_w, L->v_b, N, H, H);
     TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
     TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
     TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
     attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, fw->p_attn,
                       dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
-    model_linear_forward(m, lc->attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, N, H, H);
+    TRY(lora_input(m, l, LIN_ATTN_OUT, lc->ctx, H, &x_attn_out));
+    model_linear_forward(m, lc->attn_dense, x_attn_out, L->attn_out_w, L->attn_out_b, N, H, H);
     TRY(lora_branch(m, l, LIN_ATTN_OUT, lc->attn_dense, lc->ctx));
     /* BertSelfOutput: dense, dropout, then the adapter point (add & LayerNorm) */
     dropout_forward(lc->attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
@@ -129,10 +165,12 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     else if (L->out_w->grad || lora_on(m, l, LIN_OUT)) ALLOC_RAW(lc->ffn_act, (size_t)N * I);
     else lc->ffn_act = fw->scratch_ni;
     lc->ffn_dense = fw->scratch_nh[1];
-    model_linear_forward(m, lc->ffn_pre, a, L->inter_w, L->inter_b, N, H, I);
+    TRY(lora_input(m, l, LIN_INTER, a, H, &x_inter));
+    model_linear_forward(m, lc->ffn_pre, x_inter, L->inter_w, L->inter_b, N, H, I);
     TRY(lora_branch(m, l, LIN_INTER, lc->ffn_pre, a));
     activation_forward(lc->ffn_act, lc->ffn_pre, (size_t)N * I, c->hidden_act);
-    model_linear_forward(m, lc->ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
+    TRY(lora_input(m, l, LIN_OUT, lc->ffn_act, I, &x_out));
+    model_linear_forward(m, lc->ffn_dense, x_out, L->out_w, L->out_b, N, I, H);
     TRY(lora_branch(m, l, LIN_OUT, lc->ffn_dense, lc->ffn_act));
     dropout_forward(lc->ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     return adapter_point_forward(m, l, POINT_OUTPUT, lc->ffn_dense, a, dest, out, &lc->out_point);

@@ -47,6 +47,7 @@ static adapt_status rescale_branch_backward(adapt_model *m, int l, lora_linear w
 {
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
+    if (s->cfg.ia3 && s->pairs[l][which].scales_input) return ADAPT_OK; /* linear_backward_scaled's */
     if (s->cfg.ia3) { /* (IA)^3 likewise: l's gradient, and dy *= s l for the layer's backward (its bias inside the scaling) */
         const lora_pair *p = &s->pairs[l][which];
         ia3_backward(p, p->scaling, dy, m->fw.layers[l].lora_ax[which], m->fw.N);
@@ -59,6 +60,25 @@ static adapt_status rescale_branch_backward(adapt_model *m, int l, lora_linear w
                           s->name, l, lora_module_names[which]);
     const lora_pair *p = &s->pairs[l][which];
     return dora_backward(&m->acts, W, p, p->scaling, dy, x, m->fw.layers[l].lora_ax[which], m->fw.N);
+}
+
+/* A linear layer's backward. Where an (IA)^3 scales its input (PEFT's feedforward modules) the
+ * layer's input gradient is taken at x * s l (kept by forward), then gives l's gradient and d_x's part. */
+static adapt_status linear_backward_scaled(adapt_model *m, int l, lora_linear which, float *d_x, const float *dy, const float *x,
+                                           const param *W, const param *b, int in, int out)
+{
+    const lora_state *s = m->lora;
+    int N = m->fw.N;
+    if (!s || s->merged || !s->has[l][which] || !s->pairs[l][which].scales_input) {
+        model_linear_backward(m, d_x, dy, x, W, b, N, in, out);
+        return ADAPT_OK;
+    }
+    const lora_pair *p = &s->pairs[l][which];
+    float *d_xs = arena_floats(&m->acts, (size_t)N * in);
+    if (!d_xs) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    model_linear_backward(m, d_xs, dy, m->fw.layers[l].lora_ax[which], W, b, N, in, out);
+    ia3_input_backward(p, p->scaling, d_x, d_xs, x, N);
+    return ADAPT_OK;
 }
 
 static bool layer_has_attention_lora(const adapt_model *m, int l)
@@ -99,17 +119,17 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     if (!need_ffn) return ADAPT_OK;
     dropout_backward(d_ffn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_FFN_OUT(l)));
     TRY(rescale_branch_backward(m, l, LIN_OUT, d_ffn_dense, lc->ffn_act));
-    model_linear_backward(m, d_ffn_act, d_ffn_dense, lc->ffn_act, L->out_w, L->out_b, N, I, H);
+    TRY(linear_backward_scaled(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act, L->out_w, L->out_b, I, H));
     TRY(lora_branch_backward(m, l, LIN_OUT, d_ffn_act, d_ffn_dense, lc->ffn_act));
     activation_backward_in_place(d_ffn_pre, lc->ffn_pre, (size_t)N * I, c->hidden_act);
     TRY(rescale_branch_backward(m, l, LIN_INTER, d_ffn_pre, lc->attn_out));
-    model_linear_backward(m, d_a, d_ffn_pre, lc->attn_out, L->inter_w, L->inter_b, N, H, I);
+    TRY(linear_backward_scaled(m, l, LIN_INTER, d_a, d_ffn_pre, lc->attn_out, L->inter_w, L->inter_b, H, I));
     TRY(lora_branch_backward(m, l, LIN_INTER, d_a, d_ffn_pre, lc->attn_out));
     TRY(adapter_point_backward(m, l, POINT_ATTENTION_OUTPUT, d_attn_dense, d_x, d_a, lc->attn_point));
     if (!need_attention) return ADAPT_OK;
     dropout_backward(d_attn_dense, NH, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_ATTN_OUT(l)));
     TRY(rescale_branch_backward(m, l, LIN_ATTN_OUT, d_attn_dense, lc->ctx));
-    model_linear_backward(m, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, N, H, H);
+    TRY(linear_backward_scaled(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, H, H));
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
     attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads,
                        fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
@@ -117,9 +137,9 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     TRY(rescale_branch_backward(m, l, LIN_QUERY, dq, x));
     TRY(rescale_branch_backward(m, l, LIN_KEY, dk, x));
     TRY(rescale_branch_backward(m, l, LIN_VALUE, dv, x));
-    model_linear_backward(m, dxi, dq, x, L->q_w, L->q_b, N, H, H);
-    model_linear_backward(m, dxi, dk, x, L->k_w, L->k_b, N, H, H);
-    model_linear_backward(m, dxi, dv, x, L->v_w, L->v_b, N, H, H);
+    TRY(linear_backward_scaled(m, l, LIN_QUERY, dxi, dq, x, L->q_w, L->q_b, H, H));
+    TRY(linear_backward_scaled(m, l, LIN_KEY, dxi, dk, x, L->k_w, L->k_b, H, H));
+    TRY(linear_backward_scaled(m, l, LIN_VALUE, dxi, dv, x, L->v_w, L->v_b, H, H));
     TRY(lora_branch_backward(m, l, LIN_QUERY, dxi, dq, x));
     TRY(lora_branch_backward(m, l, LIN_KEY, dxi, dk, x));
     TRY(lora_branch_backward(m, l, LIN_VALUE, dxi, dv, x));

@@ -91,7 +91,8 @@ adapt_status adapt_train(const adapt_train_options *p)
     o.lora_r = p->lora_r;
     o.lora_alpha = p->lora_alpha;
     o.lora_dora = p->lora_dora;
-    o.lora_ia3 = p->lora_ia3;
+    o.lora_ia3 = p->lora_ia3 || p->lora_ia3_peft;
+    o.lora_ia3_peft = p->lora_ia3_peft;
     o.epochs = p->epochs;
     o.max_steps = p->max_steps;
     o.batch_size = p->batch_size;

@@ -252,7 +252,14 @@ static adapt_status setup_method(run *r)
     }
     case METHOD_LORA: {
         lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora, .n_targets = 2};
-        if (o->lora_ia3) { /* AdapterHub's IA3Config: r = alpha = 1 on key, value and intermediate.dense */
+        if (o->lora_ia3_peft) { /* PEFT's IA3Config for BERT / RoBERTa: key, value, output.dense (its input: a feedforward
+                                 * module, and by PEFT's suffix match attention.output.dense both times too) */
+            cfg = (lora_config){.r = 1, .alpha = 1, .ia3 = true, .n_targets = 3, .n_feedforward = 1};
+            snprintf(cfg.targets[0], 64, "key");
+            snprintf(cfg.targets[1], 64, "value");
+            snprintf(cfg.targets[2], 64, "output.dense");
+            snprintf(cfg.feedforward[0], 64, "output.dense");
+        } else if (o->lora_ia3) { /* AdapterHub's IA3Config: r = alpha = 1 on key, value and intermediate.dense */
             cfg = (lora_config){.r = 1, .alpha = 1, .ia3 = true, .from_adapterhub = true, .n_targets = 3};
             snprintf(cfg.targets[0], 64, "attention.self.key");
             snprintf(cfg.targets[1], 64, "attention.self.value");
@@ -359,7 +366,7 @@ static adapt_status save_trained(run *r, const char *dir)
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s && r->o->method == METHOD_FUSION) s = save_fusion(r, dir, sub);
     if (!s && r->o->method == METHOD_ADAPTER) s = adapterhub_save_adapter(r->m, sub, r->name);
-    if (!s && r->o->method == METHOD_LORA && r->o->lora_ia3) s = adapterhub_save_lora(r->m, sub); /* PEFT's LoRA files hold no (IA)^3 */
+    if (!s && r->o->method == METHOD_LORA && r->o->lora_ia3 && !r->o->lora_ia3_peft) s = adapterhub_save_lora(r->m, sub);
     else if (!s && r->o->method == METHOD_LORA) s = peft_save_with_model_head(r->m, sub, &r->h); /* so PEFT loads the LoRA with it */
     const char *const *labels = r->regression ? NULL : (const char *const *)r->train_ds.labels.names; /* NULL: LABEL_0 */
     if (!s && !r->mlm) s = adapterhub_save_head(r->m, sub, &r->h, labels);
@@ -442,7 +449,7 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
              o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files, (int)o->lora_dora,
-             o->lora_ia3 ? " ia3=1" : ""); /* written only when set: checkpoints of earlier runs keep their options */
+             o->lora_ia3_peft ? " ia3=peft" : o->lora_ia3 ? " ia3=1" : ""); /* written only when set: checkpoints of earlier runs keep their options */
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -748,7 +755,7 @@ adapt_status trainer_run(const train_options *o)
     if (o->train_layer_norms && o->method != METHOD_ADAPTER)
         return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
     if (o->lora_dora && o->method != METHOD_LORA) return adapt_fail(ADAPT_ERR_ARG, "train: --dora makes the new LoRA a DoRA (--method lora)");
-    if (o->lora_ia3 && (o->method != METHOD_LORA || o->lora_dora))
+    if ((o->lora_ia3 || o->lora_ia3_peft) && (o->method != METHOD_LORA || o->lora_dora))
         return adapt_fail(ADAPT_ERR_ARG, "train: --ia3 makes the new LoRA an (IA)^3 (--method lora, without --dora)");
     train_options mine = *o;
     mine.quiet = o->quiet || dp_rank() > 0; /* the lead process speaks for a data-parallel run */

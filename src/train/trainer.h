@@ -34,6 +34,7 @@ typedef struct train_options {
     double lora_alpha;
     bool lora_dora;                      /* METHOD_LORA: DoRA, a learnt magnitude per output row */
     bool lora_ia3;                       /* METHOD_LORA: (IA)^3 (AdapterHub's IA3Config), saved in its layout */
+    bool lora_ia3_peft;                  /* with lora_ia3: PEFT's IA3Config and layout instead */
     int epochs;
     long max_steps;                      /* 0: epochs decide */
     int batch_size, max_len, grad_accum;

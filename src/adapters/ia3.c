@@ -1,0 +1,129 @@
+/* (IA)^3 (Liu et al. 2022): a learnt vector l per targeted linear layer rescales its output,
+ * y = (W x + b) * s l (AdapterHub's composition_mode "scale", PEFT's IA3 outside
+ * feedforward_modules), or, on PEFT's feedforward_modules, its input, y = W (x * s l) + b. It rides
+ * in a LoRA state: no A, l in the pair's B ([out, 1] or [1, in]), s = alpha (1 for PEFT). */
+#include "adapters/lora.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "model/model.h"
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+adapt_status ia3_config_from_json(const cJSON *root, const char *what, lora_config *cfg)
+{
+    cfg->ia3 = true;
+    cfg->r = 1;
+    cfg->alpha = 1; /* PEFT's IA3 has no scale of its own */
+    TRY(lora_common_from_json(root, what, cfg));
+    bool given;
+    TRY(lora_modules_from_json(root, "feedforward_modules", what, cfg->feedforward_regex, sizeof cfg->feedforward_regex, cfg->feedforward,
+                               &cfg->n_feedforward, &given));
+    if (!given)
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"feedforward_modules\" (PEFT fills in a default per model type; "
+                          "write the list out, [] for none)", what);
+    for (int i = 0; !cfg->target_regex[0] && !cfg->feedforward_regex[0] && i < cfg->n_feedforward; i++) {
+        bool listed = false; /* PEFT's IA3Config refuses a feedforward module that is not a target */
+        for (int k = 0; k < cfg->n_targets && !listed; k++) listed = !strcmp(cfg->feedforward[i], cfg->targets[k]);
+        if (!listed)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: feedforward_modules entry \"%s\" is not in target_modules", what, cfg->feedforward[i]);
+    }
+    return ADAPT_OK;
+}
+
+cJSON *ia3_config_to_json(const lora_config *cfg, const char *task_type)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "base_model_name_or_path", "");
+    if (cfg->n_exclude || cfg->exclude_regex[0])
+        lora_modules_to_json(root, "exclude_modules", cfg->exclude_regex, (const char (*)[64])cfg->exclude, cfg->n_exclude);
+    cJSON_AddFalseToObject(root, "fan_in_fan_out");
+    lora_modules_to_json(root, "feedforward_modules", cfg->feedforward_regex, (const char (*)[64])cfg->feedforward, cfg->n_feedforward);
+    cJSON_AddTrueToObject(root, "inference_mode");
+    cJSON_AddTrueToObject(root, "init_ia3_weights");
+    cJSON *save = cJSON_AddArrayToObject(root, "modules_to_save");
+    for (int i = 0; save && i < cfg->n_modules_to_save; i++) cJSON_AddItemToArray(save, cJSON_CreateString(cfg->modules_to_save[i]));
+    cJSON_AddStringToObject(root, "peft_type", "IA3");
+    lora_modules_to_json(root, "target_modules", cfg->target_regex, (const char (*)[64])cfg->targets, cfg->n_targets);
+    if (!task_type && !cfg->task_type[0]) cJSON_AddNullToObject(root, "task_type");
+    else cJSON_AddStringToObject(root, "task_type", task_type ? task_type : cfg->task_type);
+    return root;
+}
+
+adapt_status ia3_forward(arena *a, float *y, float **kept, const lora_pair *p, float s, int N)
+{
+    int out = (int)p->B->shape[0];
+    size_t n = (size_t)N * out;
+    if (kept) {
+        if (!(*kept = arena_floats_raw(a, n))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for (IA)^3 activations");
+        memcpy(*kept, y, n * sizeof(float));
+    }
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < out; o++) y[(size_t)i * out + o] *= s * p->B->data[o];
+    return ADAPT_OK;
+}
+
+void ia3_backward(const lora_pair *p, float s, float *dy, const float *kept, int N)
+{
+    int out = (int)p->B->shape[0];
+    for (int i = 0; i < N; i++)
+        for (int o = 0; o < out; o++) {
+            float *d = &dy[(size_t)i * out + o];
+            if (p->B->grad) p->B->grad[o] += s * *d * kept[(size_t)i * out + o];
+            *d *= s * p->B->data[o];
+        }
+}
+
+void ia3_scale_input(float *xs, const float *x, const lora_pair *p, float s, int N)
+{
+    int in = (int)p->B->shape[1];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < in; j++) xs[(size_t)i * in + j] = x[(size_t)i * in + j] * (s * p->B->data[j]);
+}
+
+void ia3_input_backward(const lora_pair *p, float s, float *d_x, const float *d_xs, const float *x, int N)
+{
+    int in = (int)p->B->shape[1];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < in; j++) {
+            float g = d_xs[(size_t)i * in + j];
+            if (p->B->grad) p->B->grad[j] += s * g * x[(size_t)i * in + j];
+            if (d_x) d_x[(size_t)i * in + j] += s * p->B->data[j] * g;
+        }
+}
+
+/* W's rows and b times s l (output scaling) or W's columns times s l (input scaling); divided by
+ * it to unmerge. All scales are checked first: a zero one could not be undone. */
+adapt_status ia3_merge(adapt_model *m, lora_state *s, bool want_merged)
+{
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            const lora_pair *p = &s->pairs[l][k];
+            TRY(param_require_fp32(linear_bias(&m->layers[l], (lora_linear)k), want_merged ? "merging (IA)^3" : "unmerging (IA)^3"));
+            for (size_t o = 0; o < p->B->numel; o++)
+                if (!isnormal(p->scaling * p->B->data[o]))
+                    return adapt_fail(ADAPT_ERR_NUMERIC, "(IA)^3 \"%s\": layer %d %s %s %zu scales by %g: merging could not be undone",
+                                      s->name, l, lora_module_names[k], p->scales_input ? "input" : "row", o,
+                                      (double)(p->scaling * p->B->data[o]));
+        }
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            const lora_pair *p = &s->pairs[l][k];
+            param *W = linear_weight(&m->layers[l], (lora_linear)k), *b = linear_bias(&m->layers[l], (lora_linear)k);
+            int64_t out = W->shape[0], in = W->shape[1];
+            for (int64_t o = 0; o < out; o++)
+                for (int64_t i = 0; i < in; i++) {
+                    float c = p->scaling * p->B->data[p->scales_input ? i : o];
+                    W->data[o * in + i] *= want_merged ? c : 1.0f / c;
+                }
+            for (int64_t o = 0; !p->scales_input && o < out; o++) {
+                float c = p->scaling * p->B->data[o];
+                b->data[o] *= want_merged ? c : 1.0f / c;
+            }
+        }
+    s->merged = want_merged;
+    return ADAPT_OK;
+}
