@@ -18,7 +18,7 @@ adapt_status ia3_config_from_json(const cJSON *root, const char *what, lora_conf
     TRY(lora_common_from_json(root, what, cfg));
     bool given;
     TRY(lora_modules_from_json(root, "feedforward_modules", what, cfg->feedforward_regex, sizeof cfg->feedforward_regex, cfg->feedforward,
-                               &cfg->n_feedforward, &given));
+                               LORA_MAX_TARGETS, &cfg->n_feedforward, &given));
     if (!given)
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"feedforward_modules\" (PEFT fills in a default per model type; "
                           "write the list out, [] for none)", what);

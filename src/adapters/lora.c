@@ -13,7 +13,7 @@ const char *const lora_module_names[LIN_COUNT] = {"attention.self.query", "atten
                                                   "attention.output.dense", "intermediate.dense", "output.dense"};
 
 adapt_status lora_modules_from_json(const cJSON *root, const char *key, const char *what, char *regex, size_t regex_size,
-                                    char (*names)[64], int *n, bool *given)
+                                    char (*names)[64], int max, int *n, bool *given)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, key);
     *n = 0;
@@ -26,8 +26,8 @@ adapt_status lora_modules_from_json(const cJSON *root, const char *key, const ch
     }
     if (*given && !cJSON_IsArray(t)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: %s must be a regular expression or a list of module names", what, key);
     for (const cJSON *e = *given ? t->child : NULL; e; e = e->next) {
-        if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || *n == LORA_MAX_TARGETS)
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: %s must be at most %d module names", what, key, LORA_MAX_TARGETS);
+        if (!cJSON_IsString(e) || strlen(e->valuestring) >= 64 || *n == max)
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: %s must be at most %d module names of at most 63 characters", what, key, max);
         snprintf(names[(*n)++], 64, "%s", e->valuestring);
     }
     return ADAPT_OK;
@@ -37,11 +37,11 @@ adapt_status lora_modules_from_json(const cJSON *root, const char *key, const ch
 adapt_status lora_common_from_json(const cJSON *root, const char *what, lora_config *cfg)
 {
     bool given;
-    TRY(lora_modules_from_json(root, "target_modules", what, cfg->target_regex, sizeof cfg->target_regex, cfg->targets, &cfg->n_targets,
-                               &given));
+    TRY(lora_modules_from_json(root, "target_modules", what, cfg->target_regex, sizeof cfg->target_regex, cfg->targets, LORA_MAX_TARGETS,
+                               &cfg->n_targets, &given));
     if (!given) return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"target_modules\"", what);
-    TRY(lora_modules_from_json(root, "exclude_modules", what, cfg->exclude_regex, sizeof cfg->exclude_regex, cfg->exclude, &cfg->n_exclude,
-                               &given));
+    TRY(lora_modules_from_json(root, "exclude_modules", what, cfg->exclude_regex, sizeof cfg->exclude_regex, cfg->exclude, LORA_MAX_EXCLUDE,
+                               &cfg->n_exclude, &given));
     const cJSON *task = cJSON_GetObjectItemCaseSensitive(root, "task_type");
     if (cJSON_IsString(task) && strlen(task->valuestring) < sizeof cfg->task_type)
         snprintf(cfg->task_type, sizeof cfg->task_type, "%s", task->valuestring);
@@ -73,7 +73,11 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     TRY(json_get_bool_opt(root, "use_rslora", what, &cfg->use_rslora));
     TRY(json_get_str_opt(root, "bias", what, &bias));
     TRY(json_get_bool_opt(root, "use_dora", what, &cfg->use_dora));
-    if (strcmp(bias, "none")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: bias \"%s\" is not supported", what, bias);
+    /* "all" / "lora_only": PEFT trained biases too and saved them beside the factors; they load as
+     * modules_to_save do (the LoRA's values while it is active) */
+    if (strcmp(bias, "none") && strcmp(bias, "all") && strcmp(bias, "lora_only"))
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: bias \"%.40s\" is none of none, all, lora_only", what, bias);
+    snprintf(cfg->bias, sizeof cfg->bias, "%s", bias);
     if (!(cfg->dropout >= 0 && cfg->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: lora_dropout must be in [0, 1)", what);
     TRY(lora_common_from_json(root, what, cfg));
     return lora_patterns_from_json(root, what, cfg);
@@ -96,7 +100,7 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     cJSON *root = cJSON_CreateObject();
     if (!root) return NULL;
     cJSON_AddStringToObject(root, "base_model_name_or_path", "");
-    cJSON_AddStringToObject(root, "bias", "none");
+    cJSON_AddStringToObject(root, "bias", cfg->bias[0] ? cfg->bias : "none");
     cJSON_AddFalseToObject(root, "fan_in_fan_out");
     cJSON_AddTrueToObject(root, "inference_mode");
     cJSON_AddTrueToObject(root, "init_lora_weights");
@@ -196,6 +200,30 @@ adapt_status lora_check_name(const char *name)
     return ADAPT_OK;
 }
 
+/* A loaded tensor of a targeted module, its problems told by module and role (the store's names
+ * are internal: the file spells them in its own layout). d1 0: a vector [d0]. */
+static adapt_status bind_loaded(adapt_model *m, const char *prefix, const char *suffix, int layer, lora_linear which, const char *role,
+                                int64_t d0, int64_t d1, param **out)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s%s", prefix, suffix);
+    param *p = store_get(&m->store, name);
+    if (!p)
+        return adapt_fail(ADAPT_ERR_FORMAT, "layer %d %s: the file has no %s for it (its target_modules name the module)", layer,
+                          lora_module_names[which], role);
+    bool fits = p->ndim == (d1 ? 2 : 1) && p->shape[0] == d0 && (!d1 || p->shape[1] == d1);
+    if (!fits) {
+        char got[64] = "[";
+        for (int i = 0; i < p->ndim; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)p->shape[i]);
+        char want[48];
+        if (d1) snprintf(want, sizeof want, "[%lld,%lld]", (long long)d0, (long long)d1);
+        else snprintf(want, sizeof want, "[%lld]", (long long)d0);
+        return adapt_fail(ADAPT_ERR_FORMAT, "layer %d %s: its %s has shape %s], expected %s", layer, lora_module_names[which], role, got, want);
+    }
+    return adapter_param_bind(&m->store, prefix, suffix, d0, d1, out);
+}
+
 adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *name, bool create, uint64_t *rng,
                          lora_state **out)
 {
@@ -246,8 +274,10 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             if (cfg->ia3) { /* l [out, 1] ([1, in] on the input), starting at ones (the base model), as both libraries do */
                 p->scales_input = ms.scales_input;
                 int64_t rows = p->scales_input ? 1 : out, cols = p->scales_input ? in : 1;
+                const char *role = p->scales_input ? "(IA)^3 vector (an input scale, [1, in]: feedforward_modules name the module)"
+                                                   : "(IA)^3 vector (an output scale, [out, 1])";
                 st = create ? adapter_param_add(&m->store, prefix, b_name, rows, cols, &p->B)
-                            : adapter_param_bind(&m->store, prefix, b_name, rows, cols, &p->B);
+                            : bind_loaded(m, prefix, b_name, l, (lora_linear)k, role, rows, cols, &p->B);
                 for (size_t o = 0; !st && create && o < p->B->numel; o++) p->B->data[o] = 1.0f;
                 if (!st && create) st = store_set_trainable(p->B, true);
             } else if (create) {
@@ -260,9 +290,9 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 if (!st && cfg->use_dora) st = dora_init_magnitude(W, p); /* m = ||W + s B A|| = ||W|| while B = 0, as PEFT */
                 if (!st && cfg->use_dora) st = store_set_trainable(p->magnitude, true);
             } else {
-                st = adapter_param_bind(&m->store, prefix, a_name, r, in, &p->A);
-                if (!st) st = adapter_param_bind(&m->store, prefix, b_name, out, r, &p->B);
-                if (!st && cfg->use_dora) st = adapter_param_bind(&m->store, prefix, m_name, out, 0, &p->magnitude);
+                st = bind_loaded(m, prefix, a_name, l, (lora_linear)k, "lora_A ([r, in])", r, in, &p->A);
+                if (!st) st = bind_loaded(m, prefix, b_name, l, (lora_linear)k, "lora_B ([out, r])", out, r, &p->B);
+                if (!st && cfg->use_dora) st = bind_loaded(m, prefix, m_name, l, (lora_linear)k, "DoRA magnitude (" LORA_MAGNITUDE ", [out])", out, 0, &p->magnitude);
                 if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
             }
             s->has[l][k] = !st;

@@ -12,7 +12,8 @@
 typedef enum lora_linear { LIN_QUERY, LIN_KEY, LIN_VALUE, LIN_ATTN_OUT, LIN_INTER, LIN_OUT, LIN_COUNT } lora_linear;
 extern const char *const lora_module_names[LIN_COUNT]; /* "attention.self.query", ... */
 
-#define LORA_MAX_TARGETS 16
+#define LORA_MAX_TARGETS 64                /* target_modules and feedforward_modules entries */
+#define LORA_MAX_EXCLUDE 128               /* exclude_modules entries (often one per layer and module) */
 #define LORA_MAX_PATTERNS 32
 #define LORA_MAX_LAYER_LIST 64
 
@@ -27,6 +28,8 @@ typedef struct lora_config {
     double alpha, dropout;
     bool use_rslora;
     bool use_dora;                         /* DoRA (Liu et al. 2024): a learnt magnitude per output row */
+    char bias[12];                         /* PEFT's bias: "none" ("" too), "all" or "lora_only" (the file then
+                                            * holds biases, bound as modules_to_save are) */
     int n_targets;
     char targets[LORA_MAX_TARGETS][64];    /* module-name suffixes ("query", "intermediate.dense") */
     char target_regex[512];                /* target_modules given as one string: a full-match regex */
@@ -50,7 +53,7 @@ typedef struct lora_config {
     char feedforward_regex[512];           /* feedforward_modules given as one string: a full-match regex */
     int n_exclude;                         /* exclude_modules (PEFT >= 0.14): never targeted (exact names or
                                             * suffixes after a '.') */
-    char exclude[LORA_MAX_TARGETS][64];
+    char exclude[LORA_MAX_EXCLUDE][64];
     char exclude_regex[512];               /* exclude_modules given as one string: a full-match regex */
 } lora_config;
 
@@ -92,9 +95,9 @@ typedef struct lora_state {
 /* peft_type "LORA" or "IA3" (ia3.c). */
 adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_config *out);
 /* target_modules-like entries: a string (kept in regex, a full-match regular expression) or a list
- * of names (names, *n); *given false when absent or null. */
+ * of at most `max` names (names, *n); *given false when absent or null. */
 adapt_status lora_modules_from_json(const cJSON *root, const char *key, const char *what, char *regex, size_t regex_size,
-                                    char (*names)[64], int *n, bool *given);
+                                    char (*names)[64], int max, int *n, bool *given);
 void lora_modules_to_json(cJSON *root, const char *key, const char *regex, const char (*names)[64], int n);
 /* What LoRA and (IA)^3 configs share: target_modules, exclude_modules, task_type, modules_to_save,
  * fan_in_fan_out (refused). */

@@ -112,7 +112,7 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     int inputs = 0;
     for (int l = 0; l < m->cfg.layers; l++)
         for (int k = 0; k < LIN_COUNT; k++) inputs += st->has[l][k] && st->pairs[l][k].scales_input;
-    if (c->ia3 && inputs) printf("  config:      (IA)^3: outputs (%d layers' inputs: feedforward_modules) times alpha %g x a learnt vector\n", inputs, c->alpha);
+    if (c->ia3 && inputs) printf("  config:      (IA)^3: outputs (%d modules' inputs: feedforward_modules) times alpha %g x a learnt vector\n", inputs, c->alpha);
     else if (c->ia3) printf("  config:      (IA)^3: each output times alpha %g x a learnt vector\n", c->alpha);
     else printf("  config:      r %d, lora_alpha %g (scaling %g%s), dropout %g%s\n", c->r, c->alpha, (double)st->scaling,
            c->use_rslora ? ", rsLoRA" : "", c->dropout, c->use_dora ? ", DoRA (magnitudes per output row)" : "");

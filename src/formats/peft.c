@@ -45,9 +45,8 @@ static bool rename_ia3(peft_rename *c, const char *file_name, char *name, char *
  * names) gets the prefix added for encoder tensors. LoRA factors take the LoRA's name
  * (lora_factor_name); every other tensor (modules_to_save) is staged as "peft.<lora>.<tensor>"
  * for lora_bind_modules, so that loading never overwrites what another LoRA or the base uses. */
-static bool rename_peft(const char *file_name, char *out, size_t size, void *vctx)
+static bool rename_peft_name(const char *file_name, char *out, size_t size, peft_rename *c)
 {
-    peft_rename *c = vctx;
     size_t pl = strlen(PEFT_PREFIX);
     if (strncmp(file_name, PEFT_PREFIX, pl)) {
         c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not start with \"" PEFT_PREFIX "\"", c->path, file_name);
@@ -96,6 +95,17 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
     factor[1] = '\0';
     snprintf(out, size, "%s%s", name, suffix);
     return true;
+}
+
+/* rename_peft_name, refusing a second tensor under the same name (older PEFT's ".default" spelling
+ * beside the plain one): the later would silently overwrite the first. */
+static bool rename_peft(const char *file_name, char *out, size_t size, void *vctx)
+{
+    peft_rename *c = vctx;
+    if (!rename_peft_name(file_name, out, size, c)) return false;
+    if (!store_get(&c->m->store, out)) return true;
+    c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is in the file twice (with and without \".default\")", c->path, file_name);
+    return false;
 }
 
 /* PEFT's files: its config (read from root), the tensors, the LoRA attached and its

@@ -1,10 +1,10 @@
-/* PEFT's IA3 folders (peft_type "IA3"): a folder written by hand with PEFT's defaults for BERT
+/* PEFT's IA3 folders (peft_type "IA3"), exclude_modules and LoRA biases. IA3: a folder written by hand with PEFT's defaults for BERT
  * (target_modules key, value, output.dense; feedforward_modules output.dense, which by PEFT's
  * suffix match is attention.output.dense too) gives the base model with key / value W and b rows
  * and the two dense layers' W columns times l, folded in by hand; merging gives the same and
  * unmerging gives W back; gradients through input scales against central differences; saving
  * writes PEFT's names and config and reloads to the same outputs; a mixed-LoRA batch; refusals;
- * exclude_modules; `adapt train --ia3-peft`. */
+ * exclude_modules; `adapt train --ia3-peft`. A LoRA with bias "lora_only" brings its biases. */
 #include "adapters/lora.h"
 #include "case_batch.h"
 #include "core/json.h"
@@ -265,7 +265,7 @@ static void test_refusals(void **state)
     write_file(path_in(dir, "adapter_config.json"), no_ff, strlen(no_ff));
     adapt_model *m = load_tiny_bert();
     assert_int_not_equal(adapt_model_load_lora(m, dir), ADAPT_OK);
-    assert_non_null(strstr(adapt_error(), "attention.output.dense"));
+    assert_non_null(strstr(adapt_error(), "layer 0 attention.output.dense: its (IA)^3 vector (an output scale, [out, 1]) has shape [1,32]"));
     /* an input-scaling (IA)^3 has no AdapterHub layout; one with alpha 2 no PEFT file */
     make_input_ia3(m, "ia", 2);
     expect_failure(adapt_model_save_lora_adapterhub(m, "ia", dir), ADAPT_ERR_UNSUPPORTED, "input");
@@ -274,6 +274,20 @@ static void test_refusals(void **state)
     uint64_t rng = 1;
     assert_int_equal(lora_attach(m, &cfg, "alpha2", true, &rng, NULL), ADAPT_OK);
     expect_failure(adapt_model_save_lora(m, "alpha2", dir), ADAPT_ERR_UNSUPPORTED, "no alpha");
+    adapt_model_free(m);
+    /* one vector twice, with and without older PEFT's ".default": refused, not overwritten */
+    write_file(path_in(dir, "adapter_config.json"), BERT_DEFAULTS, strlen(BERT_DEFAULTS));
+    param_store twice;
+    store_init(&twice);
+    int64_t shape[2] = {HIDDEN, 1};
+    param *p;
+    assert_int_equal(store_add(&twice, "base_model.model.bert.encoder.layer.0.attention.self.key.ia3_l", 2, shape, &p), ADAPT_OK);
+    assert_int_equal(store_add(&twice, "base_model.model.bert.encoder.layer.0.attention.self.key.ia3_l.default", 2, shape, &p), ADAPT_OK);
+    const char *names[2] = {twice.items[0]->name, twice.items[1]->name};
+    assert_int_equal(store_save_safetensors(&twice, path_in(dir, "adapter_model.safetensors"), names, names, 2, NULL, 0), ADAPT_OK);
+    store_free(&twice);
+    m = load_tiny_bert();
+    expect_failure(adapt_model_load_lora(m, dir), ADAPT_ERR_FORMAT, "in the file twice");
     adapt_model_free(m);
     /* a LoRA factor in an IA3 file */
     write_file(path_in(dir, "adapter_config.json"), BERT_DEFAULTS, strlen(BERT_DEFAULTS));
@@ -369,6 +383,66 @@ static void test_convert_between_layouts(void **state)
     case_batch_free(&b);
 }
 
+/* bias "lora_only": c10's LoRA with the query and value biases PEFT trains beside it (in the file
+ * under their plain names) gives the model with those biases and the LoRA; without the LoRA, the
+ * base model; saved, the config says lora_only and the biases are written back. */
+static void test_bias_lora_only(void **state)
+{
+    (void)state;
+    const char *c10 = shared_path("fixtures/cases/" CASE "/lora");
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/lora-only", test_tmp);
+    assert_int_equal(run_command("mkdir -p '%s'", dir), 0);
+    cJSON *cfg = read_json(path_in(c10, "adapter_config.json"));
+    cJSON_ReplaceItemInObject(cfg, "bias", cJSON_CreateString("lora_only"));
+    char *text = cJSON_Print(cfg);
+    write_file(path_in(dir, "adapter_config.json"), text, strlen(text));
+    free(text);
+    cJSON_Delete(cfg);
+    param_store st;
+    store_init(&st);
+    assert_int_equal(store_load_safetensors(&st, path_in(c10, "adapter_model.safetensors"), NULL, NULL, NULL), ADAPT_OK);
+    adapt_model *hand = load_tiny_bert(); /* the biases put in by hand */
+    uint64_t rng = 12;
+    static char bias_names[4][128];
+    for (int l = 0, i = 0; l < 2; l++)
+        for (int k = LIN_QUERY; k <= LIN_VALUE; k += LIN_VALUE - LIN_QUERY, i++) {
+            snprintf(bias_names[i], sizeof bias_names[i], "base_model.model.bert.encoder.layer.%d.%s.bias", l, module_names[k]);
+            param *b = linear_bias(&hand->layers[l], (lora_linear)k), *p;
+            assert_int_equal(store_add(&st, bias_names[i], 1, b->shape, &p), ADAPT_OK);
+            for (int64_t o = 0; o < b->shape[0]; o++) p->data[o] = b->data[o] += (float)(test_uniform(&rng) - 0.5);
+        }
+    const char *names[64];
+    assert_true(st.count <= 64);
+    for (size_t i = 0; i < st.count; i++) names[i] = st.items[i]->name;
+    assert_int_equal(store_save_safetensors(&st, path_in(dir, "adapter_model.safetensors"), names, names, st.count, NULL, 0), ADAPT_OK);
+    store_free(&st);
+    case_batch b = case_batch_read(CASE, 0);
+    size_t n = (size_t)b.B * b.T * HIDDEN;
+    adapt_model *m = load_tiny_bert(), *base = load_tiny_bert();
+    if (adapt_model_load_lora(hand, c10) || adapt_model_load_lora(m, dir)) fail_msg("%s", adapt_error());
+    float *want = encode_case_batch(hand, &b), *got = encode_case_batch(m, &b), *plain = encode_case_batch(base, &b);
+    assert_true(max_abs_difference(want, got, n) == 0);
+    if (adapt_model_set_lora(m, NULL)) fail_msg("%s", adapt_error());
+    float *off = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(off, plain, n) == 0);
+    if (adapt_model_set_lora(m, LORA_DEFAULT_NAME)) fail_msg("%s", adapt_error());
+    snprintf(dir, sizeof dir, "%s/lora-only-saved", test_tmp);
+    if (adapt_model_save_lora(m, LORA_DEFAULT_NAME, dir)) fail_msg("%s", adapt_error());
+    cfg = read_json(path_in(dir, "adapter_config.json"));
+    assert_string_equal(cJSON_GetObjectItem(cfg, "bias")->valuestring, "lora_only");
+    cJSON_Delete(cfg);
+    store_init(&st);
+    assert_int_equal(store_load_safetensors(&st, path_in(dir, "adapter_model.safetensors"), NULL, NULL, NULL), ADAPT_OK);
+    const param *q1 = store_get(&st, bias_names[2]);
+    assert_non_null(q1);
+    assert_memory_equal(q1->data, linear_bias(&hand->layers[1], LIN_QUERY)->data, q1->numel * sizeof(float));
+    store_free(&st);
+    free(want), free(got), free(plain), free(off);
+    adapt_model_free(m), adapt_model_free(hand), adapt_model_free(base);
+    case_batch_free(&b);
+}
+
 /* `adapt train --method lora --ia3-peft` writes PEFT's IA3 folder with the head; the scales moved. */
 static void test_train_command(void **state)
 {
@@ -398,7 +472,7 @@ int main(void)
         cmocka_unit_test(test_defaults_equal_folded), cmocka_unit_test(test_input_scale_gradients),
         cmocka_unit_test(test_save_reload_and_mixed), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_exclude_modules),       cmocka_unit_test(test_convert_between_layouts),
-        cmocka_unit_test(test_train_command),
+        cmocka_unit_test(test_bias_lora_only),        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }
