@@ -1,4 +1,5 @@
-/* PEFT LoRA folders (adapter_config.json + adapter_model.safetensors) loaded into a tiny BERT or
+/* PEFT LoRA / IA3 folders (adapter_config.json + adapter_model.safetensors) or AdapterHub's LoRA /
+ * (IA)^3 folders (adapter.safetensors instead: byte 0 & 32) loaded into a tiny BERT or
  * XLM-R (hidden 32, 2 layers; byte 0 & 8) under PEFT's default name or another (byte 0 & 16),
  * then merged and unmerged (byte 0 & 1), loaded a second time under a third name, switched to,
  * away from and deleted (byte 0 & 4), and saved (byte 0 & 2, over the input); the rest is the
@@ -13,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1) return 0;
     fuzz_part p[2];
     size_t n = fuzz_split(data + 1, size - 1, p, 2);
-    static const char *files[2] = {"adapter_config.json", "adapter_model.safetensors"};
+    const char *files[2] = {"adapter_config.json", data[0] & 32 ? "adapter.safetensors" : "adapter_model.safetensors"};
     fuzz_clear_dir();
     for (size_t i = 0; i < n; i++) fuzz_write_file(files[i], p[i].data, p[i].size);
     adapt_model *m = fuzz_tiny_model(data[0] & 8);

@@ -72,6 +72,44 @@ def ia3_seed():
     return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + body
 
 
+def renamed_safetensors(st, rename):
+    """A safetensors file with its tensor names passed through rename (None: the tensor dropped)."""
+    n = int.from_bytes(st[:8], "little")
+    header, body = json.loads(st[8:8 + n]), st[8 + n:]
+    out, data = {}, b""
+    for k, v in header.items():
+        if k == "__metadata__" or rename(k) is None:
+            continue
+        begin, end = v["data_offsets"]
+        out[rename(k)] = dict(v, data_offsets=[len(data), len(data) + end - begin])
+        data += body[begin:end]
+    body = data
+    text = json.dumps(out).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + body
+
+
+def hub_seeds(cfg_json, st):
+    """c10's LoRA in AdapterHub's layout, and AdapterHub's IA3Config (k, v, intermediate) of ones."""
+    c = json.loads(cfg_json)
+    hub_cfg = {"config": {"architecture": "lora", "r": c["r"], "alpha": c["lora_alpha"], "attn_matrices": ["q", "v"],
+                          "selfattn_lora": True, "intermediate_lora": False, "output_lora": False, "composition_mode": "add",
+                          "init_weights": "lora", "leave_out": [], "dropout": 0.0, "use_gating": False},
+               "hidden_size": 32, "model_name": "tiny-bert", "model_type": "bert", "name": "ner", "version": "adapters.1.1.0"}
+    rename = lambda k: None if "lora_" not in k else k.replace("base_model.model.", "").replace(".lora_A.weight", ".loras.ner.lora_A").replace(".lora_B.weight", ".loras.ner.lora_B")
+    lora = json.dumps(hub_cfg, indent=1).encode() + SEP + renamed_safetensors(st, rename)
+    header, body = {}, b""
+    for layer in range(2):
+        for module, rows in (("attention.self.key", 32), ("attention.self.value", 32), ("intermediate.dense", 64)):
+            header["bert.encoder.layer.%d.%s.loras.ia.lora_B" % (layer, module)] = {
+                "dtype": "F32", "shape": [rows, 1], "data_offsets": [len(body), len(body) + 4 * rows]}
+            body += b"\x00\x00\x80\x3f" * rows
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    ia3 = json.dumps({"config": "ia3", "name": "ia", "hidden_size": 32}).encode() + SEP + len(text).to_bytes(8, "little") + text + body
+    return lora, ia3
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -122,6 +160,10 @@ def main():
     put("peft", "c10_dora", dora_seed(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
                                       rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")), sel=1 | 4 | 16)
     put("peft", "ia3_bert_defaults", ia3_seed(), sel=1 | 2 | 4)
+    hub_lora, hub_ia3 = hub_seeds(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
+                                  rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors"))
+    put("peft", "hub_lora", hub_lora, sel=32 | 1 | 2)
+    put("peft", "hub_ia3", hub_ia3, sel=32 | 1 | 4 | 16)
 
     # config strings (first byte: 0 = adapter, 1 = fusion)
     for i, s in enumerate(["seq_bn", "pfeiffer[reduction_factor=8, non_linearity=gelu]", "double_seq_bn_inv",
