@@ -110,6 +110,22 @@ def hub_seeds(cfg_json, st):
     return lora, ia3
 
 
+def embedding_seed(cfg, st):
+    """c10's LoRA with the word table targeted too: lora_embedding_A [r, 512], lora_embedding_B [32, r]."""
+    cfg = json.loads(cfg)
+    cfg["target_modules"] = list(cfg["target_modules"]) + ["word_embeddings"]
+    n = int.from_bytes(st[:8], "little")
+    header, body = json.loads(st[8:8 + n]), st[8 + n:]
+    for name, shape in (("lora_embedding_A", [cfg["r"], 512]), ("lora_embedding_B", [32, cfg["r"]])):
+        count = shape[0] * shape[1]
+        header["base_model.model.bert.embeddings.word_embeddings." + name] = {
+            "dtype": "F32", "shape": shape, "data_offsets": [len(body), len(body) + 4 * count]}
+        body += b"\x00\x00\x00\x3d" * count  # 0.03125f, little-endian
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + body
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -160,6 +176,8 @@ def main():
     put("peft", "c10_dora", dora_seed(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
                                       rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")), sel=1 | 4 | 16)
     put("peft", "ia3_bert_defaults", ia3_seed(), sel=1 | 2 | 4)
+    put("peft", "c10_lora_embeddings", embedding_seed(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
+                                                      rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")), sel=1 | 2)
     hub_lora, hub_ia3 = hub_seeds(rd(cases, "c10_lora_tagging/lora/adapter_config.json"),
                                   rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors"))
     put("peft", "hub_lora", hub_lora, sel=32 | 1 | 2)

@@ -246,7 +246,10 @@ adapt_status adapt_model_add_weighted_lora(adapt_model *model, const char *const
  * LoRA calls and save here too: l scales the output of a target module (bias included) or, on a
  * feedforward module, its input (merging scales W's rows and b, or W's columns). Both libraries'
  * exclude_modules are honoured. An (IA)^3 with a scale alpha other than 1 (AdapterHub's) has no
- * PEFT file (ADAPT_ERR_UNSUPPORTED). */
+ * PEFT file (ADAPT_ERR_UNSUPPORTED). LoRAs on the embedding tables (target_modules
+ * "word_embeddings", "position_embeddings", "token_type_embeddings": lora_embedding_A / _B) load,
+ * run, merge and save as PEFT's lora.Embedding does; bias "lora_only" / "all" files bring their
+ * biases (the LoRA's values while it is active). */
 adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const char *dir);
 /* AdapterHub's LoRA folders (the `adapters` library's LoRAConfig, architecture "lora": adapter_config.json
  * + adapter.safetensors with "<module>.loras.<name>.lora_A / lora_B") load with the two calls above
@@ -385,6 +388,8 @@ typedef struct adapt_train_options {
     int top_k, lora_r;
     double lora_alpha;
     bool lora_dora;                     /* LORA: DoRA (PEFT's use_dora), a learnt magnitude per output row */
+    const char *lora_targets;           /* LORA: PEFT's target_modules, comma-separated (NULL: "query,value"); the
+                                         * embedding tables too ("word_embeddings", ...) */
     bool lora_ia3;                      /* LORA: (IA)^3 instead (AdapterHub's IA3Config: each output of the key, value
                                          * and intermediate layers times a learnt scale, from 1; lora_r / lora_alpha
                                          * unused), saved in AdapterHub's layout */

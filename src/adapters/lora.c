@@ -153,7 +153,8 @@ void lora_state_free(lora_state *s)
 bool lora_is_tensor(const char *name, const char *unused)
 {
     (void)unused;
-    return strstr(name, ".lora_A.") || strstr(name, ".lora_B.") || strstr(name, "." LORA_MAGNITUDE);
+    return strstr(name, ".lora_A.") || strstr(name, ".lora_B.") || strstr(name, "." LORA_MAGNITUDE) || strstr(name, ".lora_embedding_A.") ||
+           strstr(name, ".lora_embedding_B.");
 }
 
 void lora_magnitude_name(const char *lora, char *out, size_t size)
@@ -170,11 +171,11 @@ void lora_factor_name(const char *lora, const char *factor, char *out, size_t si
 
 bool lora_tensor_of(const char *name, const char *lora)
 {
-    static const char *const factors[] = {"lora_A", "lora_B", LORA_MAGNITUDE};
-    for (int f = 0; f < 3; f++) {
-        char suffix[LORA_NAME_MAX + 32];
+    static const char *const factors[] = {"lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B", LORA_MAGNITUDE};
+    for (int f = 0; f < 5; f++) {
+        char suffix[LORA_NAME_MAX + 40];
         suffix[0] = '.';
-        if (f < 2) lora_factor_name(lora, factors[f], suffix + 1, sizeof suffix - 1);
+        if (f < 4) lora_factor_name(lora, factors[f], suffix + 1, sizeof suffix - 1);
         else lora_magnitude_name(lora, suffix + 1, sizeof suffix - 1);
         size_t n = strlen(name), k = strlen(suffix);
         if (n > k && !strcmp(name + n - k, suffix)) return true;
@@ -188,29 +189,26 @@ adapt_status lora_check_name(const char *name)
     /* a name that is also a tensor-name part ("weight", "lora_A", ...) would make one LoRA's tensor
      * names end like another's (lora_tensor_of matches by suffix) */
     bool ok = n > 0 && n < LORA_NAME_MAX && strcmp(name, "weight") && strcmp(name, "lora_A") && strcmp(name, "lora_B") &&
-              strcmp(name, LORA_MAGNITUDE);
+              strcmp(name, LORA_MAGNITUDE) && strcmp(name, "lora_embedding_A") && strcmp(name, "lora_embedding_B");
     for (size_t i = 0; ok && i < n; i++) {
         char c = name[i];
         ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
     }
     if (!ok)
         return adapt_fail(ADAPT_ERR_ARG, "LoRA name \"%.80s\": use 1-%d letters, digits, '_' or '-' (not \"weight\", \"lora_A\", "
-                          "\"lora_B\" or \"" LORA_MAGNITUDE "\")",
+                          "\"lora_B\", \"lora_embedding_A\", \"lora_embedding_B\" or \"" LORA_MAGNITUDE "\")",
                           name ? name : "", LORA_NAME_MAX - 1);
     return ADAPT_OK;
 }
 
-/* A loaded tensor of a targeted module, its problems told by module and role (the store's names
- * are internal: the file spells them in its own layout). d1 0: a vector [d0]. */
-static adapt_status bind_loaded(adapt_model *m, const char *prefix, const char *suffix, int layer, lora_linear which, const char *role,
-                                int64_t d0, int64_t d1, param **out)
+adapt_status lora_bind_loaded(adapt_model *m, const char *prefix, const char *suffix, const char *module, const char *role, int64_t d0,
+                              int64_t d1, param **out)
 {
     char name[512];
     snprintf(name, sizeof name, "%s%s", prefix, suffix);
     param *p = store_get(&m->store, name);
     if (!p)
-        return adapt_fail(ADAPT_ERR_FORMAT, "layer %d %s: the file has no %s for it (its target_modules name the module)", layer,
-                          lora_module_names[which], role);
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: the file has no %s for it (its target_modules name the module)", module, role);
     bool fits = p->ndim == (d1 ? 2 : 1) && p->shape[0] == d0 && (!d1 || p->shape[1] == d1);
     if (!fits) {
         char got[64] = "[";
@@ -219,7 +217,7 @@ static adapt_status bind_loaded(adapt_model *m, const char *prefix, const char *
         char want[48];
         if (d1) snprintf(want, sizeof want, "[%lld,%lld]", (long long)d0, (long long)d1);
         else snprintf(want, sizeof want, "[%lld]", (long long)d0);
-        return adapt_fail(ADAPT_ERR_FORMAT, "layer %d %s: its %s has shape %s], expected %s", layer, lora_module_names[which], role, got, want);
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: its %s has shape %s], expected %s", module, role, got, want);
     }
     return adapter_param_bind(&m->store, prefix, suffix, d0, d1, out);
 }
@@ -265,6 +263,8 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             char prefix[300];
             snprintf(prefix, sizeof prefix, "%s.", module);
             lora_pair *p = &s->pairs[l][k];
+            char label[96];
+            snprintf(label, sizeof label, "layer %d %s", l, lora_module_names[k]);
             int r = ms.r;
             p->scaling = cfg->ia3 ? (float)ms.alpha : scaling_of(ms.alpha, r, cfg->use_rslora); /* (IA)^3: s = alpha (AdapterHub's) */
             if (!isfinite(p->scaling)) {
@@ -277,7 +277,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 const char *role = p->scales_input ? "(IA)^3 vector (an input scale, [1, in]: feedforward_modules name the module)"
                                                    : "(IA)^3 vector (an output scale, [out, 1])";
                 st = create ? adapter_param_add(&m->store, prefix, b_name, rows, cols, &p->B)
-                            : bind_loaded(m, prefix, b_name, l, (lora_linear)k, role, rows, cols, &p->B);
+                            : lora_bind_loaded(m, prefix, b_name, label, role, rows, cols, &p->B);
                 for (size_t o = 0; !st && create && o < p->B->numel; o++) p->B->data[o] = 1.0f;
                 if (!st && create) st = store_set_trainable(p->B, true);
             } else if (create) {
@@ -290,14 +290,15 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 if (!st && cfg->use_dora) st = dora_init_magnitude(W, p); /* m = ||W + s B A|| = ||W|| while B = 0, as PEFT */
                 if (!st && cfg->use_dora) st = store_set_trainable(p->magnitude, true);
             } else {
-                st = bind_loaded(m, prefix, a_name, l, (lora_linear)k, "lora_A ([r, in])", r, in, &p->A);
-                if (!st) st = bind_loaded(m, prefix, b_name, l, (lora_linear)k, "lora_B ([out, r])", out, r, &p->B);
-                if (!st && cfg->use_dora) st = bind_loaded(m, prefix, m_name, l, (lora_linear)k, "DoRA magnitude (" LORA_MAGNITUDE ", [out])", out, 0, &p->magnitude);
+                st = lora_bind_loaded(m, prefix, a_name, label, "lora_A ([r, in])", r, in, &p->A);
+                if (!st) st = lora_bind_loaded(m, prefix, b_name, label, "lora_B ([out, r])", out, r, &p->B);
+                if (!st && cfg->use_dora) st = lora_bind_loaded(m, prefix, m_name, label, "DoRA magnitude (" LORA_MAGNITUDE ", [out])", out, 0, &p->magnitude);
                 if (!st && cfg->use_dora) st = param_require_fp32(W, "DoRA (the norms of W + s B A)");
             }
             s->has[l][k] = !st;
             attached += !st;
         }
+    if (!st) st = lora_embedding_attach(m, s, create, rng, &attached);
     if (!st && !attached) st = adapt_fail(ADAPT_ERR_ARG, "LoRA target_modules match no linear layer of the model");
     for (size_t i = 0; !st && !create && i < m->store.count; i++) { /* a loaded tensor no target binds */
         const param *t = m->store.items[i];
@@ -308,6 +309,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
                 const lora_pair *p = &s->pairs[l][k];
                 bound = s->has[l][k] && (p->A == t || p->B == t || (p->magnitude && p->magnitude == t));
             }
+        for (int e = 0; e < EMB_COUNT && !bound; e++) bound = s->has_emb[e] && (s->emb[e].A == t || s->emb[e].B == t);
         if (!bound) st = adapt_fail(ADAPT_ERR_FORMAT, "tensor \"%s\" is in no module that target_modules names", t->name);
     }
     if (st) {
@@ -353,6 +355,7 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
             if (s->has[l][k])
                 TRY(param_require_fp32(linear_weight(&m->layers[l], (lora_linear)k),
                                        want_merged ? "merging LoRA into the base" : "unmerging LoRA"));
+    TRY(lora_embedding_check(m, s, want_merged ? "merging LoRA into the base" : "unmerging LoRA"));
     if (s->cfg.ia3) return ia3_merge(m, s, want_merged);
     for (int l = 0; s->cfg.use_dora && want_merged && l < m->cfg.layers; l++) /* DoRA: c from the unmerged W, kept for unmerging */
         for (int k = 0; k < LIN_COUNT; k++) {
@@ -384,6 +387,7 @@ static adapt_status merge_sign(adapt_model *m, float sign, bool want_merged)
                 p->merged_scale = NULL;
             }
         }
+    lora_embedding_merge(m, s, sign);
     s->merged = want_merged;
     return ADAPT_OK;
 }

@@ -11,6 +11,9 @@
 /* The six linear layers of an encoder layer, by their module names. */
 typedef enum lora_linear { LIN_QUERY, LIN_KEY, LIN_VALUE, LIN_ATTN_OUT, LIN_INTER, LIN_OUT, LIN_COUNT } lora_linear;
 extern const char *const lora_module_names[LIN_COUNT]; /* "attention.self.query", ... */
+/* The embedding tables (PEFT's lora.Embedding), by their module names after the model prefix. */
+typedef enum lora_embedding { EMB_WORD, EMB_POSITION, EMB_TYPE, EMB_COUNT } lora_embedding;
+extern const char *const lora_embedding_names[EMB_COUNT]; /* "embeddings.word_embeddings", ... */
 
 #define LORA_MAX_TARGETS 64                /* target_modules and feedforward_modules entries */
 #define LORA_MAX_EXCLUDE 128               /* exclude_modules entries (often one per layer and module) */
@@ -88,6 +91,8 @@ typedef struct lora_state {
     bool (*has)[LIN_COUNT];
     bool merged;
     int layers;                            /* rows of pairs / has */
+    lora_pair emb[EMB_COUNT];              /* on the embedding tables (lora_embedding.c): A [r, rows], B [dim, r] */
+    bool has_emb[EMB_COUNT];
     int n_modules;
     lora_module *modules;
 } lora_state;
@@ -186,6 +191,29 @@ adapt_status lora_with_base_values(adapt_model *m, adapt_status (*run)(adapt_mod
 const char *lora_encoder_module(const adapt_model *m, const lora_state *s);
 /* Whether a store tensor is LoRA `lora`'s modules_to_save copy ("peft.<lora>.<tensor>"). */
 bool lora_staged_by(const char *tensor, const char *lora);
+
+/* A tensor a load put in the store, bound to a targeted module ("<prefix><suffix>"): a missing one
+ * or one of another shape is told by the module's label ("layer 0 attention.self.query") and the
+ * tensor's role ("lora_A ([r, in])"), not by the store's internal name. d1 0: a vector [d0]. */
+adapt_status lora_bind_loaded(adapt_model *m, const char *prefix, const char *suffix, const char *module, const char *role, int64_t d0,
+                              int64_t d1, param **out);
+
+/* lora_embedding.c: LoRA on the embedding tables (PEFT's lora.Embedding): E[id] + s B A[:, id],
+ * A [r, num_embeddings] from zeros, B [dim, r] from N(0, 1) as PEFT starts them. attach adds (or
+ * binds, create false) the pairs of the tables the config targets, counting them in *attached. */
+param *lora_embedding_table(const adapt_model *m, lora_embedding which);
+bool lora_has_embedding(const lora_state *s);
+adapt_status lora_embedding_attach(adapt_model *m, lora_state *s, bool create, uint64_t *rng, int *attached);
+/* out [N, dim] (the embeddings' sum before LayerNorm) += each row's s B A[:, id], the active
+ * LoRA's, or each row group's own in a mixed-LoRA pass. */
+void lora_embedding_forward(adapt_model *m, float *out);
+/* Whether the active LoRA trains an embedding pair (backward then reaches the embeddings). */
+bool lora_embedding_trainable(const adapt_model *m);
+/* A's and B's gradients from d_out, the gradient of the embeddings' sum. */
+void lora_embedding_backward(adapt_model *m, const float *d_out);
+/* Refused (fp32 tables only) before anything is merged; then E += sign s (B A)^T. */
+adapt_status lora_embedding_check(const adapt_model *m, const lora_state *s, const char *what);
+void lora_embedding_merge(adapt_model *m, const lora_state *s, float sign);
 
 /* The weight and bias of one of a layer's linear layers. */
 param *linear_weight(encoder_layer *L, lora_linear which);

@@ -231,6 +231,8 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
         if (in[i]->cfg.use_dora || in[i]->cfg.ia3)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a%s: its %s no combination", in[i]->name,
                               in[i]->cfg.ia3 ? "n (IA)^3" : " DoRA", in[i]->cfg.ia3 ? "scaling vectors have" : "magnitudes have");
+        if (lora_has_embedding(in[i]))
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" adapts embedding tables: combining such LoRAs is not supported", in[i]->name);
         if (in[i]->cfg.n_rank_pattern || in[i]->cfg.n_alpha_pattern || in[i]->cfg.layers_set) /* PEFT would give the result the first's */
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" has rank_pattern, alpha_pattern or layers_to_transform: combining such "
                               "LoRAs is not supported", in[i]->name);

@@ -125,12 +125,18 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
             n += (p->A ? p->A->numel : 0) + p->B->numel + (p->magnitude ? p->magnitude->numel : 0);
             modules++;
         }
+    int tables = 0;
+    for (int e = 0; e < EMB_COUNT; e++)
+        if (st->has_emb[e]) n += st->emb[e].A->numel + st->emb[e].B->numel, tables++;
     printf("  targets:     ");
     if (c->target_regex[0]) printf("\"%s\"", c->target_regex);
     for (int i = 0; i < c->n_targets; i++) printf("%s%s", i ? ", " : "", c->targets[i]);
     if (c->layers_set) printf(" in layers");
     for (int i = 0; c->layers_set && i < c->n_layers; i++) printf(" %d", c->layers[i]);
-    printf(": %d linear layers of %d\n", modules, m->cfg.layers * LIN_COUNT);
+    printf(": %d linear layers of %d", modules, m->cfg.layers * LIN_COUNT);
+    for (int e = 0, shown = 0; e < EMB_COUNT; e++)
+        if (st->has_emb[e]) printf("%s%s", shown++ ? ", " : (tables == 1 ? " and the table " : " and the tables "), lora_embedding_names[e] + 11);
+    printf("\n");
     if (c->n_exclude || c->exclude_regex[0]) printf("  excluded:    ");
     if (c->exclude_regex[0]) printf("\"%s\"\n", c->exclude_regex);
     for (int i = 0; i < c->n_exclude; i++) printf("%s%s", i ? ", " : "", c->exclude[i]);

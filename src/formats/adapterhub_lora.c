@@ -248,6 +248,8 @@ static adapt_status hub_config_of(const adapt_model *m, const lora_state *s, hub
 {
     memset(h, 0, sizeof *h);
     if (s->cfg.use_dora) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a DoRA: AdapterHub's LoRA has no magnitudes", s->name);
+    if (lora_has_embedding(s))
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" adapts embedding tables, which AdapterHub's LoRA cannot target", s->name);
     const char *inside = lora_encoder_module(m, s);
     if (inside)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" replaces the encoder's \"%s\" (modules_to_save): an AdapterHub LoRA cannot carry it",

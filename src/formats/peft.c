@@ -64,6 +64,15 @@ static bool rename_peft_name(const char *file_name, char *out, size_t size, peft
     char *dflt = strstr(name, ".default.");
     if (dflt) memmove(dflt, dflt + 8, strlen(dflt + 8) + 1);
     if (c->ia3) return rename_ia3(c, file_name, name, out, size);
+    char *emb = strstr(name, ".lora_embedding_"); /* "<table>.lora_embedding_A" (older PEFT: ".default" after it) */
+    if (emb && (emb[16] == 'A' || emb[16] == 'B') && (!emb[17] || !strcmp(emb + 17, ".default"))) {
+        char factor[] = "lora_embedding_A", suffix[LORA_NAME_MAX + 40];
+        factor[15] = emb[16];
+        lora_factor_name(c->lora, factor, suffix, sizeof suffix);
+        emb[1] = '\0';
+        snprintf(out, size, "%s%s", name, suffix);
+        return true;
+    }
     if (!lora_is_tensor(name, NULL)) {
         snprintf(out, size, LORA_STAGE_PREFIX "%s.%s", c->lora, name);
         return true;
@@ -84,7 +93,7 @@ static bool rename_peft_name(const char *file_name, char *out, size_t size, peft
     }
     char *factor = strstr(name, ".lora_A.");
     if (!factor) factor = strstr(name, ".lora_B.");
-    if (strcmp(factor + 7, ".weight")) {
+    if (!factor || strcmp(factor + 7, ".weight")) { /* also "<table>.lora_embedding_A.<more>" */
         c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is not a LoRA factor \"<module>.lora_A.weight\" / \"lora_B.weight\"",
                                c->path, file_name);
         return false;
@@ -223,7 +232,9 @@ adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *ta
         snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", strip ? t + root + 1 : t);
         char *vector = factor && ls->cfg.ia3 ? strstr(file_names[n], ".lora_B") : NULL;
         if (vector) snprintf(vector, 8, ".ia3_l"); /* l: "<module>.ia3_l" */
-        char *infix = factor && !vector && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
+        char *emb = factor ? strstr(file_names[n], ".lora_embedding_") : NULL;
+        if (emb) emb[17] = '\0'; /* "<table>.lora_embedding_A", no ".weight" (PEFT's ParameterDict) */
+        char *infix = factor && !vector && !emb && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
         if (infix && !strncmp(infix + 1, LORA_MAGNITUDE, strlen(LORA_MAGNITUDE))) infix[1 + strlen(LORA_MAGNITUDE)] = '\0';
         else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;

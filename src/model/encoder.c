@@ -244,6 +244,7 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
     ALLOC(fw->emb_sum, (size_t)N * H); ALLOC(fw->emb_mean, N); ALLOC(fw->emb_rstd, N); ALLOC(fw->emb_ln_out, (size_t)N * H);
     embeddings_forward(fw->emb_sum, fw->ids, fw->pos_ids, fw->type_ids, m->word->data, m->pos->data,
                        m->type ? m->type->data : NULL, N, H);
+    lora_embedding_forward(m, fw->emb_sum);
     layernorm_forward(fw->emb_ln_out, fw->emb_mean, fw->emb_rstd, fw->emb_sum, m->emb_ln_w->data, m->emb_ln_b->data, N, H,
                       c->layer_norm_eps);
     /* The embeddings end in dropout; LayerNorm's backward does not need its output, so in place. */

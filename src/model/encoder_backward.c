@@ -160,13 +160,14 @@ static adapt_status embeddings_backward_all(adapt_model *m, float *d_h0)
         d_h0 = d_ln;
     }
     bool embeddings_frozen = !m->emb_ln_w->grad && !m->emb_ln_b->grad && !m->word->grad && !m->pos->grad &&
-                             !(m->type && m->type->grad);
+                             !(m->type && m->type->grad) && !lora_embedding_trainable(m);
     if (embeddings_frozen) return ADAPT_OK;
     dropout_backward(d_h0, (size_t)N * H, fw->p_hidden, dropout_key(fw->drop_seed, DROP_SITE_EMB));
     layernorm_backward(d_sum, m->emb_ln_w->grad, m->emb_ln_b->grad, d_h0, fw->emb_sum, fw->emb_mean, fw->emb_rstd,
                        m->emb_ln_w->data, N, H);
     embeddings_backward(m->word->grad, m->pos->grad, m->type ? m->type->grad : NULL, d_sum, fw->ids, fw->pos_ids,
                         fw->type_ids, N, H);
+    lora_embedding_backward(m, d_sum);
     return ADAPT_OK;
 }
 

@@ -91,6 +91,7 @@ adapt_status adapt_train(const adapt_train_options *p)
     o.lora_r = p->lora_r;
     o.lora_alpha = p->lora_alpha;
     o.lora_dora = p->lora_dora;
+    o.lora_targets = p->lora_targets;
     o.lora_ia3 = p->lora_ia3 || p->lora_ia3_peft;
     o.lora_ia3_peft = p->lora_ia3_peft;
     o.epochs = p->epochs;

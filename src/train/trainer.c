@@ -236,6 +236,22 @@ static adapt_status setup_fusion(run *r)
     return ADAPT_OK;
 }
 
+/* --lora-targets: comma-separated module names into cfg's target_modules. */
+static adapt_status lora_targets_of(const char *list, lora_config *cfg)
+{
+    cfg->n_targets = 0;
+    for (const char *at = list; *at;) {
+        size_t len = strcspn(at, ",");
+        if (!len || len >= sizeof cfg->targets[0] || cfg->n_targets == LORA_MAX_TARGETS)
+            return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets \"%.80s\": up to %d comma-separated module names of 1-63 characters",
+                              list, LORA_MAX_TARGETS);
+        snprintf(cfg->targets[cfg->n_targets++], sizeof cfg->targets[0], "%.*s", (int)len, at);
+        at += len + (at[len] == ',');
+    }
+    if (!cfg->n_targets) return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets is empty");
+    return ADAPT_OK;
+}
+
 static adapt_status setup_method(run *r)
 {
     const train_options *o = r->o;
@@ -251,7 +267,7 @@ static adapt_status setup_method(run *r)
         break;
     }
     case METHOD_LORA: {
-        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora, .n_targets = 2};
+        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora};
         if (o->lora_ia3_peft) { /* PEFT's IA3Config for BERT / RoBERTa: key, value, output.dense (its input: a feedforward
                                  * module, and by PEFT's suffix match attention.output.dense both times too) */
             cfg = (lora_config){.r = 1, .alpha = 1, .ia3 = true, .n_targets = 3, .n_feedforward = 1};
@@ -265,8 +281,7 @@ static adapt_status setup_method(run *r)
             snprintf(cfg.targets[1], 64, "attention.self.value");
             snprintf(cfg.targets[2], 64, "intermediate.dense");
         } else {
-            snprintf(cfg.targets[0], 64, "query");
-            snprintf(cfg.targets[1], 64, "value");
+            TRY(lora_targets_of(o->lora_targets ? o->lora_targets : "query,value", &cfg));
         }
         TRY(lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &r->rng, NULL));
         break;
@@ -443,13 +458,14 @@ static void options_fingerprint(const run *r, long total, char *buf, size_t size
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
              "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
-             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d%s",
+             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d%s%s%s",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
              o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files, (int)o->lora_dora,
-             o->lora_ia3_peft ? " ia3=peft" : o->lora_ia3 ? " ia3=1" : ""); /* written only when set: checkpoints of earlier runs keep their options */
+             o->lora_ia3_peft ? " ia3=peft" : o->lora_ia3 ? " ia3=1" : "", o->lora_targets ? " targets=" : "",
+             o->lora_targets ? o->lora_targets : ""); /* written only when set: checkpoints of earlier runs keep their options */
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -755,6 +771,8 @@ adapt_status trainer_run(const train_options *o)
     if (o->train_layer_norms && o->method != METHOD_ADAPTER)
         return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
     if (o->lora_dora && o->method != METHOD_LORA) return adapt_fail(ADAPT_ERR_ARG, "train: --dora makes the new LoRA a DoRA (--method lora)");
+    if (o->lora_targets && (o->method != METHOD_LORA || o->lora_ia3))
+        return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets names the new LoRA's modules (--method lora, not --ia3)");
     if ((o->lora_ia3 || o->lora_ia3_peft) && (o->method != METHOD_LORA || o->lora_dora))
         return adapt_fail(ADAPT_ERR_ARG, "train: --ia3 makes the new LoRA an (IA)^3 (--method lora, without --dora)");
     train_options mine = *o;
