@@ -388,6 +388,7 @@ typedef struct adapt_train_options {
     int top_k, lora_r;
     double lora_alpha;
     bool lora_dora;                     /* LORA: DoRA (PEFT's use_dora), a learnt magnitude per output row */
+    double lora_dropout;                /* LORA: PEFT's lora_dropout on each LoRA's input while training, [0, 0.95] */
     const char *lora_targets;           /* LORA: PEFT's target_modules, comma-separated (NULL: "query,value"); the
                                          * embedding tables too ("word_embeddings", ...) */
     bool lora_ia3;                      /* LORA: (IA)^3 instead (AdapterHub's IA3Config: each output of the key, value

@@ -38,6 +38,7 @@ static void usage(FILE *fp)
             "  --top-k N  --lora-r N  --lora-alpha X  --max-length N (128)\n"
             "  --lora-targets LIST       --method lora: PEFT's target_modules, comma-separated (query,value); embedding\n"
             "                            tables too (word_embeddings, position_embeddings, token_type_embeddings)\n"
+            "  --lora-dropout P          --method lora: PEFT's lora_dropout on the LoRA's input while training (0)\n"
             "  --dora                    --method lora: DoRA (PEFT's use_dora), a learnt magnitude per output row\n"
             "  --ia3                     --method lora: (IA)^3 instead (AdapterHub's IA3Config: key, value and\n"
             "                            intermediate outputs times learnt scales), saved in AdapterHub's layout\n"
@@ -91,6 +92,7 @@ static int parse_own_option(const char *a, const char *v, train_options *o)
     else if (!strcmp(a, "--lora-r")) { if (!bounded_long(cmd, a, v, TRAIN_BOUND_LORA_R, &n)) return -1; o->lora_r = (int)n; }
     else if (!strcmp(a, "--lora-alpha")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_LORA_ALPHA, &o->lora_alpha)) return -1; }
     else if (!strcmp(a, "--lora-targets")) o->lora_targets = v;
+    else if (!strcmp(a, "--lora-dropout")) { if (!bounded_double(cmd, a, v, TRAIN_BOUND_LORA_DROPOUT, &o->lora_dropout)) return -1; }
     else return 0;
     return 1;
 }

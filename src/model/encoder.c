@@ -74,6 +74,16 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
     if (s->cfg.ia3 && p->scales_input) return ADAPT_OK; /* it acted before the GEMM (lora_input) */
     if (s->cfg.ia3) /* the rows before scaling are kept where LoRA keeps A x */
         return ia3_forward(&m->acts, y, m->fw.no_grad ? NULL : &m->fw.layers[l].lora_ax[which], p, p->scaling, m->fw.N);
+    float *dropped = NULL; /* PEFT's lora_dropout: the branch sees dropout(x) while training */
+    if (m->training && s->cfg.dropout > 0) {
+        if (s->cfg.use_dora) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "DoRA \"%s\" with lora_dropout: training it is not supported", s->name);
+        size_t n = (size_t)m->fw.N * p->A->shape[1];
+        if (!(dropped = arena_floats_raw(&m->acts, n))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for LoRA activations");
+        memcpy(dropped, x, n * sizeof(float));
+        dropout_forward(dropped, n, (float)s->cfg.dropout, dropout_key(m->fw.drop_seed, DROP_SITE_LORA(l, which)));
+        x = dropped;
+    }
+    if (!m->fw.no_grad) m->fw.layers[l].lora_x[which] = dropped;
     TRY(lora_forward(&m->acts, y, &m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N));
     if (!s->cfg.use_dora) return ADAPT_OK;
     return dora_rescale(linear_weight(&m->layers[l], which), linear_bias(&m->layers[l], which), p, p->scaling, y, m->fw.N);

@@ -37,7 +37,17 @@ static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear whic
     const lora_state *s = m->lora;
     if (!s || s->merged || !s->has[l][which] || s->cfg.ia3) return ADAPT_OK; /* (IA)^3: all done before the layer's */
     const lora_pair *p = &s->pairs[l][which];
-    return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N);
+    const float *dropped = m->fw.layers[l].lora_x[which];
+    if (!dropped) return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N);
+    /* lora_dropout: A's gradient from the dropped input; d_x's part through the same mask */
+    size_t n = (size_t)m->fw.N * p->A->shape[1];
+    float *d_dropped = d_x ? arena_floats(&m->acts, n) : NULL;
+    if (d_x && !d_dropped) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
+    TRY(lora_backward(&m->acts, d_dropped, dy, m->fw.layers[l].lora_ax[which], dropped, p, p->scaling, m->fw.N));
+    if (!d_x) return ADAPT_OK;
+    dropout_backward(d_dropped, n, (float)s->cfg.dropout, dropout_key(m->fw.drop_seed, DROP_SITE_LORA(l, which)));
+    for (size_t i = 0; i < n; i++) d_x[i] += d_dropped[i];
+    return ADAPT_OK;
 }
 
 /* DoRA's part ((IA)^3's too), before the layer's own backward: m's gradient, and dy turned into c dy (in place:

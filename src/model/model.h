@@ -29,6 +29,7 @@ typedef struct layer_cache {
     float *ffn_pre, *ffn_act, *ffn_dense;
     point_cache *out_point;
     float *lora_ax[6];       /* LoRA A x per linear (see adapters/lora.h), NULL without LoRA */
+    float *lora_x[6];        /* training with lora_dropout: the LoRA's input after its dropout (else NULL) */
 } layer_cache;
 
 /* Activations of the last forward pass, in the model's arena. */
@@ -64,6 +65,7 @@ typedef struct forward_state {
 #define DROP_SITE_ATTN_OUT(l) (2u + 3u * (uint32_t)(l))
 #define DROP_SITE_FFN_OUT(l) (3u + 3u * (uint32_t)(l))
 #define DROP_SITE_HEAD(k) (0x40000000u + (uint32_t)(k))
+#define DROP_SITE_LORA(l, k) (0x20000000u + 8u * (uint32_t)(l) + (uint32_t)(k)) /* a LoRA's lora_dropout on its input */
 
 struct adapter_setup;
 struct lora_state;

@@ -51,6 +51,7 @@ static adapt_status check(const adapt_train_options *p)
     TRY(in_bounds(TRAIN_BOUND_TOP_K, p->top_k, false));
     TRY(in_bounds(TRAIN_BOUND_LORA_R, p->lora_r, false));
     TRY(in_bounds(TRAIN_BOUND_LORA_ALPHA, p->lora_alpha, false));
+    TRY(in_bounds(TRAIN_BOUND_LORA_DROPOUT, p->lora_dropout, false));
     TRY(in_bounds(TRAIN_BOUND_EPOCHS, p->epochs, false));
     TRY(in_bounds(TRAIN_BOUND_MAX_STEPS, (double)p->max_steps, true));
     TRY(in_bounds(TRAIN_BOUND_BATCH_SIZE, p->batch_size, false));
@@ -92,6 +93,7 @@ adapt_status adapt_train(const adapt_train_options *p)
     o.lora_alpha = p->lora_alpha;
     o.lora_dora = p->lora_dora;
     o.lora_targets = p->lora_targets;
+    o.lora_dropout = p->lora_dropout;
     o.lora_ia3 = p->lora_ia3 || p->lora_ia3_peft;
     o.lora_ia3_peft = p->lora_ia3_peft;
     o.epochs = p->epochs;

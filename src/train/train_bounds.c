@@ -20,4 +20,5 @@ const train_bound train_bounds[TRAIN_BOUND_COUNT] = {
     [TRAIN_BOUND_TOP_K] = {"top_k", 1, 1000},
     [TRAIN_BOUND_LORA_R] = {"lora_r", 1, 4096},
     [TRAIN_BOUND_LORA_ALPHA] = {"lora_alpha", 1e-6, 1e6},
+    [TRAIN_BOUND_LORA_DROPOUT] = {"lora_dropout", 0, 0.95},
 };

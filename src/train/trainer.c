@@ -267,7 +267,7 @@ static adapt_status setup_method(run *r)
         break;
     }
     case METHOD_LORA: {
-        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora};
+        lora_config cfg = {.r = o->lora_r, .alpha = o->lora_alpha, .use_dora = o->lora_dora, .dropout = o->lora_dropout};
         if (o->lora_ia3_peft) { /* PEFT's IA3Config for BERT / RoBERTa: key, value, output.dense (its input: a feedforward
                                  * module, and by PEFT's suffix match attention.output.dense both times too) */
             cfg = (lora_config){.r = 1, .alpha = 1, .ia3 = true, .n_targets = 3, .n_feedforward = 1};
@@ -454,18 +454,20 @@ static adapt_status push_point(double **xs, double **ys, size_t *n, double x, do
 static void options_fingerprint(const run *r, long total, char *buf, size_t size)
 {
     const train_options *o = r->o;
+    char lora_dropout_text[48] = "";
+    if (o->lora_dropout > 0) snprintf(lora_dropout_text, sizeof lora_dropout_text, " lora_dropout=%.17g", o->lora_dropout);
     snprintf(buf, size,
              "task=%s method=%d name=%s adapter_config=%s setup=%s fusion=%s fusion_config=%s fusion_train_adapters=%d "
              "top_k=%d lora_r=%d lora_alpha=%.17g train_examples=%zu dev_examples=%zu batch=%d accum=%d max_len=%d lr=%.17g "
              "weight_decay=%.17g warmup=%.17g clip=%.17g steps=%ld eval_every=%ld patience=%d seed=%llu loaded=%d "
-             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d%s%s%s",
+             "whole_word_mask=%d init=%s regression=%d layer_norms=%d train_files=%d dora=%d%s%s%s%s",
              o->task, (int)o->method, r->name, o->adapter_config ? o->adapter_config : "", o->setup ? o->setup : "",
              o->fusion ? o->fusion : "", o->fusion_config ? o->fusion_config : "", (int)o->fusion_train_adapters, o->top_k, o->lora_r,
              o->lora_alpha, r->train.n, r->dev.n, o->batch_size, o->grad_accum, o->max_len, o->lr, o->weight_decay, o->warmup_ratio,
              o->grad_clip, total, o->eval_every, o->patience, (unsigned long long)o->seed, o->n_load, (int)o->whole_word_mask,
              o->init_config ? "random" : "loaded", (int)r->regression, (int)o->train_layer_norms, o->n_train_files, (int)o->lora_dora,
              o->lora_ia3_peft ? " ia3=peft" : o->lora_ia3 ? " ia3=1" : "", o->lora_targets ? " targets=" : "",
-             o->lora_targets ? o->lora_targets : ""); /* written only when set: checkpoints of earlier runs keep their options */
+             o->lora_targets ? o->lora_targets : "", lora_dropout_text); /* written only when set: checkpoints of earlier runs keep their options */
 }
 
 /* ADAPT_TEST_INJECT_NAN=N poisons one gradient value at optimizer step N, N:loss makes the loss of
@@ -771,6 +773,8 @@ adapt_status trainer_run(const train_options *o)
     if (o->train_layer_norms && o->method != METHOD_ADAPTER)
         return adapt_fail(ADAPT_ERR_ARG, "train: --train-layer-norms gives a new adapter its own LayerNorms (--method adapter)");
     if (o->lora_dora && o->method != METHOD_LORA) return adapt_fail(ADAPT_ERR_ARG, "train: --dora makes the new LoRA a DoRA (--method lora)");
+    if (o->lora_dropout > 0 && (o->method != METHOD_LORA || o->lora_ia3 || o->lora_dora))
+        return adapt_fail(ADAPT_ERR_ARG, "train: --lora-dropout is a new LoRA's (--method lora, not --ia3 or --dora)");
     if (o->lora_targets && (o->method != METHOD_LORA || o->lora_ia3))
         return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets names the new LoRA's modules (--method lora, not --ia3)");
     if ((o->lora_ia3 || o->lora_ia3_peft) && (o->method != METHOD_LORA || o->lora_dora))

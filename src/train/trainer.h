@@ -33,6 +33,7 @@ typedef struct train_options {
     int top_k, lora_r;
     double lora_alpha;
     bool lora_dora;                      /* METHOD_LORA: DoRA, a learnt magnitude per output row */
+    double lora_dropout;                 /* METHOD_LORA: PEFT's lora_dropout */
     const char *lora_targets;            /* METHOD_LORA: target_modules, comma-separated (NULL: query,value) */
     bool lora_ia3;                       /* METHOD_LORA: (IA)^3 (AdapterHub's IA3Config), saved in its layout */
     bool lora_ia3_peft;                  /* with lora_ia3: PEFT's IA3Config and layout instead */
