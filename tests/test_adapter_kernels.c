@@ -1168,7 +1168,10 @@ static void test_config_named_strings(void **state)
     assert_int_equal(bn_config_parse_string("seq_bn[use_gating=true]", &c), ADAPT_ERR_UNSUPPORTED);
     assert_int_equal(bn_config_parse_string("seq_bn[inv_adapter=glow]", &c), ADAPT_ERR_UNSUPPORTED);
     assert_int_equal(bn_config_parse_string("seq_bn[inv_adapter=nice,inv_adapter_reduction_factor=None]", &c), ADAPT_ERR_FORMAT);
-    assert_int_equal(bn_config_parse_string("seq_bn[leave_out=[1,-2]]", &c), ADAPT_ERR_FORMAT);
+    assert_int_equal(bn_config_parse_string("seq_bn[leave_out=[1,2.5]]", &c), ADAPT_ERR_FORMAT);
+    /* a negative index names no layer: inert, as `adapters` reads it (`layer in leave_out`) */
+    assert_int_equal(bn_config_parse_string("seq_bn[leave_out=[1,-2]]", &c), ADAPT_OK);
+    assert_true(c.n_leave_out == 2 && !bn_config_has_location(&c, 1, false) && bn_config_has_location(&c, 0, false));
     assert_int_equal(bn_config_parse_string("seq_bn[reduction_factor={'x': 2}]", &c), ADAPT_ERR_FORMAT);
 }
 

@@ -126,12 +126,16 @@ static void test_bn_leave_out_huge_index(void **state)
         cJSON_Delete(root);
     }
     /* In-range values still work. */
-    cJSON *root = cJSON_Parse("{\"leave_out\": [0, 11], \"init_weights_seed\": 42, \"mh_adapter\": false, \"output_adapter\": true,"
+    /* A negative index names no layer: inert, as in `adapters` (`layer in leave_out`), not refused. */
+    cJSON *root = cJSON_Parse("{\"leave_out\": [-1, 11], \"init_weights_seed\": 42, \"mh_adapter\": false, \"output_adapter\": true,"
                               " \"reduction_factor\": 16, \"non_linearity\": \"relu\"}");
     bn_config c;
     assert_int_equal(bn_config_from_json(root, "adapter_config.json", true, &c), ADAPT_OK);
     assert_int_equal(c.n_leave_out, 2);
+    assert_int_equal(c.leave_out[0], -1);
     assert_int_equal(c.leave_out[1], 11);
+    assert_true(bn_config_has_location(&c, 0, false)); /* layer 0 keeps its adapter */
+    assert_false(bn_config_has_location(&c, 11, false));
     assert_int_equal(c.init_weights_seed, 42);
     cJSON_Delete(root);
 }

@@ -181,23 +181,6 @@ static adapt_status read_enums(const cJSON *obj, const char *what, bn_config *c)
     return ADAPT_OK;
 }
 
-static adapt_status read_leave_out(const cJSON *obj, const char *what, bn_config *c)
-{
-    const cJSON *v = item(obj, "leave_out");
-    if (!v) return ADAPT_OK;
-    if (!cJSON_IsArray(v)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be a list of layer indices", what);
-    c->n_leave_out = 0;
-    for (const cJSON *e = v->child; e; e = e->next) {
-        double d;
-        if (!config_number(e, &d) || d < 0 || d > 1000000 || d != floor(d)) /* range first: (int)d is UB past INT_MAX */
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must hold layer indices (integers >= 0)", what);
-        if (c->n_leave_out == BN_MAX_LAYER_ENTRIES)
-            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: more than %d leave_out entries", what, BN_MAX_LAYER_ENTRIES);
-        c->leave_out[c->n_leave_out++] = (int)d;
-    }
-    return ADAPT_OK;
-}
-
 static adapt_status read_carried(const cJSON *obj, const char *what, bn_config *c)
 {
     TRY(get_bool(obj, "use_gating", what, false, &c->use_gating));
@@ -249,7 +232,7 @@ adapt_status bn_config_from_json(const cJSON *obj, const char *what, bool has_ve
     TRY(get_bool(obj, "is_parallel", what, false, &c.is_parallel));
     TRY(get_num(obj, "dropout", what, 0, 0.999999, &c.dropout));
     TRY(read_enums(obj, what, &c));
-    TRY(read_leave_out(obj, what, &c));
+    TRY(config_leave_out(obj, what, BN_MAX_LAYER_ENTRIES, c.leave_out, &c.n_leave_out));
     TRY(read_carried(obj, what, &c));
     *out = c;
     return ADAPT_OK;

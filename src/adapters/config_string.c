@@ -36,6 +36,22 @@ cJSON *config_py_number(double v)
     return config_py_float(v);
 }
 
+adapt_status config_leave_out(const cJSON *obj, const char *what, int max, int *out, int *n)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "leave_out");
+    *n = 0;
+    if (!v || cJSON_IsNull(v)) return ADAPT_OK;
+    if (!cJSON_IsArray(v)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be a list of layer indices", what);
+    for (const cJSON *e = v->child; e; e = e->next) {
+        double d;
+        if (!config_number(e, &d) || !(fabs(d) <= 1000000) || d != floor(d)) /* range first: (int)d is UB past INT_MAX */
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must hold layer indices (whole numbers)", what);
+        if (*n == max) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: more than %d leave_out entries", what, max);
+        out[(*n)++] = (int)d;
+    }
+    return ADAPT_OK;
+}
+
 bool config_number(const cJSON *item, double *out)
 {
     if (cJSON_IsNumber(item)) {

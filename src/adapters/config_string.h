@@ -25,5 +25,9 @@ cJSON *config_py_float(double v);
 cJSON *config_py_number(double v);
 /* A number item, plain or raw (from config_py_float); false when it is neither. */
 bool config_number(const cJSON *item, double *out);
+/* AdapterHub's "leave_out" (bottleneck and LoRA configs alike): absent or null, none; else a list
+ * of at most `max` whole numbers within +-1e6. An entry naming no layer (negative, or past the
+ * last) leaves nothing out, as in `adapters`, which asks `layer in leave_out`. */
+adapt_status config_leave_out(const cJSON *obj, const char *what, int max, int *out, int *n);
 
 #endif

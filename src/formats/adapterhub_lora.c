@@ -2,6 +2,7 @@
 #include "core/error.h"
 #include "core/fileio.h"
 #include "core/json.h"
+#include "adapters/config_string.h"
 #include "formats/adapterhub.h"
 #include "formats/param_io.h"
 #include <math.h>
@@ -33,7 +34,7 @@ typedef struct hub_lora {
     double alpha, dropout;
     bool scale; /* composition_mode "scale": (IA)^3 */
     int n_leave_out;
-    long long leave_out[LORA_MAX_LAYER_LIST];
+    int leave_out[LORA_MAX_LAYER_LIST];
 } hub_lora;
 
 static void hub_defaults(hub_lora *h, bool ia3)
@@ -60,22 +61,6 @@ static adapt_status read_attn_matrices(const cJSON *c, const char *what, hub_lor
             if (!strcmp(e->valuestring, attn_letters[i])) k = i;
         if (k < 0) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"attn_matrices\" must be a list of \"q\", \"k\", \"v\"", what);
         h->attn[k] = true;
-    }
-    return ADAPT_OK;
-}
-
-static adapt_status read_leave_out(const cJSON *c, const char *what, hub_lora *h)
-{
-    const cJSON *list = cJSON_GetObjectItemCaseSensitive(c, "leave_out");
-    if (!list || cJSON_IsNull(list)) return ADAPT_OK;
-    if (!cJSON_IsArray(list)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be a list of layer indices", what);
-    for (const cJSON *e = list->child; e; e = e->next) {
-        double d = cJSON_IsNumber(e) ? e->valuedouble : NAN;
-        if (!(d == floor(d) && fabs(d) < 1e9))
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must be a list of integer layer indices", what);
-        if (h->n_leave_out == LORA_MAX_LAYER_LIST)
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" has more than %d layer indices", what, LORA_MAX_LAYER_LIST);
-        h->leave_out[h->n_leave_out++] = (long long)d;
     }
     return ADAPT_OK;
 }
@@ -123,7 +108,7 @@ static adapt_status read_hub_config(const cJSON *root, const char *what, hub_lor
     if (!isfinite(h->alpha)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"alpha\" must be a finite number", what);
     if (!(h->dropout >= 0 && h->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"dropout\" must be in [0, 1)", what);
     TRY(read_attn_matrices(c, what, h));
-    TRY(read_leave_out(c, what, h));
+    TRY(config_leave_out(c, what, LORA_MAX_LAYER_LIST, h->leave_out, &h->n_leave_out));
     return refuse_unsupported(c, what);
 }
 
