@@ -176,6 +176,22 @@ static void test_mixed_rows_and_refusals(void **state)
     snprintf(ia3.targets[0], 64, "word_embeddings");
     uint64_t rng = 1;
     expect_failure(lora_attach(m, &ia3, "ia", true, &rng, NULL), ADAPT_ERR_UNSUPPORTED, "(IA)^3 on an embedding table");
+    size_t tensors = m->store.count; /* a failed attach leaves none of the factors it made */
+    lora_config dora = {.r = 2, .alpha = 2, .use_dora = true, .n_targets = 2};
+    snprintf(dora.targets[0], 64, "query");
+    snprintf(dora.targets[1], 64, "word_embeddings");
+    expect_failure(lora_attach(m, &dora, "dora", true, &rng, NULL), ADAPT_ERR_UNSUPPORTED, "DoRA on an embedding table");
+    assert_int_equal(m->store.count, tensors);
+    lora_config huge = {.r = 1, .alpha = 1e300, .n_targets = 1};
+    snprintf(huge.targets[0], 64, "word_embeddings");
+    expect_failure(lora_attach(m, &huge, "huge", true, &rng, NULL), ADAPT_ERR_FORMAT, "no float scaling");
+    /* a LoRA whose name starts like an embedding factor saves its linear factors under PEFT's names */
+    make_embedding_lora(m, "lora_embedding_de", 8);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/odd-name", test_tmp);
+    if (adapt_model_save_lora(m, "lora_embedding_de", dir)) fail_msg("%s", adapt_error());
+    if (adapt_model_load_lora_as(m, dir, "reloaded")) fail_msg("%s", adapt_error());
+    assert_true(lora_find(m, "reloaded")->has[1][LIN_QUERY] && lora_find(m, "reloaded")->has_emb[EMB_WORD]);
     adapt_model_free(m);
     case_batch_free(&b);
 }
@@ -197,6 +213,11 @@ static void test_train_command(void **state)
     for (size_t i = 0; i < m->lora->emb[EMB_WORD].A->numel; i++) moved = fmax(moved, fabs(m->lora->emb[EMB_WORD].A->data[i]));
     if (!(moved > 1e-4)) fail_msg("the embedding LoRA's A stayed at zero (largest %g)", moved);
     adapt_model_free(m);
+    /* a typo among the targets is refused, not trained around; spaces are forgiven */
+    assert_int_equal(run_command("'%s' train --task ner --model models/default --train '%s/ner.conll' --output '%s/typo' --method lora "
+                                 "--lora-targets 'query, word_embedings' --max-steps 1 --quiet > '%s/typo.log' 2>&1",
+                                 build_path("adapt"), test_tmp, test_tmp, test_tmp) != 0, 1);
+    assert_int_equal(run_command("grep -q 'word_embedings\\\" names no module' '%s/typo.log'", test_tmp), 0);
 }
 
 int main(void)

@@ -313,6 +313,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
         if (!bound) st = adapt_fail(ADAPT_ERR_FORMAT, "tensor \"%s\" is in no module that target_modules names", t->name);
     }
     if (st) {
+        if (create) lora_remove_tensors(m, name); /* the factors made before the failure */
         lora_state_free(s);
         return st;
     }

@@ -47,6 +47,8 @@ adapt_status lora_embedding_attach(adapt_model *m, lora_state *s, bool create, u
         lora_pair *p = &s->emb[e];
         int64_t rows = E->shape[0], dim = E->shape[1], r = ms.r;
         p->scaling = cfg->use_rslora ? (float)(ms.alpha / sqrt((double)r)) : (float)(ms.alpha / r);
+        if (!isfinite(p->scaling))
+            return adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %lld is no float scaling", module, ms.alpha, (long long)r);
         if (create) {
             TRY(adapter_param_add(&m->store, prefix, a_name, r, rows, &p->A)); /* zeros */
             TRY(adapter_param_add(&m->store, prefix, b_name, dim, r, &p->B));

@@ -63,6 +63,10 @@ static bool rename_peft_name(const char *file_name, char *out, size_t size, peft
     /* Older PEFT versions keep the adapter name in the key. */
     char *dflt = strstr(name, ".default.");
     if (dflt) memmove(dflt, dflt + 8, strlen(dflt + 8) + 1);
+    /* PEFT >= 0.7 wraps a targeted layer: its own tensors (bias "all" / "lora_only") are
+     * "<module>.base_layer.bias" */
+    char *base_layer = strstr(name, ".base_layer.");
+    if (base_layer) memmove(base_layer, base_layer + 11, strlen(base_layer + 11) + 1);
     if (c->ia3) return rename_ia3(c, file_name, name, out, size);
     char *emb = strstr(name, ".lora_embedding_"); /* "<table>.lora_embedding_A" (older PEFT: ".default" after it) */
     if (emb && (emb[16] == 'A' || emb[16] == 'B') && (!emb[17] || !strcmp(emb + 17, ".default"))) {
@@ -198,6 +202,22 @@ adapt_status peft_save_with_model_head(adapt_model *m, const char *dir, const he
     return peft_save_with_head(m, dir, task, has_hf ? &hf : NULL);
 }
 
+/* The length of the targeted module ("<module>.", without the dot) that tensor t ("<module>.<x>")
+ * belongs to, 0 when none: PEFT (>= 0.7) names such a tensor "<module>.base_layer.<x>". */
+static size_t targeted_module_len(const adapt_model *m, const lora_state *s, const char *t)
+{
+    char module[320];
+    for (int i = 0; i < s->layers * LIN_COUNT + EMB_COUNT; i++) {
+        int l = i / LIN_COUNT, k = i % LIN_COUNT, e = i - s->layers * LIN_COUNT;
+        bool has = l < s->layers ? s->has[l][k] : s->has_emb[e];
+        if (!has) continue;
+        int len = l < s->layers ? snprintf(module, sizeof module, "%s.encoder.layer.%d.%s.", m->prefix, l, lora_module_names[k])
+                                : snprintf(module, sizeof module, "%s.%s.", m->prefix, lora_embedding_names[e]);
+        if (!strncmp(t, module, (size_t)len) && !strchr(t + len, '.')) return (size_t)len - 1;
+    }
+    return 0;
+}
+
 adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *task_type, const peft_head_tensors *head)
 {
     TRY(lora_check_savable(m));
@@ -222,19 +242,26 @@ adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *ta
         }
         if (!keep) continue;
         names[n] = t;
-        file_names[n] = malloc(strlen(t) + sizeof PEFT_PREFIX);
+        size_t size = strlen(t) + sizeof PEFT_PREFIX + 16;
+        file_names[n] = malloc(size);
         if (!file_names[n]) {
             s = adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
             break;
         }
         size_t root = strlen(m->prefix); /* a LoRA read from bare-model names is written back the same way */
         bool strip = m->lora->cfg.names_without_root && !strncmp(t, m->prefix, root) && t[root] == '.';
-        snprintf(file_names[n], strlen(t) + sizeof PEFT_PREFIX, PEFT_PREFIX "%s", strip ? t + root + 1 : t);
-        char *vector = factor && ls->cfg.ia3 ? strstr(file_names[n], ".lora_B") : NULL;
+        const char *written = strip ? t + root + 1 : t;
+        size_t module = factor ? 0 : targeted_module_len(m, ls, t);
+        if (module) module -= strip ? root + 1 : 0;
+        if (module) snprintf(file_names[n], size, PEFT_PREFIX "%.*s.base_layer.%s", (int)module, written, written + module + 1);
+        else snprintf(file_names[n], size, PEFT_PREFIX "%s", written);
+        /* the factor's kind starts at the first ".lora_" (no module name has one; a LoRA's name may) */
+        char *kind = factor ? strstr(file_names[n], ".lora_") : NULL;
+        char *vector = kind && ls->cfg.ia3 ? kind : NULL;
         if (vector) snprintf(vector, 8, ".ia3_l"); /* l: "<module>.ia3_l" */
-        char *emb = factor ? strstr(file_names[n], ".lora_embedding_") : NULL;
+        char *emb = kind && !strncmp(kind, ".lora_embedding_", 16) ? kind : NULL;
         if (emb) emb[17] = '\0'; /* "<table>.lora_embedding_A", no ".weight" (PEFT's ParameterDict) */
-        char *infix = factor && !vector && !emb && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? strstr(file_names[n], ".lora_") : NULL;
+        char *infix = kind && !vector && !emb && strcmp(m->lora->name, LORA_DEFAULT_NAME) ? kind : NULL;
         if (infix && !strncmp(infix + 1, LORA_MAGNITUDE, strlen(LORA_MAGNITUDE))) infix[1 + strlen(LORA_MAGNITUDE)] = '\0';
         else if (infix) snprintf(infix + 7, 8, ".weight"); /* the files name no adapter: "<module>.lora_A.weight" */
         n++;

@@ -236,19 +236,40 @@ static adapt_status setup_fusion(run *r)
     return ADAPT_OK;
 }
 
-/* --lora-targets: comma-separated module names into cfg's target_modules. */
-static adapt_status lora_targets_of(const char *list, lora_config *cfg)
+/* --lora-targets: comma-separated module names (spaces around them ignored) into cfg's
+ * target_modules; each must name some module of the model (a typo would train something else). */
+static adapt_status lora_targets_of(const adapt_model *m, const char *list, lora_config *cfg)
 {
     cfg->n_targets = 0;
-    for (const char *at = list; *at;) {
+    for (const char *at = list;; at++) {
         size_t len = strcspn(at, ",");
-        if (!len || len >= sizeof cfg->targets[0] || cfg->n_targets == LORA_MAX_TARGETS)
+        const char *first = at, *end = at + len;
+        while (first < end && *first == ' ') first++;
+        while (end > first && end[-1] == ' ') end--;
+        if (first == end || end - first >= (long)sizeof cfg->targets[0] || cfg->n_targets == LORA_MAX_TARGETS)
             return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets \"%.80s\": up to %d comma-separated module names of 1-63 characters",
                               list, LORA_MAX_TARGETS);
-        snprintf(cfg->targets[cfg->n_targets++], sizeof cfg->targets[0], "%.*s", (int)len, at);
-        at += len + (at[len] == ',');
+        snprintf(cfg->targets[cfg->n_targets++], sizeof cfg->targets[0], "%.*s", (int)(end - first), first);
+        at += len;
+        if (!*at) break;
     }
-    if (!cfg->n_targets) return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets is empty");
+    for (int i = 0; i < cfg->n_targets; i++) {
+        lora_config one = {.r = 1, .alpha = 1, .n_targets = 1};
+        snprintf(one.targets[0], sizeof one.targets[0], "%s", cfg->targets[i]);
+        bool named = false;
+        char module[320];
+        for (int j = 0; j < m->cfg.layers * LIN_COUNT + EMB_COUNT && !named; j++) {
+            int l = j / LIN_COUNT, e = j - m->cfg.layers * LIN_COUNT;
+            if (l < m->cfg.layers) snprintf(module, sizeof module, "%s.encoder.layer.%d.%s", m->prefix, l, lora_module_names[j % LIN_COUNT]);
+            else snprintf(module, sizeof module, "%s.%s", m->prefix, lora_embedding_names[e]);
+            lora_module_settings ms;
+            TRY(lora_module_settings_of(&one, module, &ms));
+            named = ms.targeted;
+        }
+        if (!named)
+            return adapt_fail(ADAPT_ERR_ARG, "train: --lora-targets entry \"%s\" names no module of the model (e.g. query, value, "
+                              "dense, intermediate.dense, output.dense, word_embeddings)", cfg->targets[i]);
+    }
     return ADAPT_OK;
 }
 
@@ -281,7 +302,7 @@ static adapt_status setup_method(run *r)
             snprintf(cfg.targets[1], 64, "attention.self.value");
             snprintf(cfg.targets[2], 64, "intermediate.dense");
         } else {
-            TRY(lora_targets_of(o->lora_targets ? o->lora_targets : "query,value", &cfg));
+            TRY(lora_targets_of(m, o->lora_targets ? o->lora_targets : "query,value", &cfg));
         }
         TRY(lora_attach(m, &cfg, LORA_DEFAULT_NAME, true, &r->rng, NULL));
         break;
