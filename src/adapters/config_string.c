@@ -45,7 +45,7 @@ adapt_status config_leave_out(const cJSON *obj, const char *what, int max, int *
     for (const cJSON *e = v->child; e; e = e->next) {
         double d;
         if (!config_number(e, &d) || !(fabs(d) <= 1000000) || d != floor(d)) /* range first: (int)d is UB past INT_MAX */
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must hold layer indices (whole numbers)", what);
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"leave_out\" must hold layer indices (whole numbers within +-1000000)", what);
         if (*n == max) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: more than %d leave_out entries", what, max);
         out[(*n)++] = (int)d;
     }

@@ -78,7 +78,8 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     if (strcmp(bias, "none") && strcmp(bias, "all") && strcmp(bias, "lora_only"))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: bias \"%.40s\" is none of none, all, lora_only", what, bias);
     snprintf(cfg->bias, sizeof cfg->bias, "%s", bias);
-    if (!(cfg->dropout >= 0 && cfg->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: lora_dropout must be in [0, 1)", what);
+    if (!(cfg->dropout >= 0 && (float)cfg->dropout < 1.0f)) /* as a float too: 0.99999999 would keep nothing */
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: lora_dropout must be in [0, 1)", what);
     TRY(lora_common_from_json(root, what, cfg));
     return lora_patterns_from_json(root, what, cfg);
 }

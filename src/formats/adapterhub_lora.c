@@ -106,7 +106,7 @@ static adapt_status read_hub_config(const cJSON *root, const char *what, hub_lor
     TRY(json_get_num_opt(c, "alpha", what, &h->alpha));
     TRY(json_get_num_opt(c, "dropout", what, &h->dropout));
     if (!isfinite(h->alpha)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"alpha\" must be a finite number", what);
-    if (!(h->dropout >= 0 && h->dropout < 1)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"dropout\" must be in [0, 1)", what);
+    if (!(h->dropout >= 0 && (float)h->dropout < 1.0f)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"dropout\" must be in [0, 1)", what);
     TRY(read_attn_matrices(c, what, h));
     TRY(config_leave_out(c, what, LORA_MAX_LAYER_LIST, h->leave_out, &h->n_leave_out));
     return refuse_unsupported(c, what);
