@@ -225,8 +225,9 @@ adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
  *     "dare_linear_svd", "dare_ties_svd": the deltas merged by that method first.
  * DARE draws its masks from `seed` (PEFT's torch generator draws others). An option the type
  * does not read (a density for "svd", a non-zero seed for "ties", ...) is refused (PEFT ignores
- * it). Refused with ADAPT_ERR_UNSUPPORTED: DoRA LoRAs, and LoRAs with rank_pattern, alpha_pattern
- * or layers_to_transform. `how` must not be NULL; at most 15 LoRAs (the model holds 16). */
+ * it). Refused with ADAPT_ERR_UNSUPPORTED: DoRA LoRAs, LoRAs on embedding tables, and LoRAs with
+ * rank_pattern, alpha_pattern or layers_to_transform. (IA)^3s combine only as "linear", PEFT's IA3
+ * add_weighted_adapter: each module's l the weighted sum of the inputs' alpha l that have it. `how` must not be NULL; at most 15 LoRAs (the model holds 16). */
 typedef struct adapt_lora_combination {
     const char *type;          /* NULL: "svd" */
     int svd_rank;              /* svd types: the new rank; 0: the largest of the inputs' ranks */
@@ -261,7 +262,7 @@ adapt_status adapt_model_save_lora(adapt_model *model, const char *name, const c
  * classifier among modules_to_save is left out: AdapterHub keeps heads in folders of their own.
  * AdapterHub's (IA)^3 (composition_mode "scale", IA3Config) loads, runs, merges and saves the same
  * way: each output of a scaled layer, bias included, times alpha l (merging scales W and b rows;
- * a zero scale is refused); with alpha 1 it saves as PEFT's IA3 too; it has no combination.
+ * a zero scale is refused); with alpha 1 it saves as PEFT's IA3 too.
  * PEFT's input scaling (feedforward_modules) has no AdapterHub layout (refused). */
 adapt_status adapt_model_save_lora_adapterhub(adapt_model *model, const char *name, const char *dir);
 

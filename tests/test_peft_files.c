@@ -448,6 +448,65 @@ static void test_bias_lora_only(void **state)
     case_batch_free(&b);
 }
 
+/* PEFT's IA3 add_weighted_adapter: each module's l the weighted sum of the inputs' s l that have
+ * it (an AdapterHub (IA)^3's alpha folded in), saved as PEFT's IA3 and reloaded to the same
+ * outputs; other combinations, a LoRA among them and a module scaled on both sides are refused. */
+static void test_ia3_combine(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    lora_state *a = make_input_ia3(m, "a", 21);
+    lora_config cfg = {.r = 1, .alpha = 2, .ia3 = true, .n_targets = 2, .n_feedforward = 1};
+    snprintf(cfg.targets[0], 64, "value");
+    snprintf(cfg.targets[1], 64, "output.dense");
+    snprintf(cfg.feedforward[0], 64, "output.dense");
+    lora_state *b = attach_drawn_ia3(m, &cfg, "b", 22);
+    const char *names[2] = {"a", "b"};
+    const double w[2] = {0.5, 2};
+    if (adapt_model_add_weighted_lora(m, names, w, 2, "ab", "linear")) fail_msg("%s", adapt_error());
+    const lora_state *ab = lora_find(m, "ab");
+    for (int l = 0; l < 2; l++)
+        for (int k = 0; k < 6; k++) {
+            bool in_a = a->has[l][k], in_b = b->has[l][k];
+            assert_int_equal(ab->has[l][k], in_a || in_b);
+            if (!ab->has[l][k]) continue;
+            assert_int_equal(ab->pairs[l][k].scales_input, input_scaled(k));
+            assert_float_equal(ab->pairs[l][k].scaling, 1, 0);
+            for (size_t o = 0; o < ab->pairs[l][k].B->numel; o++) {
+                double want = (in_a ? 0.5 * a->pairs[l][k].B->data[o] : 0) + (in_b ? 2 * 2 * b->pairs[l][k].B->data[o] : 0);
+                assert_float_equal(ab->pairs[l][k].B->data[o], want, 1e-5);
+            }
+        }
+    case_batch bt = case_batch_read(CASE, 0);
+    size_t n = (size_t)bt.B * bt.T * HIDDEN;
+    if (adapt_model_set_lora(m, "ab")) fail_msg("%s", adapt_error());
+    float *want = encode_case_batch(m, &bt);
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/ia3-ab", test_tmp);
+    if (adapt_model_save_lora(m, "ab", dir)) fail_msg("%s", adapt_error());
+    adapt_model *m2 = load_tiny_bert();
+    if (adapt_model_load_lora(m2, dir)) fail_msg("%s", adapt_error());
+    float *got = encode_case_batch(m2, &bt);
+    assert_true(max_abs_difference(want, got, n) == 0);
+    free(want), free(got);
+    adapt_model_free(m2);
+    case_batch_free(&bt);
+    expect_failure(adapt_model_add_weighted_lora(m, names, w, 2, "x", "svd"), ADAPT_ERR_UNSUPPORTED, "weighted sum");
+    lora_config plain = {.r = 2, .alpha = 2, .n_targets = 1};
+    snprintf(plain.targets[0], 64, "query");
+    uint64_t rng = 3;
+    assert_int_equal(lora_attach(m, &plain, "lora", true, &rng, NULL), ADAPT_OK);
+    const char *mixed[2] = {"a", "lora"};
+    expect_failure(adapt_model_add_weighted_lora(m, mixed, w, 2, "x", "linear"), ADAPT_ERR_ARG, "do not combine");
+    lora_config out_scaled = {.r = 1, .alpha = 1, .ia3 = true, .n_targets = 1};
+    snprintf(out_scaled.targets[0], 64, "output.dense"); /* outputs here, inputs in "a" */
+    attach_drawn_ia3(m, &out_scaled, "c", 23);
+    const char *clash[2] = {"a", "c"};
+    expect_failure(adapt_model_add_weighted_lora(m, clash, w, 2, "x", "linear"), ADAPT_ERR_UNSUPPORTED, "no sum");
+    assert_null(lora_find(m, "x"));
+    adapt_model_free(m);
+}
+
 /* `adapt train --method lora --ia3-peft` writes PEFT's IA3 folder with the head; the scales moved. */
 static void test_train_command(void **state)
 {
@@ -477,7 +536,7 @@ int main(void)
         cmocka_unit_test(test_defaults_equal_folded), cmocka_unit_test(test_input_scale_gradients),
         cmocka_unit_test(test_save_reload_and_mixed), cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_exclude_modules),       cmocka_unit_test(test_convert_between_layouts),
-        cmocka_unit_test(test_bias_lora_only),        cmocka_unit_test(test_train_command),
+        cmocka_unit_test(test_bias_lora_only),        cmocka_unit_test(test_ia3_combine),        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

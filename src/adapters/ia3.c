@@ -127,3 +127,64 @@ adapt_status ia3_merge(adapt_model *m, lora_state *s, bool want_merged)
     s->merged = want_merged;
     return ADAPT_OK;
 }
+
+/* ".*\.layer\.\d+\.(?:a|b)" over the module kinds flagged in `kinds` (dots escaped), "" for none:
+ * a full-match regex both PCRE2 and Python's re read the same way. */
+static void kinds_regex(const bool *kinds, char *out, size_t size)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    for (int k = 0; k < LIN_COUNT; k++) {
+        if (!kinds[k]) continue;
+        at += (size_t)snprintf(out + at, size - at, "%s", at ? "|" : ".*\\.layer\\.\\d+\\.(?:");
+        for (const char *c = lora_module_names[k]; *c && at + 3 < size; c++) {
+            if (*c == '.') out[at++] = '\\';
+            out[at++] = *c;
+        }
+        out[at] = '\0';
+    }
+    if (at) snprintf(out + at, size - at, ")");
+}
+
+adapt_status ia3_combine(adapt_model *m, lora_state *const *in, const double *weights, int n, const char *name)
+{
+    bool kinds[LIN_COUNT] = {false}, inputs[LIN_COUNT] = {false};
+    for (int i = 0; i < n; i++) {
+        if (!in[i]->cfg.ia3) return adapt_fail(ADAPT_ERR_ARG, "\"%s\" is a LoRA, \"%s\" an (IA)^3: they do not combine", in[i]->name, in[0]->name);
+        if (in[i]->merged) return adapt_fail(ADAPT_ERR_ARG, "(IA)^3 \"%s\" is merged into the weights: unmerge it first", in[i]->name);
+        if (!isfinite(weights[i])) return adapt_fail(ADAPT_ERR_ARG, "(IA)^3 \"%s\": weight %g is not finite", in[i]->name, weights[i]);
+        for (int l = 0; l < m->cfg.layers; l++)
+            for (int k = 0; k < LIN_COUNT; k++) {
+                if (!in[i]->has[l][k]) continue;
+                bool input = in[i]->pairs[l][k].scales_input;
+                if (kinds[k] && inputs[k] != input)
+                    return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3s scale %s's %s in one and its %s in another: no sum of them", lora_module_names[k],
+                                      input ? "input" : "output", input ? "output" : "input");
+                kinds[k] = true;
+                inputs[k] = input;
+            }
+    }
+    /* PEFT's IA3 add_weighted_adapter: each module's l the weighted sum of the inputs' that have it
+     * (their scales folded in: the result has alpha 1); a module none has stays at ones */
+    lora_config cfg = {.r = 1, .alpha = 1, .ia3 = true};
+    kinds_regex(kinds, cfg.target_regex, sizeof cfg.target_regex);
+    kinds_regex(inputs, cfg.feedforward_regex, sizeof cfg.feedforward_regex);
+    uint64_t rng = 1;
+    lora_state *s;
+    TRY(lora_attach(m, &cfg, name, true, &rng, &s));
+    for (int l = 0; l < m->cfg.layers; l++)
+        for (int k = 0; k < LIN_COUNT; k++) {
+            if (!s->has[l][k]) continue;
+            param *B = s->pairs[l][k].B;
+            bool any = false;
+            for (int i = 0; i < n; i++) any |= in[i]->has[l][k];
+            for (size_t o = 0; any && o < B->numel; o++) {
+                double sum = 0;
+                for (int i = 0; i < n; i++)
+                    if (in[i]->has[l][k]) sum += weights[i] * in[i]->pairs[l][k].scaling * in[i]->pairs[l][k].B->data[o];
+                B->data[o] = (float)sum;
+            }
+            store_set_trainable(B, false); /* frozen, as PEFT leaves it; cannot fail on fp32 */
+        }
+    return ADAPT_OK;
+}

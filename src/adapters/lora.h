@@ -237,6 +237,10 @@ adapt_status ia3_forward(arena *a, float *y, float **kept, const lora_pair *p, f
  * (the gradient of W x + b, which the layer's backward then takes). */
 void ia3_backward(const lora_pair *p, float s, float *dy, const float *kept, int N);
 
+/* ia3.c: PEFT's IA3 add_weighted_adapter: a new frozen (IA)^3 `name` whose l per module is the
+ * weighted sum of the inputs' s l that have the module (alpha 1; loaded inactive). */
+adapt_status ia3_combine(adapt_model *m, lora_state *const *in, const double *weights, int n, const char *name);
+
 /* (IA)^3's merge: W and b rows times s l (input scaling: W's columns) and back; refused when some
  * s l is zero (no way back). */
 adapt_status ia3_merge(adapt_model *m, lora_state *s, bool want_merged);

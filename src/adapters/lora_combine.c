@@ -221,6 +221,15 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
     task_merge_options merge = {.kind = type->merge};
     TRY(check_options(asked, how, &merge)); /* the options as asked, though one LoRA is combined linearly */
     lora_state *in[MAX_COMBINED];
+    bool ia3 = false;
+    for (int i = 0; i < n; i++) ia3 |= (in[i] = lora_find(m, names[i])) && in[i]->cfg.ia3;
+    if (ia3) { /* PEFT's IA3 sums the vectors: no other combination applies */
+        if (strcmp(type_name, "linear"))
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3s combine as a weighted sum of their vectors (\"linear\"), not \"%s\"", type_name);
+        for (int i = 0; i < n; i++)
+            if (!in[i]) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");
+        return ia3_combine(m, in, weights, n, name);
+    }
     int rank = 0, largest = 0;
     for (int i = 0; i < n; i++) {
         if (!(in[i] = lora_find(m, names[i]))) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");
@@ -228,9 +237,8 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
             return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": weight %g (%s takes sqrt(weight x scaling): weights of 0 or more; any "
                               "finite weight for cat and the svd types)", in[i]->name, weights[i], type->name);
         if (in[i]->merged) return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\" is merged into the weights: unmerge it first", in[i]->name);
-        if (in[i]->cfg.use_dora || in[i]->cfg.ia3)
-            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a%s: its %s no combination", in[i]->name,
-                              in[i]->cfg.ia3 ? "n (IA)^3" : " DoRA", in[i]->cfg.ia3 ? "scaling vectors have" : "magnitudes have");
+        if (in[i]->cfg.use_dora)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" is a DoRA: its magnitudes have no combination", in[i]->name);
         if (lora_has_embedding(in[i]))
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "LoRA \"%s\" adapts embedding tables: combining such LoRAs is not supported", in[i]->name);
         if (in[i]->cfg.n_rank_pattern || in[i]->cfg.n_alpha_pattern || in[i]->cfg.layers_set) /* PEFT would give the result the first's */
