@@ -5,6 +5,7 @@
 #include "model/model.h"
 #include "testutil.h"
 #include "core/json.h"
+#include "formats/param_io.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,13 @@ void assert_merge_round_trip(adapt_model *m, const case_batch *b, const float *w
     if (adapt_model_unmerge_lora(m)) fail_msg("%s", adapt_error());
     assert_true(max_abs_difference(before, W->data, W->numel) < 1e-6);
     free(before), free(merged);
+}
+
+void save_lora_and_read(adapt_model *m, const char *lora, const char *dir, param_store *st)
+{
+    if (adapt_model_save_lora(m, lora, dir)) fail_msg("%s", adapt_error());
+    store_init(st);
+    assert_int_equal(store_load_safetensors(st, path_in(dir, "adapter_model.safetensors"), NULL, NULL, NULL), ADAPT_OK);
 }
 
 cJSON *read_json(const char *path)

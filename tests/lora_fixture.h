@@ -55,6 +55,11 @@ struct lora_state *attach_drawn_ia3(adapt_model *m, const struct lora_config *cf
  * W's values back (within 1e-6). */
 void assert_merge_round_trip(adapt_model *m, const struct case_batch *b, const float *want, const struct param *W);
 
+/* Saves LoRA `lora` as a PEFT folder `dir` and reads its adapter_model.safetensors into st
+ * (initialised here; the caller frees it). */
+struct param_store;
+void save_lora_and_read(adapt_model *m, const char *lora, const char *dir, struct param_store *st);
+
 /* s B A of LoRA `lora`'s module k (a lora_linear) in layer `layer`, [out, in], in double (malloc'd). */
 double *lora_delta(const adapt_model *m, const char *lora, int layer, int k);
 

@@ -89,10 +89,8 @@ static void test_forward_merge_and_files(void **state)
 
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/emb-lora", test_tmp);
-    if (adapt_model_save_lora(m, "emb", dir)) fail_msg("%s", adapt_error());
     param_store st;
-    store_init(&st);
-    assert_int_equal(store_load_safetensors(&st, path_in(dir, "adapter_model.safetensors"), NULL, NULL, NULL), ADAPT_OK);
+    save_lora_and_read(m, "emb", dir, &st);
     const param *a = store_get(&st, "base_model.model.bert.embeddings.word_embeddings.lora_embedding_A");
     const param *bp = store_get(&st, "base_model.model.bert.embeddings.position_embeddings.lora_embedding_B");
     assert_non_null(a);

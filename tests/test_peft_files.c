@@ -504,6 +504,26 @@ static void test_ia3_combine(void **state)
     const char *clash[2] = {"a", "c"};
     expect_failure(adapt_model_add_weighted_lora(m, clash, w, 2, "x", "linear"), ADAPT_ERR_UNSUPPORTED, "no sum");
     assert_null(lora_find(m, "x"));
+    /* one input combines linearly whatever the type (the default "svd" included) */
+    if (adapt_model_add_weighted_lora(m, names, w, 1, "solo", NULL)) fail_msg("%s", adapt_error());
+    assert_float_equal(lora_find(m, "solo")->pairs[0][LIN_KEY].B->data[3], 0.5 * a->pairs[0][LIN_KEY].B->data[3], 1e-6);
+    adapt_model_free(m);
+    /* inputs read from a bare BertModel's file (no "bert." in the names): the sum is saved that way */
+    vectors vs;
+    draw_vectors(&vs, 31);
+    snprintf(dir, sizeof dir, "%s/ia3-rootless", test_tmp);
+    write_peft_ia3(dir, BERT_DEFAULTS, "", "", &vs);
+    m = load_tiny_bert();
+    if (adapt_model_load_lora_as(m, dir, "r1") || adapt_model_load_lora_as(m, dir, "r2")) fail_msg("%s", adapt_error());
+    const char *both[2] = {"r1", "r2"};
+    if (adapt_model_add_weighted_lora(m, both, w, 2, "r12", "linear")) fail_msg("%s", adapt_error());
+    snprintf(dir, sizeof dir, "%s/ia3-rootless-sum", test_tmp);
+    param_store st;
+    save_lora_and_read(m, "r12", dir, &st);
+    const param *key = store_get(&st, "base_model.model.encoder.layer.0.attention.self.key.ia3_l");
+    assert_non_null(key);
+    assert_float_equal(key->data[0], 2.5 * vs.v[0][LIN_KEY][0], 1e-5);
+    store_free(&st);
     adapt_model_free(m);
 }
 

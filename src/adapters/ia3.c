@@ -165,8 +165,17 @@ adapt_status ia3_combine(adapt_model *m, lora_state *const *in, const double *we
             }
     }
     /* PEFT's IA3 add_weighted_adapter: each module's l the weighted sum of the inputs' that have it
-     * (their scales folded in: the result has alpha 1); a module none has stays at ones */
-    lora_config cfg = {.r = 1, .alpha = 1, .ia3 = true};
+     * (their scales folded in: the result has alpha 1). The result covers every layer of the kinds
+     * the inputs scale: a module none has stays at ones, no change (PEFT's sum would be zero there,
+     * reachable only when its own union of targets names a module no input has). The first input's
+     * config otherwise (task_type, names without the model's root), as PEFT's replace() keeps it. */
+    lora_config cfg = in[0]->cfg;
+    cfg.r = 1, cfg.alpha = 1, cfg.dropout = 0;
+    cfg.from_adapterhub = false;
+    cfg.n_targets = cfg.n_feedforward = cfg.n_exclude = cfg.n_modules_to_save = 0;
+    cfg.n_rank_pattern = cfg.n_alpha_pattern = cfg.n_layers_pattern = 0;
+    cfg.layers_set = false;
+    cfg.exclude_regex[0] = cfg.bias[0] = '\0';
     kinds_regex(kinds, cfg.target_regex, sizeof cfg.target_regex);
     kinds_regex(inputs, cfg.feedforward_regex, sizeof cfg.feedforward_regex);
     uint64_t rng = 1;

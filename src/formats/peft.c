@@ -117,7 +117,8 @@ static bool rename_peft(const char *file_name, char *out, size_t size, void *vct
     peft_rename *c = vctx;
     if (!rename_peft_name(file_name, out, size, c)) return false;
     if (!store_get(&c->m->store, out)) return true;
-    c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is in the file twice (with and without \".default\")", c->path, file_name);
+    c->status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is in the file twice (once with \".default\" or \".base_layer\" in its name)",
+                           c->path, file_name);
     return false;
 }
 
