@@ -226,7 +226,8 @@ adapt_status adapt_model_delete_lora(adapt_model *model, const char *name);
  * DARE draws its masks from `seed` (PEFT's torch generator draws others). An option the type
  * does not read (a density for "svd", a non-zero seed for "ties", ...) is refused (PEFT ignores
  * it). Refused with ADAPT_ERR_UNSUPPORTED: DoRA LoRAs, LoRAs on embedding tables, and LoRAs with
- * rank_pattern, alpha_pattern or layers_to_transform. (IA)^3s combine only as "linear", PEFT's IA3
+ * rank_pattern, alpha_pattern or layers_to_transform. (IA)^3s combine only as "linear" (also when
+ * how->type is NULL), PEFT's IA3
  * add_weighted_adapter: each module's l the weighted sum of the inputs' alpha l that have it. `how` must not be NULL; at most 15 LoRAs (the model holds 16). */
 typedef struct adapt_lora_combination {
     const char *type;          /* NULL: "svd" */

@@ -378,6 +378,9 @@ static void test_convert_between_layouts(void **state)
     snprintf(cmd, sizeof cmd, "adapters list %s defaults", model);
     assert_int_equal(run_adapt(test_tmp, cmd), 0);
     assert_log_says(test_tmp, "inputs: feedforward_modules");
+    snprintf(cmd, sizeof cmd, "adapters combine-loras --model %s --output summed defaults=0.5 peft-ia3=0.5", model);
+    assert_int_equal(run_adapt(test_tmp, cmd), 0); /* no --type: the sum, as PEFT's IA3 */
+    assert_log_says(test_tmp, "the weighted sum of their vectors");
     free(want);
     adapt_model_free(m);
     case_batch_free(&b);
@@ -504,6 +507,9 @@ static void test_ia3_combine(void **state)
     const char *clash[2] = {"a", "c"};
     expect_failure(adapt_model_add_weighted_lora(m, clash, w, 2, "x", "linear"), ADAPT_ERR_UNSUPPORTED, "no sum");
     assert_null(lora_find(m, "x"));
+    /* no type asked: the sum, PEFT's IA3 having no other */
+    if (adapt_model_add_weighted_lora(m, names, w, 2, "dflt", NULL)) fail_msg("%s", adapt_error());
+    assert_float_equal(lora_find(m, "dflt")->pairs[1][LIN_OUT].B->data[5], ab->pairs[1][LIN_OUT].B->data[5], 0);
     /* one input combines linearly whatever the type (the default "svd" included) */
     if (adapt_model_add_weighted_lora(m, names, w, 1, "solo", NULL)) fail_msg("%s", adapt_error());
     assert_float_equal(lora_find(m, "solo")->pairs[0][LIN_KEY].B->data[3], 0.5 * a->pairs[0][LIN_KEY].B->data[3], 1e-6);

@@ -224,7 +224,7 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
     bool ia3 = false;
     for (int i = 0; i < n; i++) ia3 |= (in[i] = lora_find(m, names[i])) && in[i]->cfg.ia3;
     if (ia3) { /* PEFT's IA3 sums the vectors: no other combination applies */
-        if (strcmp(type->name, "linear")) /* one input: combined linearly whatever was asked */
+        if (how->type && strcmp(type->name, "linear")) /* no type asked, or one input: the sum */
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3s combine as a weighted sum of their vectors (\"linear\"), not \"%s\"", type_name);
         for (int i = 0; i < n; i++)
             if (!in[i]) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");

@@ -23,7 +23,8 @@ static void usage(FILE *fp)
                 "linear and the pruning types merge the A's and the B's on their own (equal ranks, weights >= 0);\n"
                 "the svd types merge the deltas s_i B_i A_i with weights w_i s_i and keep the truncated SVD. The\n"
                 "result has r = lora_alpha = its rank and no modules_to_save or head of its own (predict with --head\n"
-                "naming a source's folder).\n");
+                "naming a source's folder). (IA)^3 folders (PEFT's IA3, AdapterHub's IA3Config) combine as PEFT's\n"
+                "IA3 does: each module's vector the weighted sum of the sources' (no --type, or linear).\n");
 }
 
 static adapt_status combine_run(const char *model_dir, const char *out, char **dirs, const double *w, int n,
@@ -41,7 +42,9 @@ static adapt_status combine_run(const char *model_dir, const char *out, char **d
     }
     if (!s) s = adapt_model_combine_loras(m, np, w, n, "combined", how);
     if (!s) s = adapt_model_save_lora(m, "combined", out);
-    if (!s)
+    if (!s && lora_find(m, "combined")->cfg.ia3)
+        printf("combined %d (IA)^3s (the weighted sum of their vectors) into %s\n", n, out);
+    else if (!s)
         printf("combined %d LoRAs (%s) into %s: rank %d\n", n, n == 1 ? "linear, as for one LoRA" : how->type ? how->type : "svd",
                out, lora_find(m, "combined")->cfg.r);
     adapt_model_free(m);
