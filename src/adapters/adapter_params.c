@@ -19,7 +19,7 @@ adapt_status adapter_param_add(param_store *s, const char *prefix, const char *s
     return store_add(s, name, d1 > 0 ? 2 : 1, shape, out);
 }
 
-static void shape_str(char *buf, size_t size, const param *p)
+void adapter_param_shape(char *buf, size_t size, const param *p)
 {
     size_t at = 0;
     at += (size_t)snprintf(buf + at, size - at, "[");
@@ -39,7 +39,7 @@ adapt_status adapter_param_bind_opt(const param_store *s, const char *prefix, co
     int ndim = d1 > 0 ? 2 : 1;
     if (p->ndim != ndim || p->shape[0] != d0 || (ndim == 2 && p->shape[1] != d1)) {
         char got[96];
-        shape_str(got, sizeof got, p);
+        adapter_param_shape(got, sizeof got, p);
         *out = NULL;
         if (ndim == 2)
             return adapt_fail(ADAPT_ERR_FORMAT, "tensor \"%s\" has shape %s, expected [%lld,%lld]", name, got,

@@ -13,6 +13,8 @@ adapt_status adapter_param_add(param_store *s, const char *prefix, const char *s
 adapt_status adapter_param_bind(const param_store *s, const char *prefix, const char *suffix, int64_t d0, int64_t d1,
                                 param **out);
 /* Same lookup, but *out = NULL (and ADAPT_OK) when the tensor is absent. */
+/* A tensor's shape as "[d0,d1]" (cut to size). */
+void adapter_param_shape(char *buf, size_t size, const param *p);
 adapt_status adapter_param_bind_opt(const param_store *s, const char *prefix, const char *suffix, int64_t d0,
                                     int64_t d1, param **out);
 

@@ -122,8 +122,22 @@ cJSON *lora_config_to_json(const lora_config *cfg, const char *task_type)
     return root;
 }
 
-/* s = lora_alpha / r (rsLoRA: lora_alpha / sqrt(r)). */
-static float scaling_of(double alpha, int r, bool rslora) { return (float)(rslora ? alpha / sqrt((double)r) : alpha / r); }
+int lora_module_count(const adapt_model *m) { return m->cfg.layers * LIN_COUNT + EMB_COUNT; }
+
+int lora_module_path(const adapt_model *m, int j, char *out, size_t size)
+{
+    int l = j / LIN_COUNT;
+    if (l < m->cfg.layers) return snprintf(out, size, "%s.encoder.layer.%d.%s", m->prefix, l, lora_module_names[j % LIN_COUNT]);
+    return snprintf(out, size, "%s.%s", m->prefix, lora_embedding_names[j - m->cfg.layers * LIN_COUNT]);
+}
+
+bool lora_state_has(const lora_state *s, int j)
+{
+    int l = j / LIN_COUNT;
+    return l < s->layers ? s->has[l][j % LIN_COUNT] : s->has_emb[j - s->layers * LIN_COUNT];
+}
+
+float lora_scaling(double alpha, int r, bool rslora) { return (float)(rslora ? alpha / sqrt((double)r) : alpha / r); }
 
 static param *linear_param(encoder_layer *L, lora_linear which, bool bias)
 {
@@ -212,15 +226,14 @@ adapt_status lora_bind_loaded(adapt_model *m, const char *prefix, const char *su
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: the file has no %s for it (its target_modules name the module)", module, role);
     bool fits = p->ndim == (d1 ? 2 : 1) && p->shape[0] == d0 && (!d1 || p->shape[1] == d1);
     if (!fits) {
-        char got[64] = "[";
-        for (int i = 0; i < p->ndim; i++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", i ? "," : "", (long long)p->shape[i]);
-        char want[48];
+        char got[96], want[48];
+        adapter_param_shape(got, sizeof got, p);
         if (d1) snprintf(want, sizeof want, "[%lld,%lld]", (long long)d0, (long long)d1);
         else snprintf(want, sizeof want, "[%lld]", (long long)d0);
-        return adapt_fail(ADAPT_ERR_FORMAT, "%s: its %s has shape %s], expected %s", module, role, got, want);
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: its %s has shape %s, expected %s", module, role, got, want);
     }
-    return adapter_param_bind(&m->store, prefix, suffix, d0, d1, out);
+    *out = p;
+    return ADAPT_OK;
 }
 
 adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *name, bool create, uint64_t *rng,
@@ -249,13 +262,13 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
     s->cfg = *cfg;
     s->layers = L;
     snprintf(s->name, sizeof s->name, "%s", name);
-    s->scaling = cfg->ia3 ? (float)cfg->alpha : scaling_of(cfg->alpha, cfg->r, cfg->use_rslora);
+    s->scaling = cfg->ia3 ? (float)cfg->alpha : lora_scaling(cfg->alpha, cfg->r, cfg->use_rslora);
     adapt_status st = ADAPT_OK;
     int attached = 0;
     for (int l = 0; l < L && !st; l++)
         for (int k = 0; k < LIN_COUNT && !st; k++) {
             char module[256];
-            snprintf(module, sizeof module, "%s.encoder.layer.%d.%s", m->prefix, l, lora_module_names[k]);
+            lora_module_path(m, l * LIN_COUNT + k, module, sizeof module);
             lora_module_settings ms; /* target_modules, layers_to_transform, rank_pattern, alpha_pattern */
             st = lora_module_settings_of(cfg, module, &ms);
             if (st || !ms.targeted) continue;
@@ -267,7 +280,7 @@ adapt_status lora_attach(adapt_model *m, const lora_config *cfg, const char *nam
             char label[96];
             snprintf(label, sizeof label, "layer %d %s", l, lora_module_names[k]);
             int r = ms.r;
-            p->scaling = cfg->ia3 ? (float)ms.alpha : scaling_of(ms.alpha, r, cfg->use_rslora); /* (IA)^3: s = alpha (AdapterHub's) */
+            p->scaling = cfg->ia3 ? (float)ms.alpha : lora_scaling(ms.alpha, r, cfg->use_rslora); /* (IA)^3: s = alpha (AdapterHub's) */
             if (!isfinite(p->scaling)) {
                 st = adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %d is no float scaling", module, ms.alpha, r);
                 break;

@@ -192,6 +192,17 @@ const char *lora_encoder_module(const adapt_model *m, const lora_state *s);
 /* Whether a store tensor is LoRA `lora`'s modules_to_save copy ("peft.<lora>.<tensor>"). */
 bool lora_staged_by(const char *tensor, const char *lora);
 
+/* Every module a LoRA may target, numbered j = 0 .. lora_module_count(m) - 1: layer j / LIN_COUNT's
+ * linear j % LIN_COUNT, then the embedding tables. lora_module_path writes its full name
+ * ("bert.encoder.layer.0.attention.self.query", "bert.embeddings.word_embeddings") and returns its
+ * length; lora_state_has says whether LoRA s adapts it. */
+int lora_module_count(const adapt_model *m);
+int lora_module_path(const adapt_model *m, int j, char *out, size_t size);
+bool lora_state_has(const lora_state *s, int j);
+/* The active LoRA's pair on layer l's linear `which` while it applies there (unmerged), else NULL. */
+const lora_pair *lora_active_pair(const adapt_model *m, int l, lora_linear which);
+/* s = lora_alpha / r (rsLoRA: lora_alpha / sqrt(r)). */
+float lora_scaling(double alpha, int r, bool rslora);
 /* A tensor a load put in the store, bound to a targeted module ("<prefix><suffix>"): a missing one
  * or one of another shape is told by the module's label ("layer 0 attention.self.query") and the
  * tensor's role ("lora_A ([r, in])"), not by the store's internal name. d1 0: a vector [d0]. */

@@ -222,17 +222,17 @@ adapt_status lora_combine(adapt_model *m, const char *const *names, const double
     TRY(check_options(asked, how, &merge)); /* the options as asked, though one LoRA is combined linearly */
     lora_state *in[MAX_COMBINED];
     bool ia3 = false;
-    for (int i = 0; i < n; i++) ia3 |= (in[i] = lora_find(m, names[i])) && in[i]->cfg.ia3;
+    for (int i = 0; i < n; i++) {
+        if (!(in[i] = lora_find(m, names[i]))) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");
+        ia3 |= in[i]->cfg.ia3;
+    }
     if (ia3) { /* PEFT's IA3 sums the vectors: no other combination applies */
         if (how->type && strcmp(type->name, "linear")) /* no type asked, or one input: the sum */
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3s combine as a weighted sum of their vectors (\"linear\"), not \"%s\"", type_name);
-        for (int i = 0; i < n; i++)
-            if (!in[i]) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");
         return ia3_combine(m, in, weights, n, name);
     }
     int rank = 0, largest = 0;
     for (int i = 0; i < n; i++) {
-        if (!(in[i] = lora_find(m, names[i]))) return adapt_fail(ADAPT_ERR_ARG, "no LoRA named \"%.80s\" is loaded", names[i] ? names[i] : "");
         if (!isfinite(weights[i]) || (type->family == COMBINE_FACTORS && !(weights[i] >= 0)))
             return adapt_fail(ADAPT_ERR_ARG, "LoRA \"%s\": weight %g (%s takes sqrt(weight x scaling): weights of 0 or more; any "
                               "finite weight for cat and the svd types)", in[i]->name, weights[i], type->name);

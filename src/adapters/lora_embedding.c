@@ -36,7 +36,7 @@ adapt_status lora_embedding_attach(adapt_model *m, lora_state *s, bool create, u
     for (int e = 0; e < EMB_COUNT; e++) {
         param *E = lora_embedding_table(m, (lora_embedding)e);
         char module[256];
-        snprintf(module, sizeof module, "%s.%s", m->prefix, lora_embedding_names[e]);
+        lora_module_path(m, m->cfg.layers * LIN_COUNT + e, module, sizeof module);
         lora_module_settings ms;
         TRY(lora_module_settings_of(cfg, module, &ms));
         if (!ms.targeted || !E) continue;
@@ -46,7 +46,7 @@ adapt_status lora_embedding_attach(adapt_model *m, lora_state *s, bool create, u
         snprintf(prefix, sizeof prefix, "%s.", module);
         lora_pair *p = &s->emb[e];
         int64_t rows = E->shape[0], dim = E->shape[1], r = ms.r;
-        p->scaling = cfg->use_rslora ? (float)(ms.alpha / sqrt((double)r)) : (float)(ms.alpha / r);
+        p->scaling = lora_scaling(ms.alpha, ms.r, cfg->use_rslora);
         if (!isfinite(p->scaling))
             return adapt_fail(ADAPT_ERR_FORMAT, "LoRA %s: lora_alpha %g over r %lld is no float scaling", module, ms.alpha, (long long)r);
         if (create) {

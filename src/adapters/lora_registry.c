@@ -215,6 +215,12 @@ adapt_status lora_bind_modules(adapt_model *m, lora_state *s, const char *file)
     return ADAPT_OK;
 }
 
+const lora_pair *lora_active_pair(const adapt_model *m, int l, lora_linear which)
+{
+    const lora_state *s = m->lora;
+    return s && !s->merged && s->has[l][which] ? &s->pairs[l][which] : NULL;
+}
+
 adapt_status lora_check_savable(const adapt_model *m)
 {
     if (!m->lora) return adapt_fail(ADAPT_ERR_ARG, "the model has no active LoRA to save");

@@ -174,3 +174,9 @@ adapt_status file_write_atomic(const char *path, const void *data, size_t len)
     }
     return atomic_file_commit(&af);
 }
+
+adapt_status dir_make(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    return ADAPT_OK;
+}

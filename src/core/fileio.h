@@ -32,5 +32,7 @@ adapt_status file_write_atomic(const char *path, const void *data, size_t len);
 /* "dir" + "/" + "name" in a fresh malloc'd string (NULL on allocation failure). */
 char *path_join(const char *dir, const char *name);
 bool path_exists(const char *path);
+/* Creates folder `dir` (one level); one that exists already is fine. */
+adapt_status dir_make(const char *dir);
 
 #endif

@@ -5,11 +5,9 @@
 #include "core/json.h"
 #include "formats/adapterhub_lora.h"
 #include "formats/param_io.h"
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define ADAPTERS_VERSION "adapters.1.2.0"
 
@@ -19,11 +17,6 @@ const char *adapterhub_model_class(const adapt_model *m)
     return m->cfg.family == FAMILY_BERT ? "BertAdapterModel" : "RobertaAdapterModel";
 }
 
-adapt_status adapterhub_make_dir(const char *dir)
-{
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    return ADAPT_OK;
-}
 
 /* Replaces the first occurrence of `from` in s (in place, s has room for `size` bytes). */
 static bool replace_once(char *s, size_t size, const char *from, const char *to)
@@ -192,7 +185,7 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
 {
     adapter_def *a = setup_find_adapter(m->setup, name);
     if (!a) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
-    TRY(adapterhub_make_dir(dir));
+    TRY(dir_make(dir));
     cJSON *root = cJSON_CreateObject();
     cJSON *cfg = bn_config_to_json(&a->cfg);
     if (!root || !cfg) {
@@ -249,7 +242,7 @@ adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h
 {
     if (h->kind != HEAD_TAGGING && h->kind != HEAD_CLASSIFICATION)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "only tagging and classification heads are saved in the AdapterHub layout");
-    TRY(adapterhub_make_dir(dir));
+    TRY(dir_make(dir));
     cJSON *root = cJSON_CreateObject(), *cfg = cJSON_CreateObject(), *l2i = cJSON_CreateObject();
     if (!root || !cfg || !l2i) {
         cJSON_Delete(root);
@@ -321,7 +314,7 @@ adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char 
 {
     fusion_def *f = setup_find_fusion(m->setup, names, n);
     if (!f) return adapt_fail(ADAPT_ERR_ARG, "no such fusion");
-    TRY(adapterhub_make_dir(dir));
+    TRY(dir_make(dir));
     cJSON *root = cJSON_CreateObject(), *list = cJSON_CreateArray(), *cfg = fusion_config_to_json(&f->cfg);
     if (!root || !list || !cfg) {
         cJSON_Delete(root);

@@ -42,9 +42,8 @@ adapt_status adapterhub_load_tensors(adapt_model *m, const char *dir, const char
 
 /* The metadata keys every AdapterHub config file carries (hidden_size, model_class, name, ...). */
 void adapterhub_add_common(cJSON *root, const adapt_model *m, const char *name);
-/* Writes root as dir/file (atomically); adapterhub_make_dir creates dir when missing. */
+/* Writes root as dir/file (atomically). */
 adapt_status adapterhub_write_json(const char *dir, const char *file, cJSON *root);
-adapt_status adapterhub_make_dir(const char *dir);
 
 /* "BertAdapterModel", "RobertaAdapterModel", "XLMRobertaAdapterModel". */
 const char *adapterhub_model_class(const adapt_model *m);

@@ -311,7 +311,7 @@ adapt_status adapterhub_save_lora(adapt_model *m, const char *dir)
     const lora_state *s = m->lora;
     hub_lora h;
     TRY(hub_config_of(m, s, &h));
-    TRY(adapterhub_make_dir(dir));
+    TRY(dir_make(dir));
     size_t n = 0, cap = 2 * (size_t)m->cfg.layers * LIN_COUNT;
     const char **names = calloc(cap + 1, sizeof *names);
     char **file_names = calloc(cap + 1, sizeof *file_names);

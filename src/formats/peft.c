@@ -5,11 +5,9 @@
 #include "formats/adapterhub_lora.h"
 #include "formats/param_io.h"
 #include "model/heads.h"
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define PEFT_PREFIX "base_model.model."
 
@@ -208,13 +206,10 @@ adapt_status peft_save_with_model_head(adapt_model *m, const char *dir, const he
 static size_t targeted_module_len(const adapt_model *m, const lora_state *s, const char *t)
 {
     char module[320];
-    for (int i = 0; i < s->layers * LIN_COUNT + EMB_COUNT; i++) {
-        int l = i / LIN_COUNT, k = i % LIN_COUNT, e = i - s->layers * LIN_COUNT;
-        bool has = l < s->layers ? s->has[l][k] : s->has_emb[e];
-        if (!has) continue;
-        int len = l < s->layers ? snprintf(module, sizeof module, "%s.encoder.layer.%d.%s.", m->prefix, l, lora_module_names[k])
-                                : snprintf(module, sizeof module, "%s.%s.", m->prefix, lora_embedding_names[e]);
-        if (!strncmp(t, module, (size_t)len) && !strchr(t + len, '.')) return (size_t)len - 1;
+    for (int j = 0; j < lora_module_count(m); j++) {
+        if (!lora_state_has(s, j)) continue;
+        size_t len = (size_t)lora_module_path(m, j, module, sizeof module);
+        if (!strncmp(t, module, len) && t[len] == '.' && !strchr(t + len + 1, '.')) return len;
     }
     return 0;
 }
@@ -228,7 +223,7 @@ adapt_status peft_save_with_head(adapt_model *m, const char *dir, const char *ta
             if (ls->has[l][k] && ls->pairs[l][k].scaling != 1.0f)
                 return adapt_fail(ADAPT_ERR_UNSUPPORTED, "(IA)^3 \"%s\" scales by alpha %g: PEFT's IA3 has no alpha (1 only; "
                                   "save it in AdapterHub's layout)", ls->name, (double)ls->pairs[l][k].scaling);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    TRY(dir_make(dir));
     size_t n = 0, cap = m->store.count + PEFT_MAX_HEAD_TENSORS;
     const char **names = calloc(cap + 1, sizeof *names);
     char **file_names = calloc(cap + 1, sizeof *file_names);

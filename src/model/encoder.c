@@ -68,9 +68,9 @@ static adapt_status lora_branch(adapt_model *m, int l, lora_linear which, float 
         }
         return ADAPT_OK;
     }
+    const lora_pair *p = lora_active_pair(m, l, which);
     const lora_state *s = m->lora;
-    if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
-    const lora_pair *p = &s->pairs[l][which];
+    if (!p) return ADAPT_OK;
     if (s->cfg.ia3 && p->scales_input) return ADAPT_OK; /* it acted before the GEMM (lora_input) */
     if (s->cfg.ia3) /* the rows before scaling are kept where LoRA keeps A x */
         return ia3_forward(&m->acts, y, m->fw.no_grad ? NULL : &m->fw.layers[l].lora_ax[which], p, p->scaling, m->fw.N);
@@ -102,7 +102,8 @@ static adapt_status lora_input(adapt_model *m, int l, lora_linear which, const f
     *used = x;
     bool routed = m->n_lora_routes > 0, any = false;
     for (int k = 0; routed && k < m->n_lora_routes; k++) any |= input_scaling(m->lora_route[k], l, which) != NULL;
-    const lora_pair *p = routed || !m->lora || m->lora->merged ? NULL : input_scaling(m->lora, l, which);
+    const lora_pair *p = routed ? NULL : lora_active_pair(m, l, which);
+    if (p && !p->scales_input) p = NULL;
     if (!any && !p) return ADAPT_OK;
     float *xs = arena_floats_raw(&m->acts, (size_t)m->fw.N * in);
     if (!xs) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for (IA)^3 activations");
@@ -127,10 +128,7 @@ static adapt_status lora_input(adapt_model *m, int l, lora_linear which, const f
         if (!((ptr) = arena_floats_raw(&m->acts, (n)))) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations"); \
     } while (0)
 
-static bool lora_on(const adapt_model *m, int l, lora_linear which)
-{
-    return m->lora && !m->lora->merged && m->lora->has[l][which];
-}
+static bool lora_on(const adapt_model *m, int l, lora_linear which) { return lora_active_pair(m, l, which) != NULL; }
 
 /* *out: the layer's output, in `dest` (optional) where its last operation can write it there. */
 static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *dest, float **out)

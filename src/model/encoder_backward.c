@@ -34,9 +34,9 @@ static int lowest_trainable_layer(const adapt_model *m)
 /* The LoRA branch's backward for one linear layer: A and B gradients, and its part of d_x. */
 static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear which, float *d_x, const float *dy, const float *x)
 {
+    const lora_pair *p = lora_active_pair(m, l, which);
     const lora_state *s = m->lora;
-    if (!s || s->merged || !s->has[l][which] || s->cfg.ia3) return ADAPT_OK; /* (IA)^3: all done before the layer's */
-    const lora_pair *p = &s->pairs[l][which];
+    if (!p || s->cfg.ia3) return ADAPT_OK; /* (IA)^3: all done before the layer's */
     const float *dropped = m->fw.layers[l].lora_x[which];
     if (!dropped) return lora_backward(&m->acts, d_x, dy, m->fw.layers[l].lora_ax[which], x, p, p->scaling, m->fw.N);
     /* lora_dropout: A's gradient from the dropped input; d_x's part through the same mask */
@@ -55,11 +55,10 @@ static adapt_status lora_branch_backward(adapt_model *m, int l, lora_linear whic
  * which is gone: training the bias alongside is refused, and W with it, for simplicity. */
 static adapt_status rescale_branch_backward(adapt_model *m, int l, lora_linear which, float *dy, const float *x)
 {
+    const lora_pair *p = lora_active_pair(m, l, which);
     const lora_state *s = m->lora;
-    if (!s || s->merged || !s->has[l][which]) return ADAPT_OK;
-    if (s->cfg.ia3 && s->pairs[l][which].scales_input) return ADAPT_OK; /* linear_backward_scaled's */
+    if (!p || (s->cfg.ia3 && p->scales_input)) return ADAPT_OK; /* an input scale: linear_backward_scaled's */
     if (s->cfg.ia3) { /* (IA)^3 likewise: l's gradient, and dy *= s l for the layer's backward (its bias inside the scaling) */
-        const lora_pair *p = &s->pairs[l][which];
         ia3_backward(p, p->scaling, dy, m->fw.layers[l].lora_ax[which], m->fw.N);
         return ADAPT_OK;
     }
@@ -68,7 +67,6 @@ static adapt_status rescale_branch_backward(adapt_model *m, int l, lora_linear w
     if (W->grad || b->grad)
         return adapt_fail(ADAPT_ERR_UNSUPPORTED, "DoRA LoRA \"%s\": training layer %d's %s itself alongside its DoRA is not supported",
                           s->name, l, lora_module_names[which]);
-    const lora_pair *p = &s->pairs[l][which];
     return dora_backward(&m->acts, W, p, p->scaling, dy, x, m->fw.layers[l].lora_ax[which], m->fw.N);
 }
 
@@ -77,13 +75,12 @@ static adapt_status rescale_branch_backward(adapt_model *m, int l, lora_linear w
 static adapt_status linear_backward_scaled(adapt_model *m, int l, lora_linear which, float *d_x, const float *dy, const float *x,
                                            const param *W, const param *b, int in, int out)
 {
-    const lora_state *s = m->lora;
+    const lora_pair *p = lora_active_pair(m, l, which);
     int N = m->fw.N;
-    if (!s || s->merged || !s->has[l][which] || !s->pairs[l][which].scales_input) {
+    if (!p || !p->scales_input) {
         model_linear_backward(m, d_x, dy, x, W, b, N, in, out);
         return ADAPT_OK;
     }
-    const lora_pair *p = &s->pairs[l][which];
     float *d_xs = arena_floats(&m->acts, (size_t)N * in);
     if (!d_xs) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     model_linear_backward(m, d_xs, dy, m->fw.layers[l].lora_ax[which], W, b, N, in, out);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static bool is_base_tensor(const adapt_model *m, const char *name)
 {
@@ -84,7 +83,7 @@ adapt_status model_save(adapt_model *m, const char *dir, size_t max_shard_bytes)
 
 static adapt_status save_files(adapt_model *m, const char *dir, size_t max_shard_bytes)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
+    TRY(dir_make(dir));
     const char *arch = m->mlm.dense_w ? (m->cfg.family == FAMILY_BERT ? "BertForMaskedLM" : "RobertaForMaskedLM")
                                       : (m->cfg.family == FAMILY_BERT ? "BertModel" : "RobertaModel");
     if (!strcmp(m->cfg.model_type, "xlm-roberta")) arch = m->mlm.dense_w ? "XLMRobertaForMaskedLM" : "XLMRobertaModel";

@@ -30,7 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 
 void train_options_defaults(train_options *o)
 {
@@ -258,10 +257,8 @@ static adapt_status lora_targets_of(const adapt_model *m, const char *list, lora
         snprintf(one.targets[0], sizeof one.targets[0], "%s", cfg->targets[i]);
         bool named = false;
         char module[320];
-        for (int j = 0; j < m->cfg.layers * LIN_COUNT + EMB_COUNT && !named; j++) {
-            int l = j / LIN_COUNT, e = j - m->cfg.layers * LIN_COUNT;
-            if (l < m->cfg.layers) snprintf(module, sizeof module, "%s.encoder.layer.%d.%s", m->prefix, l, lora_module_names[j % LIN_COUNT]);
-            else snprintf(module, sizeof module, "%s.%s", m->prefix, lora_embedding_names[e]);
+        for (int j = 0; j < lora_module_count(m) && !named; j++) {
+            lora_module_path(m, j, module, sizeof module);
             lora_module_settings ms;
             TRY(lora_module_settings_of(&one, module, &ms));
             named = ms.targeted;
@@ -362,12 +359,6 @@ static const char *metric_name(const run *r)
     return r->mlm ? "MLM loss" : r->tagging ? "entity F1" : r->regression ? "pearson" : r->glue->metric;
 }
 
-static adapt_status make_dir(const char *dir)
-{
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) return adapt_fail(ADAPT_ERR_IO, "%s: cannot create folder: %s", dir, strerror(errno));
-    return ADAPT_OK;
-}
-
 /* A trained fusion goes where AdapterHub's save_adapter_fusion(with_head=True) puts it: the
  * fusion files and the head in one folder (OUT/best/<name>/); unfrozen adapters beside it. */
 static adapt_status save_fusion(run *r, const char *dir, const char *sub)
@@ -397,7 +388,7 @@ static adapt_status save_model_folder(run *r)
 static adapt_status save_trained(run *r, const char *dir)
 {
     if (r->o->model_out) return save_model_folder(r);
-    TRY(make_dir(dir));
+    TRY(dir_make(dir));
     char *sub = path_join(dir, r->o->method == METHOD_LORA ? "lora" : r->name);
     adapt_status s = sub ? ADAPT_OK : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     if (!s && r->o->method == METHOD_FUSION) s = save_fusion(r, dir, sub);
@@ -806,7 +797,7 @@ adapt_status trainer_run(const train_options *o)
     r.name = o->name ? o->name : o->task;
     dataset_init(&r.train_ds, DATASET_TAGGING, NULL); /* the readers re-initialise with the path */
     dataset_init(&r.dev_ds, DATASET_TAGGING, NULL);
-    adapt_status s = make_dir(o->out_dir);
+    adapt_status s = dir_make(o->out_dir);
     if (!s && !o->init_config) s = adapt_model_load(o->model_dir, &r.m);
     if (!s) s = adapt_tokenizer_load(o->tokenizer ? o->tokenizer : o->model_dir, &r.tok);
     if (!s && o->init_config) s = create_random_model(&r);
