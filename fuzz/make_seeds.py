@@ -110,6 +110,32 @@ def hub_seeds(cfg_json, st):
     return lora, ia3
 
 
+def prefix_seeds():
+    """AdapterHub prefix tunings on the tiny BERT (hidden 32, 2 layers): the MLP form (prefix_length 2,
+    bottleneck 4, layer 1 left out; wte also under PyTorch's per-layer pool name) and the flat form."""
+    def st_file(tensors):
+        header, body = {}, b""
+        for name, shape in tensors:
+            count = 1
+            for d in shape:
+                count *= d
+            header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(body), len(body) + 4 * count]}
+            body += b"\x00\x00\x00\x3d" * count  # 0.03125f, little-endian
+        text = json.dumps(header).encode()
+        text += b" " * (-len(text) % 8)
+        return len(text).to_bytes(8, "little") + text + body
+    base = "bert.prefix_tuning.prefix_tunings.pt.self_prefix."
+    pool = "bert.encoder.layer.0.attention.self.prefix_tuning.pool.prefix_tunings.pt.self_prefix."
+    cfg = {"architecture": "prefix_tuning", "prefix_length": 2, "bottleneck_size": 4, "non_linearity": "tanh", "flat": False,
+           "leave_out": [1], "dropout": 0.0, "encoder_prefix": True, "cross_prefix": True, "use_gating": False, "shared_gating": True}
+    mlp = st_file([(pool + "wte.weight", [2, 32]), (base + "wte.weight", [2, 32]), (base + "control_trans.0.weight", [4, 32]),
+                   (base + "control_trans.0.bias", [4]), (base + "control_trans.2.weight", [64, 4]), (base + "control_trans.2.bias", [64])])
+    flat_cfg = {"architecture": "prefix_tuning", "prefix_length": 2, "flat": True}
+    flat = st_file([(base + "control_trans", [2 * 2 * 2 * 32])])
+    wrap = lambda c: json.dumps({"config": c, "name": "pt", "hidden_size": 32, "version": "adapters.1.2.0"}, indent=1).encode()
+    return wrap(cfg) + SEP + mlp, wrap(flat_cfg) + SEP + flat
+
+
 def embedding_seed(cfg, st):
     """c10's LoRA with the word table targeted too: lora_embedding_A [r, 512], lora_embedding_B [32, r]."""
     cfg = json.loads(cfg)
@@ -163,6 +189,9 @@ def main():
     fcfg = rd(cases, "c08_fusion/fusion/adapter_fusion_config.json")
     put("adapter_config", "c08_fusion.json", json.dumps(json.loads(fcfg)["config"], indent=1), sel=2)
     put("adapterhub", "c08_fusion", fcfg + SEP + rd(cases, "c08_fusion/fusion/model_adapter_fusion.safetensors"), sel=2)
+    prefix_mlp, prefix_flat = prefix_seeds()
+    put("adapterhub", "prefix_tuning", prefix_mlp, sel=0)
+    put("adapterhub", "prefix_tuning_flat", prefix_flat, sel=4)
 
     # PEFT LoRA folders (first byte: 1 merge + unmerge, 2 save, 8 an XLM-R model)
     lora = rd(cases, "c10_lora_tagging/lora/adapter_config.json") + SEP + rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")
@@ -183,7 +212,7 @@ def main():
     put("peft", "hub_lora", hub_lora, sel=32 | 1 | 2)
     put("peft", "hub_ia3", hub_ia3, sel=32 | 1 | 4 | 16)
 
-    # config strings (first byte: 0 = adapter, 1 = fusion)
+    # config strings (first byte: 0 = adapter, 1 = fusion, 2 = prefix tuning)
     for i, s in enumerate(["seq_bn", "pfeiffer[reduction_factor=8, non_linearity=gelu]", "double_seq_bn_inv",
                            "par_bn[scaling='channel', leave_out=[0, 1], reduction_factor={'0': 2, 'default': 4}]",
                            "scaled_parallel[is_parallel=True, inv_adapter=None, dropout=0.1]", "houlsby+inv",
@@ -191,6 +220,8 @@ def main():
         put("config_string", "bn_%d" % i, s, sel=0)
     for i, s in enumerate(["dynamic", "static", "dynamic[temperature=true, dropout_prob=0.1]", "static[value=True,query_before_ln=False]"]):
         put("config_string", "fusion_%d" % i, s, sel=1)
+    put("config_string", "prefix_tuning", "prefix_tuning[prefix_length=10,leave_out=[1],non_linearity=relu]", sel=2)
+    put("config_string", "prefix_tuning_flat", "prefix_tuning_flat", sel=2)
 
     # composition strings
     for i, s in enumerate(["ner", "Stack(qu, ner)", "Stack(qu, Fuse(sst2, cola, mrpc))", "Fuse(a,b,c)",

@@ -176,7 +176,8 @@ adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const
 /* Adds a new adapter from a config string ("seq_bn", "double_seq_bn", "par_bn", "seq_bn_inv",
  * "seq_bn[reduction_factor=8,leave_out=[5]]") with AdapterHub's initialisation: near identity
  * (small random weights; "[init_weights=mam_adapter]": the up projection zero, exactly the model
- * without it). `seed` draws its weights. */
+ * without it). Prefix tuning too: "prefix_tuning[prefix_length=10,bottleneck_size=64]",
+ * "prefix_tuning_flat" (docs/prefix-tuning.md; alone or in Stacks). `seed` draws its weights. */
 adapt_status adapt_model_add_adapter(adapt_model *model, const char *name, const char *config, uint64_t seed);
 /* Saves an adapter in AdapterHub layout (the folder adapters' load_adapter reads), atomically. */
 adapt_status adapt_model_save_adapter(adapt_model *model, const char *name, const char *dir);
@@ -363,7 +364,7 @@ adapt_status adapt_tagger_tag(adapt_tagger *tagger, size_t n, const char *const 
  * PEFT / Hugging Face layout), summary.json, curve.svg, losses.tsv. Fill the options with
  * adapt_train_options_init (the command's defaults) and set what differs. */
 typedef enum adapt_train_method {
-    ADAPT_TRAIN_ADAPTER,  /* a new bottleneck adapter (adapter_config) + head; the model frozen */
+    ADAPT_TRAIN_ADAPTER,  /* a new adapter (adapter_config: bottleneck or prefix tuning) + head; the model frozen */
     ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha; lora_dora: DoRA; lora_ia3: (IA)^3) + head */
     ADAPT_TRAIN_FULL,     /* every weight */
     ADAPT_TRAIN_HEAD,     /* the head only */

@@ -23,13 +23,11 @@ adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const
 adapt_status adapt_model_add_adapter(adapt_model *model, const char *name, const char *config, uint64_t seed)
 {
     NEED(model && name && config, "adapt_model_add_adapter: no model, name or config");
-    bn_config cfg;
-    TRY(bn_config_parse_string(config, &cfg));
     TRY(setup_check_new_adapter_name(model, name));
     adapter_setup *s;
     TRY(model_setup(model, &s));
     s->rng = seed ^ 0x9e3779b97f4a7c15ull; /* a zero seed still draws */
-    return setup_add_adapter(model, name, &cfg, true);
+    return setup_add_adapter_from_string(model, name, config);
 }
 
 adapt_status adapt_model_save_adapter(adapt_model *model, const char *name, const char *dir)

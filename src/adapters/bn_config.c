@@ -116,21 +116,8 @@ static adapt_status read_reduction_factor(const cJSON *obj, const char *what, bn
 
 static adapt_status read_non_linearity(const cJSON *obj, const char *what, bool has_version, bn_config *c)
 {
-    const cJSON *v = item(obj, "non_linearity");
-    if (!v) return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"non_linearity\"", what);
-    if (!cJSON_IsString(v)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"non_linearity\" must be a string", what);
-    char name[32];
-    size_t n = strlen(v->valuestring);
-    if (n >= sizeof name) return adapt_fail(ADAPT_ERR_FORMAT, "%s: unknown non_linearity \"%s\"", what, v->valuestring);
-    for (size_t i = 0; i <= n; i++) name[i] = (char)tolower((unsigned char)v->valuestring[i]); /* the library lowercases */
-    if (!has_version) { /* adapters' ACTIVATION_RENAME for files written before versions were recorded */
-        if (!strcmp(name, "gelu")) snprintf(name, sizeof name, "gelu_new");
-        else if (!strcmp(name, "gelu_orig")) snprintf(name, sizeof name, "gelu");
-    }
-    if (!activation_parse(name, &c->non_linearity))
-        return adapt_fail(ADAPT_ERR_FORMAT, "%s: unknown non_linearity \"%s\"", what, v->valuestring);
-    snprintf(c->non_linearity_name, sizeof c->non_linearity_name, "%s", name);
-    return ADAPT_OK;
+    if (!item(obj, "non_linearity")) return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"non_linearity\"", what);
+    return config_non_linearity(obj, what, has_version, &c->non_linearity, c->non_linearity_name, sizeof c->non_linearity_name);
 }
 
 static adapt_status read_enums(const cJSON *obj, const char *what, bn_config *c)

@@ -236,3 +236,22 @@ adapt_status config_apply_overrides(cJSON *obj, const cJSON *overrides)
     }
     return ADAPT_OK;
 }
+
+adapt_status config_non_linearity(const cJSON *obj, const char *what, bool has_version, activation_kind *kind, char *name,
+                                  size_t name_size)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "non_linearity");
+    if (!v) return ADAPT_OK;
+    if (!cJSON_IsString(v)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"non_linearity\" must be a string", what);
+    char lower[32];
+    size_t n = strlen(v->valuestring);
+    if (n >= sizeof lower) return adapt_fail(ADAPT_ERR_FORMAT, "%s: unknown non_linearity \"%.40s\"", what, v->valuestring);
+    for (size_t i = 0; i <= n; i++) lower[i] = (char)tolower((unsigned char)v->valuestring[i]); /* the library lowercases */
+    if (!has_version) {
+        if (!strcmp(lower, "gelu")) snprintf(lower, sizeof lower, "gelu_new");
+        else if (!strcmp(lower, "gelu_orig")) snprintf(lower, sizeof lower, "gelu");
+    }
+    if (!activation_parse(lower, kind)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: unknown non_linearity \"%s\"", what, v->valuestring);
+    snprintf(name, name_size, "%s", lower);
+    return ADAPT_OK;
+}

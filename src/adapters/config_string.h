@@ -3,6 +3,7 @@
 #ifndef ADAPT_ADAPTERS_CONFIG_STRING_H
 #define ADAPT_ADAPTERS_CONFIG_STRING_H
 #include "adapt.h"
+#include "formats/hf_config.h"
 #include <cjson/cJSON.h>
 
 /* Splits "name[k=v,...]" into the name and an object of overrides (*overrides is NULL when there
@@ -29,5 +30,12 @@ bool config_number(const cJSON *item, double *out);
  * of at most `max` whole numbers within +-1e6. An entry naming no layer (negative, or past the
  * last) leaves nothing out, as in `adapters`, which asks `layer in leave_out`. */
 adapt_status config_leave_out(const cJSON *obj, const char *what, int max, int *out, int *n);
+
+/* An adapter config's "non_linearity" (absent: *kind and name unchanged), lowercased as the library
+ * does; files without a "version" (has_version false) come from releases where "gelu" meant the
+ * tanh approximation: "gelu" -> gelu_new, "gelu_orig" -> gelu (adapters' ACTIVATION_RENAME).
+ * `name` receives the spelling written back. */
+adapt_status config_non_linearity(const cJSON *obj, const char *what, bool has_version, activation_kind *kind, char *name,
+                                  size_t name_size);
 
 #endif

@@ -8,13 +8,14 @@
 #include <string.h>
 
 /* ------------------------------------------------------------------ names */
-/* Where tensor `t` names adapter `name` (".adapters.<name>." or "invertible_adapters.<name>."),
- * the offset of <name> in t; -1 when it is not one of that adapter's tensors. */
+/* Where tensor `t` names adapter `name` (".adapters.<name>.", "invertible_adapters.<name>." or a
+ * prefix tuning's ".prefix_tunings.<name>."), the offset of <name> in t; -1 when it is not one of
+ * that adapter's tensors. */
 static long adapter_name_offset(const char *t, const char *name)
 {
-    static const char *const segs[] = {".adapters.", "invertible_adapters."};
+    static const char *const segs[] = {".adapters.", "invertible_adapters.", ".prefix_tunings."};
     size_t n = strlen(name);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         const char *p = strstr(t, segs[k]);
         if (!p) continue;
         p += strlen(segs[k]);
@@ -55,6 +56,15 @@ static void append(char *buf, size_t size, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf + used, size - used, fmt, ap);
     va_end(ap);
+}
+
+void prefix_config_summary(const prefix_config *c, char *buf, size_t size)
+{
+    buf[0] = 0;
+    if (c->flat) append(buf, size, "prefix_tuning_flat, prefix_length %d", c->prefix_length);
+    else append(buf, size, "prefix_tuning, prefix_length %d, bottleneck %d, %s", c->prefix_length, c->bottleneck_size,
+                c->non_linearity_name);
+    if (c->dropout > 0) append(buf, size, ", dropout %g", c->dropout);
 }
 
 void adapter_config_summary(const bn_config *c, int hidden, char *buf, size_t size)
@@ -103,6 +113,14 @@ void adapter_locations_summary(const adapt_model *m, const adapter_def *a, char 
         if (r[0]) append(buf, size, "%s%s: layers %s", buf[0] ? "; " : "", names[k], r);
     }
     if (a->has_inv) append(buf, size, "%sinvertible_adapters (embeddings)", buf[0] ? "; " : "");
+    if (a->is_prefix) {
+        bool *with = calloc((size_t)m->cfg.layers + 1, sizeof *with);
+        for (int l = 0; with && l < m->cfg.layers; l++) with[l] = a->prefix_w.slot[l] >= 0;
+        if (with) layer_ranges(with, m->cfg.layers, r, sizeof r);
+        if (with) append(buf, size, "%sattention.self (%d prefix keys and values): layers %s", buf[0] ? "; " : "",
+                         a->prefix.prefix_length, r);
+        free(with);
+    }
     if (!buf[0]) append(buf, size, "none");
 }
 
@@ -121,9 +139,17 @@ static adapt_status normalise(const double *w, int n, double *out)
     return ADAPT_OK;
 }
 
+static cJSON *config_json(const adapter_def *a)
+{
+    return a->is_prefix ? prefix_config_to_json(&a->prefix) : bn_config_to_json(&a->cfg);
+}
+
 static adapt_status same_config(const adapter_def *a, const adapter_def *b)
 {
-    cJSON *ja = bn_config_to_json(&a->cfg), *jb = bn_config_to_json(&b->cfg);
+    if (a->is_prefix != b->is_prefix)
+        return adapt_fail(ADAPT_ERR_ARG, "average: \"%s\" is a prefix tuning and \"%s\" is not", a->is_prefix ? a->name : b->name,
+                          a->is_prefix ? b->name : a->name);
+    cJSON *ja = config_json(a), *jb = config_json(b);
     bool same = ja && jb && cJSON_Compare(ja, jb, true);
     cJSON_Delete(ja);
     cJSON_Delete(jb);
@@ -180,9 +206,11 @@ adapt_status adapters_average(adapt_model *m, const char *name, const char *cons
             return adapt_fail(ADAPT_ERR_ARG, "average: adapter \"%s\" has its own LayerNorms and \"%s\" does not",
                               a->has_ln_copies ? a->name : first->name, a->has_ln_copies ? first->name : a->name);
     }
-    bn_config cfg = first->cfg; /* copy: adding an adapter may move the registry */
+    bn_config cfg = first->cfg; /* copies: adding an adapter may move the registry */
+    prefix_config prefix = first->prefix;
     bool own_ln = first->has_ln_copies;
-    TRY(setup_add_adapter(m, name, &cfg, true));
+    if (first->is_prefix) TRY(setup_add_prefix_tuning(m, name, &prefix, true)); /* the library's average_prefix: every tensor */
+    else TRY(setup_add_adapter(m, name, &cfg, true));
     adapt_status s = own_ln ? ln_copies_add(m, name) : ADAPT_OK; /* averaged like every other tensor */
     if (!s) s = average_into(m, name, sources, w, n);
     if (s) setup_delete_adapter(m, name);

@@ -15,6 +15,8 @@ size_t model_base_param_count(const adapt_model *m);
 /* "seq_bn, reduction_factor 4 (bottleneck 8), relu" and the like: the family (seq_bn,
  * double_seq_bn, par_bn, +inv) then the keys that differ between adapters most often. */
 void adapter_config_summary(const bn_config *cfg, int hidden, char *buf, size_t size);
+/* "prefix_tuning, prefix_length 30, bottleneck 512, tanh". */
+void prefix_config_summary(const prefix_config *c, char *buf, size_t size);
 /* "output: layers 0-11; attention.output: layers 0-5, 7" (leave_out shows as gaps). */
 void adapter_locations_summary(const adapt_model *m, const adapter_def *a, char *buf, size_t size);
 

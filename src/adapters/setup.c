@@ -29,6 +29,7 @@ static void free_adapter(adapter_def *a)
     free(a->out);
     free(a->has_attn);
     free(a->has_out);
+    prefix_weights_free(&a->prefix_w);
 }
 
 static void free_fusion(fusion_def *f)
@@ -122,7 +123,8 @@ adapt_status setup_check_new_adapter_name(const adapt_model *m, const char *name
     return ADAPT_OK;
 }
 
-adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create)
+/* A new adapter_def slot (zeroed, named), counted by the caller once it is complete. */
+static adapt_status new_adapter(adapt_model *m, const char *name, adapter_def **out)
 {
     adapter_setup *s = NULL;
     TRY(model_setup(m, &s));
@@ -137,16 +139,58 @@ adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config
     adapter_def *a = &s->adapters[s->n_adapters];
     memset(a, 0, sizeof *a);
     snprintf(a->name, sizeof a->name, "%s", name);
-    a->cfg = *cfg;
-    adapt_status st = bind_adapter_layers(m, a, create);
+    *out = a;
+    return ADAPT_OK;
+}
+
+/* Counts a new adapter in when its tensors bound; otherwise drops it with its tensors. */
+static adapt_status finish_adapter(adapt_model *m, adapter_def *a, bool create, adapt_status st)
+{
     if (!st && !create) st = setup_check_adapter_tensors(m, a);
     if (st) {
+        char name[ADAPTER_NAME_MAX];
+        snprintf(name, sizeof name, "%s", a->name);
         free_adapter(a);
         setup_remove_adapter_tensors(m, name);
         return st;
     }
-    s->n_adapters++;
+    m->setup->n_adapters++;
     return ADAPT_OK;
+}
+
+adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create)
+{
+    adapter_def *a;
+    TRY(new_adapter(m, name, &a));
+    a->cfg = *cfg;
+    return finish_adapter(m, a, create, bind_adapter_layers(m, a, create));
+}
+
+adapt_status setup_add_prefix_tuning(adapt_model *m, const char *name, const prefix_config *cfg, bool create)
+{
+    adapter_def *a;
+    TRY(new_adapter(m, name, &a));
+    bn_config_defaults(&a->cfg); /* no bottleneck points */
+    a->is_prefix = true;
+    a->prefix = *cfg;
+    char prefix[256];
+    setup_prefix_tuning_prefix(m, name, prefix, sizeof prefix);
+    adapt_status st = bind_adapter_layers(m, a, create);
+    if (!st)
+        st = prefix_weights_make(&m->store, prefix, cfg, m->cfg.layers, m->cfg.hidden, create, &m->setup->rng, &a->prefix_w);
+    return finish_adapter(m, a, create, st);
+}
+
+adapt_status setup_add_adapter_from_string(adapt_model *m, const char *name, const char *config)
+{
+    if (prefix_config_is_prefix_string(config)) {
+        prefix_config pc;
+        TRY(prefix_config_parse_string(config, &pc));
+        return setup_add_prefix_tuning(m, name, &pc, true);
+    }
+    bn_config cfg;
+    TRY(bn_config_parse_string(config, &cfg));
+    return setup_add_adapter(m, name, &cfg, true);
 }
 
 adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, const fusion_config *cfg, bool create)
@@ -154,8 +198,12 @@ adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, c
     adapter_setup *s = NULL;
     TRY(model_setup(m, &s));
     if (n < 1 || n > FUSION_MAX_ADAPTERS) return adapt_fail(ADAPT_ERR_ARG, "a fusion takes 1 to %d adapters", FUSION_MAX_ADAPTERS);
-    for (int i = 0; i < n; i++)
-        if (!setup_find_adapter(s, names[i])) return adapt_fail(ADAPT_ERR_ARG, "fusion: no adapter named \"%s\"", names[i]);
+    for (int i = 0; i < n; i++) {
+        const adapter_def *a = setup_find_adapter(s, names[i]);
+        if (!a) return adapt_fail(ADAPT_ERR_ARG, "fusion: no adapter named \"%s\"", names[i]);
+        if (a->is_prefix)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "fusion: \"%s\" is a prefix tuning, which AdapterFusion does not take", names[i]);
+    }
     if (setup_find_fusion(s, names, n)) return adapt_fail(ADAPT_ERR_ARG, "this fusion is already loaded");
     if (s->n_fusions == s->cap_fusions) {
         int cap = s->cap_fusions ? 2 * s->cap_fusions : 4;
@@ -258,6 +306,7 @@ adapt_status setup_activate(adapt_model *m, const char *composition)
     if (composition && *composition) {
         TRY(comp_parse(composition, &root));
         adapt_status st = check_names(s, root);
+        if (!st) st = setup_check_prefix_placement(s, root);
         if (st) {
             comp_free(root);
             return st;
@@ -283,5 +332,6 @@ const adapter_def *setup_invertible(const adapt_model *m)
 adapt_status setup_check_composition(const adapt_model *m, const comp_node *root)
 {
     if (!m->setup) return adapt_fail(ADAPT_ERR_ARG, "setup names adapter \"%s\", which is not loaded", comp_first(root));
-    return check_names(m->setup, root);
+    TRY(check_names(m->setup, root));
+    return setup_check_prefix_placement(m->setup, root);
 }

@@ -8,6 +8,7 @@
 #include "adapters/bottleneck.h"
 #include "adapters/fusion.h"
 #include "adapters/invertible.h"
+#include "adapters/prefix_tuning.h"
 #include "model/model.h"
 
 #define ADAPTER_NAME_MAX 64
@@ -21,6 +22,11 @@ typedef struct adapter_def {
     bool has_inv;
     nice_weights inv;
     bool has_ln_copies;      /* its own LayerNorms at its points (adapters/ln_copies.h) */
+    /* A prefix tuning (adapters/prefix_tuning.h) instead of a bottleneck adapter: then cfg has no
+     * points (mh_adapter and output_adapter false) and the composition passes it by at them. */
+    bool is_prefix;
+    prefix_config prefix;
+    prefix_weights prefix_w;
 } adapter_def;
 
 typedef struct fusion_def {
@@ -75,6 +81,16 @@ void setup_free(adapter_setup *s);
  * that name. On failure the adapter's tensors are removed from the store. The same for fusions. */
 adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create);
 adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, const fusion_config *cfg, bool create);
+/* A new adapter (fresh tensors) from a config string: a bottleneck config ("seq_bn[...]") or a
+ * prefix tuning ("prefix_tuning[prefix_length=10]", "prefix_tuning_flat"). */
+adapt_status setup_add_adapter_from_string(adapt_model *m, const char *name, const char *config);
+/* The same for a prefix tuning (adapters/prefix_setup.c). */
+adapt_status setup_add_prefix_tuning(adapt_model *m, const char *name, const prefix_config *cfg, bool create);
+/* "<base>.prefix_tuning.prefix_tunings.<name>.self_prefix": where a prefix tuning's tensors are named. */
+void setup_prefix_tuning_prefix(const adapt_model *m, const char *name, char *buf, size_t size);
+/* Prefix tunings run alone or inside Stacks (from the root): elsewhere (Fuse, Average, BatchSplit,
+ * Parallel, Split) they are refused, by name. */
+adapt_status setup_check_prefix_placement(const adapter_setup *s, const comp_node *root);
 /* Fails when `name` is no valid adapter name or is already loaded (check before loading a file's
  * tensors under that name, which would overwrite the loaded adapter's). */
 adapt_status setup_check_new_adapter_name(const adapt_model *m, const char *name);

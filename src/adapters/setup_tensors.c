@@ -8,10 +8,11 @@
 
 bool setup_tensor_of_adapter(const char *tensor, const char *name)
 {
-    char a[ADAPTER_NAME_MAX + 16], b[ADAPTER_NAME_MAX + 32];
+    char a[ADAPTER_NAME_MAX + 16], b[ADAPTER_NAME_MAX + 32], c[ADAPTER_NAME_MAX + 32];
     snprintf(a, sizeof a, ".adapters.%s.", name);
     snprintf(b, sizeof b, "invertible_adapters.%s.", name);
-    return strstr(tensor, a) || strstr(tensor, b);
+    snprintf(c, sizeof c, ".prefix_tunings.%s.", name);
+    return strstr(tensor, a) || strstr(tensor, b) || strstr(tensor, c);
 }
 
 bool setup_tensor_of_fusion(const char *tensor, const char *fusion_name)
@@ -54,7 +55,7 @@ static bool adapter_uses(const adapt_model *m, const adapter_def *a, const param
         if (a->has_attn[l] && block_uses(&a->attn[l], p)) return true;
         if (a->has_out[l] && block_uses(&a->out[l], p)) return true;
     }
-    return a->has_inv && nice_uses(&a->inv, p);
+    return (a->has_inv && nice_uses(&a->inv, p)) || (a->is_prefix && prefix_weights_use(&a->prefix_w, p));
 }
 
 adapt_status setup_check_adapter_tensors(const adapt_model *m, const adapter_def *a)

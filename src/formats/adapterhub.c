@@ -33,7 +33,7 @@ static bool replace_once(char *s, size_t size, const char *from, const char *to)
 typedef struct rename_ctx {
     adapterhub_file file; /* first: adapterhub_load_tensors passes it to the rename */
     const adapt_model *m;
-    const char *kind;     /* "adapters", "fusion", "heads" */
+    const char *kind;     /* "adapters", "prefix", "fusion", "heads" */
     const char *old_name, *new_name;
 } rename_ctx;
 
@@ -49,6 +49,25 @@ adapt_status adapterhub_prefixed_name(const adapt_model *m, const char *name, ch
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" is for another model type than %s", path, file_name, m->cfg.model_type);
     snprintf(out, size, "%s.%s", m->prefix, name);
     return ADAPT_OK;
+}
+
+/* A prefix tuning's tensor: under the model's pool ("<base>.prefix_tuning.prefix_tunings.<name>.")
+ * or one of the copies PyTorch's state_dict also lists under every layer that links the pool
+ * ("<...>.attention.self.prefix_tuning.pool.prefix_tunings.<name>."): all name the same tensor. */
+static bool rename_prefix_tensor(rename_ctx *c, const char *file_name, char *out, size_t size)
+{
+    char seg[ADAPTER_NAME_MAX + 24];
+    snprintf(seg, sizeof seg, ".prefix_tunings.%s.", c->old_name);
+    const char *at = strstr(out, seg);
+    bool ok = at != NULL;
+    if (ok) {
+        char rest[512];
+        snprintf(rest, sizeof rest, "%s", at + strlen(seg));
+        ok = snprintf(out, size, "%s.prefix_tuning.prefix_tunings.%s.%s", c->m->prefix, c->new_name, rest) < (int)size;
+    }
+    if (!ok) c->file.status = adapt_fail(ADAPT_ERR_FORMAT, "%s: tensor \"%s\" does not belong to prefix tuning \"%s\"", c->file.path,
+                                         file_name, c->old_name);
+    return ok;
 }
 
 /* File name -> store name: legacy segments, the base-model prefix, load_as. Tensors of other
@@ -69,6 +88,7 @@ static bool rename_tensor(const char *file_name, char *out, size_t size, void *v
         snprintf(tmp, sizeof tmp, "%s", out);
         if ((c->file.status = adapterhub_prefixed_name(c->m, tmp, out, size, c->file.path, file_name))) return false;
     }
+    if (!strcmp(c->kind, "prefix")) return rename_prefix_tensor(c, file_name, out, size);
     char from[256], to[256], from2[256], to2[256];
     const char *seg = !strcmp(c->kind, "heads") ? "heads." : !strcmp(c->kind, "fusion") ? ".adapter_fusion_layer." : ".adapters.";
     snprintf(from, sizeof from, "%s%s.", seg, c->old_name);
@@ -118,6 +138,8 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     const char *saved_name = NULL;
     bn_config cfg;
+    prefix_config prefix;
+    bool is_prefix = false;
     if (!s && adapterhub_is_lora(root))
         s = adapt_fail(ADAPT_ERR_ARG, "%s: this is a LoRA (architecture \"lora\"), not a bottleneck adapter: load it as a LoRA "
                        "(--lora, adapt_model_load_lora)", cfg_path);
@@ -126,16 +148,19 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     if (!s) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
         bool has_version = cJSON_GetObjectItemCaseSensitive(root, "version") != NULL;
-        if (cJSON_IsObject(c)) s = bn_config_from_json(c, cfg_path, has_version, &cfg);
+        is_prefix = prefix_config_is_prefix_json(c);
+        if (is_prefix) s = prefix_config_from_json(c, cfg_path, has_version, &prefix);
+        else if (cJSON_IsObject(c)) s = bn_config_from_json(c, cfg_path, has_version, &cfg);
         else if (cJSON_IsString(c)) s = bn_config_parse_string(c->valuestring, &cfg);
         else s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\"", cfg_path);
     }
     const char *name = load_as ? load_as : saved_name;
     if (!s) s = setup_check_new_adapter_name(m, name);
     if (!s) {
-        rename_ctx rc = {{NULL, ADAPT_OK}, m, "adapters", saved_name, name};
+        rename_ctx rc = {{NULL, ADAPT_OK}, m, is_prefix ? "prefix" : "adapters", saved_name, name};
         s = adapterhub_load_tensors(m, dir, "adapter.safetensors", rename_tensor, &rc.file);
         if (s) setup_remove_adapter_tensors(m, name);
+        else if (is_prefix) s = setup_add_prefix_tuning(m, name, &prefix, false);
         else s = setup_add_adapter(m, name, &cfg, false); /* removes them itself when it fails */
     }
     if (!s && name_out) snprintf(name_out, name_size, "%s", name);
@@ -187,7 +212,7 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
     if (!a) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
     TRY(dir_make(dir));
     cJSON *root = cJSON_CreateObject();
-    cJSON *cfg = bn_config_to_json(&a->cfg);
+    cJSON *cfg = a->is_prefix ? prefix_config_to_json(&a->prefix) : bn_config_to_json(&a->cfg);
     if (!root || !cfg) {
         cJSON_Delete(root);
         cJSON_Delete(cfg);
@@ -197,8 +222,8 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
     adapterhub_add_common(root, m, name);
     adapt_status s = adapterhub_write_json(dir, "adapter_config.json", root);
     cJSON_Delete(root);
-    char marker[ADAPTER_NAME_MAX + 16], marker2[ADAPTER_NAME_MAX + 32];
-    snprintf(marker, sizeof marker, ".adapters.%s.", name);
+    char marker[ADAPTER_NAME_MAX + 24], marker2[ADAPTER_NAME_MAX + 32];
+    snprintf(marker, sizeof marker, a->is_prefix ? ".prefix_tunings.%s." : ".adapters.%s.", name);
     snprintf(marker2, sizeof marker2, "invertible_adapters.%s.", name);
     if (!s) s = save_matching(m, dir, "adapter.safetensors", marker, marker2);
     return s;

@@ -2,6 +2,7 @@
  * sublayer), each ending in an adapter point. Activations live in the model's arena. */
 #include "adapters/compose.h"
 #include "adapters/lora.h"
+#include "adapters/prefix_setup.h"
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "model/layers.h"
@@ -158,7 +159,9 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
     TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
     TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
-    attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, fw->p_attn,
+    attention_prefix prefix;
+    TRY(prefix_pass_layer(m, l, &prefix));
+    attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, &prefix, fw->p_attn,
                       dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     TRY(lora_input(m, l, LIN_ATTN_OUT, lc->ctx, H, &x_attn_out));
     model_linear_forward(m, lc->attn_dense, x_attn_out, L->attn_out_w, L->attn_out_b, N, H, H);
@@ -268,6 +271,7 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
         nice_forward(&m->acts, nc, fw->hidden[0], fw->emb_ln_out, &inv->inv, false, N);
         fw->inv_cache = nc;
     }
+    TRY(prefix_pass_begin(m));
     size_t NH = (size_t)N * H, NI = (size_t)N * c->intermediate;
     ALLOC_RAW(fw->scratch_nh[0], NH); ALLOC_RAW(fw->scratch_nh[1], NH); ALLOC_RAW(fw->scratch_ni, NI);
     if (!no_grad) {

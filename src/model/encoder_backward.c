@@ -3,6 +3,7 @@
  * baseline nothing below the head is visited. */
 #include "adapters/compose.h"
 #include "adapters/lora.h"
+#include "adapters/prefix_setup.h"
 #include "adapters/setup.h"
 #include "core/error.h"
 #include "model/heads.h"
@@ -118,7 +119,8 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
         return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for gradients");
     TRY(adapter_point_backward(m, l, POINT_OUTPUT, d_ffn_dense, d_a, d_out, lc->out_point));
     bool need_attention = need_d_x || L->q_w->grad || L->k_w->grad || L->v_w->grad || L->q_b->grad || L->k_b->grad ||
-                          L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l);
+                          L->v_b->grad || L->attn_out_w->grad || L->attn_out_b->grad || layer_has_attention_lora(m, l) ||
+                          prefix_pass_layer_trained(m, l);
     /* The lowest trainable layer often trains only its output adapter (Pfeiffer): then the FFN's
      * backward GEMMs would compute gradients nobody reads. */
     bool need_ffn = need_attention || L->out_w->grad || L->out_b->grad || L->inter_w->grad || L->inter_b->grad ||
@@ -138,8 +140,11 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     TRY(rescale_branch_backward(m, l, LIN_ATTN_OUT, d_attn_dense, lc->ctx));
     TRY(linear_backward_scaled(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, H, H));
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
-    attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads,
+    attention_prefix prefix;
+    TRY(prefix_pass_layer_backward(m, l, &prefix));
+    attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, &prefix,
                        fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
+    prefix_pass_layer_grads(m, l, &prefix);
     float *dxi = need_d_x ? d_x : NULL;
     TRY(rescale_branch_backward(m, l, LIN_QUERY, dq, x));
     TRY(rescale_branch_backward(m, l, LIN_KEY, dk, x));
@@ -184,7 +189,8 @@ adapt_status model_backward(adapt_model *m, float *d_last)
     forward_state *fw = &m->fw;
     int N = fw->N, H = c->hidden;
     if (fw->no_grad) return adapt_fail(ADAPT_ERR_ARG, "model_backward after model_forward_inference: that pass kept no activations");
-    int lowest = lowest_trainable_layer(m);
+    int lowest = lowest_trainable_layer(m), prefix_lowest = prefix_pass_lowest_trained_layer(m);
+    if (prefix_lowest != -2 && (lowest == -2 || prefix_lowest < lowest)) lowest = prefix_lowest;
     if (lowest == -2) return ADAPT_OK;
     float *d_out = d_last;
     for (int l = c->layers - 1; l >= (lowest < 0 ? 0 : lowest); l--) {
@@ -198,6 +204,7 @@ adapt_status model_backward(adapt_model *m, float *d_last)
         arena_release(&m->acts, mark);
         d_out = d_x;
     }
+    TRY(prefix_pass_backward(m));
     if (lowest >= 0) return ADAPT_OK;
     return embeddings_backward_all(m, d_out);
 }

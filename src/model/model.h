@@ -30,6 +30,8 @@ typedef struct layer_cache {
     point_cache *out_point;
     float *lora_ax[6];       /* LoRA A x per linear (see adapters/lora.h), NULL without LoRA */
     float *lora_x[6];        /* training with lora_dropout: the LoRA's input after its dropout (else NULL) */
+    float *prefix_k, *prefix_v; /* prefix tuning's keys and values [prefix_len, H] (adapters/prefix_setup.h) */
+    int prefix_len;
 } layer_cache;
 
 /* Activations of the last forward pass, in the model's arena. */
@@ -47,6 +49,7 @@ typedef struct forward_state {
     float *emb_ln_out;       /* embedding LayerNorm output (= hidden[0] without invertible adapter) */
     void *inv_cache;         /* invertible adapter on the embeddings (a nice_cache) */
     void *mlm_inv_cache;     /* its inverse before the MLM decoder */
+    struct prefix_pass *prefix; /* the prefix tunings this pass runs (NULL: none) */
     /* masked-LM head: dense output, activation, LayerNorm output and statistics, decoder input */
     float *mlm_pre, *mlm_act, *mlm_t, *mlm_mean, *mlm_rstd, *mlm_dec_in;
     float *mlm_in;           /* the head's input rows (all of the last hidden state, or a gather) */

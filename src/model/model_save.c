@@ -15,6 +15,7 @@
 static bool is_base_tensor(const adapt_model *m, const char *name)
 {
     if (strstr(name, ".adapters.") || strstr(name, "adapter_fusion_layer") || strstr(name, "invertible_adapters") ||
+        strstr(name, ".prefix_tunings.") ||
         strstr(name, ".lora_") || !strncmp(name, "heads.", 6) || !strncmp(name, LORA_STAGE_PREFIX, strlen(LORA_STAGE_PREFIX)))
         return false;
     (void)m;

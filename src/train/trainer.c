@@ -277,9 +277,9 @@ static adapt_status setup_method(run *r)
     TRY(load_extra_adapters(r));
     switch (o->method) {
     case METHOD_ADAPTER: {
-        bn_config cfg;
-        TRY(bn_config_parse_string(o->adapter_config, &cfg));
-        TRY(setup_add_adapter(m, r->name, &cfg, true));
+        TRY(setup_add_adapter_from_string(m, r->name, o->adapter_config));
+        if (o->train_layer_norms && setup_find_adapter(m->setup, r->name)->is_prefix)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "--train-layer-norms: a prefix tuning has no adapter points to own LayerNorms at");
         if (o->train_layer_norms) TRY(ln_copies_add(m, r->name)); /* trained with the adapter, saved in its file */
         TRY(setup_set_adapter_trainable(m, r->name, true));
         break;

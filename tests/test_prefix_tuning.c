@@ -1,0 +1,407 @@
+/* Prefix tuning (AdapterHub's PrefixTuningConfig): the attention kernel with prefix keys and
+ * values against a plain double-precision attention and its central differences; a model's
+ * gradients in the prefix MLP, its flat form and leave_out; the MLP and its flat ("ejected") form
+ * give the same states; AdapterHub files (names, config, the pool copies PyTorch also lists under
+ * each layer); the compositions it is refused in; `adapt train` with a prefix tuning. */
+#include "adapters/prefix_setup.h"
+#include "adapters/setup.h"
+#include "case_batch.h"
+#include "core/json.h"
+#include "formats/param_io.h"
+#include "lora_fixture.h"
+#include "model/heads.h"
+#include "model/layers.h"
+#include "model/model.h"
+#include "testutil.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KB = 2, KT = 5, KHEADS = 2, KHD = 4, KH = KHEADS * KHD, KP = 3 };
+
+/* ctx of one sequence's head by the definition: softmax over [prefix; keys] (masked keys out). */
+static void naive_attention(double *ctx, const double *q, const double *k, const double *v, const double *pk, const double *pv,
+                            const int32_t *mask)
+{
+    double scale = 1.0 / sqrt((double)KHD);
+    for (int b = 0; b < KB; b++)
+        for (int h = 0; h < KHEADS; h++)
+            for (int t = 0; t < KT; t++) {
+                double s[KP + KT], top = -1e300, sum = 0;
+                for (int j = 0; j < KP + KT; j++) {
+                    const double *key = j < KP ? pk + j * KH : k + ((size_t)b * KT + j - KP) * KH;
+                    bool on = j < KP || mask[b * KT + j - KP];
+                    double d = 0;
+                    for (int c = 0; c < KHD; c++) d += q[((size_t)b * KT + t) * KH + h * KHD + c] * key[h * KHD + c];
+                    s[j] = on ? d * scale : -INFINITY;
+                    if (s[j] > top) top = s[j];
+                }
+                for (int j = 0; j < KP + KT; j++) sum += s[j] = exp(s[j] - top);
+                for (int c = 0; c < KHD; c++) {
+                    double acc = 0;
+                    for (int j = 0; j < KP + KT; j++) {
+                        const double *val = j < KP ? pv + j * KH : v + ((size_t)b * KT + j - KP) * KH;
+                        acc += s[j] / sum * val[h * KHD + c];
+                    }
+                    ctx[((size_t)b * KT + t) * KH + h * KHD + c] = acc;
+                }
+            }
+}
+
+enum { NQ = KB * KT * KH, NP = KP * KH };
+
+/* Everything the kernel reads, in double, and the loss sum(G * ctx). */
+typedef struct kernel_inputs {
+    double q[NQ], k[NQ], v[NQ], pk[NP], pv[NP], g[NQ];
+    int32_t mask[KB * KT];
+} kernel_inputs;
+
+static double naive_loss(const kernel_inputs *in)
+{
+    double ctx[NQ], loss = 0;
+    naive_attention(ctx, in->q, in->k, in->v, in->pk, in->pv, in->mask);
+    for (int i = 0; i < NQ; i++) loss += in->g[i] * ctx[i];
+    return loss;
+}
+
+static void to_float(float *dst, const double *src, int n)
+{
+    for (int i = 0; i < n; i++) dst[i] = (float)src[i];
+}
+
+/* d loss / d x[i] by central differences (double throughout, step 1e-5). */
+static double numeric(kernel_inputs *in, double *x, int i)
+{
+    double keep = x[i];
+    x[i] = keep + 1e-5;
+    double up = naive_loss(in);
+    x[i] = keep - 1e-5;
+    double down = naive_loss(in);
+    x[i] = keep;
+    return (up - down) / 2e-5;
+}
+
+static void assert_gradient(const char *what, const float *got, kernel_inputs *in, double *x, int n)
+{
+    double worst = 0, largest = 0;
+    for (int i = 0; i < n; i++) {
+        double want = numeric(in, x, i);
+        worst = fmax(worst, fabs(want - got[i]));
+        largest = fmax(largest, fabs(want));
+    }
+    if (worst > 1e-4 || largest < 1e-2) fail_msg("%s: gradient off by %g (largest %g)", what, worst, largest);
+}
+
+static void test_attention_kernel(void **state)
+{
+    (void)state;
+    static kernel_inputs in;
+    uint64_t seed = 11;
+    double *all[] = {in.q, in.k, in.v, in.g};
+    for (int a = 0; a < 4; a++)
+        for (int i = 0; i < NQ; i++) all[a][i] = 2 * test_uniform(&seed) - 1;
+    for (int i = 0; i < NP; i++) in.pk[i] = 2 * test_uniform(&seed) - 1, in.pv[i] = 2 * test_uniform(&seed) - 1;
+    for (int i = 0; i < KB * KT; i++) in.mask[i] = !(i >= KT + 3); /* the second sequence: two padding keys */
+    float q[NQ], k[NQ], v[NQ], g[NQ], pk[NP], pv[NP], ctx[NQ];
+    to_float(q, in.q, NQ), to_float(k, in.k, NQ), to_float(v, in.v, NQ), to_float(g, in.g, NQ);
+    to_float(pk, in.pk, NP), to_float(pv, in.pv, NP);
+    float dq[NQ] = {0}, dk[NQ] = {0}, dv[NQ] = {0}, dpk[NP] = {0}, dpv[NP] = {0};
+    attention_prefix pre = {pk, pv, KP, dpk, dpv};
+    attention_forward(ctx, q, k, v, in.mask, KB, KT, KHEADS, KHD, &pre, 0, 0);
+    double want[NQ];
+    naive_attention(want, in.q, in.k, in.v, in.pk, in.pv, in.mask);
+    for (int i = 0; i < NQ; i++) assert_float_equal(ctx[i], want[i], 2e-6);
+    attention_backward(dq, dk, dv, g, q, k, v, in.mask, KB, KT, KHEADS, KHD, &pre, 0, 0);
+    assert_gradient("q", dq, &in, in.q, NQ);
+    assert_gradient("k", dk, &in, in.k, NQ);
+    assert_gradient("v", dv, &in, in.v, NQ);
+    assert_gradient("prefix keys", dpk, &in, in.pk, NP);
+    assert_gradient("prefix values", dpv, &in, in.pv, NP);
+    /* the padding keys of sequence 1 get no gradient, its prefix does */
+    for (int c = 0; c < KH; c++) assert_float_equal(dk[(KT + 4) * KH + c], 0, 0);
+}
+
+static adapter_def *add_prefix(adapt_model *m, const char *name, const char *config)
+{
+    if (adapt_model_add_adapter(m, name, config, 3)) fail_msg("%s", adapt_error());
+    adapter_def *a = setup_find_adapter(m->setup, name);
+    assert_non_null(a);
+    assert_true(a->is_prefix);
+    return a;
+}
+
+static void test_model_gradients(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    adapter_def *a = add_prefix(m, "pt", "prefix_tuning[prefix_length=4,bottleneck_size=6,leave_out=[0]]");
+    assert_int_equal(a->prefix_w.n_slots, 1); /* layer 1 only */
+    assert_int_equal(a->prefix_w.slot[0], -1);
+    assert_int_equal(a->prefix_w.w2->shape[0], 2 * 32);
+    if (setup_set_adapter_trainable(m, "pt", true) || adapt_model_set_setup(m, "pt")) fail_msg("%s", adapt_error());
+    grad_run g;
+    grad_run_init(&g, m, 5);
+    grad_run_loss(&g, true);
+    a = setup_find_adapter(m->setup, "pt");
+    param *checked[] = {a->prefix_w.wte, a->prefix_w.w0, a->prefix_w.b0, a->prefix_w.w2, a->prefix_w.b2};
+    for (int i = 0; i < 5; i++) assert_largest_gradient(&g, checked[i]);
+    /* the base stays frozen: nothing below the prefix's layer was differentiated */
+    assert_null(m->layers[0].q_w->grad);
+    grad_run_free(&g);
+    adapt_model_free(m);
+
+    m = load_tiny_bert();
+    a = add_prefix(m, "flat", "prefix_tuning_flat[prefix_length=2]");
+    assert_int_equal(a->prefix_w.flat->numel, 2 * 2 * 2 * 32);
+    if (setup_set_adapter_trainable(m, "flat", true) || adapt_model_set_setup(m, "flat")) fail_msg("%s", adapt_error());
+    grad_run_init(&g, m, 6);
+    grad_run_loss(&g, true);
+    assert_largest_gradient(&g, setup_find_adapter(m->setup, "flat")->prefix_w.flat);
+    grad_run_free(&g);
+    adapt_model_free(m);
+}
+
+/* The library's layout, by its tensor operations: control_trans viewed as [P, L' * 2, heads,
+ * head_dim], permuted to [L' * 2, heads, P, head_dim] and split in pairs: the i-th layer with a
+ * prefix takes entries 2i (keys) and 2i + 1 (values), counting only layers not left out. */
+static float library_entry(const float *flat, int slots, int p, int j, int h, int d)
+{
+    enum { HEADS = 4, HEAD_DIM = 8 }; /* tiny-bert: hidden 32 in 4 heads */
+    return flat[(((size_t)p * 2 * slots + j) * HEADS + h) * HEAD_DIM + d];
+}
+
+static void test_layout(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    assert_int_equal(m->cfg.heads, 4);
+    const adapter_def *a = add_prefix(m, "flat", "prefix_tuning_flat[prefix_length=3,leave_out=[0]]");
+    param *flat = a->prefix_w.flat;
+    for (size_t i = 0; i < flat->numel; i++) flat->data[i] = (float)i; /* every entry its own value */
+    prefix_cache c;
+    if (prefix_forward(&m->acts, &a->prefix_w, &a->prefix, false, &c)) fail_msg("%s", adapt_error());
+    float k[3 * 32], v[3 * 32];
+    prefix_layer_rows(&a->prefix_w, &c, 1, k, v, 0); /* layer 1: the first (only) layer with a prefix */
+    for (int p = 0; p < 3; p++)
+        for (int h = 0; h < 4; h++)
+            for (int d = 0; d < 8; d++) {
+                assert_float_equal(k[p * 32 + h * 8 + d], library_entry(flat->data, 1, p, 0, h, d), 0);
+                assert_float_equal(v[p * 32 + h * 8 + d], library_entry(flat->data, 1, p, 1, h, d), 0);
+            }
+    adapt_model_free(m);
+
+    m = load_tiny_bert(); /* both layers: layer 1 takes entries 2 and 3 */
+    a = add_prefix(m, "flat", "prefix_tuning_flat[prefix_length=2]");
+    flat = a->prefix_w.flat;
+    for (size_t i = 0; i < flat->numel; i++) flat->data[i] = (float)i;
+    if (prefix_forward(&m->acts, &a->prefix_w, &a->prefix, false, &c)) fail_msg("%s", adapt_error());
+    prefix_layer_rows(&a->prefix_w, &c, 1, k, v, 0);
+    for (int p = 0; p < 2; p++)
+        for (int h = 0; h < 4; h++)
+            for (int d = 0; d < 8; d++) {
+                assert_float_equal(k[p * 32 + h * 8 + d], library_entry(flat->data, 2, p, 2, h, d), 0);
+                assert_float_equal(v[p * 32 + h * 8 + d], library_entry(flat->data, 2, p, 3, h, d), 0);
+            }
+    /* keys and values are not interchangeable: a prefix whose value rows are zero gives other states
+     * than one whose key rows are */
+    case_batch b = case_batch_read("c10_lora_tagging", 0);
+    if (adapt_model_set_setup(m, "flat")) fail_msg("%s", adapt_error());
+    for (size_t i = 0; i < flat->numel; i++) flat->data[i] = (float)((i / 32) % 2); /* keys 0, values 1 */
+    float *keys_zero = encode_case_batch(m, &b);
+    for (size_t i = 0; i < flat->numel; i++) flat->data[i] = (float)(1 - (i / 32) % 2); /* keys 1, values 0 */
+    float *values_zero = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(keys_zero, values_zero, (size_t)b.B * b.T * 32) > 1e-3);
+    free(keys_zero), free(values_zero);
+    case_batch_free(&b);
+    adapt_model_free(m);
+}
+
+static float *encode(adapt_model *m, const case_batch *b)
+{
+    return encode_case_batch(m, b);
+}
+
+/* The library's eject(): the MLP's output as a flat prefix gives the same model. */
+static void test_flat_equals_mlp(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read("c10_lora_tagging", 0);
+    adapt_model *m = load_tiny_bert();
+    float *plain = encode(m, &b);
+    add_prefix(m, "mlp", "prefix_tuning[prefix_length=3,bottleneck_size=5]");
+    add_prefix(m, "flat", "prefix_tuning_flat[prefix_length=3]");
+    if (adapt_model_set_setup(m, "mlp")) fail_msg("%s", adapt_error());
+    float *with_mlp = encode(m, &b);
+    size_t n = (size_t)b.B * b.T * 32;
+    assert_true(max_abs_difference(plain, with_mlp, n) > 1e-2); /* a prefix changes the states */
+    prefix_cache c;
+    const adapter_def *mlp = setup_find_adapter(m->setup, "mlp");
+    if (prefix_forward(&m->acts, &mlp->prefix_w, &mlp->prefix, false, &c)) fail_msg("%s", adapt_error());
+    param *flat = setup_find_adapter(m->setup, "flat")->prefix_w.flat;
+    assert_int_equal(flat->numel, 3 * 2 * 2 * 32);
+    memcpy(flat->data, c.kv, flat->numel * sizeof(float));
+    if (adapt_model_set_setup(m, "flat")) fail_msg("%s", adapt_error());
+    float *with_flat = encode(m, &b);
+    assert_true(max_abs_difference(with_mlp, with_flat, n) < 1e-6);
+    /* Stack(mlp, flat): both prefixes; the same as one prefix of twice the length holding both */
+    if (adapt_model_set_setup(m, "Stack(mlp, flat)")) fail_msg("%s", adapt_error());
+    float *stacked = encode(m, &b);
+    adapt_model *m2 = load_tiny_bert();
+    add_prefix(m2, "both", "prefix_tuning_flat[prefix_length=6]");
+    param *both = setup_find_adapter(m2->setup, "both")->prefix_w.flat;
+    size_t width = 2 * 2 * 32;
+    for (int p = 0; p < 6; p++) memcpy(both->data + p * width, flat->data + (p % 3) * width, width * sizeof(float));
+    if (adapt_model_set_setup(m2, "both")) fail_msg("%s", adapt_error());
+    float *doubled = encode(m2, &b);
+    assert_true(max_abs_difference(stacked, doubled, n) < 1e-5);
+    free(plain), free(with_mlp), free(with_flat), free(stacked), free(doubled);
+    adapt_model_free(m);
+    adapt_model_free(m2);
+    case_batch_free(&b);
+}
+
+static void test_adapterhub_files(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read("c10_lora_tagging", 0);
+    size_t n = (size_t)b.B * b.T * 32;
+    adapt_model *m = load_tiny_bert();
+    add_prefix(m, "pt", "prefix_tuning[prefix_length=4,bottleneck_size=6,leave_out=[1]]");
+    if (adapt_model_set_setup(m, "pt")) fail_msg("%s", adapt_error());
+    float *want = encode(m, &b);
+    const char *dir = path_in(test_tmp, "pt");
+    if (adapt_model_save_adapter(m, "pt", dir)) fail_msg("%s", adapt_error());
+    cJSON *root = read_json(path_in(dir, "adapter_config.json"));
+    const cJSON *cfg = cJSON_GetObjectItem(root, "config");
+    assert_string_equal(cJSON_GetObjectItem(cfg, "architecture")->valuestring, "prefix_tuning");
+    assert_int_equal(cJSON_GetObjectItem(cfg, "prefix_length")->valueint, 4);
+    assert_int_equal(cJSON_GetObjectItem(cfg, "bottleneck_size")->valueint, 6);
+    assert_string_equal(cJSON_GetObjectItem(cfg, "non_linearity")->valuestring, "tanh");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(cfg, "flat")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cfg, "leave_out")), 1);
+    cJSON_Delete(root);
+    param_store st;
+    store_init(&st);
+    if (store_load_safetensors(&st, path_in(dir, "adapter.safetensors"), NULL, NULL, NULL)) fail_msg("%s", adapt_error());
+    assert_int_equal(st.count, 5);
+    const char *base = "bert.prefix_tuning.prefix_tunings.pt.self_prefix.";
+    /* the base model's files never take the prefix */
+    const char *model_dir = path_in(test_tmp, "model");
+    if (model_save(m, model_dir, 0)) fail_msg("%s", adapt_error());
+    assert_int_equal(run_command("grep -c prefix_tuning '%s/model.safetensors' > /dev/null", model_dir), 1);
+    const char *names[] = {"wte.weight", "control_trans.0.weight", "control_trans.0.bias", "control_trans.2.weight", "control_trans.2.bias"};
+    char name[256];
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof name, "%s%s", base, names[i]);
+        assert_non_null(store_get(&st, name));
+    }
+    snprintf(name, sizeof name, "%scontrol_trans.2.weight", base);
+    assert_int_equal(store_get(&st, name)->shape[0], 2 * 32); /* one layer left: its key and value */
+
+    /* loaded back under another name: the same states */
+    char loaded[64];
+    if (adapt_model_load_adapter(m, dir, "again", loaded, sizeof loaded) || adapt_model_set_setup(m, "again"))
+        fail_msg("%s", adapt_error());
+    float *got = encode(m, &b);
+    assert_true(max_abs_difference(want, got, n) == 0);
+    free(got);
+
+    /* PyTorch's state_dict also lists the pool under each layer; such a file (here: only the
+     * layer-0 copies) loads the same */
+    const char *dir2 = path_in(test_tmp, "pool");
+    assert_int_equal(run_command("mkdir -p '%s' && cp '%s/adapter_config.json' '%s/'", dir2, dir, dir2), 0);
+    const char *file_names[5];
+    char buf[5][256];
+    const char *store_names[5];
+    for (int i = 0; i < 5; i++) {
+        snprintf(buf[i], sizeof buf[i], "bert.encoder.layer.0.attention.self.prefix_tuning.pool.prefix_tunings.pt.self_prefix.%s", names[i]);
+        file_names[i] = buf[i];
+        static char keep[5][256];
+        snprintf(keep[i], sizeof keep[i], "%s%s", base, names[i]);
+        store_names[i] = keep[i];
+    }
+    if (store_save_safetensors(&st, path_in(dir2, "adapter.safetensors"), store_names, file_names, 5, NULL, 0))
+        fail_msg("%s", adapt_error());
+    if (adapt_model_load_adapter(m, dir2, "pool", loaded, sizeof loaded) || adapt_model_set_setup(m, "pool"))
+        fail_msg("%s", adapt_error());
+    got = encode(m, &b);
+    assert_true(max_abs_difference(want, got, n) == 0);
+    free(got);
+
+    /* a file with a prefix at a location the config does not describe is refused, by name */
+    const char *more_store[6], *more_file[6];
+    for (int i = 0; i < 5; i++) more_store[i] = store_names[i], more_file[i] = file_names[i];
+    more_store[5] = store_names[0];
+    more_file[5] = "bert.prefix_tuning.prefix_tunings.pt.cross_prefix.wte.weight";
+    if (store_save_safetensors(&st, path_in(dir2, "adapter.safetensors"), more_store, more_file, 6, NULL, 0))
+        fail_msg("%s", adapt_error());
+    expect_failure(adapt_model_load_adapter(m, dir2, "bad", NULL, 0), ADAPT_ERR_FORMAT, "cross_prefix");
+    assert_null(setup_find_adapter(m->setup, "bad"));
+    store_free(&st);
+    free(want);
+    adapt_model_free(m);
+    case_batch_free(&b);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    add_prefix(m, "pt", "prefix_tuning[prefix_length=2,bottleneck_size=4]");
+    if (adapt_model_add_adapter(m, "bn", "seq_bn", 1)) fail_msg("%s", adapt_error());
+    expect_failure(adapt_model_set_setup(m, "BatchSplit(pt, bn, batch_sizes=[1, 1])"), ADAPT_ERR_UNSUPPORTED,
+                   "prefix tuning \"pt\" inside BatchSplit");
+    expect_failure(adapt_model_set_setup(m, "Stack(bn, Parallel(pt, bn))"), ADAPT_ERR_UNSUPPORTED, "inside Parallel");
+    const char *pair[] = {"pt", "bn"};
+    expect_failure(setup_add_fusion(m, pair, 2, &(fusion_config){0}, true), ADAPT_ERR_UNSUPPORTED, "AdapterFusion does not take");
+    if (adapt_model_set_setup(m, "Stack(bn, pt)")) fail_msg("%s", adapt_error()); /* with a bottleneck adapter: fine */
+    expect_failure(adapt_model_add_adapter(m, "g", "prefix_tuning[use_gating=true]", 1), ADAPT_ERR_UNSUPPORTED, "use_gating");
+    expect_failure(adapt_model_add_adapter(m, "z", "prefix_tuning[prefix_length=0]", 1), ADAPT_ERR_FORMAT, "prefix_length");
+    expect_failure(adapt_model_add_adapter(m, "all", "prefix_tuning[leave_out=[0, 1]]", 1), ADAPT_ERR_ARG, "leaves no layer");
+    /* a hostile size for a BERT-large (24 layers, hidden 1024) is refused before anything is made */
+    prefix_config big;
+    if (prefix_config_parse_string("prefix_tuning[prefix_length=4096]", &big)) fail_msg("%s", adapt_error());
+    prefix_weights w;
+    expect_failure(prefix_weights_make(&m->store, "x", &big, 24, 1024, true, &(uint64_t){1}, &w), ADAPT_ERR_ARG, "more than");
+    prefix_weights_free(&w);
+    assert_null(setup_find_adapter(m->setup, "all"));
+    add_prefix(m, "drop", "prefix_tuning[prefix_length=2,bottleneck_size=4,dropout=0.1]");
+    if (adapt_model_set_setup(m, "drop")) fail_msg("%s", adapt_error());
+    int32_t ids[4] = {5, 6, 7, 8};
+    m->training = true;
+    expect_failure(model_forward(m, 1, 4, ids, NULL, NULL), ADAPT_ERR_UNSUPPORTED, "dropout");
+    m->training = false;
+    assert_int_equal(model_forward(m, 1, 4, ids, NULL, NULL), ADAPT_OK); /* inference ignores dropout */
+    adapt_model_free(m);
+}
+
+/* `adapt train` with a prefix tuning on the default model, then `adapt adapters list`. */
+static void test_train_command(void **state)
+{
+    (void)state;
+    const char *tmp = test_tmp;
+    assert_int_equal(run_command("head -n 400 '%s' > '%s/ner.conll' && '%s' train --task ner --model models/default --train "
+                                 "'%s/ner.conll' --output '%s/trained' --name ner --adapter-config "
+                                 "'prefix_tuning[prefix_length=8,bottleneck_size=32]' --max-steps 6 --batch-size 8 "
+                                 "--max-length 32 --lr 1e-2 --quiet > '%s/train.log' 2>&1",
+                                 shared_path("data/ner/wikiann-en/train.conll"), tmp, build_path("adapt"), tmp, tmp, tmp),
+                     0);
+    /* wte 8 x 256, control_trans 32 x 256 + 32 and (6 x 2 x 256) x 32 + 3072, the head 7 x 256 + 7 */
+    assert_int_equal((int)json_file_number(path_in(tmp, "trained/summary.json"), "trained_parameters"),
+                     2048 + 8224 + 101376 + 1799);
+    assert_int_equal(run_command("'%s' adapters list models/default '%s/trained/best/ner' > '%s/list.log' 2>&1 && "
+                                 "grep -q 'prefix_tuning, prefix_length 8, bottleneck 32, tanh' '%s/list.log' && "
+                                 "grep -q 'attention.self (8 prefix keys and values): layers 0-5' '%s/list.log'",
+                                 build_path("adapt"), tmp, tmp, tmp, tmp),
+                     0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_attention_kernel), cmocka_unit_test(test_layout), cmocka_unit_test(test_model_gradients), cmocka_unit_test(test_flat_equals_mlp),
+        cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
+    };
+    return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
+}
