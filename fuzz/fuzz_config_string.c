@@ -1,20 +1,21 @@
-/* Adapter, fusion and prefix tuning config strings ("seq_bn[reduction_factor=8]",
- * "dynamic[temperature=true]", "prefix_tuning[prefix_length=10]"). The first byte picks the parser. */
+/* Adapter, fusion and adapter-spec config strings ("seq_bn[reduction_factor=8]",
+ * "dynamic[temperature=true]", "prefix_tuning[prefix_length=10]|par_bn", "mam"). The first byte
+ * picks the parser. */
 #include "fuzz_common.h"
 #include "adapters/bn_config.h"
 #include "adapters/fusion.h"
-#include "adapters/prefix_tuning.h"
+#include "adapters/adapter_spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
     char *s = fuzz_strndup(data + 1, size - 1);
     if (data[0] & 2) {
-        prefix_config c;
-        if (fuzz_check(prefix_config_parse_string(s, &c), "prefix_config_parse_string") == ADAPT_OK) {
-            cJSON *j = prefix_config_to_json(&c);
-            prefix_config back;
-            if (!j || prefix_config_from_json(j, "round trip", true, &back) != ADAPT_OK) abort(); /* what it writes, it reads */
+        adapter_spec c;
+        if (fuzz_check(adapter_spec_parse_string(s, &c), "adapter_spec_parse_string") == ADAPT_OK) {
+            cJSON *j = adapter_spec_to_json(&c);
+            adapter_spec back;
+            if (!j || adapter_spec_from_json(j, "round trip", true, &back) != ADAPT_OK) abort(); /* what it writes, it reads */
             cJSON_Delete(j);
         }
     } else if (data[0] & 1) {

@@ -136,6 +136,28 @@ def prefix_seeds():
     return wrap(cfg) + SEP + mlp, wrap(flat_cfg) + SEP + flat
 
 
+def union_seed(prefix_seed, par_cfg, par_st):
+    """A Mix-and-Match union: the MLP prefix seed's tensors plus c05's parallel adapter renamed to "pt"."""
+    prefix_cfg, prefix_st = prefix_seed.split(SEP)
+    def parts(st):
+        n = int.from_bytes(st[:8], "little")
+        return json.loads(st[8:8 + n]), st[8 + n:]
+    header, body = parts(prefix_st)
+    par_header, par_body = parts(par_st)
+    old = json.loads(par_cfg)["name"]
+    for k, v in par_header.items():
+        if k == "__metadata__":
+            continue
+        begin, end = v["data_offsets"]
+        header[k.replace(".adapters.%s." % old, ".adapters.pt.")] = dict(v, data_offsets=[len(body), len(body) + end - begin])
+        body += par_body[begin:end]
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    cfg = json.loads(prefix_cfg)
+    cfg["config"] = {"architecture": "union", "configs": [cfg["config"], dict(json.loads(par_cfg)["config"], architecture=None)]}
+    return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + body
+
+
 def embedding_seed(cfg, st):
     """c10's LoRA with the word table targeted too: lora_embedding_A [r, 512], lora_embedding_B [32, r]."""
     cfg = json.loads(cfg)
@@ -192,6 +214,8 @@ def main():
     prefix_mlp, prefix_flat = prefix_seeds()
     put("adapterhub", "prefix_tuning", prefix_mlp, sel=0)
     put("adapterhub", "prefix_tuning_flat", prefix_flat, sel=4)
+    put("adapterhub", "mam_union", union_seed(prefix_mlp, rd(cases, "c05_par_bn_tagging/adapter_par/adapter_config.json"),
+                                              rd(cases, "c05_par_bn_tagging/adapter_par/adapter.safetensors")), sel=0)
 
     # PEFT LoRA folders (first byte: 1 merge + unmerge, 2 save, 8 an XLM-R model)
     lora = rd(cases, "c10_lora_tagging/lora/adapter_config.json") + SEP + rd(cases, "c10_lora_tagging/lora/adapter_model.safetensors")
@@ -222,6 +246,8 @@ def main():
         put("config_string", "fusion_%d" % i, s, sel=1)
     put("config_string", "prefix_tuning", "prefix_tuning[prefix_length=10,leave_out=[1],non_linearity=relu]", sel=2)
     put("config_string", "prefix_tuning_flat", "prefix_tuning_flat", sel=2)
+    put("config_string", "mam", "mam", sel=2)
+    put("config_string", "union", "seq_bn[reduction_factor=8,leave_out=[0]]|prefix_tuning[prefix_length=3,bottleneck_size=16]", sel=2)
 
     # composition strings
     for i, s in enumerate(["ner", "Stack(qu, ner)", "Stack(qu, Fuse(sst2, cola, mrpc))", "Fuse(a,b,c)",

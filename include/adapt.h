@@ -177,7 +177,8 @@ adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const
  * "seq_bn[reduction_factor=8,leave_out=[5]]") with AdapterHub's initialisation: near identity
  * (small random weights; "[init_weights=mam_adapter]": the up projection zero, exactly the model
  * without it). Prefix tuning too: "prefix_tuning[prefix_length=10,bottleneck_size=64]",
- * "prefix_tuning_flat" (docs/prefix-tuning.md; alone or in Stacks). `seed` draws its weights. */
+ * "prefix_tuning_flat", and unions with a bottleneck config: "mam", "prefix_tuning|par_bn"
+ * (docs/prefix-tuning.md; prefixes run alone or in Stacks). `seed` draws its weights. */
 adapt_status adapt_model_add_adapter(adapt_model *model, const char *name, const char *config, uint64_t seed);
 /* Saves an adapter in AdapterHub layout (the folder adapters' load_adapter reads), atomically. */
 adapt_status adapt_model_save_adapter(adapt_model *model, const char *name, const char *dir);

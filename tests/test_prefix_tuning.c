@@ -127,7 +127,7 @@ static adapter_def *add_prefix(adapt_model *m, const char *name, const char *con
     if (adapt_model_add_adapter(m, name, config, 3)) fail_msg("%s", adapt_error());
     adapter_def *a = setup_find_adapter(m->setup, name);
     assert_non_null(a);
-    assert_true(a->is_prefix);
+    assert_true(a->has_prefix);
     return a;
 }
 
@@ -344,6 +344,113 @@ static void test_adapterhub_files(void **state)
     case_batch_free(&b);
 }
 
+/* Copies every tensor of adapter `from` into adapter `to` where the names match after the name. */
+static void copy_tensors(adapt_model *m, const char *from, const char *from_seg, const char *to, const char *to_seg)
+{
+    char want[64];
+    snprintf(want, sizeof want, "%s%s.", from_seg, from);
+    int copied = 0;
+    for (size_t i = 0; i < m->store.count; i++) {
+        const param *src = m->store.items[i];
+        const char *at = strstr(src->name, want);
+        if (!at) continue;
+        char name[512];
+        snprintf(name, sizeof name, "%.*s%s%s.%s", (int)(at - src->name), src->name, to_seg, to, at + strlen(want));
+        param *dst = store_get(&m->store, name);
+        if (!dst) fail_msg("no tensor %s", name);
+        assert_int_equal(dst->numel, src->numel);
+        memcpy(dst->data, src->data, src->numel * sizeof(float));
+        copied++;
+    }
+    assert_true(copied > 0);
+}
+
+/* The library's ConfigUnion ("mam" = prefix_tuning[bottleneck_size=800] | par_bn): one adapter with
+ * both parts gives the states of Stack(its prefix alone, its bottleneck alone); its files hold
+ * both, under a "union" config, and load back. */
+static void test_union(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read("c10_lora_tagging", 0);
+    size_t n = (size_t)b.B * b.T * 32;
+    adapt_model *m = load_tiny_bert();
+    adapter_def *u = add_prefix(m, "u", "mam");
+    assert_true(u->has_bn && u->has_prefix && u->cfg.is_parallel);
+    assert_int_equal(u->prefix.bottleneck_size, 800);
+    if (adapt_model_add_adapter(m, "p", "prefix_tuning[bottleneck_size=800]", 1) || adapt_model_add_adapter(m, "b", "par_bn", 2))
+        fail_msg("%s", adapt_error());
+    copy_tensors(m, "u", ".prefix_tunings.", "p", ".prefix_tunings.");
+    /* par_bn starts as exactly the model (its up projection zero): draw it so the check can fail */
+    uint64_t seed = 9;
+    for (size_t i = 0; i < m->store.count; i++) {
+        param *t = m->store.items[i];
+        if (!strstr(t->name, ".adapters.u.")) continue;
+        for (size_t k = 0; k < t->numel; k++) t->data[k] = (float)(test_uniform(&seed) - 0.5) * 0.2f;
+    }
+    copy_tensors(m, "u", ".adapters.", "b", ".adapters.");
+    if (adapt_model_set_setup(m, "u")) fail_msg("%s", adapt_error());
+    float *got = encode_case_batch(m, &b);
+    if (adapt_model_set_setup(m, "Stack(p, b)")) fail_msg("%s", adapt_error());
+    float *want = encode_case_batch(m, &b);
+    if (adapt_model_set_setup(m, "p")) fail_msg("%s", adapt_error());
+    float *prefix_only = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(got, want, n) < 1e-6);
+    assert_true(max_abs_difference(got, prefix_only, n) > 1e-3);
+
+    const char *dir = path_in(test_tmp, "mam");
+    if (adapt_model_save_adapter(m, "u", dir)) fail_msg("%s", adapt_error());
+    cJSON *root = read_json(path_in(dir, "adapter_config.json"));
+    const cJSON *cfg = cJSON_GetObjectItem(root, "config");
+    assert_string_equal(cJSON_GetObjectItem(cfg, "architecture")->valuestring, "union");
+    const cJSON *parts = cJSON_GetObjectItem(cfg, "configs");
+    assert_int_equal(cJSON_GetArraySize(parts), 2);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "architecture")->valuestring, "prefix_tuning");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 1), "is_parallel")));
+    /* PyTorch writes the bottleneck part's architecture as null (BnConfig's): such a file loads too */
+    const char *dir_null = path_in(test_tmp, "mam_null");
+    assert_int_equal(run_command("mkdir -p '%s' && cp '%s/adapter.safetensors' '%s/'", dir_null, dir, dir_null), 0);
+    cJSON_AddItemToObject(cJSON_GetArrayItem(parts, 1), "architecture", cJSON_CreateNull());
+    char *text = cJSON_Print(root);
+    write_file(path_in(dir_null, "adapter_config.json"), text, strlen(text));
+    free(text);
+    cJSON_Delete(root);
+    char loaded_null[64];
+    if (adapt_model_load_adapter(m, dir_null, "nulled", loaded_null, sizeof loaded_null)) fail_msg("%s", adapt_error());
+    param_store st;
+    store_init(&st);
+    if (store_load_safetensors(&st, path_in(dir, "adapter.safetensors"), NULL, NULL, NULL)) fail_msg("%s", adapt_error());
+    int prefix_tensors = 0, bn_tensors = 0;
+    for (size_t i = 0; i < st.count; i++) {
+        prefix_tensors += strstr(st.items[i]->name, ".prefix_tunings.u.self_prefix.") != NULL;
+        bn_tensors += strstr(st.items[i]->name, ".output.adapters.u.") != NULL;
+    }
+    assert_int_equal(prefix_tensors, 5);
+    assert_int_equal(bn_tensors, 2 * 4); /* par_bn after each FFN: down and up, weight and bias */
+    assert_int_equal(st.count, 5 + 8);
+    store_free(&st);
+    char loaded[64];
+    if (adapt_model_load_adapter(m, dir, "again", loaded, sizeof loaded) || adapt_model_set_setup(m, "again"))
+        fail_msg("%s", adapt_error());
+    float *again = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(got, again, n) == 0);
+
+    /* unions as strings, either order; what adapt keeps one of */
+    adapter_spec spec;
+    if (adapter_spec_parse_string("seq_bn[reduction_factor=8]|prefix_tuning[prefix_length=5]", &spec)) fail_msg("%s", adapt_error());
+    assert_true(spec.has_bn && spec.has_prefix && !spec.prefix_first);
+    assert_int_equal(spec.prefix.prefix_length, 5);
+    expect_failure(adapter_spec_parse_string("seq_bn|par_bn", &spec), ADAPT_ERR_UNSUPPORTED, "two bottleneck configs");
+    expect_failure(adapter_spec_parse_string("unipelt", &spec), ADAPT_ERR_UNSUPPORTED, "UniPELT");
+    expect_failure(adapter_spec_parse_string("mam[prefix_length=3]", &spec), ADAPT_ERR_ARG, "takes no overrides");
+    cJSON *j = cJSON_Parse("{\"architecture\": \"union\", \"configs\": [{\"architecture\": \"lora\", \"r\": 8}, "
+                           "{\"architecture\": \"prefix_tuning\"}]}");
+    expect_failure(adapter_spec_from_json(j, "cfg.json", true, &spec), ADAPT_ERR_UNSUPPORTED, "a union with lora");
+    cJSON_Delete(j);
+    free(got), free(want), free(prefix_only), free(again);
+    adapt_model_free(m);
+    case_batch_free(&b);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -401,7 +508,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_kernel), cmocka_unit_test(test_layout), cmocka_unit_test(test_model_gradients), cmocka_unit_test(test_flat_equals_mlp),
-        cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
+        cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_union),             cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

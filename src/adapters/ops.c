@@ -113,7 +113,7 @@ void adapter_locations_summary(const adapt_model *m, const adapter_def *a, char 
         if (r[0]) append(buf, size, "%s%s: layers %s", buf[0] ? "; " : "", names[k], r);
     }
     if (a->has_inv) append(buf, size, "%sinvertible_adapters (embeddings)", buf[0] ? "; " : "");
-    if (a->is_prefix) {
+    if (a->has_prefix) {
         bool *with = calloc((size_t)m->cfg.layers + 1, sizeof *with);
         for (int l = 0; with && l < m->cfg.layers; l++) with[l] = a->prefix_w.slot[l] >= 0;
         if (with) layer_ranges(with, m->cfg.layers, r, sizeof r);
@@ -141,14 +141,13 @@ static adapt_status normalise(const double *w, int n, double *out)
 
 static cJSON *config_json(const adapter_def *a)
 {
-    return a->is_prefix ? prefix_config_to_json(&a->prefix) : bn_config_to_json(&a->cfg);
+    adapter_spec spec;
+    setup_adapter_spec(a, &spec);
+    return adapter_spec_to_json(&spec);
 }
 
 static adapt_status same_config(const adapter_def *a, const adapter_def *b)
 {
-    if (a->is_prefix != b->is_prefix)
-        return adapt_fail(ADAPT_ERR_ARG, "average: \"%s\" is a prefix tuning and \"%s\" is not", a->is_prefix ? a->name : b->name,
-                          a->is_prefix ? b->name : a->name);
     cJSON *ja = config_json(a), *jb = config_json(b);
     bool same = ja && jb && cJSON_Compare(ja, jb, true);
     cJSON_Delete(ja);
@@ -206,11 +205,10 @@ adapt_status adapters_average(adapt_model *m, const char *name, const char *cons
             return adapt_fail(ADAPT_ERR_ARG, "average: adapter \"%s\" has its own LayerNorms and \"%s\" does not",
                               a->has_ln_copies ? a->name : first->name, a->has_ln_copies ? first->name : a->name);
     }
-    bn_config cfg = first->cfg; /* copies: adding an adapter may move the registry */
-    prefix_config prefix = first->prefix;
+    adapter_spec spec; /* a copy: adding an adapter may move the registry */
+    setup_adapter_spec(first, &spec);
     bool own_ln = first->has_ln_copies;
-    if (first->is_prefix) TRY(setup_add_prefix_tuning(m, name, &prefix, true)); /* the library's average_prefix: every tensor */
-    else TRY(setup_add_adapter(m, name, &cfg, true));
+    TRY(setup_add_adapter_spec(m, name, &spec, true)); /* a prefix tuning too: the library's average_prefix, every tensor */
     adapt_status s = own_ln ? ln_copies_add(m, name) : ADAPT_OK; /* averaged like every other tensor */
     if (!s) s = average_into(m, name, sources, w, n);
     if (s) setup_delete_adapter(m, name);

@@ -16,7 +16,7 @@ static adapt_status placement(const adapter_setup *s, const comp_node *n, const 
 {
     if (n->kind == COMP_SINGLE) {
         const adapter_def *a = setup_find_adapter(s, n->name);
-        if (a && a->is_prefix && !stack_chain)
+        if (a && a->has_prefix && !stack_chain)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: prefix tuning \"%s\" inside %s: prefix tunings run alone or in Stacks",
                               n->name, kind_names[parent->kind]);
         return ADAPT_OK;
@@ -34,7 +34,7 @@ static int collect(const adapter_setup *s, const comp_node *n, const adapter_def
 {
     if (n->kind == COMP_SINGLE) {
         const adapter_def *a = setup_find_adapter(s, n->name);
-        if (a && a->is_prefix) {
+        if (a && a->has_prefix) {
             if (k < PREFIX_MAX_ACTIVE) out[k] = a;
             k++;
         }

@@ -158,39 +158,48 @@ static adapt_status finish_adapter(adapt_model *m, adapter_def *a, bool create, 
     return ADAPT_OK;
 }
 
-adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create)
+adapt_status setup_add_adapter_spec(adapt_model *m, const char *name, const adapter_spec *spec, bool create)
 {
-    adapter_def *a;
+    if (!spec->has_bn && !spec->has_prefix) return adapt_fail(ADAPT_ERR_ARG, "adapter \"%s\": its config describes nothing", name);
+    adapter_def *a = NULL;
     TRY(new_adapter(m, name, &a));
-    a->cfg = *cfg;
-    return finish_adapter(m, a, create, bind_adapter_layers(m, a, create));
+    a->has_bn = spec->has_bn;
+    if (spec->has_bn) a->cfg = spec->bn;
+    else bn_config_defaults(&a->cfg); /* no bottleneck points */
+    adapt_status st = bind_adapter_layers(m, a, create);
+    if (!st && spec->has_prefix) {
+        a->has_prefix = true;
+        a->prefix_first = spec->prefix_first;
+        a->prefix = spec->prefix;
+        char prefix[256];
+        setup_prefix_tuning_prefix(m, name, prefix, sizeof prefix);
+        st = prefix_weights_make(&m->store, prefix, &a->prefix, m->cfg.layers, m->cfg.hidden, create, &m->setup->rng, &a->prefix_w);
+    }
+    return finish_adapter(m, a, create, st);
 }
 
-adapt_status setup_add_prefix_tuning(adapt_model *m, const char *name, const prefix_config *cfg, bool create)
+adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create)
 {
-    adapter_def *a;
-    TRY(new_adapter(m, name, &a));
-    bn_config_defaults(&a->cfg); /* no bottleneck points */
-    a->is_prefix = true;
-    a->prefix = *cfg;
-    char prefix[256];
-    setup_prefix_tuning_prefix(m, name, prefix, sizeof prefix);
-    adapt_status st = bind_adapter_layers(m, a, create);
-    if (!st)
-        st = prefix_weights_make(&m->store, prefix, cfg, m->cfg.layers, m->cfg.hidden, create, &m->setup->rng, &a->prefix_w);
-    return finish_adapter(m, a, create, st);
+    adapter_spec spec = {.has_bn = true, .bn = *cfg};
+    return setup_add_adapter_spec(m, name, &spec, create);
 }
 
 adapt_status setup_add_adapter_from_string(adapt_model *m, const char *name, const char *config)
 {
-    if (prefix_config_is_prefix_string(config)) {
-        prefix_config pc;
-        TRY(prefix_config_parse_string(config, &pc));
-        return setup_add_prefix_tuning(m, name, &pc, true);
-    }
-    bn_config cfg;
-    TRY(bn_config_parse_string(config, &cfg));
-    return setup_add_adapter(m, name, &cfg, true);
+    adapter_spec spec;
+    TRY(adapter_spec_parse_string(config, &spec));
+    return setup_add_adapter_spec(m, name, &spec, true);
+}
+
+void setup_adapter_spec(const adapter_def *a, adapter_spec *out)
+{
+    memset(out, 0, sizeof *out);
+    out->has_bn = a->has_bn;
+    out->has_prefix = a->has_prefix;
+    out->prefix_first = a->prefix_first;
+    out->bn = a->cfg;
+    if (a->has_prefix) out->prefix = a->prefix;
+    else prefix_config_defaults(&out->prefix);
 }
 
 adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, const fusion_config *cfg, bool create)
@@ -201,7 +210,7 @@ adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, c
     for (int i = 0; i < n; i++) {
         const adapter_def *a = setup_find_adapter(s, names[i]);
         if (!a) return adapt_fail(ADAPT_ERR_ARG, "fusion: no adapter named \"%s\"", names[i]);
-        if (a->is_prefix)
+        if (a->has_prefix)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "fusion: \"%s\" is a prefix tuning, which AdapterFusion does not take", names[i]);
     }
     if (setup_find_fusion(s, names, n)) return adapt_fail(ADAPT_ERR_ARG, "this fusion is already loaded");

@@ -8,7 +8,7 @@
 #include "adapters/bottleneck.h"
 #include "adapters/fusion.h"
 #include "adapters/invertible.h"
-#include "adapters/prefix_tuning.h"
+#include "adapters/adapter_spec.h"
 #include "model/model.h"
 
 #define ADAPTER_NAME_MAX 64
@@ -22,9 +22,10 @@ typedef struct adapter_def {
     bool has_inv;
     nice_weights inv;
     bool has_ln_copies;      /* its own LayerNorms at its points (adapters/ln_copies.h) */
-    /* A prefix tuning (adapters/prefix_tuning.h) instead of a bottleneck adapter: then cfg has no
-     * points (mh_adapter and output_adapter false) and the composition passes it by at them. */
-    bool is_prefix;
+    /* What its config describes (adapters/adapter_spec.h): a bottleneck adapter (has_bn), a prefix
+     * tuning (has_prefix, adapters/prefix_tuning.h), or both (a ConfigUnion such as "mam").
+     * Without has_bn, cfg has no points and the composition passes the adapter by at them. */
+    bool has_bn, has_prefix, prefix_first;
     prefix_config prefix;
     prefix_weights prefix_w;
 } adapter_def;
@@ -81,11 +82,13 @@ void setup_free(adapter_setup *s);
  * that name. On failure the adapter's tensors are removed from the store. The same for fusions. */
 adapt_status setup_add_adapter(adapt_model *m, const char *name, const bn_config *cfg, bool create);
 adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, const fusion_config *cfg, bool create);
-/* A new adapter (fresh tensors) from a config string: a bottleneck config ("seq_bn[...]") or a
- * prefix tuning ("prefix_tuning[prefix_length=10]", "prefix_tuning_flat"). */
+/* The same for any adapter config: bottleneck, prefix tuning or their union. */
+adapt_status setup_add_adapter_spec(adapt_model *m, const char *name, const adapter_spec *spec, bool create);
+/* A new adapter (fresh tensors) from a config string (adapter_spec_parse_string): "seq_bn[...]",
+ * "prefix_tuning[prefix_length=10]", "prefix_tuning_flat", "mam", "prefix_tuning|par_bn". */
 adapt_status setup_add_adapter_from_string(adapt_model *m, const char *name, const char *config);
-/* The same for a prefix tuning (adapters/prefix_setup.c). */
-adapt_status setup_add_prefix_tuning(adapt_model *m, const char *name, const prefix_config *cfg, bool create);
+/* An adapter's config back as a spec (for saving and comparing). */
+void setup_adapter_spec(const adapter_def *a, adapter_spec *out);
 /* "<base>.prefix_tuning.prefix_tunings.<name>.self_prefix": where a prefix tuning's tensors are named. */
 void setup_prefix_tuning_prefix(const adapt_model *m, const char *name, char *buf, size_t size);
 /* Prefix tunings run alone or inside Stacks (from the root): elsewhere (Fuse, Average, BatchSplit,

@@ -55,7 +55,7 @@ static bool adapter_uses(const adapt_model *m, const adapter_def *a, const param
         if (a->has_attn[l] && block_uses(&a->attn[l], p)) return true;
         if (a->has_out[l] && block_uses(&a->out[l], p)) return true;
     }
-    return (a->has_inv && nice_uses(&a->inv, p)) || (a->is_prefix && prefix_weights_use(&a->prefix_w, p));
+    return (a->has_inv && nice_uses(&a->inv, p)) || (a->has_prefix && prefix_weights_use(&a->prefix_w, p));
 }
 
 adapt_status setup_check_adapter_tensors(const adapt_model *m, const adapter_def *a)

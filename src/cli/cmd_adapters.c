@@ -178,8 +178,14 @@ static adapt_status list_one(adapt_model *m, const char *dir, size_t base)
     const adapter_def *a = setup_find_adapter(m->setup, name);
     size_t n = adapter_param_count(m, name);
     printf("%s  (%s)\n", name, dir);
-    if (a->is_prefix) prefix_config_summary(&a->prefix, text, sizeof text);
-    else adapter_config_summary(&a->cfg, m->cfg.hidden, text, sizeof text);
+    text[0] = 0;
+    if (a->has_bn) adapter_config_summary(&a->cfg, m->cfg.hidden, text, sizeof text);
+    if (a->has_prefix) { /* a union ("mam"): both parts */
+        size_t used = strlen(text);
+        if (used) snprintf(text + used, sizeof text - used, " + ");
+        used = strlen(text);
+        prefix_config_summary(&a->prefix, text + used, sizeof text - used);
+    }
     printf("  config:      %s\n", text);
     adapter_locations_summary(m, a, text, sizeof text);
     printf("  locations:   %s\n", text);

@@ -33,7 +33,7 @@ static bool replace_once(char *s, size_t size, const char *from, const char *to)
 typedef struct rename_ctx {
     adapterhub_file file; /* first: adapterhub_load_tensors passes it to the rename */
     const adapt_model *m;
-    const char *kind;     /* "adapters", "prefix", "fusion", "heads" */
+    const char *kind;     /* "adapters" (bottleneck and prefix tuning tensors), "fusion", "heads" */
     const char *old_name, *new_name;
 } rename_ctx;
 
@@ -88,7 +88,7 @@ static bool rename_tensor(const char *file_name, char *out, size_t size, void *v
         snprintf(tmp, sizeof tmp, "%s", out);
         if ((c->file.status = adapterhub_prefixed_name(c->m, tmp, out, size, c->file.path, file_name))) return false;
     }
-    if (!strcmp(c->kind, "prefix")) return rename_prefix_tensor(c, file_name, out, size);
+    if (!strcmp(c->kind, "adapters") && strstr(out, ".prefix_tunings.")) return rename_prefix_tensor(c, file_name, out, size);
     char from[256], to[256], from2[256], to2[256];
     const char *seg = !strcmp(c->kind, "heads") ? "heads." : !strcmp(c->kind, "fusion") ? ".adapter_fusion_layer." : ".adapters.";
     snprintf(from, sizeof from, "%s%s.", seg, c->old_name);
@@ -137,9 +137,7 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     cJSON *root = NULL;
     adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     const char *saved_name = NULL;
-    bn_config cfg;
-    prefix_config prefix;
-    bool is_prefix = false;
+    adapter_spec spec;
     if (!s && adapterhub_is_lora(root))
         s = adapt_fail(ADAPT_ERR_ARG, "%s: this is a LoRA (architecture \"lora\"), not a bottleneck adapter: load it as a LoRA "
                        "(--lora, adapt_model_load_lora)", cfg_path);
@@ -148,20 +146,16 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     if (!s) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(root, "config");
         bool has_version = cJSON_GetObjectItemCaseSensitive(root, "version") != NULL;
-        is_prefix = prefix_config_is_prefix_json(c);
-        if (is_prefix) s = prefix_config_from_json(c, cfg_path, has_version, &prefix);
-        else if (cJSON_IsObject(c)) s = bn_config_from_json(c, cfg_path, has_version, &cfg);
-        else if (cJSON_IsString(c)) s = bn_config_parse_string(c->valuestring, &cfg);
+        if (cJSON_IsObject(c) || cJSON_IsString(c)) s = adapter_spec_from_json(c, cfg_path, has_version, &spec);
         else s = adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"config\"", cfg_path);
     }
     const char *name = load_as ? load_as : saved_name;
     if (!s) s = setup_check_new_adapter_name(m, name);
     if (!s) {
-        rename_ctx rc = {{NULL, ADAPT_OK}, m, is_prefix ? "prefix" : "adapters", saved_name, name};
+        rename_ctx rc = {{NULL, ADAPT_OK}, m, "adapters", saved_name, name};
         s = adapterhub_load_tensors(m, dir, "adapter.safetensors", rename_tensor, &rc.file);
         if (s) setup_remove_adapter_tensors(m, name);
-        else if (is_prefix) s = setup_add_prefix_tuning(m, name, &prefix, false);
-        else s = setup_add_adapter(m, name, &cfg, false); /* removes them itself when it fails */
+        else s = setup_add_adapter_spec(m, name, &spec, false); /* removes them itself when it fails */
     }
     if (!s && name_out) snprintf(name_out, name_size, "%s", name);
     cJSON_Delete(root);
@@ -189,15 +183,16 @@ adapt_status adapterhub_write_json(const char *dir, const char *file, cJSON *roo
     return s;
 }
 
-/* Saves the store tensors whose names contain one of the markers. */
-static adapt_status save_matching(adapt_model *m, const char *dir, const char *file, const char *marker, const char *marker2)
+/* Saves the store tensors whose names contain one of the markers (NULL ones skipped). */
+static adapt_status save_matching(adapt_model *m, const char *dir, const char *file, const char *marker, const char *marker2,
+                                  const char *marker3)
 {
     size_t n = 0;
     const char **names = calloc(m->store.count + 1, sizeof *names);
     if (!names) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < m->store.count; i++) {
         const char *t = m->store.items[i]->name;
-        if (strstr(t, marker) || (marker2 && strstr(t, marker2))) names[n++] = t;
+        if (strstr(t, marker) || (marker2 && strstr(t, marker2)) || (marker3 && strstr(t, marker3))) names[n++] = t;
     }
     char *path = path_join(dir, file);
     adapt_status s = path ? store_save_safetensors(&m->store, path, names, NULL, n, NULL, 0) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
@@ -212,7 +207,9 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
     if (!a) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
     TRY(dir_make(dir));
     cJSON *root = cJSON_CreateObject();
-    cJSON *cfg = a->is_prefix ? prefix_config_to_json(&a->prefix) : bn_config_to_json(&a->cfg);
+    adapter_spec spec;
+    setup_adapter_spec(a, &spec);
+    cJSON *cfg = adapter_spec_to_json(&spec);
     if (!root || !cfg) {
         cJSON_Delete(root);
         cJSON_Delete(cfg);
@@ -222,10 +219,11 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
     adapterhub_add_common(root, m, name);
     adapt_status s = adapterhub_write_json(dir, "adapter_config.json", root);
     cJSON_Delete(root);
-    char marker[ADAPTER_NAME_MAX + 24], marker2[ADAPTER_NAME_MAX + 32];
-    snprintf(marker, sizeof marker, a->is_prefix ? ".prefix_tunings.%s." : ".adapters.%s.", name);
+    char marker[ADAPTER_NAME_MAX + 16], marker2[ADAPTER_NAME_MAX + 32], marker3[ADAPTER_NAME_MAX + 24];
+    snprintf(marker, sizeof marker, ".adapters.%s.", name);
     snprintf(marker2, sizeof marker2, "invertible_adapters.%s.", name);
-    if (!s) s = save_matching(m, dir, "adapter.safetensors", marker, marker2);
+    snprintf(marker3, sizeof marker3, ".prefix_tunings.%s.", name);
+    if (!s) s = save_matching(m, dir, "adapter.safetensors", marker, marker2, marker3);
     return s;
 }
 
@@ -296,7 +294,7 @@ adapt_status adapterhub_save_head(adapt_model *m, const char *dir, const head *h
     cJSON_Delete(root);
     char marker[96];
     snprintf(marker, sizeof marker, "heads.%s.", h->name);
-    if (!s) s = save_matching(m, dir, "model_head.safetensors", marker, NULL);
+    if (!s) s = save_matching(m, dir, "model_head.safetensors", marker, NULL, NULL);
     return s;
 }
 
@@ -355,6 +353,6 @@ adapt_status adapterhub_save_fusion(adapt_model *m, const char *dir, const char 
     cJSON_Delete(root);
     char marker[sizeof f->name + 32];
     snprintf(marker, sizeof marker, ".adapter_fusion_layer.%s.", f->name);
-    if (!s) s = save_matching(m, dir, "model_adapter_fusion.safetensors", marker, NULL);
+    if (!s) s = save_matching(m, dir, "model_adapter_fusion.safetensors", marker, NULL, NULL);
     return s;
 }

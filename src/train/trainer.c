@@ -278,7 +278,7 @@ static adapt_status setup_method(run *r)
     switch (o->method) {
     case METHOD_ADAPTER: {
         TRY(setup_add_adapter_from_string(m, r->name, o->adapter_config));
-        if (o->train_layer_norms && setup_find_adapter(m->setup, r->name)->is_prefix)
+        if (o->train_layer_norms && !setup_find_adapter(m->setup, r->name)->has_bn)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "--train-layer-norms: a prefix tuning has no adapter points to own LayerNorms at");
         if (o->train_layer_norms) TRY(ln_copies_add(m, r->name)); /* trained with the adapter, saved in its file */
         TRY(setup_set_adapter_trainable(m, r->name, true));
