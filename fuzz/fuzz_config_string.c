@@ -16,6 +16,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             cJSON *j = adapter_spec_to_json(&c);
             adapter_spec back;
             if (!j || adapter_spec_from_json(j, "round trip", true, &back) != ADAPT_OK) abort(); /* what it writes, it reads */
+            cJSON *again = adapter_spec_to_json(&back); /* and writes the same again */
+            if (!again || !cJSON_Compare(j, again, true)) abort();
+            cJSON_Delete(again);
             cJSON_Delete(j);
         }
     } else if (data[0] & 1) {

@@ -365,7 +365,7 @@ adapt_status adapt_tagger_tag(adapt_tagger *tagger, size_t n, const char *const 
  * PEFT / Hugging Face layout), summary.json, curve.svg, losses.tsv. Fill the options with
  * adapt_train_options_init (the command's defaults) and set what differs. */
 typedef enum adapt_train_method {
-    ADAPT_TRAIN_ADAPTER,  /* a new adapter (adapter_config: bottleneck or prefix tuning) + head; the model frozen */
+    ADAPT_TRAIN_ADAPTER,  /* a new adapter (adapter_config: bottleneck, prefix tuning or a union) + head; the model frozen */
     ADAPT_TRAIN_LORA,     /* PEFT LoRA (lora_r, lora_alpha; lora_dora: DoRA; lora_ia3: (IA)^3) + head */
     ADAPT_TRAIN_FULL,     /* every weight */
     ADAPT_TRAIN_HEAD,     /* the head only */

@@ -433,6 +433,10 @@ static void test_union(void **state)
         fail_msg("%s", adapt_error());
     float *again = encode_case_batch(m, &b);
     assert_true(max_abs_difference(got, again, n) == 0);
+    if (adapt_model_set_setup(m, "nulled")) fail_msg("%s", adapt_error());
+    float *nulled = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(got, nulled, n) == 0);
+    free(nulled);
 
     /* unions as strings, either order; what adapt keeps one of */
     adapter_spec spec;
@@ -442,6 +446,12 @@ static void test_union(void **state)
     expect_failure(adapter_spec_parse_string("seq_bn|par_bn", &spec), ADAPT_ERR_UNSUPPORTED, "two bottleneck configs");
     expect_failure(adapter_spec_parse_string("unipelt", &spec), ADAPT_ERR_UNSUPPORTED, "UniPELT");
     expect_failure(adapter_spec_parse_string("mam[prefix_length=3]", &spec), ADAPT_ERR_ARG, "takes no overrides");
+    if (adapter_spec_parse_string(" prefix_tuning[prefix_length=2] |  par_bn ", &spec)) fail_msg("%s", adapt_error()); /* parts stripped */
+    assert_true(spec.has_bn && spec.has_prefix && spec.prefix_first && spec.bn.is_parallel);
+    expect_failure(adapter_spec_parse_string("seq_bn|", &spec), ADAPT_ERR_ARG, "an empty part");
+    cJSON *nested = cJSON_Parse("{\"architecture\": \"union\", \"configs\": [\"mam\"]}");
+    expect_failure(adapter_spec_from_json(nested, "cfg.json", true, &spec), ADAPT_ERR_FORMAT, "a union inside a union");
+    cJSON_Delete(nested);
     cJSON *j = cJSON_Parse("{\"architecture\": \"union\", \"configs\": [{\"architecture\": \"lora\", \"r\": 8}, "
                            "{\"architecture\": \"prefix_tuning\"}]}");
     expect_failure(adapter_spec_from_json(j, "cfg.json", true, &spec), ADAPT_ERR_UNSUPPORTED, "a union with lora");
@@ -449,6 +459,44 @@ static void test_union(void **state)
     free(got), free(want), free(prefix_only), free(again);
     adapt_model_free(m);
     case_batch_free(&b);
+}
+
+/* A union with the bottleneck part first: saved in that order, loaded back, and both parts trained
+ * (gradients against central differences; tanh keeps the bottleneck's differences smooth). */
+static void test_union_bottleneck_first(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    add_prefix(m, "u", "seq_bn[non_linearity=tanh,reduction_factor=4]|prefix_tuning[prefix_length=3,bottleneck_size=8]");
+    if (setup_set_adapter_trainable(m, "u", true) || adapt_model_set_setup(m, "u")) fail_msg("%s", adapt_error());
+    grad_run g;
+    grad_run_init(&g, m, 8);
+    grad_run_loss(&g, true);
+    adapter_def *u = setup_find_adapter(m->setup, "u");
+    assert_largest_gradient(&g, u->prefix_w.wte);
+    assert_largest_gradient(&g, u->prefix_w.w2);
+    assert_largest_gradient(&g, u->out[0].down_w);
+    assert_largest_gradient(&g, u->out[1].up_w);
+    const char *dir = path_in(test_tmp, "bn_first");
+    if (adapt_model_save_adapter(m, "u", dir)) fail_msg("%s", adapt_error());
+    cJSON *root = read_json(path_in(dir, "adapter_config.json"));
+    const cJSON *parts = cJSON_GetObjectItem(cJSON_GetObjectItem(root, "config"), "configs");
+    assert_null(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "architecture")); /* BnConfig: no architecture key */
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 0), "output_adapter")));
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(parts, 1), "architecture")->valuestring, "prefix_tuning");
+    cJSON_Delete(root);
+    case_batch b = case_batch_read("c10_lora_tagging", 0);
+    float *want = encode_case_batch(m, &b);
+    char loaded[64];
+    if (adapt_model_load_adapter(m, dir, "back", loaded, sizeof loaded) || adapt_model_set_setup(m, "back"))
+        fail_msg("%s", adapt_error());
+    assert_false(setup_find_adapter(m->setup, "back")->prefix_first);
+    float *got = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(want, got, (size_t)b.B * b.T * 32) == 0);
+    free(want), free(got);
+    case_batch_free(&b);
+    grad_run_free(&g);
+    adapt_model_free(m);
 }
 
 static void test_refusals(void **state)
@@ -508,7 +556,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_kernel), cmocka_unit_test(test_layout), cmocka_unit_test(test_model_gradients), cmocka_unit_test(test_flat_equals_mlp),
-        cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_union),             cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
+        cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_union),
+        cmocka_unit_test(test_union_bottleneck_first), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

@@ -36,25 +36,36 @@ static adapt_status refuse_named(const char *name, const char *what)
     return ADAPT_OK;
 }
 
-static adapt_status parse_part(const char *part, const char *what, adapter_spec *s)
+static adapt_status parse_part(const char *text, const char *what, adapter_spec *s)
 {
+    /* the library strips each part of a union ("prefix_tuning | par_bn") */
+    while (*text == ' ' || *text == '\t') text++;
+    size_t len = strlen(text);
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\t')) len--;
+    if (!len) return adapt_fail(ADAPT_ERR_ARG, "%s: an empty part", what);
+    char *part = malloc(len + 1);
+    if (!part) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    memcpy(part, text, len);
+    part[len] = 0;
     char name[64];
     size_t n = strcspn(part, "[");
     snprintf(name, sizeof name, "%.*s", (int)(n < sizeof name ? n : sizeof name - 1), part);
-    TRY(refuse_named(name, what));
-    if (!strcmp(name, "mam")) {
-        if (part[n]) return adapt_fail(ADAPT_ERR_ARG, "%s: \"mam\" takes no overrides (write its union: prefix_tuning[...]|par_bn[...])", what);
-        TRY(add_part(s, true, what));
-        TRY(prefix_config_parse_string("prefix_tuning[bottleneck_size=800]", &s->prefix));
-        TRY(add_part(s, false, what));
-        return bn_config_parse_string("par_bn", &s->bn);
+    adapt_status st = refuse_named(name, what);
+    if (!st && !strcmp(name, "mam")) {
+        if (part[n]) st = adapt_fail(ADAPT_ERR_ARG, "%s: \"mam\" takes no overrides (write its union: prefix_tuning[...]|par_bn[...])", what);
+        if (!st) st = add_part(s, true, what);
+        if (!st) st = prefix_config_parse_string("prefix_tuning[bottleneck_size=800]", &s->prefix);
+        if (!st) st = add_part(s, false, what);
+        if (!st) st = bn_config_parse_string("par_bn", &s->bn);
+    } else if (!st && prefix_config_is_prefix_string(part)) {
+        st = add_part(s, true, what);
+        if (!st) st = prefix_config_parse_string(part, &s->prefix);
+    } else if (!st) {
+        st = add_part(s, false, what);
+        if (!st) st = bn_config_parse_string(part, &s->bn);
     }
-    if (prefix_config_is_prefix_string(part)) {
-        TRY(add_part(s, true, what));
-        return prefix_config_parse_string(part, &s->prefix);
-    }
-    TRY(add_part(s, false, what));
-    return bn_config_parse_string(part, &s->bn);
+    free(part);
+    return st;
 }
 
 adapt_status adapter_spec_parse_string(const char *s, adapter_spec *out)
@@ -62,36 +73,30 @@ adapt_status adapter_spec_parse_string(const char *s, adapter_spec *out)
     spec_empty(out);
     char what[160];
     snprintf(what, sizeof what, "config \"%.120s\"", s);
-    /* "a|b": the parts at the top level (a '|' inside brackets or quotes belongs to a value) */
-    size_t len = strlen(s), start = 0;
-    int depth = 0, parts = 0;
-    char quote = 0;
-    for (size_t i = 0; i <= len; i++) {
-        char c = s[i];
-        if (quote) {
-            if (c == quote) quote = 0;
-            if (c) continue;
-        }
-        if (c == '"' || c == '\'') quote = c;
-        else if (c == '[' || c == '{') depth++;
-        else if ((c == ']' || c == '}') && depth > 0) depth--;
-        if (c && (c != '|' || depth)) continue;
-        if (++parts > UNION_MAX_PARTS) return adapt_fail(ADAPT_ERR_ARG, "%s: more than %d parts", what, UNION_MAX_PARTS);
-        char *part = malloc(i - start + 1);
+    /* "a|b": split at every '|', as the library's parse_adapter_config_string does */
+    int parts = 0;
+    for (const char *start = s;; parts++) {
+        if (parts == UNION_MAX_PARTS) return adapt_fail(ADAPT_ERR_ARG, "%s: more than %d parts", what, UNION_MAX_PARTS);
+        size_t len = strcspn(start, "|");
+        char *part = malloc(len + 1);
         if (!part) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-        memcpy(part, s + start, i - start);
-        part[i - start] = 0;
+        memcpy(part, start, len);
+        part[len] = 0;
         adapt_status st = parse_part(part, what, out);
         free(part);
         TRY(st);
-        start = i + 1;
+        if (!start[len]) return ADAPT_OK;
+        start += len + 1;
     }
-    return ADAPT_OK;
 }
 
 static adapt_status part_from_json(const cJSON *c, const char *what, bool has_version, adapter_spec *s)
 {
-    if (cJSON_IsString(c)) return parse_part(c->valuestring, what, s);
+    if (cJSON_IsString(c)) {
+        if (strchr(c->valuestring, '|') || !strcmp(c->valuestring, "mam"))
+            return adapt_fail(ADAPT_ERR_FORMAT, "%s: a union inside a union", what);
+        return parse_part(c->valuestring, what, s);
+    }
     if (!cJSON_IsObject(c)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: the adapter \"config\" must be an object or a name", what);
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(c, "architecture");
     const char *a = cJSON_IsString(arch) ? arch->valuestring : NULL;

@@ -211,7 +211,7 @@ adapt_status setup_add_fusion(adapt_model *m, const char *const *names, int n, c
         const adapter_def *a = setup_find_adapter(s, names[i]);
         if (!a) return adapt_fail(ADAPT_ERR_ARG, "fusion: no adapter named \"%s\"", names[i]);
         if (a->has_prefix)
-            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "fusion: \"%s\" is a prefix tuning, which AdapterFusion does not take", names[i]);
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "fusion: \"%s\" has a prefix tuning, which AdapterFusion does not take", names[i]);
     }
     if (setup_find_fusion(s, names, n)) return adapt_fail(ADAPT_ERR_ARG, "this fusion is already loaded");
     if (s->n_fusions == s->cap_fusions) {

@@ -91,3 +91,11 @@ adapt_status json_get_str(const cJSON *obj, const char *key, const char *what, c
     if (!present(obj, key)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: missing \"%s\"", what, key);
     return json_get_str_opt(obj, key, what, out);
 }
+
+char *json_quote(const char *s)
+{
+    cJSON *item = cJSON_CreateString(s);
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL;
+    cJSON_Delete(item);
+    return text;
+}

@@ -19,5 +19,7 @@ adapt_status json_get_num_opt(const cJSON *obj, const char *key, const char *wha
 adapt_status json_get_bool_opt(const cJSON *obj, const char *key, const char *what, bool *out);
 adapt_status json_get_str(const cJSON *obj, const char *key, const char *what, const char **out);
 adapt_status json_get_str_opt(const cJSON *obj, const char *key, const char *what, const char **out);
+/* s as a JSON string literal, quotes included (malloc'd; NULL when out of memory). */
+char *json_quote(const char *s);
 
 #endif

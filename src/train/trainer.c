@@ -6,6 +6,7 @@
 #include "adapters/setup.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "core/fileio.h"
 #include "core/svg.h"
 #include "data/glue.h"
@@ -423,17 +424,26 @@ static adapt_status write_summary(run *r, double best, long best_step, long step
     char best_text[32] = "null"; /* JSON has no infinity: no evaluation ran */
     if (isfinite(best)) snprintf(best_text, sizeof best_text, "%.4f", r->mlm ? -best : best);
     static const char *methods[] = {"adapter", "lora", "full", "head", "top-k", "fusion"};
+    /* strings from the command line, quoted for JSON (a config string may hold quotes) */
+    char *task = json_quote(r->o->task), *config = json_quote(r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "");
+    char *name = json_quote(r->name);
+    if (!task || !config || !name) {
+        free(task), free(config), free(name);
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
+    }
     char buf[2304];
     int n = snprintf(buf, sizeof buf,
-                     "{\n  \"task\": \"%s\",\n  \"method\": \"%s\",\n  \"adapter_config\": \"%s\",\n  \"name\": \"%s\",\n"
+                     "{\n  \"task\": %s,\n  \"method\": \"%s\",\n  \"adapter_config\": %s,\n  \"name\": %s,\n"
                      "  \"train_examples\": %zu,\n  \"dev_examples\": %zu,\n  \"steps\": %ld,\n  \"skipped_steps\": %ld,\n  \"best_dev_metric\": %s,\n"
                      "  \"metric\": \"%s\",\n  \"best_step\": %ld,\n  \"trained_parameters\": %zu,\n  \"total_parameters\": %zu,\n"
                      "  \"trained_percent\": %.4f,\n  \"wall_seconds\": %.1f,\n  \"seconds_per_step\": %.4f,\n  \"processes\": %d,\n"
                      "  \"peak_rss_mb\": %.1f\n}\n",
-                     r->o->task, methods[r->o->method], r->o->method == METHOD_ADAPTER ? r->o->adapter_config : "", r->name,
+                     task, methods[r->o->method], config, name,
                      r->train.n, r->dev.n, steps, skipped, best_text, r->mlm ? "mlm_loss" : r->tagging ? "entity_f1" : metric_name(r), best_step, trained, total,
                      100.0 * (double)trained / (double)total, seconds, steps ? seconds / (double)steps : 0, dp_size(),
                      ru.ru_maxrss / 1024.0);
+    free(task), free(config), free(name);
+    if (n < 0 || (size_t)n >= sizeof buf) return adapt_fail(ADAPT_ERR_ARG, "summary.json: the task, config or name is too long");
     char *path = path_join(r->o->out_dir, "summary.json");
     adapt_status s = path ? file_write_atomic(path, buf, (size_t)n) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     free(path);

@@ -24,7 +24,7 @@ adapt_status adapter_validate(const adapt_model *m, gpu_adapter_cfg *out, const 
     const adapter_def *ad = setup_find_adapter(s, name);
     if (!ad) return adapt_fail(ADAPT_ERR_ARG, "CUDA backend: active adapter \"%s\" does not exist", name);
     const bn_config *c = &ad->cfg;
-    const char *why = ad->has_prefix ? "prefix tuning"
+    const char *why = ad->has_prefix ? "prefix tuning (alone or in a union)"
                       : c->is_parallel ? "parallel adapters"
                       : c->ln_before || c->ln_after ? "adapter LayerNorms (ln_before / ln_after)"
                       : c->scaling_kind != BN_SCALING_FIXED ? "learned scaling"
