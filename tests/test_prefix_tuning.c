@@ -18,40 +18,46 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { KB = 2, KT = 5, KHEADS = 2, KHD = 4, KH = KHEADS * KHD, KP = 3 };
+enum { KB = 4, KT = 5, KHEADS = 2, KHD = 4, KH = KHEADS * KHD, KP = 3 };
+/* Sequences 0 and 2 share prefix 0 (3 rows), sequence 1 has prefix 1 (2 rows), sequence 3 none. */
+static const int seq_prefix[KB] = {0, 1, 0, -1}, prefix_len[2] = {3, 2};
 
-/* ctx of one sequence's head by the definition: softmax over [prefix; keys] (masked keys out). */
+/* ctx by the definition: each head's softmax over [its sequence's prefix; keys] (masked keys out). */
 static void naive_attention(double *ctx, const double *q, const double *k, const double *v, const double *pk, const double *pv,
                             const int32_t *mask)
 {
     double scale = 1.0 / sqrt((double)KHD);
-    for (int b = 0; b < KB; b++)
+    for (int b = 0; b < KB; b++) {
+        int P = seq_prefix[b] < 0 ? 0 : prefix_len[seq_prefix[b]];
+        const double *bk = pk + (seq_prefix[b] < 0 ? 0 : seq_prefix[b]) * KP * KH, *bv = pv + (seq_prefix[b] < 0 ? 0 : seq_prefix[b]) * KP * KH;
         for (int h = 0; h < KHEADS; h++)
             for (int t = 0; t < KT; t++) {
                 double s[KP + KT], top = -1e300, sum = 0;
-                for (int j = 0; j < KP + KT; j++) {
-                    const double *key = j < KP ? pk + j * KH : k + ((size_t)b * KT + j - KP) * KH;
-                    bool on = j < KP || mask[b * KT + j - KP];
+                for (int j = 0; j < P + KT; j++) {
+                    const double *key = j < P ? bk + j * KH : k + ((size_t)b * KT + j - P) * KH;
+                    bool on = j < P || mask[b * KT + j - P];
                     double d = 0;
                     for (int c = 0; c < KHD; c++) d += q[((size_t)b * KT + t) * KH + h * KHD + c] * key[h * KHD + c];
                     s[j] = on ? d * scale : -INFINITY;
                     if (s[j] > top) top = s[j];
                 }
-                for (int j = 0; j < KP + KT; j++) sum += s[j] = exp(s[j] - top);
+                for (int j = 0; j < P + KT; j++) sum += s[j] = exp(s[j] - top);
                 for (int c = 0; c < KHD; c++) {
                     double acc = 0;
-                    for (int j = 0; j < KP + KT; j++) {
-                        const double *val = j < KP ? pv + j * KH : v + ((size_t)b * KT + j - KP) * KH;
+                    for (int j = 0; j < P + KT; j++) {
+                        const double *val = j < P ? bv + j * KH : v + ((size_t)b * KT + j - P) * KH;
                         acc += s[j] / sum * val[h * KHD + c];
                     }
                     ctx[((size_t)b * KT + t) * KH + h * KHD + c] = acc;
                 }
             }
+    }
 }
 
-enum { NQ = KB * KT * KH, NP = KP * KH };
+enum { NQ = KB * KT * KH, NP = 2 * KP * KH };
 
-/* Everything the kernel reads, in double, and the loss sum(G * ctx). */
+/* Everything the kernel reads, in double (the two prefixes' rows one after the other, KP rows
+ * each), and the loss sum(G * ctx). */
 typedef struct kernel_inputs {
     double q[NQ], k[NQ], v[NQ], pk[NP], pv[NP], g[NQ];
     int32_t mask[KB * KT];
@@ -102,24 +108,32 @@ static void test_attention_kernel(void **state)
     for (int a = 0; a < 4; a++)
         for (int i = 0; i < NQ; i++) all[a][i] = 2 * test_uniform(&seed) - 1;
     for (int i = 0; i < NP; i++) in.pk[i] = 2 * test_uniform(&seed) - 1, in.pv[i] = 2 * test_uniform(&seed) - 1;
-    for (int i = 0; i < KB * KT; i++) in.mask[i] = !(i >= KT + 3); /* the second sequence: two padding keys */
+    for (int i = 0; i < KB * KT; i++) in.mask[i] = !(i >= KT + 3 && i < 2 * KT); /* sequence 1: two padding keys */
     float q[NQ], k[NQ], v[NQ], g[NQ], pk[NP], pv[NP], ctx[NQ];
     to_float(q, in.q, NQ), to_float(k, in.k, NQ), to_float(v, in.v, NQ), to_float(g, in.g, NQ);
     to_float(pk, in.pk, NP), to_float(pv, in.pv, NP);
     float dq[NQ] = {0}, dk[NQ] = {0}, dv[NQ] = {0}, dpk[NP] = {0}, dpv[NP] = {0};
-    attention_prefix pre = {pk, pv, KP, dpk, dpv};
-    attention_forward(ctx, q, k, v, in.mask, KB, KT, KHEADS, KHD, &pre, 0, 0);
+    attention_prefix pre[2];
+    for (int p = 0; p < 2; p++) pre[p] = (attention_prefix){pk + p * KP * KH, pv + p * KP * KH, prefix_len[p], dpk + p * KP * KH, dpv + p * KP * KH};
+    const attention_prefix *rows[KB];
+    for (int b = 0; b < KB; b++) rows[b] = seq_prefix[b] < 0 ? NULL : &pre[seq_prefix[b]];
+    attention_forward(ctx, q, k, v, in.mask, KB, KT, KHEADS, KHD, rows, 0, 0);
     double want[NQ];
     naive_attention(want, in.q, in.k, in.v, in.pk, in.pv, in.mask);
     for (int i = 0; i < NQ; i++) assert_float_equal(ctx[i], want[i], 2e-6);
-    attention_backward(dq, dk, dv, g, q, k, v, in.mask, KB, KT, KHEADS, KHD, &pre, 0, 0);
+    attention_backward(dq, dk, dv, g, q, k, v, in.mask, KB, KT, KHEADS, KHD, rows, 0, 0);
     assert_gradient("q", dq, &in, in.q, NQ);
     assert_gradient("k", dk, &in, in.k, NQ);
     assert_gradient("v", dv, &in, in.v, NQ);
-    assert_gradient("prefix keys", dpk, &in, in.pk, NP);
+    assert_gradient("prefix keys", dpk, &in, in.pk, NP); /* prefix 0 summed over sequences 0 and 2 */
     assert_gradient("prefix values", dpv, &in, in.pv, NP);
-    /* the padding keys of sequence 1 get no gradient, its prefix does */
+    /* the padding keys of sequence 1 get no gradient, nor prefix 1's third (unused) row */
     for (int c = 0; c < KH; c++) assert_float_equal(dk[(KT + 4) * KH + c], 0, 0);
+    for (int c = 0; c < KH; c++) assert_float_equal(dpk[(KP + 2) * KH + c], 0, 0);
+    /* without a prefix anywhere the kernel is the plain attention: sequence 3's rows above */
+    float plain[NQ];
+    attention_forward(plain, q, k, v, in.mask, KB, KT, KHEADS, KHD, NULL, 0, 0);
+    for (int i = 3 * KT * KH; i < NQ; i++) assert_float_equal(plain[i], ctx[i], 0);
 }
 
 static adapter_def *add_prefix(adapt_model *m, const char *name, const char *config)
@@ -499,15 +513,88 @@ static void test_union_bottleneck_first(void **state)
     adapt_model_free(m);
 }
 
+/* Row r of `got` ([B, T, H]) against the batch's row r run on its own under `setup`. */
+static void assert_row_runs_as(adapt_model *m, const case_batch *b, const float *got, int r, const char *setup)
+{
+    size_t row = (size_t)b->T * 32;
+    float *alone = malloc(row * sizeof(float));
+    assert_non_null(alone);
+    if (adapt_model_set_setup(m, setup) ||
+        adapt_model_encode(m, 1, b->T, b->ids + r * b->T, b->mask + r * b->T, b->type_ids ? b->type_ids + r * b->T : NULL, alone, NULL))
+        fail_msg("%s", adapt_error());
+    double diff = max_abs_difference(got + r * row, alone, row);
+    if (diff > 1e-5) fail_msg("row %d against %s alone: %g", r, setup, diff);
+    free(alone);
+}
+
+/* AdapterHub runs prefix tunings in BatchSplit (each block of rows its own) and Parallel (each
+ * channel its own); a mixed batch gives each row its composition's prefixes. Each row then equals
+ * that row run on its own. */
+static void test_row_compositions(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read("c10_lora_tagging", 3);
+    assert_int_equal(b.B, 3);
+    size_t n = (size_t)b.B * b.T * 32;
+    adapt_model *m = load_tiny_bert();
+    add_prefix(m, "p1", "prefix_tuning[prefix_length=3,bottleneck_size=8]");
+    add_prefix(m, "p2", "prefix_tuning_flat[prefix_length=5,leave_out=[0]]");
+    if (adapt_model_add_adapter(m, "bn", "seq_bn[reduction_factor=4]", 4)) fail_msg("%s", adapt_error());
+    float *got = malloc(2 * n * sizeof(float));
+    assert_non_null(got);
+
+    if (adapt_model_set_setup(m, "BatchSplit(p1, Stack(bn, p2), batch_sizes=[2, 1])") ||
+        adapt_model_encode(m, b.B, b.T, b.ids, b.mask, b.type_ids, got, NULL))
+        fail_msg("%s", adapt_error());
+    assert_row_runs_as(m, &b, got, 0, "p1");
+    assert_row_runs_as(m, &b, got, 1, "p1");
+    assert_row_runs_as(m, &b, got, 2, "Stack(bn, p2)");
+
+    const char *rows[3] = {"p2", "bn", "Stack(p1, p2)"};
+    if (adapt_model_encode_mixed(m, b.B, b.T, b.ids, b.mask, b.type_ids, rows, got)) fail_msg("%s", adapt_error());
+    for (int r = 0; r < 3; r++) assert_row_runs_as(m, &b, got, r, rows[r]);
+
+    if (adapt_model_set_setup(m, "Parallel(p1, p2)") || adapt_model_encode_channels(m, b.B, b.T, b.ids, b.mask, b.type_ids, got))
+        fail_msg("%s", adapt_error());
+    for (int r = 0; r < 3; r++) {
+        assert_row_runs_as(m, &b, got, r, "p1");
+        assert_row_runs_as(m, &b, got + n, r, "p2");
+    }
+    free(got);
+    adapt_model_free(m);
+    case_batch_free(&b);
+}
+
+/* Gradients through a BatchSplit of two prefix tunings (each gets only its rows' share), with the
+ * model's dropout on: the attention's masks then cover prefixes of different lengths per row. */
+static void test_batch_split_gradients(void **state)
+{
+    (void)state;
+    adapt_model *m = load_tiny_bert();
+    add_prefix(m, "p1", "prefix_tuning_flat[prefix_length=2]");
+    add_prefix(m, "p2", "prefix_tuning[prefix_length=3,bottleneck_size=6]");
+    if (setup_set_adapter_trainable(m, "p1", true) || setup_set_adapter_trainable(m, "p2", true) ||
+        adapt_model_set_setup(m, "BatchSplit(p1, p2, batch_sizes=[1, 1])"))
+        fail_msg("%s", adapt_error());
+    grad_run g;
+    assert_true(m->cfg.attn_dropout > 0);
+    m->training = true;
+    grad_run_init(&g, m, 12);
+    grad_run_loss(&g, true);
+    assert_largest_gradient(&g, setup_find_adapter(m->setup, "p1")->prefix_w.flat);
+    assert_largest_gradient(&g, setup_find_adapter(m->setup, "p2")->prefix_w.wte);
+    grad_run_free(&g);
+    adapt_model_free(m);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
     adapt_model *m = load_tiny_bert();
     add_prefix(m, "pt", "prefix_tuning[prefix_length=2,bottleneck_size=4]");
     if (adapt_model_add_adapter(m, "bn", "seq_bn", 1)) fail_msg("%s", adapt_error());
-    expect_failure(adapt_model_set_setup(m, "BatchSplit(pt, bn, batch_sizes=[1, 1])"), ADAPT_ERR_UNSUPPORTED,
-                   "prefix tuning \"pt\" inside BatchSplit");
-    expect_failure(adapt_model_set_setup(m, "Stack(bn, Parallel(pt, bn))"), ADAPT_ERR_UNSUPPORTED, "inside Parallel");
+    expect_failure(adapt_model_set_setup(m, "Average(pt, bn)"), ADAPT_ERR_UNSUPPORTED, "prefix tuning \"pt\" inside Average");
+    expect_failure(adapt_model_set_setup(m, "Stack(bn, Split(pt, bn, splits=[2]))"), ADAPT_ERR_UNSUPPORTED, "inside Split");
     const char *pair[] = {"pt", "bn"};
     expect_failure(setup_add_fusion(m, pair, 2, &(fusion_config){0}, true), ADAPT_ERR_UNSUPPORTED, "AdapterFusion does not take");
     if (adapt_model_set_setup(m, "Stack(bn, pt)")) fail_msg("%s", adapt_error()); /* with a bottleneck adapter: fine */
@@ -557,7 +644,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_kernel), cmocka_unit_test(test_layout), cmocka_unit_test(test_model_gradients), cmocka_unit_test(test_flat_equals_mlp),
         cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_union),
-        cmocka_unit_test(test_union_bottleneck_first), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
+        cmocka_unit_test(test_union_bottleneck_first), cmocka_unit_test(test_row_compositions),
+        cmocka_unit_test(test_batch_split_gradients), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

@@ -10,18 +10,20 @@ void setup_prefix_tuning_prefix(const adapt_model *m, const char *name, char *bu
 
 static const char *const kind_names[] = {"Single", "Stack", "Fuse", "BatchSplit", "Average", "Parallel", "Split"};
 
-/* In AdapterHub a prefix joins the keys of whatever attention runs it; adapt runs the ones of the
- * root's Stack chain for every row of the batch. */
-static adapt_status placement(const adapter_setup *s, const comp_node *n, const comp_node *parent, bool stack_chain)
+/* As in AdapterHub, a prefix joins the keys of the rows its branch runs: Stack, BatchSplit and
+ * Parallel say which rows those are; Fuse, Average and Split mix branches within a row. */
+static adapt_status placement(const adapter_setup *s, const comp_node *n, const comp_node *parent, bool row_branch)
 {
     if (n->kind == COMP_SINGLE) {
         const adapter_def *a = setup_find_adapter(s, n->name);
-        if (a && a->has_prefix && !stack_chain)
-            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: prefix tuning \"%s\" inside %s: prefix tunings run alone or in Stacks",
+        if (a && a->has_prefix && !row_branch)
+            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: prefix tuning \"%s\" inside %s: prefix tunings run alone or in Stack, "
+                                                     "BatchSplit and Parallel",
                               n->name, kind_names[parent->kind]);
         return ADAPT_OK;
     }
-    for (int i = 0; i < n->n; i++) TRY(placement(s, n->children[i], n, stack_chain && n->kind == COMP_STACK));
+    bool rows = row_branch && (n->kind == COMP_STACK || n->kind == COMP_BATCHSPLIT || n->kind == COMP_PARALLEL);
+    for (int i = 0; i < n->n; i++) TRY(placement(s, n->children[i], n, rows));
     return ADAPT_OK;
 }
 
@@ -30,83 +32,181 @@ adapt_status setup_check_prefix_placement(const adapter_setup *s, const comp_nod
     return root ? placement(s, root, root, true) : ADAPT_OK;
 }
 
-static int collect(const adapter_setup *s, const comp_node *n, const adapter_def **out, int k)
+/* Per-row lists while the composition is walked. */
+typedef struct row_lists {
+    int B;
+    int *count;                     /* [B] */
+    int (*member)[PREFIX_MAX_ACTIVE]; /* [B][PREFIX_MAX_ACTIVE] */
+} row_lists;
+
+static adapt_status intern(prefix_pass *p, const adapter_def *a, int *idx)
 {
-    if (n->kind == COMP_SINGLE) {
+    for (int i = 0; i < p->n; i++)
+        if (p->defs[i] == a) return *idx = i, ADAPT_OK;
+    if (p->n == PREFIX_MAX_ACTIVE) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: more than %d prefix tunings in a pass", PREFIX_MAX_ACTIVE);
+    p->defs[p->n] = a;
+    *idx = p->n++;
+    return ADAPT_OK;
+}
+
+/* Rows [r0, r1) run node n (AdapterHub's row semantics of each block). */
+static adapt_status assign(prefix_pass *p, const adapter_setup *s, const comp_node *n, int r0, int r1, row_lists *rl)
+{
+    if (r1 > rl->B) r1 = rl->B;
+    if (r0 >= r1) return ADAPT_OK;
+    switch (n->kind) {
+    case COMP_SINGLE: {
         const adapter_def *a = setup_find_adapter(s, n->name);
-        if (a && a->has_prefix) {
-            if (k < PREFIX_MAX_ACTIVE) out[k] = a;
-            k++;
+        if (!a || !a->has_prefix) return ADAPT_OK;
+        int idx = 0;
+        TRY(intern(p, a, &idx));
+        for (int r = r0; r < r1; r++) {
+            if (rl->count[r] == PREFIX_MAX_ACTIVE) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: more than %d prefix tunings on a row", PREFIX_MAX_ACTIVE);
+            rl->member[r][rl->count[r]++] = idx;
         }
-    } else if (n->kind == COMP_STACK) {
-        for (int i = 0; i < n->n; i++) k = collect(s, n->children[i], out, k);
+        return ADAPT_OK;
     }
-    return k;
+    case COMP_STACK:
+        for (int i = 0; i < n->n; i++) TRY(assign(p, s, n->children[i], r0, r1, rl));
+        return ADAPT_OK;
+    case COMP_BATCHSPLIT:
+        for (int i = 0, at = r0; i < n->n; at += n->batch_sizes[i], i++) TRY(assign(p, s, n->children[i], at, at + n->batch_sizes[i], rl));
+        return ADAPT_OK;
+    case COMP_PARALLEL: { /* the batch replicated per channel: child c takes channel c's rows */
+        int width = (r1 - r0) / n->n;
+        for (int i = 0; i < n->n; i++) TRY(assign(p, s, n->children[i], r0 + i * width, r0 + (i + 1) * width, rl));
+        return ADAPT_OK;
+    }
+    default: return ADAPT_OK; /* Fuse, Average, Split: no prefix inside (placement) */
+    }
+}
+
+/* Rows with the same list share a group. */
+static adapt_status make_groups(prefix_pass *p, const row_lists *rl)
+{
+    for (int r = 0; r < rl->B; r++) {
+        p->row_group[r] = -1;
+        if (!rl->count[r]) continue;
+        int g = 0;
+        while (g < p->n_groups && !(p->groups[g].n == rl->count[r] &&
+                                    !memcmp(p->groups[g].members, rl->member[r], (size_t)rl->count[r] * sizeof(int))))
+            g++;
+        if (g == p->n_groups) {
+            if (g == PREFIX_MAX_GROUPS)
+                return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: more than %d different prefix tuning lists in one batch", PREFIX_MAX_GROUPS);
+            p->groups[g].n = rl->count[r];
+            memcpy(p->groups[g].members, rl->member[r], (size_t)rl->count[r] * sizeof(int));
+            p->n_groups++;
+        }
+        p->row_group[r] = g;
+    }
+    return ADAPT_OK;
+}
+
+static bool any_prefix(const adapter_setup *s)
+{
+    for (int i = 0; i < s->n_adapters; i++)
+        if (s->adapters[i].has_prefix) return true;
+    return false;
 }
 
 adapt_status prefix_pass_begin(adapt_model *m)
 {
-    m->fw.prefix = NULL;
+    forward_state *fw = &m->fw;
+    fw->prefix = NULL;
     const adapter_setup *s = m->setup;
-    if (!s) return ADAPT_OK;
-    const adapter_def *defs[PREFIX_MAX_ACTIVE];
-    for (int g = 0; g < s->n_routes; g++)
-        if (s->route_roots[g] && collect(s, s->route_roots[g], defs, 0))
-            return adapt_fail(ADAPT_ERR_UNSUPPORTED, "mixed batch: a row's composition has a prefix tuning, which runs for whole batches only");
-    int n = s->active && !s->n_routes ? collect(s, s->active, defs, 0) : 0;
-    if (!n) return ADAPT_OK;
-    if (n > PREFIX_MAX_ACTIVE) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "setup: more than %d prefix tunings", PREFIX_MAX_ACTIVE);
+    if (!s || !any_prefix(s) || (!s->active && !s->n_routes)) return ADAPT_OK;
     prefix_pass *p = arena_alloc(&m->acts, sizeof *p);
-    if (!p) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
-    for (int i = 0; i < n; i++) {
-        const adapter_def *a = defs[i];
+    row_lists rl = {fw->B, arena_alloc(&m->acts, (size_t)fw->B * sizeof(int)),
+                    arena_alloc(&m->acts, (size_t)fw->B * sizeof *rl.member)};
+    if (!p || !rl.count || !rl.member || !(p->row_group = arena_alloc(&m->acts, (size_t)fw->B * sizeof(int))))
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
+    if (s->n_routes) {
+        for (int g = 0, row0 = 0; g < s->n_routes; row0 += s->route_rows[g], g++)
+            if (s->route_roots[g]) TRY(assign(p, s, s->route_roots[g], row0, row0 + s->route_rows[g], &rl));
+    } else {
+        TRY(assign(p, s, s->active, 0, fw->B, &rl));
+    }
+    if (!p->n) return ADAPT_OK;
+    TRY(make_groups(p, &rl));
+    for (int i = 0; i < p->n; i++) {
+        const adapter_def *a = p->defs[i];
         if (m->training && a->prefix.dropout > 0)
             return adapt_fail(ADAPT_ERR_UNSUPPORTED, "prefix tuning \"%s\": training with dropout %g on the prefix is not supported "
                                                      "(set dropout to 0)", a->name, a->prefix.dropout);
-        p->defs[i] = a;
-        TRY(prefix_forward(&m->acts, &a->prefix_w, &a->prefix, !m->fw.no_grad, &p->caches[i]));
+        TRY(prefix_forward(&m->acts, &a->prefix_w, &a->prefix, !fw->no_grad, &p->caches[i]));
     }
-    p->n = n;
-    m->fw.prefix = p;
+    fw->prefix = p;
     return ADAPT_OK;
 }
 
-static int layer_rows(const prefix_pass *p, int l)
+static int group_rows(const prefix_pass *p, const prefix_group *g, int l)
 {
     int rows = 0;
-    for (int i = 0; i < p->n; i++)
-        if (p->defs[i]->prefix_w.slot[l] >= 0) rows += p->defs[i]->prefix_w.length;
+    for (int i = 0; i < g->n; i++) {
+        const prefix_weights *w = &p->defs[g->members[i]]->prefix_w;
+        if (w->slot[l] >= 0) rows += w->length;
+    }
     return rows;
 }
 
-adapt_status prefix_pass_layer(adapt_model *m, int l, attention_prefix *out)
+/* The per-row pointers into a layer's group prefixes. */
+static adapt_status row_pointers(adapt_model *m, const prefix_pass *p, const attention_prefix *groups,
+                                 const attention_prefix *const **rows)
 {
-    memset(out, 0, sizeof *out);
+    const attention_prefix **r = arena_alloc(&m->acts, (size_t)m->fw.B * sizeof *r);
+    if (!r) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix activations");
+    for (int b = 0; b < m->fw.B; b++) r[b] = p->row_group[b] >= 0 ? &groups[p->row_group[b]] : NULL;
+    *rows = r;
+    return ADAPT_OK;
+}
+
+adapt_status prefix_pass_layer(adapt_model *m, int l, const attention_prefix *const **rows)
+{
+    *rows = NULL;
     const prefix_pass *p = m->fw.prefix;
-    int rows = p ? layer_rows(p, l) : 0;
-    if (!rows) return ADAPT_OK;
-    size_t n = (size_t)rows * m->cfg.hidden;
-    float *k = arena_floats_raw(&m->acts, n), *v = arena_floats_raw(&m->acts, n);
-    if (!k || !v) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix activations");
-    for (int i = 0, row = 0; i < p->n; i++) {
-        const prefix_weights *w = &p->defs[i]->prefix_w;
-        if (w->slot[l] < 0) continue;
-        prefix_layer_rows(w, &p->caches[i], l, k, v, row);
-        row += w->length;
+    if (!p) return ADAPT_OK;
+    attention_prefix *groups = arena_alloc(&m->acts, (size_t)p->n_groups * sizeof *groups);
+    if (!groups) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix activations");
+    int any = 0;
+    for (int g = 0; g < p->n_groups; g++) {
+        int len = group_rows(p, &p->groups[g], l);
+        if (!len) continue;
+        size_t n = (size_t)len * m->cfg.hidden;
+        float *k = arena_floats_raw(&m->acts, n), *v = arena_floats_raw(&m->acts, n);
+        if (!k || !v) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix activations");
+        for (int i = 0, row = 0; i < p->groups[g].n; i++) {
+            int d = p->groups[g].members[i];
+            const prefix_weights *w = &p->defs[d]->prefix_w;
+            if (w->slot[l] < 0) continue;
+            prefix_layer_rows(w, &p->caches[d], l, k, v, row);
+            row += w->length;
+        }
+        groups[g] = (attention_prefix){.k = k, .v = v, .len = len};
+        any++;
     }
-    *out = (attention_prefix){.k = k, .v = v, .len = rows};
+    if (!any) return ADAPT_OK;
+    TRY(row_pointers(m, p, groups, rows));
     if (!m->fw.no_grad) {
         layer_cache *lc = &m->fw.layers[l];
-        lc->prefix_k = k, lc->prefix_v = v, lc->prefix_len = rows;
+        lc->prefix_groups = groups;
+        lc->prefix_rows = *rows;
     }
     return ADAPT_OK;
+}
+
+static bool group_trained(const prefix_pass *p, const prefix_group *g, int l)
+{
+    for (int i = 0; i < g->n; i++)
+        if (p->caches[g->members[i]].d_kv && p->defs[g->members[i]]->prefix_w.slot[l] >= 0) return true;
+    return false;
 }
 
 bool prefix_pass_layer_trained(const adapt_model *m, int l)
 {
     const prefix_pass *p = m->fw.prefix;
-    for (int i = 0; p && i < p->n; i++)
-        if (p->caches[i].d_kv && p->defs[i]->prefix_w.slot[l] >= 0) return true;
+    for (int g = 0; p && g < p->n_groups; g++)
+        if (group_trained(p, &p->groups[g], l)) return true;
     return false;
 }
 
@@ -117,29 +217,39 @@ int prefix_pass_lowest_trained_layer(const adapt_model *m)
     return -2;
 }
 
-adapt_status prefix_pass_layer_backward(adapt_model *m, int l, attention_prefix *out)
+adapt_status prefix_pass_layer_backward(adapt_model *m, int l, const attention_prefix *const **rows)
 {
     const layer_cache *lc = &m->fw.layers[l];
-    memset(out, 0, sizeof *out);
-    if (!lc->prefix_len) return ADAPT_OK;
-    *out = (attention_prefix){.k = lc->prefix_k, .v = lc->prefix_v, .len = lc->prefix_len};
-    if (!prefix_pass_layer_trained(m, l)) return ADAPT_OK;
-    size_t n = (size_t)lc->prefix_len * m->cfg.hidden;
-    out->dk = arena_floats(&m->acts, n);
-    out->dv = arena_floats(&m->acts, n);
-    if (!out->dk || !out->dv) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix gradients");
+    const prefix_pass *p = m->fw.prefix;
+    *rows = lc->prefix_rows;
+    if (!p || !lc->prefix_groups) return ADAPT_OK;
+    for (int g = 0; g < p->n_groups; g++) {
+        attention_prefix *ap = &lc->prefix_groups[g];
+        ap->dk = ap->dv = NULL;
+        if (!ap->len || !group_trained(p, &p->groups[g], l)) continue;
+        size_t n = (size_t)ap->len * m->cfg.hidden;
+        ap->dk = arena_floats(&m->acts, n);
+        ap->dv = arena_floats(&m->acts, n);
+        if (!ap->dk || !ap->dv) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix gradients");
+    }
     return ADAPT_OK;
 }
 
-void prefix_pass_layer_grads(adapt_model *m, int l, const attention_prefix *ap)
+void prefix_pass_layer_grads(adapt_model *m, int l)
 {
     prefix_pass *p = m->fw.prefix;
-    if (!p || !ap->dk) return;
-    for (int i = 0, row = 0; i < p->n; i++) {
-        const prefix_weights *w = &p->defs[i]->prefix_w;
-        if (w->slot[l] < 0) continue;
-        prefix_layer_grads(w, &p->caches[i], l, ap->dk, ap->dv, row);
-        row += w->length;
+    const layer_cache *lc = &m->fw.layers[l];
+    if (!p || !lc->prefix_groups) return;
+    for (int g = 0; g < p->n_groups; g++) {
+        const attention_prefix *ap = &lc->prefix_groups[g];
+        if (!ap->dk) continue;
+        for (int i = 0, row = 0; i < p->groups[g].n; i++) {
+            int d = p->groups[g].members[i];
+            const prefix_weights *w = &p->defs[d]->prefix_w;
+            if (w->slot[l] < 0) continue;
+            prefix_layer_grads(w, &p->caches[d], l, ap->dk, ap->dv, row);
+            row += w->length;
+        }
     }
 }
 

@@ -60,24 +60,44 @@ static void head_probs(float *P, float *kt, const float *q, const float *k, cons
     masked_softmax_rows(P, mask, T, S);
 }
 
-void attention_forward(float *ctx, const float *q, const float *k, const float *v, const int32_t *mask, int B, int T,
-                       int heads, int head_dim, const attention_prefix *pre, float p_drop, uint64_t drop_key)
+/* Sequence b's prefix (NULL or len 0: none), and the longest one, which sizes the scratch. */
+static const attention_prefix *prefix_of(const attention_prefix *const *prefix, int b)
 {
-    int H = heads * head_dim, Pn = pre ? pre->len : 0, S = Pn + T;
+    const attention_prefix *p = prefix ? prefix[b] : NULL;
+    return p && p->len > 0 ? p : NULL;
+}
+
+static int longest_prefix(const attention_prefix *const *prefix, int B)
+{
+    int longest = 0;
+    for (int b = 0; b < B; b++) {
+        const attention_prefix *p = prefix_of(prefix, b);
+        if (p && p->len > longest) longest = p->len;
+    }
+    return longest;
+}
+
+void attention_forward(float *ctx, const float *q, const float *k, const float *v, const int32_t *mask, int B, int T,
+                       int heads, int head_dim, const attention_prefix *const *prefix, float p_drop, uint64_t drop_key)
+{
+    int H = heads * head_dim, Pmax = longest_prefix(prefix, B), Smax = Pmax + T;
     float scale = 1.0f / sqrtf((float)head_dim);
-    size_t TS = (size_t)T * S, SD = (size_t)S * head_dim;
+    size_t TSmax = (size_t)T * Smax;
     #pragma omp parallel
     {
-        float *P = scratch(TS), *packed = scratch(SD);
-        int32_t *mbuf = Pn ? malloc((size_t)S * sizeof(int32_t)) : NULL;
-        if (Pn && !mbuf) abort();
+        float *P = scratch(TSmax), *packed = scratch((size_t)Smax * head_dim);
+        int32_t *mbuf = Pmax ? malloc((size_t)Smax * sizeof(int32_t)) : NULL;
+        if (Pmax && !mbuf) abort();
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * heads; bh++) {
             int b = bh / heads, h = bh % heads;
-            size_t off = (size_t)b * T * H + (size_t)h * head_dim, hoff = (size_t)h * head_dim;
+            const attention_prefix *pre = prefix_of(prefix, b);
+            int Pn = pre ? pre->len : 0, S = Pn + T;
+            size_t off = (size_t)b * T * H + (size_t)h * head_dim, hoff = (size_t)h * head_dim, TS = (size_t)T * S;
             head_probs(P, packed, q + off, k + off, pre, hoff, key_mask(mbuf, mask + (size_t)b * T, Pn, T), T, head_dim, H,
                        scale);
-            if (p_drop > 0) dropout_apply(P, TS, (size_t)bh * TS, p_drop, drop_key);
+            /* mask positions: each (sequence, head) owns T * Smax of them, whatever its prefix */
+            if (p_drop > 0) dropout_apply(P, TS, (size_t)bh * TSmax, p_drop, drop_key);
             pack_keys(packed, Pn ? pre->v + hoff : NULL, Pn, v + off, T, head_dim, H, false);
             head_gemm(false, T, head_dim, S, 1.0f, P, S, packed, head_dim, false, ctx + off, H);
         }
@@ -87,52 +107,55 @@ void attention_forward(float *ctx, const float *q, const float *k, const float *
     }
 }
 
-/* The prefix's gradients: each (sequence, head) wrote its own [P, head_dim] block of a [B, P, H]
- * buffer; summing over the sequences afterwards in order keeps the result independent of threads. */
-static void sum_over_sequences(float *d_prefix, const float *per_seq, int B, size_t PH)
-{
-    for (int b = 0; b < B; b++)
-        for (size_t i = 0; i < PH; i++) d_prefix[i] += per_seq[(size_t)b * PH + i];
-}
-
 void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *q, const float *k, const float *v,
-                        const int32_t *mask, int B, int T, int heads, int head_dim, const attention_prefix *pre, float p_drop,
-                        uint64_t drop_key)
+                        const int32_t *mask, int B, int T, int heads, int head_dim, const attention_prefix *const *prefix,
+                        float p_drop, uint64_t drop_key)
 {
-    int H = heads * head_dim, Pn = pre ? pre->len : 0, S = Pn + T;
+    int H = heads * head_dim, Pmax = longest_prefix(prefix, B), Smax = Pmax + T;
     float scale = 1.0f / sqrtf((float)head_dim);
-    size_t TS = (size_t)T * S, PH = (size_t)Pn * H;
-    bool prefix_grads = Pn && (pre->dk || pre->dv);
-    float *dpk_seq = prefix_grads ? calloc((size_t)B * PH, sizeof(float)) : NULL;
-    float *dpv_seq = prefix_grads ? calloc((size_t)B * PH, sizeof(float)) : NULL;
-    if (prefix_grads && (!dpk_seq || !dpv_seq)) abort();
+    size_t TSmax = (size_t)T * Smax;
+    /* The prefixes' gradients: each (sequence, head) writes its own [len, head_dim] block of its
+     * sequence's [len, H] rows; they are summed into the prefixes afterwards in sequence order, so
+     * the result does not depend on the threads. */
+    size_t *seq_off = calloc((size_t)B + 1, sizeof *seq_off);
+    if (!seq_off) abort();
+    for (int b = 0; b < B; b++) {
+        const attention_prefix *pre = prefix_of(prefix, b);
+        seq_off[b + 1] = seq_off[b] + (pre && (pre->dk || pre->dv) ? (size_t)pre->len * H : 0);
+    }
+    float *dpk_seq = seq_off[B] ? calloc(seq_off[B], sizeof(float)) : NULL;
+    float *dpv_seq = seq_off[B] ? calloc(seq_off[B], sizeof(float)) : NULL;
+    if (seq_off[B] && (!dpk_seq || !dpv_seq)) abort();
     #pragma omp parallel
     {
-        float *P = scratch(TS), *dP = scratch(TS), *Pd = scratch(p_drop > 0 ? TS : 0);
-        float *packed = scratch((size_t)S * head_dim);
-        int32_t *mbuf = Pn ? malloc((size_t)S * sizeof(int32_t)) : NULL;
-        if (Pn && !mbuf) abort();
+        float *P = scratch(TSmax), *dP = scratch(TSmax), *Pd = scratch(p_drop > 0 ? TSmax : 0);
+        float *packed = scratch((size_t)Smax * head_dim);
+        int32_t *mbuf = Pmax ? malloc((size_t)Smax * sizeof(int32_t)) : NULL;
+        if (Pmax && !mbuf) abort();
         #pragma omp for schedule(static)
         for (int bh = 0; bh < B * heads; bh++) {
             int b = bh / heads, h = bh % heads;
-            size_t off = (size_t)b * T * H + (size_t)h * head_dim, hoff = (size_t)h * head_dim;
+            const attention_prefix *pre = prefix_of(prefix, b);
+            int Pn = pre ? pre->len : 0, S = Pn + T;
+            bool prefix_grads = seq_off[b + 1] > seq_off[b];
+            size_t off = (size_t)b * T * H + (size_t)h * head_dim, hoff = (size_t)h * head_dim, TS = (size_t)T * S;
             /* The same products and softmax as forward, so P is bit-identical to what forward used. */
             head_probs(P, packed, q + off, k + off, pre, hoff, key_mask(mbuf, mask + (size_t)b * T, Pn, T), T, head_dim, H,
                        scale);
             const float *use = P;
             if (Pd) {
                 memcpy(Pd, P, TS * sizeof(float));
-                dropout_apply(Pd, TS, (size_t)bh * TS, p_drop, drop_key);
+                dropout_apply(Pd, TS, (size_t)bh * TSmax, p_drop, drop_key);
                 use = Pd;
             }
             /* dV += Pd^T dC (the prefix's rows apart) ; dPd = dC [Vp; V]^T ; dP = dPd * mask */
             pack_rows(packed, head_dim, 0, d_ctx + off, T, head_dim, H, false);
             head_gemm(true, T, head_dim, T, 1.0f, use + Pn, S, packed, head_dim, true, dv + off, H);
             if (prefix_grads)
-                head_gemm(true, Pn, head_dim, T, 1.0f, use, S, packed, head_dim, false, dpv_seq + (size_t)b * PH + hoff, H);
+                head_gemm(true, Pn, head_dim, T, 1.0f, use, S, packed, head_dim, false, dpv_seq + seq_off[b] + hoff, H);
             pack_keys(packed, Pn ? pre->v + hoff : NULL, Pn, v + off, T, head_dim, H, true);
             head_gemm(false, T, S, head_dim, 1.0f, d_ctx + off, H, packed, S, false, dP, S);
-            if (Pd) dropout_apply(dP, TS, (size_t)bh * TS, p_drop, drop_key);
+            if (Pd) dropout_apply(dP, TS, (size_t)bh * TSmax, p_drop, drop_key);
             softmax_backward_rows(dP, P, T, S);
             /* S = scale * Q [Kp; K]^T: dQ += scale dS [Kp; K] ; dK += scale dS^T Q (the prefix's columns apart) */
             pack_keys(packed, Pn ? pre->k + hoff : NULL, Pn, k + off, T, head_dim, H, false);
@@ -140,7 +163,7 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
             pack_rows(packed, head_dim, 0, q + off, T, head_dim, H, false);
             head_gemm(true, T, head_dim, T, scale, dP + Pn, S, packed, head_dim, true, dk + off, H);
             if (prefix_grads)
-                head_gemm(true, Pn, head_dim, T, scale, dP, S, packed, head_dim, false, dpk_seq + (size_t)b * PH + hoff, H);
+                head_gemm(true, Pn, head_dim, T, scale, dP, S, packed, head_dim, false, dpk_seq + seq_off[b] + hoff, H);
         }
         free(P);
         free(dP);
@@ -148,10 +171,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, con
         free(packed);
         free(mbuf);
     }
-    if (prefix_grads) {
-        if (pre->dk) sum_over_sequences(pre->dk, dpk_seq, B, PH);
-        if (pre->dv) sum_over_sequences(pre->dv, dpv_seq, B, PH);
+    for (int b = 0; b < B; b++) {
+        const attention_prefix *pre = prefix_of(prefix, b);
+        size_t n = seq_off[b + 1] - seq_off[b];
+        for (size_t i = 0; pre && pre->dk && i < n; i++) pre->dk[i] += dpk_seq[seq_off[b] + i];
+        for (size_t i = 0; pre && pre->dv && i < n; i++) pre->dv[i] += dpv_seq[seq_off[b] + i];
     }
+    free(seq_off);
     free(dpk_seq);
     free(dpv_seq);
 }

@@ -159,9 +159,9 @@ static adapt_status layer_forward(adapt_model *m, int l, const float *x, float *
     TRY(lora_branch(m, l, LIN_QUERY, lc->q, x));
     TRY(lora_branch(m, l, LIN_KEY, lc->k, x));
     TRY(lora_branch(m, l, LIN_VALUE, lc->v, x));
-    attention_prefix prefix;
+    const attention_prefix *const *prefix;
     TRY(prefix_pass_layer(m, l, &prefix));
-    attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, &prefix, fw->p_attn,
+    attention_forward(lc->ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, prefix, fw->p_attn,
                       dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
     TRY(lora_input(m, l, LIN_ATTN_OUT, lc->ctx, H, &x_attn_out));
     model_linear_forward(m, lc->attn_dense, x_attn_out, L->attn_out_w, L->attn_out_b, N, H, H);

@@ -140,11 +140,11 @@ static adapt_status layer_backward(adapt_model *m, int l, float *d_out, float *d
     TRY(rescale_branch_backward(m, l, LIN_ATTN_OUT, d_attn_dense, lc->ctx));
     TRY(linear_backward_scaled(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx, L->attn_out_w, L->attn_out_b, H, H));
     TRY(lora_branch_backward(m, l, LIN_ATTN_OUT, d_ctx, d_attn_dense, lc->ctx));
-    attention_prefix prefix;
+    const attention_prefix *const *prefix;
     TRY(prefix_pass_layer_backward(m, l, &prefix));
-    attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, &prefix,
+    attention_backward(dq, dk, dv, d_ctx, lc->q, lc->k, lc->v, fw->mask, fw->B, fw->T, c->heads, H / c->heads, prefix,
                        fw->p_attn, dropout_key(fw->drop_seed, DROP_SITE_PROBS(l)));
-    prefix_pass_layer_grads(m, l, &prefix);
+    prefix_pass_layer_grads(m, l);
     float *dxi = need_d_x ? d_x : NULL;
     TRY(rescale_branch_backward(m, l, LIN_QUERY, dq, x));
     TRY(rescale_branch_backward(m, l, LIN_KEY, dk, x));

@@ -46,8 +46,8 @@ void activation_backward_in_place(float *d, const float *in, size_t n, activatio
 void masked_softmax_rows(float *rows, const int32_t *mask, int n, int T);
 void softmax_backward_rows(float *d, const float *p, int n, int T);
 
-/* Prefix tuning's extra keys and values for one layer: len rows [len, H] every sequence attends
- * to, unmasked, before its own keys; dk / dv (optional, [len, H]) accumulate their gradients. */
+/* Prefix tuning's extra keys and values for one layer: len rows [len, H] a sequence attends to,
+ * unmasked, before its own keys; dk / dv (optional, [len, H]) accumulate their gradients. */
 typedef struct attention_prefix {
     const float *k, *v;
     int len;
@@ -55,14 +55,15 @@ typedef struct attention_prefix {
 } attention_prefix;
 
 /* Multi-head self-attention core on projected q, k, v ([B,T,H], head h = columns h*dh..).
- * mask[B,T] (1 = attend, 0 = padding key). prefix (NULL or len 0: none) adds keys and values
- * ahead of each sequence's. p_drop > 0 drops attention probabilities (training) with the mask of
- * dropout_apply(probs [B,heads,T,S], B*heads*T*S, 0, p_drop, drop_key), S = prefix len + T;
- * backward takes the same values and recomputes the probabilities from q and k. */
+ * mask[B,T] (1 = attend, 0 = padding key). prefix: NULL (none) or B pointers, sequence b's prefix
+ * (NULL or len 0: none; sequences may share one), whose keys and values come ahead of its own.
+ * p_drop > 0 drops attention probabilities (training) with the mask of dropout_apply over
+ * positions [bh * T * Smax, ...) for (sequence, head) bh, Smax = T + the longest prefix; backward
+ * takes the same values and recomputes the probabilities from q and k. */
 void attention_forward(float *ctx, const float *q, const float *k, const float *v, const int32_t *mask, int B, int T,
-                       int heads, int head_dim, const attention_prefix *prefix, float p_drop, uint64_t drop_key);
+                       int heads, int head_dim, const attention_prefix *const *prefix, float p_drop, uint64_t drop_key);
 void attention_backward(float *dq, float *dk, float *dv, const float *d_ctx, const float *q, const float *k, const float *v,
-                        const int32_t *mask, int B, int T, int heads, int head_dim, const attention_prefix *prefix,
+                        const int32_t *mask, int B, int T, int heads, int head_dim, const attention_prefix *const *prefix,
                         float p_drop, uint64_t drop_key);
 
 /* Inverted dropout (kept values scaled by 1/(1-p)) with a mask recomputed from a hash of

@@ -30,8 +30,10 @@ typedef struct layer_cache {
     point_cache *out_point;
     float *lora_ax[6];       /* LoRA A x per linear (see adapters/lora.h), NULL without LoRA */
     float *lora_x[6];        /* training with lora_dropout: the LoRA's input after its dropout (else NULL) */
-    float *prefix_k, *prefix_v; /* prefix tuning's keys and values [prefix_len, H] (adapters/prefix_setup.h) */
-    int prefix_len;
+    /* prefix tuning (adapters/prefix_setup.h): the keys and values of each row group, and each
+     * row's pointer into them (NULL without a prefix in this layer) */
+    struct attention_prefix *prefix_groups;
+    const struct attention_prefix *const *prefix_rows;
 } layer_cache;
 
 /* Activations of the last forward pass, in the model's arena. */
