@@ -560,6 +560,23 @@ static void test_row_compositions(void **state)
         assert_row_runs_as(m, &b, got, r, "p1");
         assert_row_runs_as(m, &b, got + n, r, "p2");
     }
+    /* Parallel inside a Stack, BatchSplit inside Parallel, and a mixed batch whose rows are not in
+     * composition order (regrouped) */
+    if (adapt_model_set_setup(m, "Stack(bn, Parallel(p1, BatchSplit(p2, p1, batch_sizes=[1, 2])))") ||
+        adapt_model_encode_channels(m, b.B, b.T, b.ids, b.mask, b.type_ids, got))
+        fail_msg("%s", adapt_error());
+    assert_row_runs_as(m, &b, got, 1, "Stack(bn, p1)");
+    assert_row_runs_as(m, &b, got + n, 0, "Stack(bn, p2)");
+    assert_row_runs_as(m, &b, got + n, 2, "Stack(bn, p1)");
+    const char *shuffled[3] = {"p1", "Stack(bn, p2)", "p1"};
+    if (adapt_model_encode_mixed(m, b.B, b.T, b.ids, b.mask, b.type_ids, shuffled, got)) fail_msg("%s", adapt_error());
+    for (int r = 0; r < 3; r++) assert_row_runs_as(m, &b, got, r, shuffled[r]);
+
+    /* block sizes that do not fit the rows are refused, as for bottleneck adapters (none here to check them) */
+    if (adapt_model_set_setup(m, "BatchSplit(p1, p2, batch_sizes=[1, 1])")) fail_msg("%s", adapt_error());
+    expect_failure(adapt_model_encode(m, b.B, b.T, b.ids, b.mask, b.type_ids, got, NULL), ADAPT_ERR_ARG, "add up to 2 sequences");
+    if (adapt_model_set_setup(m, "Stack(Parallel(p1, p2), Parallel(p1, p2, p2, p1))")) fail_msg("%s", adapt_error());
+    expect_failure(adapt_model_encode_channels(m, b.B, b.T, b.ids, b.mask, b.type_ids, got), ADAPT_ERR_ARG, "replicas");
     free(got);
     adapt_model_free(m);
     case_batch_free(&b);

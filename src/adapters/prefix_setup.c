@@ -52,7 +52,6 @@ static adapt_status intern(prefix_pass *p, const adapter_def *a, int *idx)
 /* Rows [r0, r1) run node n (AdapterHub's row semantics of each block). */
 static adapt_status assign(prefix_pass *p, const adapter_setup *s, const comp_node *n, int r0, int r1, row_lists *rl)
 {
-    if (r1 > rl->B) r1 = rl->B;
     if (r0 >= r1) return ADAPT_OK;
     switch (n->kind) {
     case COMP_SINGLE: {
@@ -69,10 +68,17 @@ static adapt_status assign(prefix_pass *p, const adapter_setup *s, const comp_no
     case COMP_STACK:
         for (int i = 0; i < n->n; i++) TRY(assign(p, s, n->children[i], r0, r1, rl));
         return ADAPT_OK;
-    case COMP_BATCHSPLIT:
+    case COMP_BATCHSPLIT: { /* the same checks as the adapter points' (compose.c), which a block of prefixes alone never meets */
+        long total = 0;
+        for (int i = 0; i < n->n; i++) total += n->batch_sizes[i];
+        if (total != r1 - r0)
+            return adapt_fail(ADAPT_ERR_ARG, "BatchSplit batch_sizes add up to %ld sequences, the batch has %d", total, r1 - r0);
         for (int i = 0, at = r0; i < n->n; at += n->batch_sizes[i], i++) TRY(assign(p, s, n->children[i], at, at + n->batch_sizes[i], rl));
         return ADAPT_OK;
+    }
     case COMP_PARALLEL: { /* the batch replicated per channel: child c takes channel c's rows */
+        if ((r1 - r0) % n->n)
+            return adapt_fail(ADAPT_ERR_ARG, "Parallel with %d channels: %d sequences are not a whole number of replicas", n->n, r1 - r0);
         int width = (r1 - r0) / n->n;
         for (int i = 0; i < n->n; i++) TRY(assign(p, s, n->children[i], r0 + i * width, r0 + (i + 1) * width, rl));
         return ADAPT_OK;
