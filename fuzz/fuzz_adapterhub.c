@@ -2,7 +2,7 @@
  * adapter.safetensors, head_config.json + model_head.safetensors, or adapter_fusion_config.json +
  * model_adapter_fusion.safetensors (adapters a, b and c exist beforehand). The first byte picks
  * the kind ((b & 3) % 3), whether a load_as name is given (& 4) and a RoBERTa model (& 8); the rest is the JSON file, FUZZ_SEP,
- * then the safetensors file. A loaded adapter or fusion then runs one small batch. A fresh model per
+ * then the safetensors file (also as adapter_model.safetensors, which a PEFT prefix tuning's config reads). A loaded adapter or fusion then runs one small batch. A fresh model per
  * input keeps runs independent. */
 #include "fuzz_common.h"
 #include "adapters/setup.h"
@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                       {"adapter_fusion_config.json", "model_adapter_fusion.safetensors"}};
     fuzz_clear_dir();
     for (size_t i = 0; i < n; i++) fuzz_write_file(files[kind][i], p[i].data, p[i].size);
+    if (kind == 0 && n == 2) fuzz_write_file("adapter_model.safetensors", p[1].data, p[1].size); /* a PEFT prefix tuning's */
     adapt_model *m = fuzz_tiny_model(data[0] & 8);
     if (kind == 0) {
         char name[ADAPTER_NAME_MAX + 8];

@@ -136,6 +136,17 @@ def prefix_seeds():
     return wrap(cfg) + SEP + mlp, wrap(flat_cfg) + SEP + flat
 
 
+def peft_prefix_seed():
+    """PEFT's prefix tuning for the tiny BERT: prompt_embeddings [2 tokens, 2 layers x 2 x 32]."""
+    cfg = {"peft_type": "PREFIX_TUNING", "num_virtual_tokens": 2, "token_dim": 32, "num_layers": 2, "num_attention_heads": 4,
+           "num_transformer_submodules": 1, "prefix_projection": False, "inference_mode": True, "task_type": "TOKEN_CLS"}
+    count = 2 * 2 * 2 * 32
+    header = {"prompt_embeddings": {"dtype": "F32", "shape": [2, 128], "data_offsets": [0, 4 * count]}}
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    return json.dumps(cfg, indent=1).encode() + SEP + len(text).to_bytes(8, "little") + text + b"\x00\x00\x00\x3d" * count
+
+
 def union_seed(prefix_seed, par_cfg, par_st):
     """A Mix-and-Match union: the MLP prefix seed's tensors plus c05's parallel adapter renamed to "pt"."""
     prefix_cfg, prefix_st = prefix_seed.split(SEP)
@@ -214,6 +225,7 @@ def main():
     prefix_mlp, prefix_flat = prefix_seeds()
     put("adapterhub", "prefix_tuning", prefix_mlp, sel=0)
     put("adapterhub", "prefix_tuning_flat", prefix_flat, sel=4)
+    put("adapterhub", "peft_prefix_tuning", peft_prefix_seed(), sel=0)
     put("adapterhub", "mam_union", union_seed(prefix_mlp, rd(cases, "c05_par_bn_tagging/adapter_par/adapter_config.json"),
                                               rd(cases, "c05_par_bn_tagging/adapter_par/adapter.safetensors")), sel=0)
 

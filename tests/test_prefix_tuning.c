@@ -8,6 +8,7 @@
 #include "case_batch.h"
 #include "core/json.h"
 #include "formats/param_io.h"
+#include "formats/peft_prefix.h"
 #include "lora_fixture.h"
 #include "model/heads.h"
 #include "model/layers.h"
@@ -604,6 +605,65 @@ static void test_batch_split_gradients(void **state)
     adapt_model_free(m);
 }
 
+/* PEFT's prefix tuning folders: a prefix tuning's keys and values saved as prompt_embeddings (the
+ * MLP's output) load back as a flat prefix giving the same states; what PEFT cannot hold is refused. */
+static void test_peft_folders(void **state)
+{
+    (void)state;
+    case_batch b = case_batch_read("c10_lora_tagging", 0);
+    size_t n = (size_t)b.B * b.T * 32;
+    adapt_model *m = load_tiny_bert();
+    const adapter_def *a = add_prefix(m, "pt", "prefix_tuning[prefix_length=3,bottleneck_size=8]");
+    if (adapt_model_set_setup(m, "pt")) fail_msg("%s", adapt_error());
+    float *want = encode_case_batch(m, &b);
+    const char *dir = path_in(test_tmp, "peft_prefix");
+    if (peft_prefix_save(m, "pt", dir, NULL)) fail_msg("%s", adapt_error());
+    cJSON *root = read_json(path_in(dir, "adapter_config.json"));
+    assert_string_equal(cJSON_GetObjectItem(root, "peft_type")->valuestring, "PREFIX_TUNING");
+    assert_int_equal(cJSON_GetObjectItem(root, "num_virtual_tokens")->valueint, 3);
+    assert_int_equal(cJSON_GetObjectItem(root, "num_layers")->valueint, 2);
+    assert_int_equal(cJSON_GetObjectItem(root, "num_attention_heads")->valueint, 4);
+    assert_int_equal(cJSON_GetObjectItem(root, "token_dim")->valueint, 32);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(root, "prefix_projection")));
+    cJSON_Delete(root);
+    param_store st;
+    store_init(&st);
+    if (store_load_safetensors(&st, path_in(dir, "adapter_model.safetensors"), NULL, NULL, NULL)) fail_msg("%s", adapt_error());
+    assert_int_equal(st.count, 1);
+    const param *e = store_get(&st, "prompt_embeddings");
+    assert_non_null(e);
+    assert_int_equal(e->shape[0], 3);
+    assert_int_equal(e->shape[1], 2 * 2 * 32);
+    prefix_cache c;
+    a = setup_find_adapter(m->setup, "pt");
+    if (prefix_forward(&m->acts, &a->prefix_w, &a->prefix, false, &c)) fail_msg("%s", adapt_error());
+    for (size_t i = 0; i < e->numel; i++) assert_float_equal(e->data[i], c.kv[i], 0);
+    store_free(&st);
+
+    char loaded[64];
+    if (adapt_model_load_adapter(m, dir, NULL, loaded, sizeof loaded)) fail_msg("%s", adapt_error());
+    assert_string_equal(loaded, "prefix");
+    assert_true(setup_find_adapter(m->setup, "prefix")->prefix.flat);
+    if (adapt_model_set_setup(m, "prefix")) fail_msg("%s", adapt_error());
+    float *got = encode_case_batch(m, &b);
+    assert_true(max_abs_difference(want, got, n) < 1e-6);
+
+    /* a folder for another model, or without its tensor, is refused by name */
+    const char *bad = path_in(test_tmp, "peft_bad");
+    assert_int_equal(run_command("mkdir -p '%s' && cp '%s/adapter_model.safetensors' '%s/' && "
+                                 "sed 's/\"num_layers\":[^,]*/\"num_layers\": 12/' '%s/adapter_config.json' > '%s/adapter_config.json'",
+                                 bad, dir, bad, dir, bad), 0);
+    expect_failure(adapt_model_load_adapter(m, bad, "bad", NULL, 0), ADAPT_ERR_FORMAT, "\"num_layers\" is 12, the model has 2");
+    /* PEFT's prefix covers every layer and nothing else */
+    add_prefix(m, "part", "prefix_tuning[prefix_length=2,bottleneck_size=4,leave_out=[1]]");
+    expect_failure(peft_prefix_save(m, "part", path_in(test_tmp, "peft_part"), NULL), ADAPT_ERR_UNSUPPORTED, "leaves layers out");
+    add_prefix(m, "u", "mam");
+    expect_failure(peft_prefix_save(m, "u", path_in(test_tmp, "peft_u"), NULL), ADAPT_ERR_UNSUPPORTED, "not a prefix tuning alone");
+    free(want), free(got);
+    adapt_model_free(m);
+    case_batch_free(&b);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -654,6 +714,17 @@ static void test_train_command(void **state)
                                  "grep -q 'attention.self (8 prefix keys and values): layers 0-5' '%s/list.log'",
                                  build_path("adapt"), tmp, tmp, tmp, tmp),
                      0);
+    /* to PEFT's layout and back: the head goes along (PEFT's modules_to_save), every tag's probability agrees */
+    const char *A = build_path("adapt");
+    assert_int_equal(run_command("T='%s' && A='%s' && $A adapters convert --model models/default --to peft --output $T/peft "
+                                 "$T/trained/best/ner > $T/convert.log 2>&1 && grep -q TOKEN_CLS $T/peft/adapter_config.json && "
+                                 "grep -q '\"classifier\"' $T/peft/adapter_config.json && "
+                                 "$A adapters convert --model models/default --to adapterhub --output $T/hub $T/peft >> $T/convert.log 2>&1 && "
+                                 "for f in trained/best/ner peft hub; do $A predict --model models/default --load-adapter $T/$f --scores "
+                                 "--input $T/ner.conll --output $T/$(basename $f).tags > /dev/null 2>&1 || exit 1; done && "
+                                 "test -s $T/ner.tags && cmp $T/ner.tags $T/peft.tags && cmp $T/ner.tags $T/hub.tags",
+                                 tmp, A),
+                     0);
 }
 
 int main(void)
@@ -662,7 +733,7 @@ int main(void)
         cmocka_unit_test(test_attention_kernel), cmocka_unit_test(test_layout), cmocka_unit_test(test_model_gradients), cmocka_unit_test(test_flat_equals_mlp),
         cmocka_unit_test(test_adapterhub_files), cmocka_unit_test(test_union),
         cmocka_unit_test(test_union_bottleneck_first), cmocka_unit_test(test_row_compositions),
-        cmocka_unit_test(test_batch_split_gradients), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
+        cmocka_unit_test(test_batch_split_gradients), cmocka_unit_test(test_peft_folders), cmocka_unit_test(test_refusals),        cmocka_unit_test(test_train_command),
     };
     return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

@@ -63,6 +63,8 @@ adapt_status lora_config_from_json(const cJSON *root, const char *what, lora_con
     const char *type = NULL, *bias = "none";
     TRY(json_get_str(root, "peft_type", what, &type));
     if (!strcmp(type, "IA3")) return ia3_config_from_json(root, what, cfg);
+    if (!strcmp(type, "PREFIX_TUNING"))
+        return adapt_fail(ADAPT_ERR_ARG, "%s: a PEFT prefix tuning, not a LoRA: load it as an adapter (--load-adapter, adapt_model_load_adapter)", what);
     if (strcmp(type, "LORA")) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: peft_type \"%.40s\" is not supported (LORA, IA3)", what, type);
     long long r = 8;
     TRY(json_get_int_opt(root, "r", 1, 4096, what, &r));

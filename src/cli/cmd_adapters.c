@@ -10,6 +10,7 @@
 #include "core/fileio.h"
 #include "core/json.h"
 #include "formats/adapterhub.h"
+#include "formats/peft_prefix.h"
 #include "formats/adapterhub_lora.h"
 #include "formats/head_labels.h"
 #include <stdio.h>
@@ -23,7 +24,7 @@ static void usage(FILE *fp)
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
                 "       adapt adapters combine-loras --model DIR --output OUT_DIR [options] LORA_DIR[=WEIGHT]...\n"
                 "       adapt adapters merge-lora --model DIR --lora DIR --output MODEL_DIR [--shard-mb N]\n"
-                "       adapt adapters convert-lora --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] LORA_DIR\n"
+                "       adapt adapters convert --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] DIR\n"
                 "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head; for a\n"
                 "  LoRA folder (PEFT's or AdapterHub's) its r, alpha, scaling, targets, parameters, modules_to_save, head.\n"
                 "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
@@ -33,8 +34,8 @@ static void usage(FILE *fp)
                 "  combine-loras --help` lists its options.\n"
                 "merge-lora: the model with a LoRA merged into its weights, saved as a Hugging Face model folder\n"
                 "  (PEFT's merge_and_unload + save_pretrained).\n"
-                "convert-lora: a LoRA folder rewritten in the other layout (PEFT's or AdapterHub's); `adapt adapters\n"
-                "  convert-lora --help`.\n");
+                "convert (or convert-lora): a LoRA or prefix tuning folder rewritten in the other layout (PEFT's or\n"
+                "  AdapterHub's); `adapt adapters convert --help`.\n");
 }
 
 static bool has_head(const char *dir)
@@ -152,12 +153,12 @@ static adapt_status list_lora(adapt_model *m, const char *dir, size_t base)
     return s ? s : d;
 }
 
-/* Whether dir's adapter_config.json is a LoRA's: PEFT's (it names a peft_type) or AdapterHub's. */
+/* Whether dir's adapter_config.json is a LoRA's: PEFT's (it names a peft_type other than prefix tuning) or AdapterHub's. */
 static bool is_lora_folder(const char *dir)
 {
     char *path = path_join(dir, "adapter_config.json");
     cJSON *root = NULL;
-    bool peft = path && path_exists(path) && !json_load_file(path, &root) &&
+    bool peft = path && path_exists(path) && !json_load_file(path, &root) && !peft_prefix_config(root) &&
                 (cJSON_GetObjectItemCaseSensitive(root, "peft_type") || adapterhub_is_lora(root));
     cJSON_Delete(root);
     free(path);
@@ -370,7 +371,7 @@ int cmd_adapters(int argc, char **argv)
     if (!strcmp(argv[1], "rename")) return cmd_rename(argc - 1, argv + 1);
     if (!strcmp(argv[1], "combine-loras")) return cmd_combine_loras(argc - 1, argv + 1);
     if (!strcmp(argv[1], "merge-lora")) return cmd_merge_lora(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "convert-lora")) return cmd_convert_lora(argc - 1, argv + 1);
-    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras, merge-lora, convert-lora)\n", argv[1]);
+    if (!strcmp(argv[1], "convert-lora") || !strcmp(argv[1], "convert")) return cmd_convert_lora(argc - 1, argv + 1);
+    fprintf(stderr, "adapt adapters: unknown sub-command \"%s\" (list, average, rename, combine-loras, merge-lora, convert)\n", argv[1]);
     return 2;
 }

@@ -5,6 +5,7 @@
 #include "core/json.h"
 #include "formats/adapterhub_lora.h"
 #include "formats/param_io.h"
+#include "formats/peft_prefix.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,14 @@ adapt_status adapterhub_load_adapter(adapt_model *m, const char *dir, const char
     adapt_status s = cfg_path ? json_load_file(cfg_path, &root) : adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
     const char *saved_name = NULL;
     adapter_spec spec;
+    if (!s && peft_prefix_config(root)) { /* PEFT's prefix tuning: a flat prefix tuning here */
+        const char *name = load_as ? load_as : "prefix";
+        s = peft_prefix_load(m, dir, root, cfg_path, name);
+        if (!s && name_out) snprintf(name_out, name_size, "%s", name);
+        cJSON_Delete(root);
+        free(cfg_path);
+        return adapt_fail_in(s, dir);
+    }
     if (!s && adapterhub_is_lora(root))
         s = adapt_fail(ADAPT_ERR_ARG, "%s: this is a LoRA (architecture \"lora\"), not a bottleneck adapter: load it as a LoRA "
                        "(--lora, adapt_model_load_lora)", cfg_path);
