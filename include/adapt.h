@@ -170,7 +170,8 @@ adapt_status adapt_tokenizer_train(const adapt_tokenizer_train_options *opt, con
 
 /* Loads an AdapterHub adapter folder (adapter_config.json + adapter.safetensors, or the legacy
  * pytorch_adapter.bin) as the Python library saves it; a PEFT prefix tuning folder (peft_type
- * PREFIX_TUNING) too, as a flat prefix tuning named "prefix" (docs/prefix-tuning.md). load_as (NULL: the saved name) renames it;
+ * PREFIX_TUNING) too, as a flat prefix tuning named "prefix" with PEFT's positions (the sequence's
+ * start at the prefix length: docs/prefix-tuning.md). load_as (NULL: the saved name) renames it;
  * name_out (NULL: not wanted) receives the name it was loaded under, cut to name_size bytes. */
 adapt_status adapt_model_load_adapter(adapt_model *model, const char *dir, const char *load_as, char *name_out,
                                       size_t name_size);

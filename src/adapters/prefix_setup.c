@@ -146,6 +146,28 @@ adapt_status prefix_pass_begin(adapt_model *m)
     return ADAPT_OK;
 }
 
+adapt_status prefix_pass_shift_positions(adapt_model *m)
+{
+    const prefix_pass *p = m->fw.prefix;
+    forward_state *fw = &m->fw;
+    const model_config *c = &m->cfg;
+    for (int b = 0; p && b < fw->B; b++) {
+        int g = p->row_group[b], shift = 0;
+        for (int i = 0; g >= 0 && i < p->groups[g].n; i++) {
+            const adapter_def *a = p->defs[p->groups[g].members[i]];
+            if (a->prefix.peft_positions) shift += a->prefix.prefix_length;
+        }
+        for (int t = 0; shift && t < fw->T; t++) {
+            int i = b * fw->T + t;
+            if (c->family != FAMILY_BERT && fw->ids[i] == c->pad_id) continue; /* padding keeps padding_idx */
+            if ((fw->pos_ids[i] += shift) >= c->max_positions)
+                return adapt_fail(ADAPT_ERR_ARG, "sequence too long for a PEFT prefix of %d: position %d needs more than "
+                                                 "max_position_embeddings %d", shift, fw->pos_ids[i], c->max_positions);
+        }
+    }
+    return ADAPT_OK;
+}
+
 static int group_rows(const prefix_pass *p, const prefix_group *g, int l)
 {
     int rows = 0;

@@ -27,6 +27,10 @@ typedef struct prefix_pass {
 
 /* Sets m->fw.prefix for this pass (NULL when the composition runs no prefix tuning). */
 adapt_status prefix_pass_begin(adapt_model *m);
+/* PEFT's prefixes count as past tokens for the position ids: each row's positions move by the
+ * length of its PEFT-loaded prefixes (BERT every position, RoBERTa the non-padding ones), checked
+ * against max_position_embeddings. Call after prefix_pass_begin, before the embeddings. */
+adapt_status prefix_pass_shift_positions(adapt_model *m);
 /* Layer l's prefix per row (*rows NULL: none in this layer), kept in the layer's cache for backward. */
 adapt_status prefix_pass_layer(adapt_model *m, int l, const attention_prefix *const **rows);
 /* Backward: layer l's prefixes as forward had them, with zeroed dk / dv where a trained prefix

@@ -30,6 +30,10 @@ typedef struct prefix_config {
     int leave_out[PREFIX_MAX_LEAVE_OUT];
     bool has_init_weights_seed;
     long long init_weights_seed;
+    /* Loaded from PEFT (formats/peft_prefix.h): transformers then counts the prefix as past tokens,
+     * so the sequence's positions start at prefix_length (BERT: t + P; RoBERTa: non-pad positions
+     * + P). Not an AdapterHub config: such an adapter is not saved in AdapterHub's layout. */
+    bool peft_positions;
 } prefix_config;
 
 typedef struct prefix_weights {

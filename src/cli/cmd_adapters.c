@@ -24,7 +24,7 @@ static void usage(FILE *fp)
                 "       adapt adapters rename --model DIR SRC_DIR NEW_NAME OUT_DIR\n"
                 "       adapt adapters combine-loras --model DIR --output OUT_DIR [options] LORA_DIR[=WEIGHT]...\n"
                 "       adapt adapters merge-lora --model DIR --lora DIR --output MODEL_DIR [--shard-mb N]\n"
-                "       adapt adapters convert --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] DIR\n"
+                "       adapt adapters convert --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] LORA_DIR\n"
                 "list: name, config, locations, parameters (and %% of the base model), invertible adapter, head; for a\n"
                 "  LoRA folder (PEFT's or AdapterHub's) its r, alpha, scaling, targets, parameters, modules_to_save, head.\n"
                 "average: linear average of adapters with the same config, weights normalised to sum 1 (default\n"
@@ -34,8 +34,8 @@ static void usage(FILE *fp)
                 "  combine-loras --help` lists its options.\n"
                 "merge-lora: the model with a LoRA merged into its weights, saved as a Hugging Face model folder\n"
                 "  (PEFT's merge_and_unload + save_pretrained).\n"
-                "convert (or convert-lora): a LoRA or prefix tuning folder rewritten in the other layout (PEFT's or\n"
-                "  AdapterHub's); `adapt adapters convert --help`.\n");
+                "convert (or convert-lora): a LoRA folder rewritten in the other layout (PEFT's or AdapterHub's);\n"
+                "  `adapt adapters convert --help`.\n");
 }
 
 static bool has_head(const char *dir)

@@ -1,7 +1,7 @@
-/* adapt adapters convert (convert-lora) — a LoRA or prefix tuning folder rewritten in the other
- * layout: PEFT's (adapter_model.safetensors, peft_type LORA / PREFIX_TUNING) or AdapterHub's
- * (adapter.safetensors, architecture "lora" / "prefix_tuning"), with the folder's AdapterHub head
- * carried along. */
+/* adapt adapters convert (convert-lora) — a LoRA folder rewritten in the other layout: PEFT's
+ * (adapter_model.safetensors, peft_type LORA) or AdapterHub's (adapter.safetensors, architecture
+ * "lora"), with the folder's AdapterHub head carried along. Prefix tunings are refused: the two
+ * libraries' prefixes place the sequence differently (formats/peft_prefix.h). */
 #include "adapters/lora.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -13,7 +13,7 @@
 #include "formats/head_labels.h"
 #include "formats/peft.h"
 #include "formats/peft_prefix.h"
-#include "adapters/setup.h"
+#include "adapters/adapter_spec.h"
 #include "train/infer.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +21,10 @@
 
 static void usage(FILE *fp)
 {
-    fprintf(fp, "usage: adapt adapters convert --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] DIR\n"
+    fprintf(fp, "usage: adapt adapters convert --model DIR --to adapterhub|peft --output OUT_DIR [--name NAME] LORA_DIR\n"
                 "       (convert-lora: the same)\n"
-                "A prefix tuning folder (PEFT's peft_type PREFIX_TUNING, or AdapterHub's prefix_tuning) becomes the other\n"
-                "library's: PEFT's prompt_embeddings are AdapterHub's prefix_tuning_flat values (a MLP's output when it\n"
-                "has one); PEFT's covers every layer (leave_out refused) and holds no bottleneck (unions refused).\n"
+                "Prefix tuning folders are refused: PEFT's prefix moves the positions by its length, AdapterHub's does\n"
+                "not, so the values would give other outputs in the other library (load either with --load-adapter).\n"
                 "Rewrites a LoRA folder (PEFT's or AdapterHub's) in the other library's layout: the same LoRA factors,\n"
                 "so the encoder gives the same outputs with either folder. --to adapterhub writes adapter_config.json\n"
                 "(LoRAConfig: r, alpha = s r, attn_matrices, intermediate_lora, output_lora, leave_out) +\n"
@@ -53,46 +52,49 @@ static void saved_name(const char *dir, char *out, size_t size)
     free(path);
 }
 
-/* Whether dir holds a prefix tuning, PEFT's or AdapterHub's. */
+/* Whether dir holds a prefix tuning (PEFT's, AdapterHub's, or in an AdapterHub union). */
 static bool prefix_folder(const char *dir)
 {
     char *path = path_join(dir, "adapter_config.json");
     cJSON *root = NULL;
+    adapter_spec spec;
     bool prefix = path && !json_load_file(path, &root) &&
-                  (peft_prefix_config(root) || prefix_config_is_prefix_json(cJSON_GetObjectItemCaseSensitive(root, "config")));
+                  (peft_prefix_config(root) ||
+                   (!cJSON_GetObjectItemCaseSensitive(root, "peft_type") && !adapterhub_is_lora(root) &&
+                    !adapter_spec_from_json(cJSON_GetObjectItemCaseSensitive(root, "config"), path, true, &spec) && spec.has_prefix));
     adapt_clear_error();
     cJSON_Delete(root);
     free(path);
     return prefix;
 }
 
-static adapt_status convert_run(const char *model_dir, const char *dir, bool to_hub, const char *out, const char *name)
+static adapt_status convert_run(const char *model_dir, const char *lora_dir, bool to_hub, const char *out, const char *name)
 {
-    bool prefix = prefix_folder(dir);
-    char loaded[ADAPTER_NAME_MAX > LORA_NAME_MAX ? ADAPTER_NAME_MAX : LORA_NAME_MAX];
-    if (!name && !prefix) { /* a prefix tuning keeps the name its loader gives it */
-        saved_name(dir, loaded, sizeof loaded);
-        name = loaded;
+    if (prefix_folder(lora_dir))
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: a prefix tuning: PEFT's moves the positions by its length and AdapterHub's "
+                                                 "does not, so the same values give other outputs in the other library (load it "
+                                                 "with --load-adapter instead)", lora_dir);
+    char default_name[LORA_NAME_MAX];
+    if (!name) {
+        saved_name(lora_dir, default_name, sizeof default_name);
+        name = default_name;
     }
     adapt_model *m = NULL;
     TRY(adapt_model_load(model_dir, &m));
-    adapt_status s = prefix ? adapt_model_load_adapter(m, dir, name, loaded, sizeof loaded) : adapt_model_load_lora_as(m, dir, name);
-    name = prefix ? loaded : name;
-    char *head_cfg = path_join(dir, "head_config.json");
+    adapt_status s = adapt_model_load_lora_as(m, lora_dir, name);
+    char *head_cfg = path_join(lora_dir, "head_config.json");
     bool with_head = head_cfg && path_exists(head_cfg);
     head h;
     char **labels = NULL;
     int n_labels = 0;
-    if (!s && with_head) s = infer_read_head(m, dir, name, &h, &labels, &n_labels);
-    if (!s && !prefix && to_hub && !with_head && m->lora->n_modules)
-        fprintf(stderr, "adapt adapters convert: note: %s's modules_to_save (%s%s) are not part of an AdapterHub LoRA and are "
-                "not written\n", dir, m->lora->modules[0].name, m->lora->n_modules > 1 ? ", ..." : "");
-    const head *hp = with_head ? &h : NULL;
-    if (!s && prefix) s = to_hub ? adapterhub_save_adapter(m, out, name) : peft_prefix_save(m, name, out, hp);
-    else if (!s) s = to_hub ? adapterhub_save_lora(m, out) : peft_save_with_model_head(m, out, hp);
+    if (!s && with_head) s = infer_read_head(m, lora_dir, name, &h, &labels, &n_labels);
+    if (!s && to_hub && !with_head && m->lora->n_modules)
+        fprintf(stderr, "adapt adapters convert-lora: note: %s's modules_to_save (%s%s) are not part of an AdapterHub LoRA and are "
+                "not written\n", lora_dir, m->lora->modules[0].name, m->lora->n_modules > 1 ? ", ..." : "");
+    if (!s && to_hub) s = adapterhub_save_lora(m, out);
+    if (!s && !to_hub) s = peft_save_with_model_head(m, out, with_head ? &h : NULL);
     if (!s && with_head) s = adapterhub_save_head(m, out, &h, (const char *const *)labels);
-    if (!s) printf("%s: %s \"%s\" in %s layout%s\n", out, prefix ? "prefix tuning" : "LoRA", name, to_hub ? "AdapterHub" : "PEFT",
-                   with_head ? ", with its head" : "");
+    if (!s) printf("%s: LoRA \"%s\" in %s layout%s\n", out, name, to_hub ? "AdapterHub" : "PEFT", with_head ? ", with its head" : "");
     head_labels_free(labels, labels ? n_labels : 0);
     free(head_cfg);
     adapt_model_free(m);

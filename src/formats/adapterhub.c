@@ -214,6 +214,9 @@ adapt_status adapterhub_save_adapter(adapt_model *m, const char *dir, const char
 {
     adapter_def *a = setup_find_adapter(m->setup, name);
     if (!a) return adapt_fail(ADAPT_ERR_ARG, "no adapter named \"%s\"", name);
+    if (a->has_prefix && a->prefix.peft_positions)
+        return adapt_fail(ADAPT_ERR_UNSUPPORTED, "adapter \"%s\" is PEFT's prefix tuning, which moves the positions by its length: "
+                                                 "AdapterHub's does not, so its layout cannot hold it", name);
     TRY(dir_make(dir));
     cJSON *root = cJSON_CreateObject();
     adapter_spec spec;

@@ -249,6 +249,8 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
         fw->type_ids[i] = type_ids ? type_ids[i % N_in] : 0;
     }
     TRY(model_position_ids(&m->cfg, fw->B, T, fw->ids, fw->pos_ids));
+    TRY(prefix_pass_begin(m)); /* before the embeddings: a PEFT prefix moves the positions */
+    TRY(prefix_pass_shift_positions(m));
     fw->hidden = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(float *));
     fw->layers = arena_alloc(&m->acts, (size_t)(c->layers + 1) * sizeof(layer_cache));
     if (!fw->hidden || !fw->layers) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for activations");
@@ -271,7 +273,6 @@ static adapt_status forward(adapt_model *m, int B, int T, const int32_t *ids, co
         nice_forward(&m->acts, nc, fw->hidden[0], fw->emb_ln_out, &inv->inv, false, N);
         fw->inv_cache = nc;
     }
-    TRY(prefix_pass_begin(m));
     size_t NH = (size_t)N * H, NI = (size_t)N * c->intermediate;
     ALLOC_RAW(fw->scratch_nh[0], NH); ALLOC_RAW(fw->scratch_nh[1], NH); ALLOC_RAW(fw->scratch_ni, NI);
     if (!no_grad) {
