@@ -36,11 +36,11 @@ static adapt_status refuse_named(const char *name, const char *what)
     return ADAPT_OK;
 }
 
-static adapt_status parse_part(const char *text, const char *what, adapter_spec *s)
+/* One config of len bytes at text (a union's part, or a whole string). */
+static adapt_status parse_part(const char *text, size_t len, const char *what, adapter_spec *s)
 {
     /* the library strips each part of a union ("prefix_tuning | par_bn") */
-    while (*text == ' ' || *text == '\t') text++;
-    size_t len = strlen(text);
+    while (len && (*text == ' ' || *text == '\t')) text++, len--;
     while (len && (text[len - 1] == ' ' || text[len - 1] == '\t')) len--;
     if (!len) return adapt_fail(ADAPT_ERR_ARG, "%s: an empty part", what);
     char *part = malloc(len + 1);
@@ -78,13 +78,7 @@ adapt_status adapter_spec_parse_string(const char *s, adapter_spec *out)
     for (const char *start = s;; parts++) {
         if (parts == UNION_MAX_PARTS) return adapt_fail(ADAPT_ERR_ARG, "%s: more than %d parts", what, UNION_MAX_PARTS);
         size_t len = strcspn(start, "|");
-        char *part = malloc(len + 1);
-        if (!part) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-        memcpy(part, start, len);
-        part[len] = 0;
-        adapt_status st = parse_part(part, what, out);
-        free(part);
-        TRY(st);
+        TRY(parse_part(start, len, what, out));
         if (!start[len]) return ADAPT_OK;
         start += len + 1;
     }
@@ -95,7 +89,7 @@ static adapt_status part_from_json(const cJSON *c, const char *what, bool has_ve
     if (cJSON_IsString(c)) {
         if (strchr(c->valuestring, '|') || !strcmp(c->valuestring, "mam"))
             return adapt_fail(ADAPT_ERR_FORMAT, "%s: a union inside a union", what);
-        return parse_part(c->valuestring, what, s);
+        return parse_part(c->valuestring, strlen(c->valuestring), what, s);
     }
     if (!cJSON_IsObject(c)) return adapt_fail(ADAPT_ERR_FORMAT, "%s: the adapter \"config\" must be an object or a name", what);
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(c, "architecture");

@@ -185,14 +185,7 @@ static adapt_status read_carried(const cJSON *obj, const char *what, bn_config *
     TRY(get_str(obj, "hypercomplex_nonlinearity", what, c->hypercomplex_nonlinearity, sizeof c->hypercomplex_nonlinearity));
     TRY(get_num(obj, "phm_init_range", what, 0, 1e9, &c->phm_init_range));
     TRY(get_num(obj, "stochastic_depth", what, 0, 1, &c->stochastic_depth));
-    const cJSON *seed = item(obj, "init_weights_seed");
-    if (seed) {
-        double d;
-        if (!config_number(seed, &d) || !(d > -9.2e18 && d < 9.2e18) || d != floor(d))
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"init_weights_seed\" must be an integer or null", what);
-        c->has_init_weights_seed = true;
-        c->init_weights_seed = (long long)d;
-    }
+    TRY(config_init_weights_seed(obj, what, &c->has_init_weights_seed, &c->init_weights_seed));
     if (c->use_gating) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: use_gating (UniPELT gates) is not supported", what);
     if (c->phm_layer) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: phm_layer (Compacter) is not supported", what);
     return ADAPT_OK;
@@ -404,7 +397,6 @@ int bn_inv_dim(const bn_config *c, int half)
 
 bool bn_config_has_location(const bn_config *c, int layer, bool attention_output)
 {
-    for (int i = 0; i < c->n_leave_out; i++)
-        if (c->leave_out[i] == layer) return false;
+    if (config_leaves_out(c->leave_out, c->n_leave_out, layer)) return false;
     return attention_output ? c->mh_adapter : c->output_adapter;
 }

@@ -52,6 +52,25 @@ adapt_status config_leave_out(const cJSON *obj, const char *what, int max, int *
     return ADAPT_OK;
 }
 
+bool config_leaves_out(const int *leave_out, int n, int layer)
+{
+    for (int i = 0; i < n; i++)
+        if (leave_out[i] == layer) return true;
+    return false;
+}
+
+adapt_status config_init_weights_seed(const cJSON *obj, const char *what, bool *has, long long *seed)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "init_weights_seed");
+    if (!v || cJSON_IsNull(v)) return ADAPT_OK;
+    double d;
+    if (!config_number(v, &d) || !(d > -9.2e18 && d < 9.2e18) || d != floor(d))
+        return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"init_weights_seed\" must be an integer or null", what);
+    *has = true;
+    *seed = (long long)d;
+    return ADAPT_OK;
+}
+
 bool config_number(const cJSON *item, double *out)
 {
     if (cJSON_IsNumber(item)) {

@@ -30,6 +30,10 @@ bool config_number(const cJSON *item, double *out);
  * of at most `max` whole numbers within +-1e6. An entry naming no layer (negative, or past the
  * last) leaves nothing out, as in `adapters`, which asks `layer in leave_out`. */
 adapt_status config_leave_out(const cJSON *obj, const char *what, int max, int *out, int *n);
+/* Whether `layer` is in a leave_out list read by config_leave_out. */
+bool config_leaves_out(const int *leave_out, int n, int layer);
+/* "init_weights_seed": absent or null leaves *has untouched; else a whole number within +-9.2e18. */
+adapt_status config_init_weights_seed(const cJSON *obj, const char *what, bool *has, long long *seed);
 
 /* An adapter config's "non_linearity" (absent: *kind and name unchanged), lowercased as the library
  * does; files without a "version" (has_version false) come from releases where "gelu" meant the

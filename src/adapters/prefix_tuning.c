@@ -42,7 +42,6 @@ bool prefix_config_is_prefix_string(const char *s)
 
 bool prefix_config_is_prefix_json(const cJSON *config)
 {
-    if (cJSON_IsString(config)) return prefix_config_is_prefix_string(config->valuestring);
     const cJSON *arch = cJSON_IsObject(config) ? cJSON_GetObjectItemCaseSensitive(config, "architecture") : NULL;
     return cJSON_IsString(arch) && !strcmp(arch->valuestring, "prefix_tuning");
 }
@@ -61,7 +60,6 @@ static adapt_status read_int(const cJSON *c, const char *key, long long hi, cons
 adapt_status prefix_config_from_json(const cJSON *config, const char *what, bool has_version, prefix_config *c)
 {
     prefix_config_defaults(c);
-    if (cJSON_IsString(config)) return prefix_config_parse_string(config->valuestring, c);
     if (!prefix_config_is_prefix_json(config))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: not a prefix tuning config (architecture \"prefix_tuning\")", what);
     TRY(read_int(config, "prefix_length", 4096, what, &c->prefix_length));
@@ -75,14 +73,7 @@ adapt_status prefix_config_from_json(const cJSON *config, const char *what, bool
     if (drop && (!config_number(drop, &c->dropout) || !(c->dropout >= 0 && c->dropout < 1)))
         return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"dropout\" must be a number in [0, 1)", what);
     TRY(config_leave_out(config, what, PREFIX_MAX_LEAVE_OUT, c->leave_out, &c->n_leave_out));
-    const cJSON *seed = cJSON_GetObjectItemCaseSensitive(config, "init_weights_seed");
-    if (seed && !cJSON_IsNull(seed)) {
-        double d;
-        if (!config_number(seed, &d) || !(d > -9.2e18 && d < 9.2e18) || d != floor(d))
-            return adapt_fail(ADAPT_ERR_FORMAT, "%s: \"init_weights_seed\" must be an integer or null", what);
-        c->has_init_weights_seed = true;
-        c->init_weights_seed = (long long)d;
-    }
+    TRY(config_init_weights_seed(config, what, &c->has_init_weights_seed, &c->init_weights_seed));
     bool gating = false;
     TRY(json_get_bool_opt(config, "use_gating", what, &gating));
     if (gating) return adapt_fail(ADAPT_ERR_UNSUPPORTED, "%s: use_gating (UniPELT gates on the prefix) is not supported", what);
@@ -134,13 +125,6 @@ adapt_status prefix_config_parse_string(const char *s, prefix_config *out)
     return st;
 }
 
-static bool left_out(const prefix_config *c, int layer)
-{
-    for (int i = 0; i < c->n_leave_out; i++)
-        if (c->leave_out[i] == layer) return true;
-    return false;
-}
-
 typedef adapt_status (*tensor_fn)(param_store *, const char *, const char *, int64_t, int64_t, param **);
 
 static adapt_status bind_fn(param_store *s, const char *prefix, const char *suffix, int64_t d0, int64_t d1, param **out)
@@ -167,7 +151,7 @@ adapt_status prefix_weights_make(param_store *s, const char *prefix, const prefi
     w->length = c->prefix_length;
     w->slot = malloc((size_t)(layers > 0 ? layers : 1) * sizeof *w->slot);
     if (!w->slot) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory");
-    for (int l = 0; l < layers; l++) w->slot[l] = left_out(c, l) ? -1 : w->n_slots++;
+    for (int l = 0; l < layers; l++) w->slot[l] = config_leaves_out(c->leave_out, c->n_leave_out, l) ? -1 : w->n_slots++;
     if (!w->n_slots) return adapt_fail(ADAPT_ERR_ARG, "prefix tuning: leave_out leaves no layer with a prefix");
     /* Bounds far above any published setup (BERT-large, P 30, bottleneck 512: 1.5 M values, a
      * 25 M weight) that keep a hostile config from asking for gigabytes per pass. */
@@ -218,13 +202,14 @@ adapt_status prefix_forward(arena *a, const prefix_weights *w, const prefix_conf
 {
     memset(out, 0, sizeof *out);
     size_t P = (size_t)w->length, width = kv_width(w);
-    if (for_backward && prefix_weights_trainable(w) && !(out->d_kv = arena_floats(a, P * width)))
-        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix gradients");
-    if (c->flat) {
+    if (c->flat) { /* the keys and values are the tensor, and their gradient its gradient */
         TRY(param_require_fp32(w->flat, "prefix tuning"));
         out->kv = w->flat->data;
+        out->d_kv = for_backward ? w->flat->grad : NULL;
         return ADAPT_OK;
     }
+    if (for_backward && prefix_weights_trainable(w) && !(out->d_kv = arena_floats(a, P * width)))
+        return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix gradients");
     const param *all[] = {w->wte, w->w0, w->b0, w->w2, w->b2};
     for (size_t i = 0; i < 5; i++) TRY(param_require_fp32(all[i], "prefix tuning"));
     size_t bn = (size_t)c->bottleneck_size;
@@ -241,22 +226,15 @@ adapt_status prefix_forward(arena *a, const prefix_weights *w, const prefix_conf
 
 adapt_status prefix_backward(arena *a, const prefix_weights *w, const prefix_config *c, const prefix_cache *cache)
 {
-    if (!cache->d_kv) return ADAPT_OK;
+    if (!cache->d_kv || c->flat) return ADAPT_OK; /* flat: the layers' backward wrote its gradient */
     size_t P = (size_t)w->length, width = kv_width(w), bn = (size_t)c->bottleneck_size;
-    if (c->flat) {
-        if (w->flat->grad)
-            for (size_t i = 0; i < P * width; i++) w->flat->grad[i] += cache->d_kv[i];
-        return ADAPT_OK;
-    }
     float *d_act = arena_floats(a, P * bn), *d_pre = arena_floats(a, P * bn);
-    float *d_wte = w->wte->grad ? arena_floats(a, P * (size_t)w->hidden) : NULL;
-    if (!d_act || !d_pre || (w->wte->grad && !d_wte)) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix gradients");
+    if (!d_act || !d_pre) return adapt_fail(ADAPT_ERR_NOMEM, "out of memory for prefix gradients");
     linear_backward(d_act, w->w2->grad, w->b2->grad, cache->d_kv, cache->act, w->w2->data, (int)P, (int)bn, (int)width);
     activation_backward(d_pre, d_act, cache->pre, P * bn, c->non_linearity);
-    linear_backward(d_wte, w->w0->grad, w->b0->grad, d_pre, w->wte->data, w->w0->data, (int)P, w->hidden, (int)bn);
-    /* The embedding's rows are its inputs 0..P-1 in order, so its gradient is d_wte itself. */
-    if (d_wte)
-        for (size_t i = 0; i < P * (size_t)w->hidden; i++) w->wte->grad[i] += d_wte[i];
+    /* The embedding's rows are the MLP's inputs 0..P-1 in order: its gradient is the input gradient,
+     * accumulated into it directly (linear_backward adds to d_in). */
+    linear_backward(w->wte->grad, w->w0->grad, w->b0->grad, d_pre, w->wte->data, w->w0->data, (int)P, w->hidden, (int)bn);
     return ADAPT_OK;
 }
 

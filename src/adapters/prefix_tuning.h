@@ -49,11 +49,12 @@ typedef struct prefix_weights {
 typedef struct prefix_cache {
     const float *kv;
     float *pre, *act;               /* [P, bottleneck] (MLP only) */
-    float *d_kv;                    /* NULL unless the module is trained */
+    float *d_kv;                    /* NULL unless the module is trained (flat: the tensor's gradient itself) */
 } prefix_cache;
 
 void prefix_config_defaults(prefix_config *c);
-/* Whether an AdapterHub config (the "config" value: an object or a name) is a prefix tuning. */
+/* Whether an AdapterHub config object (architecture "prefix_tuning") is a prefix tuning; named
+ * configs are strings (prefix_config_is_prefix_string). */
 bool prefix_config_is_prefix_json(const cJSON *config);
 /* Whether a config string ("prefix_tuning", "prefix_tuning_flat[prefix_length=10]") names one. */
 bool prefix_config_is_prefix_string(const char *s);

@@ -112,12 +112,7 @@ static adapt_status read_hub_config(const cJSON *root, const char *what, hub_lor
     return refuse_unsupported(c, what);
 }
 
-static bool left_out(const hub_lora *h, int layer)
-{
-    for (int i = 0; i < h->n_leave_out; i++)
-        if (h->leave_out[i] == layer) return true;
-    return false;
-}
+static bool left_out(const hub_lora *h, int layer) { return config_leaves_out(h->leave_out, h->n_leave_out, layer); }
 
 /* The full-match expression naming the modules the flags pick:
  * ".*\.layer\.(0|2)\.(attention\.self\.(query|value)|intermediate\.dense)". */
